@@ -1,0 +1,56 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mp::http {
+
+// One HTTP request as handlers see it: decoded query, lower-case header names, route parameters.
+// A plain value: safe to copy to another thread.
+struct Request {
+  std::string method;                                        // upper case, e.g. "GET"
+  std::string path;                                          // without the query string, not decoded
+  std::string rawQuery;                                      // as received, without '?'
+  std::vector<std::pair<std::string, std::string>> query;    // percent-decoded, in order
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower case
+  std::vector<std::pair<std::string, std::string>> params;   // from the route template, e.g. {"id","42"}
+  std::string body;
+  std::string remoteAddress;
+
+  std::optional<std::string> header(std::string_view lowerName) const;
+  std::optional<std::string> queryParam(std::string_view name) const;
+  std::optional<std::string> param(std::string_view name) const;
+};
+
+// One HTTP response: status, body, content type and extra headers.
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string contentType = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static Response json(int status, const nlohmann::json& body);
+  // SPEC's error shape: {"error": "<short_code>", "message": "<human sentence>"}.
+  static Response error(int status, std::string_view code, std::string_view message);
+};
+
+// Decodes %XX escapes (and '+' as space when formEncoded); nullopt on a malformed escape.
+std::optional<std::string> percentDecode(std::string_view text, bool formEncoded);
+
+// Splits "a=1&b=%25" into decoded pairs; nullopt when an escape is malformed.
+std::optional<std::vector<std::pair<std::string, std::string>>> parseQuery(std::string_view rawQuery);
+
+// True when the bytes are well-formed UTF-8 (no overlongs, no surrogates).
+bool isValidUtf8(std::string_view text);
+
+// Media type of a Content-Type value, lower case, without parameters ("application/json").
+std::string mediaType(std::string_view contentType);
+
+// Reason phrase for a status code ("Not Found").
+const char* reasonPhrase(int status);
+
+}  // namespace mp::http

@@ -1,0 +1,361 @@
+#include "common/http_server.h"
+
+#include <pistache/endpoint.h>
+#include <pistache/http.h>
+#include <pistache/peer.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+#include <thread>
+
+#include "common/log.h"
+#include "common/worker_pool.h"
+
+namespace mp::http {
+
+namespace P = Pistache;
+
+struct HttpServer::State {
+  ServerOptions options;
+  ServiceMetrics& metrics;
+  Router router;
+  ReadinessCheck readiness;
+  std::unique_ptr<WorkerPool> workers;
+  std::unique_ptr<P::Http::Endpoint> endpoint;
+  std::atomic<bool> draining{false};
+
+  State(ServerOptions o, ServiceMetrics& m) : options(std::move(o)), metrics(m) {}
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What the server remembers about one client connection between reads.
+struct ConnectionGuard {
+  size_t pending = 0;       // bytes of the request being received
+  size_t discarded = 0;     // bytes swallowed after an answered error
+  bool discarding = false;  // the stream is no longer parsable: swallow until the client closes
+};
+constexpr const char* kGuardKey = "mp.guard";
+// After an error answer, at most this much more input is swallowed before the socket is shut.
+constexpr size_t kMaxDiscardBytes = 16u << 20;
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+// Pistache keeps only a map of query values; the request line's raw query is rebuilt from the
+// resource it saw. Pistache does not percent-decode, so values are decoded here.
+Request convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>& peer, std::string* error) {
+  Request out;
+  out.method = P::Http::methodString(in.method());
+  out.path = in.resource();
+  std::string raw;
+  for (auto it = in.query().parameters_begin(); it != in.query().parameters_end(); ++it) {
+    raw += (raw.empty() ? "" : "&") + it->first + (it->second.empty() ? "" : "=" + it->second);
+  }
+  out.rawQuery = raw;
+  auto parsed = parseQuery(raw);
+  if (!parsed) {
+    *error = "the query string has a malformed %-escape";
+  } else {
+    out.query = std::move(*parsed);
+  }
+  for (const auto& header : in.headers().list()) {
+    std::ostringstream value;
+    header->write(value);
+    out.headers.emplace_back(lower(header->name()), value.str());
+  }
+  for (const auto& [name, raw] : in.headers().rawList()) {
+    out.headers.emplace_back(lower(name), raw.value());
+  }
+  out.body = in.body();
+  if (peer) {
+    out.remoteAddress = peer->address().host();
+  }
+  return out;
+}
+
+void writeResponse(P::Http::ResponseWriter& writer, const Response& response) {
+  auto& headers = writer.headers();
+  headers.addRaw(P::Http::Header::Raw("Content-Type", response.contentType));
+  for (const auto& [name, value] : response.headers) {
+    headers.addRaw(P::Http::Header::Raw(name, value));
+  }
+  try {
+    writer.send(static_cast<P::Http::Code>(response.status), response.body);
+  } catch (const std::exception& e) {
+    // The client went away before its answer: nothing left to tell it.
+    log::debug("http_write_failed", {{"reason", e.what()}});
+  }
+}
+
+// The Pistache handler. Copies share the server's state (Pistache clones it per reactor thread).
+class Adapter : public P::Http::Handler {
+ public:
+  HTTP_PROTOTYPE(Adapter)
+
+  explicit Adapter(std::shared_ptr<HttpServer::State> state) : state_(std::move(state)) {}
+
+  void onRequest(const P::Http::Request&, P::Http::ResponseWriter) override {
+    // Not used: onInput below drives parsing and dispatch itself.
+  }
+
+  // Replaces Pistache's own input path so that (1) HTTP/1.1 is keep-alive unless the client says
+  // otherwise (Pistache 0.0.5 closes), and (2) oversized or malformed requests get SPEC's JSON error
+  // rather than Pistache's plain text, after which the rest of that stream is ignored.
+  void onInput(const char* buffer, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) override {
+    auto guard = guardOf(peer);
+    if (guard->discarding) {
+      guard->discarded += len;
+      if (guard->discarded > kMaxDiscardBytes) {
+        ::shutdown(peer->fd(), SHUT_RDWR);
+      }
+      return;
+    }
+    peer->setIdle(false);
+    auto parser = getParser(peer);
+    guard->pending += len;
+    if (guard->pending > state_->options.maxRequestBytes || !parser->feed(buffer, len)) {
+      parser->reset();
+      rejectStream(
+          peer, *guard, 413, "payload_too_large",
+          "the request is larger than " + std::to_string(state_->options.maxRequestBytes) + " bytes");
+      return;
+    }
+    P::Http::Private::State parsed;
+    try {
+      parsed = parser->parse();
+    } catch (const P::Http::HttpError& e) {
+      parser->reset();
+      rejectStream(peer, *guard, e.code() == 501 ? 501 : 400, "bad_request",
+                   std::string("malformed HTTP request: ") + e.reason());
+      return;
+    } catch (const std::exception& e) {
+      parser->reset();
+      rejectStream(peer, *guard, 400, "bad_request", std::string("malformed HTTP request: ") + e.what());
+      return;
+    }
+    if (parsed != P::Http::Private::State::Done) {
+      return;  // wait for more bytes
+    }
+    guard->pending = 0;
+    auto& request = parser->request;
+    P::Http::ResponseWriter writer(request.version(), transport(), this, peer);
+    bool keepAlive = request.version() == P::Http::Version::Http11;
+    if (auto connection = request.headers().tryGet<P::Http::Header::Connection>()) {
+      keepAlive = connection->control() == P::Http::ConnectionControl::KeepAlive;
+    }
+    writer.headers().add<P::Http::Header::Connection>(keepAlive ? P::Http::ConnectionControl::KeepAlive
+                                                                : P::Http::ConnectionControl::Close);
+    dispatch(request, std::move(writer), peer);
+    parser->reset();
+    peer->setIdle(true);
+  }
+
+ private:
+  std::shared_ptr<ConnectionGuard> guardOf(const std::shared_ptr<P::Tcp::Peer>& peer) {
+    auto data = peer->tryGetData(kGuardKey);
+    if (!data) {
+      data = std::make_shared<ConnectionGuard>();
+      peer->putData(kGuardKey, data);
+    }
+    return std::static_pointer_cast<ConnectionGuard>(data);
+  }
+
+  // Answers an error for a stream that cannot be parsed further, asks the client to close, and
+  // swallows whatever it still sends (closing at once would reset the socket and lose the answer).
+  void rejectStream(const std::shared_ptr<P::Tcp::Peer>& peer, ConnectionGuard& guard, int status,
+                    const std::string& code, const std::string& message) {
+    guard.discarding = true;
+    P::Http::ResponseWriter writer(P::Http::Version::Http11, transport(), this, peer);
+    auto response = Response::error(status, code, message);
+    response.headers.emplace_back("Connection", "close");
+    writeResponse(writer, response);
+    state_->metrics.observeRequest("UNKNOWN", "unmatched", status, 0);
+    log::warn("http_rejected", {{"status", status}, {"reason", message}, {"remote", peer->address().host()}});
+  }
+
+  void dispatch(const P::Http::Request& raw, P::Http::ResponseWriter writer,
+                const std::shared_ptr<P::Tcp::Peer>& peer) {
+    auto started = Clock::now();
+    auto state = state_;
+    state->metrics.inFlight().Increment();
+    std::string conversionError;
+    Request request = convert(raw, peer, &conversionError);
+    auto match = state->router.match(request.method, request.path);
+    std::string route = match.route ? match.route->pattern : "unmatched";
+    auto finish = [state, started, route](P::Http::ResponseWriter& out, const Request& req,
+                                          Response response) {
+      writeResponse(out, response);
+      double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      state->metrics.observeRequest(req.method, route, response.status, seconds);
+      state->metrics.inFlight().Decrement();
+      if (state->options.accessLog && log::enabled(log::Level::kInfo)) {
+        log::info("http_request", {{"method", req.method},
+                                   {"path", req.path},
+                                   {"route", route},
+                                   {"status", response.status},
+                                   {"duration_ms", seconds * 1000},
+                                   {"remote", req.remoteAddress}});
+      }
+    };
+
+    if (!conversionError.empty()) {
+      finish(writer, request, Response::error(400, "bad_request", conversionError));
+      return;
+    }
+    if (state->draining && route != "/healthz") {
+      auto response = Response::error(503, "draining", "the service is shutting down");
+      response.headers.emplace_back("Connection", "close");
+      finish(writer, request, response);
+      return;
+    }
+    if (!match.route) {
+      if (!match.allowed.empty()) {
+        std::string allow;
+        for (const auto& method : match.allowed) {
+          allow += (allow.empty() ? "" : ", ") + method;
+        }
+        auto response = Response::error(405, "method_not_allowed",
+                                        request.method + " is not allowed here; allowed: " + allow);
+        response.headers.emplace_back("Allow", allow);
+        finish(writer, request, response);
+      } else {
+        finish(writer, request, Response::error(404, "not_found", "no such resource"));
+      }
+      return;
+    }
+    request.params = std::move(match.params);
+    const Router::Route* target = match.route;
+    if (target->dispatch == Dispatch::kInline) {
+      finish(writer, request, runHandler(*target, request));
+      return;
+    }
+    auto shared = std::make_shared<P::Http::ResponseWriter>(std::move(writer));
+    auto job = [target, shared, finish, request = std::move(request)]() mutable {
+      finish(*shared, request, runHandler(*target, request));
+    };
+    if (!state->workers->submit(job)) {
+      Request rejected;
+      rejected.method = P::Http::methodString(raw.method());
+      rejected.path = raw.resource();
+      finish(*shared, rejected,
+             Response::error(503, "overloaded", "too many requests are waiting; retry shortly"));
+    }
+  }
+
+  // No request can crash the process: whatever a handler throws becomes a 500.
+  static Response runHandler(const Router::Route& route, const Request& request) {
+    try {
+      return route.handler(request);
+    } catch (const std::exception& e) {
+      log::error("handler_failed",
+                 {{"route", route.pattern}, {"method", request.method}, {"reason", e.what()}});
+    } catch (...) {
+      log::error("handler_failed", {{"route", route.pattern}, {"method", request.method}});
+    }
+    return Response::error(500, "internal_error", "the request could not be handled");
+  }
+
+  std::shared_ptr<HttpServer::State> state_;
+};
+
+}  // namespace
+
+HttpServer::HttpServer(ServerOptions options, ServiceMetrics& metrics)
+    : state_(std::make_shared<State>(std::move(options), metrics)) {}
+
+HttpServer::~HttpServer() {
+  drainAndStop();
+}
+
+void HttpServer::route(std::string method, const std::string& pattern, Handler handler, Dispatch dispatch) {
+  state_->router.add(std::move(method), pattern, std::move(handler), dispatch);
+}
+
+void HttpServer::setReadiness(ReadinessCheck check) {
+  state_->readiness = std::move(check);
+}
+
+bool HttpServer::start(std::string* error) {
+  auto state = state_;
+  route(
+      "GET", "/healthz",
+      [](const Request&) {
+        return Response::json(200, {{"status", "alive"}});
+      },
+      Dispatch::kInline);
+  route(
+      "GET", "/readyz",
+      [state](const Request&) {
+        if (state->draining) {
+          return Response::error(503, "draining", "the service is shutting down");
+        }
+        std::string reason;
+        if (state->readiness && !state->readiness(&reason)) {
+          return Response::error(503, "not_ready", reason);
+        }
+        return Response::json(200, {{"status", "ready"}});
+      },
+      Dispatch::kWorker);
+  route(
+      "GET", "/metrics",
+      [state](const Request&) {
+        Response response;
+        response.contentType = "text/plain; version=0.0.4; charset=utf-8";
+        response.body = state->metrics.render();
+        return response;
+      },
+      Dispatch::kInline);
+
+  state->workers =
+      std::make_unique<WorkerPool>(state->options.workerThreads, state->options.workerQueueLimit);
+  try {
+    P::Address address(state->options.bindAddress, P::Port(state->options.port));
+    state->endpoint = std::make_unique<P::Http::Endpoint>(address);
+    auto opts = P::Http::Endpoint::options()
+                    .threads(state->options.reactorThreads)
+                    .threadsName(state->options.service.substr(0, 8) + "-io")
+                    .flags(P::Tcp::Options::ReuseAddr)
+                    // Pistache's own limit sits above ours so that ours answers first, in JSON.
+                    .maxRequestSize(state->options.maxRequestBytes + 4096)
+                    .headerTimeout(state->options.headerTimeout)
+                    .bodyTimeout(state->options.bodyTimeout)
+                    .keepaliveTimeout(state->options.keepaliveTimeout);
+    state->endpoint->init(opts);
+    state->endpoint->setHandler(P::Http::make_handler<Adapter>(state));
+    state->endpoint->serveThreaded();
+  } catch (const std::exception& e) {
+    *error = "cannot listen on " + state->options.bindAddress + ":" + std::to_string(state->options.port) +
+             ": " + e.what();
+    state->endpoint.reset();
+    return false;
+  }
+  return true;
+}
+
+uint16_t HttpServer::port() const {
+  return state_->endpoint ? static_cast<uint16_t>(state_->endpoint->getPort()) : 0;
+}
+
+void HttpServer::drainAndStop() {
+  if (stopped_.exchange(true) || !state_->endpoint) {
+    return;
+  }
+  state_->draining = true;
+  if (!state_->workers->waitIdle(state_->options.drainTimeout)) {
+    log::warn("drain_timeout", {{"timeout_ms", state_->options.drainTimeout.count()}});
+  }
+  // Answers are queued to the reactor; give it a moment to put them on the wire.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  state_->endpoint->shutdown();
+  state_->workers->stop();
+}
+
+}  // namespace mp::http

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/metrics.h"
+#include "common/router.h"
+
+namespace mp::http {
+
+struct ServerOptions {
+  std::string service;
+  std::string bindAddress = "0.0.0.0";
+  uint16_t port = 8080;  // 0: any free port (tests)
+  int reactorThreads = 2;
+  size_t workerThreads = 4;
+  size_t workerQueueLimit = 4096;
+  size_t maxRequestBytes = 1 << 20;  // request line + headers + body
+  std::chrono::milliseconds headerTimeout{10'000};
+  std::chrono::milliseconds bodyTimeout{30'000};
+  std::chrono::milliseconds keepaliveTimeout{75'000};
+  std::chrono::milliseconds drainTimeout{10'000};
+  bool accessLog = true;
+};
+
+// Answers "are my dependencies reachable?"; fills reason when not. Runs on a worker thread.
+using ReadinessCheck = std::function<bool(std::string* reason)>;
+
+// The HTTP server every service runs: Pistache's reactor parses requests (HTTP/1.1 keep-alive by
+// default), the Router picks a handler, cheap handlers run inline and blocking ones on a bounded worker
+// pool. It serves /healthz, /readyz and /metrics, answers every error as SPEC's JSON, records metrics and
+// one access-log line per request, and drains in-flight work on stop. Thread-safe after start().
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, ServiceMetrics& metrics);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Routes must be added before start().
+  void route(std::string method, const std::string& pattern, Handler handler,
+             Dispatch dispatch = Dispatch::kWorker);
+  void setReadiness(ReadinessCheck check);
+
+  // Binds and serves on background threads. False (with error filled) when the port cannot be bound.
+  bool start(std::string* error);
+  uint16_t port() const;
+
+  // Refuses new requests (503), waits for in-flight ones up to drainTimeout, then stops. Idempotent.
+  void drainAndStop();
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace mp::http

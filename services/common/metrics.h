@@ -1,0 +1,41 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+namespace mp {
+
+// A service's Prometheus registry with the HTTP metrics every service exports (SPEC "Metrics") and
+// the process gauges, rendered in the text format for GET /metrics. Thread-safe (prometheus-cpp).
+class ServiceMetrics {
+ public:
+  explicit ServiceMetrics(std::string service);
+
+  prometheus::Registry& registry() { return *registry_; }
+  const std::string& service() const { return service_; }
+
+  // route is the route template ("/api/movies/:id"), never the raw path.
+  void observeRequest(const std::string& method, const std::string& route, int status, double seconds);
+  prometheus::Gauge& inFlight() { return *inFlight_; }
+
+  // The text exposition: everything registered plus process CPU, memory, fds and start time.
+  std::string render() const;
+
+ private:
+  std::string service_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* duration_;
+  prometheus::Gauge* inFlight_;
+};
+
+// Buckets for request latency in seconds, from 0.5 ms to 10 s.
+const prometheus::Histogram::BucketBoundaries& latencyBuckets();
+
+}  // namespace mp

@@ -1,0 +1,325 @@
+#include "common/postgres.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "common/log.h"
+
+namespace mp::pg {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string trimmed(const char* text) {
+  std::string out = text ? text : "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) {
+    out.pop_back();
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Pool::Slot {
+  ConnectionPtr conn;
+  Clock::time_point nextAttempt{};
+  std::chrono::milliseconds backoff{0};
+  bool leased = false;
+};
+
+int64_t Result::affected() const {
+  if (!result_) {
+    return 0;
+  }
+  const char* tuples = PQcmdTuples(result_.get());
+  return (tuples && *tuples) ? std::stoll(tuples) : 0;
+}
+
+Pool::Pool(std::string url, std::vector<Statement> statements, PoolOptions options, ServiceMetrics* metrics,
+           const std::string& service)
+    : url_(std::move(url)), statements_(std::move(statements)), options_(std::move(options)) {
+  for (size_t i = 0; i < std::max<size_t>(options_.size, 1); ++i) {
+    slots_.push_back(std::make_unique<Slot>());
+    idle_.push_back(slots_.back().get());
+  }
+  if (metrics) {
+    auto& family = prometheus::BuildGauge()
+                       .Name("db_pool_connections")
+                       .Help("PostgreSQL pool connections by state: idle, in_use, down (not connected).")
+                       .Register(metrics->registry());
+    idleGauge_ = &family.Add({{"service", service}, {"state", "idle"}});
+    busyGauge_ = &family.Add({{"service", service}, {"state", "in_use"}});
+    downGauge_ = &family.Add({{"service", service}, {"state", "down"}});
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  updateGauges();
+}
+
+Pool::~Pool() = default;
+
+void Pool::updateGauges() {
+  if (!idleGauge_) {
+    return;
+  }
+  double idle = 0, busy = 0, down = 0;
+  for (const auto& slot : slots_) {
+    if (slot->leased) {
+      ++busy;
+    } else if (slot->conn) {
+      ++idle;
+    } else {
+      ++down;
+    }
+  }
+  idleGauge_->Set(idle);
+  busyGauge_->Set(busy);
+  downGauge_->Set(down);
+}
+
+std::optional<Pool::Lease> Pool::acquire(std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!available_.wait_for(lock, wait, [this] { return !idle_.empty(); })) {
+    return std::nullopt;
+  }
+  // Prefer a connected slot so that one dead connection does not fail requests a live one could serve.
+  auto it = std::find_if(idle_.begin(), idle_.end(), [](Slot* s) { return s->conn != nullptr; });
+  if (it == idle_.end()) {
+    it = idle_.begin();
+  }
+  Slot* slot = *it;
+  idle_.erase(it);
+  slot->leased = true;
+  updateGauges();
+  return Lease(this, slot);
+}
+
+void Pool::release(Slot* slot) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    slot->leased = false;
+    idle_.push_back(slot);
+    updateGauges();
+  }
+  available_.notify_one();
+}
+
+Result Pool::run(const std::string& statement, const Params& params, std::chrono::milliseconds wait) {
+  auto lease = acquire(wait);
+  if (!lease) {
+    return Result(nullptr, ErrorKind::kUnavailable, "no database connection became free in time");
+  }
+  return lease->execute(statement, params);
+}
+
+bool Pool::ping(std::string* reason) {
+  auto lease = acquire(std::chrono::milliseconds(1000));
+  if (!lease) {
+    *reason = "no database connection became free in time";
+    return false;
+  }
+  auto result = lease->exec("SELECT 1");
+  if (!result.ok()) {
+    *reason = "database: " + result.message();
+    return false;
+  }
+  return true;
+}
+
+Pool::Lease::~Lease() {
+  if (slot_) {
+    pool_->release(slot_);
+  }
+}
+
+bool Pool::Lease::ensureConnected(std::string* reason) {
+  Slot& slot = *slot_;
+  if (slot.conn && PQstatus(slot.conn.get()) == CONNECTION_OK) {
+    return true;
+  }
+  slot.conn.reset();
+  auto now = Clock::now();
+  if (now < slot.nextAttempt) {
+    *reason = "database unavailable (next reconnect attempt in " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(slot.nextAttempt - now).count()) +
+              " ms)";
+    return false;
+  }
+  const auto& options = pool_->options_;
+  // Defaults first, the URL last: libpq lets later keywords override, so the URL's own settings win.
+  std::string connectTimeout = std::to_string(std::max<int64_t>(1, options.connectTimeout.count() / 1000));
+  std::string serverOptions = "-c statement_timeout=" + std::to_string(options.statementTimeout.count());
+  const char* keywords[] = {"connect_timeout",     "options",          "application_name", "keepalives_idle",
+                            "keepalives_interval", "keepalives_count", "dbname",           nullptr};
+  const char* values[] = {connectTimeout.c_str(),
+                          serverOptions.c_str(),
+                          options.applicationName.c_str(),
+                          "10",
+                          "5",
+                          "3",
+                          pool_->url_.c_str(),
+                          nullptr};
+  ConnectionPtr conn(PQconnectdbParams(keywords, values, 1));
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+    *reason = "database unavailable: " + trimmed(conn ? PQerrorMessage(conn.get()) : "out of memory");
+    slot.backoff = std::min(options.maxBackoff, std::max(std::chrono::milliseconds(100), slot.backoff * 2));
+    slot.nextAttempt = Clock::now() + slot.backoff;
+    return false;
+  }
+  for (const auto& statement : pool_->statements_) {
+    ResultPtr prepared(PQprepare(conn.get(), statement.name.c_str(), statement.sql.c_str(), 0, nullptr));
+    if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+      *reason = "cannot prepare " + statement.name + ": " + trimmed(PQresultErrorMessage(prepared.get()));
+      log::error("db_prepare_failed", {{"statement", statement.name}, {"reason", *reason}});
+      slot.backoff = options.maxBackoff;
+      slot.nextAttempt = Clock::now() + slot.backoff;
+      return false;
+    }
+  }
+  slot.backoff = std::chrono::milliseconds(0);
+  slot.conn = std::move(conn);
+  return true;
+}
+
+namespace {
+
+Result classify(PGconn* conn, ResultPtr result) {
+  auto status = PQresultStatus(result.get());
+  if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+    return Result(std::move(result), ErrorKind::kNone, "");
+  }
+  std::string message = trimmed(result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn));
+  if (PQstatus(conn) != CONNECTION_OK) {
+    return Result(std::move(result), ErrorKind::kUnavailable, "database connection lost: " + message);
+  }
+  const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
+  std::string sqlState = state ? state : "";
+  if (sqlState == "23505") {
+    return Result(std::move(result), ErrorKind::kUniqueViolation, message);
+  }
+  if (sqlState == "23514") {
+    return Result(std::move(result), ErrorKind::kCheckViolation, message);
+  }
+  // 57014: statement_timeout; 57P01..57P03: the server is shutting down or not accepting.
+  if (sqlState.rfind("57", 0) == 0 || sqlState.rfind("08", 0) == 0) {
+    return Result(std::move(result), ErrorKind::kUnavailable, message);
+  }
+  return Result(std::move(result), ErrorKind::kQuery, message);
+}
+
+}  // namespace
+
+Result Pool::Lease::execute(const std::string& statement, const Params& params) {
+  const auto& statements = pool_->statements_;
+  auto known = std::find_if(statements.begin(), statements.end(),
+                            [&](const Statement& s) { return s.name == statement; });
+  bool idempotent = known != statements.end() && known->idempotent;
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& param : params) {
+    values.push_back(param ? param->c_str() : nullptr);
+  }
+  for (int attempt = 0;; ++attempt) {
+    std::string reason;
+    if (!ensureConnected(&reason)) {
+      return Result(nullptr, ErrorKind::kUnavailable, reason);
+    }
+    PGconn* conn = slot_->conn.get();
+    ResultPtr raw(PQexecPrepared(conn, statement.c_str(), static_cast<int>(values.size()), values.data(),
+                                 nullptr, nullptr, 0));
+    Result result = classify(conn, std::move(raw));
+    if (PQstatus(conn) != CONNECTION_OK) {
+      // The server went away (restart, failover): reconnect on the next use without waiting, and retry
+      // at once a statement that is safe to repeat.
+      slot_->conn.reset();
+      slot_->nextAttempt = {};
+      if (attempt == 0 && idempotent) {
+        continue;
+      }
+    }
+    return result;
+  }
+}
+
+Result Pool::Lease::exec(const std::string& sql, const Params& params) {
+  std::string reason;
+  if (!ensureConnected(&reason)) {
+    return Result(nullptr, ErrorKind::kUnavailable, reason);
+  }
+  PGconn* conn = slot_->conn.get();
+  std::vector<const char*> values;
+  for (const auto& param : params) {
+    values.push_back(param ? param->c_str() : nullptr);
+  }
+  Result result = classify(conn, ResultPtr(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()),
+                                                        nullptr, values.data(), nullptr, nullptr, 0)));
+  if (PQstatus(conn) != CONNECTION_OK) {
+    slot_->conn.reset();
+    slot_->nextAttempt = {};
+  }
+  return result;
+}
+
+std::string migrate(Pool& pool, const std::string& component, const std::vector<Migration>& migrations) {
+  auto lease = pool.acquire(std::chrono::milliseconds(5000));
+  if (!lease) {
+    return "no database connection became free for migrations";
+  }
+  // A stable lock key per component, so that two replicas never migrate at once.
+  int64_t key =
+      static_cast<int64_t>(std::hash<std::string>{}("movie-platform:" + component) & 0x7fffffffffffLL);
+  auto step = [&](const std::string& sql) -> std::string {
+    auto result = lease->exec(sql);
+    return result.ok() ? "" : result.message();
+  };
+  if (auto error = step("SELECT pg_advisory_lock(" + std::to_string(key) + ")"); !error.empty()) {
+    return error;
+  }
+  std::string error = step(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (component text NOT NULL, version integer NOT NULL, "
+      "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, "
+      "version))");
+  int current = 0;
+  if (error.empty()) {
+    auto result = lease->exec("SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = $1",
+                              {component});
+    if (result.ok()) {
+      current = static_cast<int>(result.integer(0, 0));
+    } else {
+      error = result.message();
+    }
+  }
+  for (const auto& migration : migrations) {
+    if (!error.empty()) {
+      break;
+    }
+    if (migration.version <= current) {
+      continue;
+    }
+    error = step("BEGIN");
+    if (error.empty()) {
+      error = step(migration.sql);
+    }
+    if (error.empty()) {
+      auto record =
+          lease->exec("INSERT INTO schema_migrations (component, version, description) VALUES ($1, $2, $3)",
+                      {component, std::to_string(migration.version), migration.description});
+      error = record.ok() ? "" : record.message();
+    }
+    if (error.empty()) {
+      error = step("COMMIT");
+    }
+    if (!error.empty()) {
+      step("ROLLBACK");
+      error = "migration " + std::to_string(migration.version) + " (" + migration.description + "): " + error;
+    } else {
+      log::info(
+          "db_migrated",
+          {{"component", component}, {"version", migration.version}, {"description", migration.description}});
+    }
+  }
+  step("SELECT pg_advisory_unlock(" + std::to_string(key) + ")");
+  return error;
+}
+
+}  // namespace mp::pg

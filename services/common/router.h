@@ -1,0 +1,47 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/http.h"
+
+namespace mp::http {
+
+using Handler = std::function<Response(const Request&)>;
+
+// Where a handler runs: on Pistache's reactor thread (cheap, never blocks) or on the worker pool
+// (anything that waits on a database, a broker or another service).
+enum class Dispatch { kInline, kWorker };
+
+// Maps (method, path) to a handler by route template ("/api/movies/:id"). Built before the server
+// starts, then read-only: safe to match from many threads at once.
+class Router {
+ public:
+  struct Route {
+    std::string method;
+    std::string pattern;  // the template, used as the metrics label
+    std::vector<std::string> segments;
+    Handler handler;
+    Dispatch dispatch;
+  };
+
+  struct Match {
+    const Route* route = nullptr;  // null: see allowed
+    std::vector<std::pair<std::string, std::string>> params;
+    std::vector<std::string> allowed;  // non-empty: the path exists but not for this method (405)
+  };
+
+  void add(std::string method, const std::string& pattern, Handler handler,
+           Dispatch dispatch = Dispatch::kWorker);
+  Match match(const std::string& method, const std::string& path) const;
+
+ private:
+  std::vector<Route> routes_;
+};
+
+// "/api/movies/" -> {"api","movies"}; empty segments (double or trailing slashes) are dropped.
+std::vector<std::string> splitPath(const std::string& path);
+
+}  // namespace mp::http

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mp {
+
+// A fixed set of threads running queued tasks, with a bounded queue so that overload is refused
+// (the caller answers 503) instead of growing without limit. Thread-safe.
+class WorkerPool {
+ public:
+  WorkerPool(size_t threads, size_t queueLimit);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // False when the queue is full or the pool is stopping; the task is then not run.
+  bool submit(std::function<void()> task);
+
+  // Waits until the queue is empty and no task runs, or the timeout passes; true when idle.
+  bool waitIdle(std::chrono::milliseconds timeout);
+
+  // Runs what is queued, then joins the threads. Idempotent.
+  void stop();
+
+  size_t threadCount() const { return threads_.size(); }
+
+ private:
+  void run();
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  std::deque<std::function<void()>> queue_;
+  std::vector<std::thread> threads_;
+  size_t queueLimit_;
+  size_t running_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace mp
