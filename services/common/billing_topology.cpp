@@ -5,11 +5,12 @@
 namespace mp::amqp {
 namespace {
 
-amqp_table_entry_t stringEntry(const char* key, const std::string& value) {
+// The entry points at `value`, which must outlive the request that sends it.
+amqp_table_entry_t stringEntry(const char* key, const char* value) {
   amqp_table_entry_t entry{};
   entry.key = amqp_cstring_bytes(key);
   entry.value.kind = AMQP_FIELD_KIND_UTF8;
-  entry.value.value.bytes = amqp_cstring_bytes(value.c_str());
+  entry.value.value.bytes = amqp_cstring_bytes(value);
   return entry;
 }
 
@@ -55,8 +56,8 @@ Status declareBillingTopology(Connection& connection, const BillingTopology& top
   // Quorum: replicated and durable, and it counts redeliveries, which classic queues cannot limit.
   amqp_table_entry_t entries[] = {
       stringEntry("x-queue-type", "quorum"),
-      stringEntry("x-dead-letter-exchange", topology.deadLetterExchange),
-      stringEntry("x-dead-letter-routing-key", topology.deadLetterQueue),
+      stringEntry("x-dead-letter-exchange", topology.deadLetterExchange.c_str()),
+      stringEntry("x-dead-letter-routing-key", topology.deadLetterQueue.c_str()),
       intEntry("x-delivery-limit", kDeliveryLimit),
   };
   amqp_table_t arguments{static_cast<int>(sizeof(entries) / sizeof(entries[0])), entries};

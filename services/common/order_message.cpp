@@ -2,7 +2,6 @@
 
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <optional>
 
 namespace mp {
 namespace {
@@ -24,13 +23,13 @@ class OrderFieldsReader : public nlohmann::json_sax<nlohmann::json> {
   std::string error;
   bool topLevelObject = false;
 
-  bool null() override { return scalar(std::nullopt); }
-  bool boolean(bool) override { return scalar(std::nullopt); }
-  bool number_integer(number_integer_t value) override { return scalar(std::to_string(value)); }
-  bool number_unsigned(number_unsigned_t value) override { return scalar(std::to_string(value)); }
-  bool number_float(number_float_t, const string_t& lexeme) override { return scalar(lexeme); }
-  bool string(string_t& value) override { return scalar(value); }
-  bool binary(binary_t&) override { return scalar(std::nullopt); }
+  bool null() override { return value(false, ""); }
+  bool boolean(bool) override { return value(false, ""); }
+  bool number_integer(number_integer_t number) override { return value(true, std::to_string(number)); }
+  bool number_unsigned(number_unsigned_t number) override { return value(true, std::to_string(number)); }
+  bool number_float(number_float_t, const string_t& lexeme) override { return value(true, lexeme); }
+  bool string(string_t& text) override { return value(true, text); }
+  bool binary(binary_t&) override { return value(false, ""); }
 
   bool start_object(std::size_t) override { return open(true); }
   bool end_object() override { return close(); }
@@ -62,16 +61,17 @@ class OrderFieldsReader : public nlohmann::json_sax<nlohmann::json> {
   }
 
  private:
-  // A member's value is a scalar only when it is seen at depth 1 right after its key.
-  bool scalar(std::optional<std::string> text) {
+  // A primitive value; it belongs to an order member only when seen at depth 1 right after its key.
+  // `isScalar` is false for null, booleans and binary, which no member accepts.
+  bool value(bool isScalar, const std::string& text) {
     if (depth_ == 0) {
       topLevelObject = false;
       return true;
     }
     if (depth_ == 1 && current_ != nullptr) {
       current_->present = true;
-      current_->scalar = text.has_value();
-      current_->text = text.value_or("");
+      current_->scalar = isScalar;
+      current_->text = text;
       current_ = nullptr;
     }
     return true;
