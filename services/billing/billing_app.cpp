@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/postgres.h"
+#include "common/service.h"
 #include "common/shutdown.h"
 
 namespace mp::billing {
@@ -57,15 +58,13 @@ int runBillingApp(int argc, char** argv) {
   blockTerminationSignals();
 
   Environment env;
-  const uint16_t port = env.port("BILLING_APP_PORT", 8080, "HTTP port for health, metrics and /api/orders");
-  const std::string bindAddress = env.text("BIND_ADDRESS", "0.0.0.0", "address the HTTP server listens on");
+  ServiceSettings settings = readServiceSettings(env, "billing-app", "BILLING_APP_PORT", 8080);
   const std::string databaseUrl =
       env.requiredUrl("BILLING_DATABASE_URL", {"postgresql", "postgres"}, "libpq URI of the orders database");
   const std::string rabbitUrl = env.requiredUrl("RABBITMQ_URL", {"amqp"}, "AMQP URI of the broker");
   const std::string queue = env.text("BILLING_QUEUE", "billing_queue", "queue the orders arrive on");
   const int64_t batchSize = env.integer("BILLING_BATCH_SIZE", 500, 1, 5000,
                                         "orders stored per transaction (prefetch is twice this)");
-  const std::string level = env.choice("LOG_LEVEL", "info", {"debug", "info", "warn", "error"}, "log level");
   finishConfiguration(env, argc, argv, "billing-app: stores the orders of the billing queue in PostgreSQL");
 
   ConsumerOptions options;
@@ -76,24 +75,17 @@ int runBillingApp(int argc, char** argv) {
     std::cerr << "billing-app: configuration error: RABBITMQ_URL: " << urlStatus.message() << "\n";
     return 2;
   }
-  log::Level minimum = log::Level::kInfo;
-  log::parseLevel(level, &minimum);
-  log::setup("billing-app", minimum);
+  log::setup(settings.service, settings.logLevel);
 
-  ServiceMetrics metrics("billing-app");
+  ServiceMetrics metrics(settings.service);
   pg::PoolOptions poolOptions;
   poolOptions.size = 3;  // the consumer's connection, /api/orders and /readyz
-  poolOptions.applicationName = "billing-app";
-  pg::Pool pool(databaseUrl, {}, poolOptions, &metrics, "billing-app");
+  poolOptions.applicationName = settings.service;
+  pg::Pool pool(databaseUrl, {}, poolOptions, &metrics, settings.service);
   OrderStore store(pool);
   OrderConsumer consumer(options, store, pool, metrics);
 
-  http::ServerOptions serverOptions;
-  serverOptions.service = "billing-app";
-  serverOptions.bindAddress = bindAddress;
-  serverOptions.port = port;
-  serverOptions.workerThreads = 2;
-  http::HttpServer server(serverOptions, metrics);
+  http::HttpServer server(settings.server, metrics);
   server.route("GET", "/api/orders",
                [&store](const http::Request& request) { return listOrders(store, request); });
   server.setReadiness([&pool, &consumer](std::string* reason) {
@@ -106,22 +98,16 @@ int runBillingApp(int argc, char** argv) {
     }
     return true;
   });
-  std::string error;
-  if (!server.start(&error)) {
-    log::error("http_start_failed", {{"reason", error}});
-    return 1;
-  }
-  log::info("started", {{"port", server.port()}, {"queue", queue}, {"batch_size", batchSize}});
 
+  // The consumer has its own thread (rabbitmq-c connections are single-threaded); HTTP has its own.
   std::atomic<bool> stop{false};
   std::thread consumerThread([&] { consumer.run(stop); });
-  const int signo = waitForTerminationSignal();
-  log::info("stopping", {{"signal", signo}});
+  const int code = serveUntilSignal(server, settings);
+  // The batch in hand is committed and acknowledged before run() returns.
   stop = true;
   consumerThread.join();
-  server.drainAndStop();
-  log::info("stopped");
-  return 0;
+  log::info("consumer_stopped");
+  return code;
 }
 
 }  // namespace mp::billing

@@ -120,7 +120,7 @@ Status Connection::open(const ConnectionSettings& settings, std::unique_ptr<Conn
 std::unique_ptr<Connection> Connection::openWithRetry(const ConnectionSettings& settings,
                                                       const std::atomic<bool>& stop,
                                                       const std::function<void(const Status&)>& onFailure) {
-  Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
+  Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(3000));
   while (!stop.load()) {
     std::unique_ptr<Connection> connection;
     Status status = open(settings, &connection);

@@ -69,7 +69,7 @@ class Connection {
   static Status open(const ConnectionSettings& settings, std::unique_ptr<Connection>* out);
 
   // Attempts until one succeeds or `stop` becomes true, sleeping with capped exponential backoff
-  // (100 ms doubling to 5 s) in between; `onFailure` hears each failed attempt (for logs).
+  // (100 ms doubling to 3 s) in between; `onFailure` hears each failed attempt (for logs).
   // Returns null only when stopped.
   static std::unique_ptr<Connection> openWithRetry(const ConnectionSettings& settings,
                                                    const std::atomic<bool>& stop,

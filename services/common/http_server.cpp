@@ -81,11 +81,33 @@ Request convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>&
   return out;
 }
 
+// A response header of any name. Pistache 0.0.5 writes only typed headers (raw ones are dropped), so
+// every header we send is one of these, except Connection, which Pistache itself acts on.
+class NamedHeader : public P::Http::Header::Header {
+ public:
+  NamedHeader(std::string name, std::string value) : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  uint64_t hash() const override { return P::Http::Header::detail::hash(name_.c_str()); }
+  void parse(const std::string& data) override { value_ = data; }
+  void write(std::ostream& stream) const override { stream << value_; }
+
+ private:
+  std::string name_;
+  std::string value_;
+};
+
 void writeResponse(P::Http::ResponseWriter& writer, const Response& response) {
   auto& headers = writer.headers();
-  headers.addRaw(P::Http::Header::Raw("Content-Type", response.contentType));
+  headers.add(std::make_shared<NamedHeader>("Content-Type", response.contentType));
   for (const auto& [name, value] : response.headers) {
-    headers.addRaw(P::Http::Header::Raw(name, value));
+    if (lower(name) == "connection") {
+      headers.remove<P::Http::Header::Connection>();
+      headers.add<P::Http::Header::Connection>(lower(value) == "close"
+                                                   ? P::Http::ConnectionControl::Close
+                                                   : P::Http::ConnectionControl::KeepAlive);
+    } else {
+      headers.add(std::make_shared<NamedHeader>(name, value));
+    }
   }
   try {
     writer.send(static_cast<P::Http::Code>(response.status), response.body);
@@ -93,6 +115,18 @@ void writeResponse(P::Http::ResponseWriter& writer, const Response& response) {
     // The client went away before its answer: nothing left to tell it.
     log::debug("http_write_failed", {{"reason", e.what()}});
   }
+}
+
+// The whole response as bytes, for answers written outside Pistache's response path.
+std::string serialize(const Response& response) {
+  std::string text =
+      "HTTP/1.1 " + std::to_string(response.status) + " " + reasonPhrase(response.status) + "\r\n";
+  text += "Content-Type: " + response.contentType + "\r\n";
+  for (const auto& [name, value] : response.headers) {
+    text += name + ": " + value + "\r\n";
+  }
+  text += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n" + response.body;
+  return text;
 }
 
 // The Pistache handler. Copies share the server's state (Pistache clones it per reactor thread).
@@ -173,10 +207,17 @@ class Adapter : public P::Http::Handler {
   void rejectStream(const std::shared_ptr<P::Tcp::Peer>& peer, ConnectionGuard& guard, int status,
                     const std::string& code, const std::string& message) {
     guard.discarding = true;
-    P::Http::ResponseWriter writer(P::Http::Version::Http11, transport(), this, peer);
     auto response = Response::error(status, code, message);
     response.headers.emplace_back("Connection", "close");
-    writeResponse(writer, response);
+    // Written as raw bytes through the peer (queued in order with earlier answers): Pistache's writer
+    // would close the socket at once on "Connection: close" and the client could lose this answer.
+    std::string bytes = serialize(response);
+    const size_t length = bytes.size();
+    try {
+      peer->send(P::RawBuffer(std::move(bytes), length));
+    } catch (const std::exception& e) {
+      log::debug("http_write_failed", {{"reason", e.what()}});
+    }
     state_->metrics.observeRequest("UNKNOWN", "unmatched", status, 0);
     log::warn("http_rejected", {{"status", status}, {"reason", message}, {"remote", peer->address().host()}});
   }

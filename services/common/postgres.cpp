@@ -22,6 +22,7 @@ std::string trimmed(const char* text) {
 
 struct Pool::Slot {
   ConnectionPtr conn;
+  std::vector<bool> prepared;  // by index in the pool's statements, for this connection
   Clock::time_point nextAttempt{};
   std::chrono::milliseconds backoff{0};
   bool leased = false;
@@ -166,18 +167,9 @@ bool Pool::Lease::ensureConnected(std::string* reason) {
     slot.nextAttempt = Clock::now() + slot.backoff;
     return false;
   }
-  for (const auto& statement : pool_->statements_) {
-    ResultPtr prepared(PQprepare(conn.get(), statement.name.c_str(), statement.sql.c_str(), 0, nullptr));
-    if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
-      *reason = "cannot prepare " + statement.name + ": " + trimmed(PQresultErrorMessage(prepared.get()));
-      log::error("db_prepare_failed", {{"statement", statement.name}, {"reason", *reason}});
-      slot.backoff = options.maxBackoff;
-      slot.nextAttempt = Clock::now() + slot.backoff;
-      return false;
-    }
-  }
   slot.backoff = std::chrono::milliseconds(0);
   slot.conn = std::move(conn);
+  slot.prepared.assign(pool_->statements_.size(), false);
   return true;
 }
 
@@ -213,7 +205,10 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
   const auto& statements = pool_->statements_;
   auto known = std::find_if(statements.begin(), statements.end(),
                             [&](const Statement& s) { return s.name == statement; });
-  bool idempotent = known != statements.end() && known->idempotent;
+  if (known == statements.end()) {
+    return Result(nullptr, ErrorKind::kQuery, "unknown statement " + statement);
+  }
+  const size_t index = static_cast<size_t>(known - statements.begin());
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& param : params) {
@@ -225,6 +220,19 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
       return Result(nullptr, ErrorKind::kUnavailable, reason);
     }
     PGconn* conn = slot_->conn.get();
+    // Prepared on first use per connection, so that statements may name tables migrations create.
+    if (!slot_->prepared[index]) {
+      Result prepared =
+          classify(conn, ResultPtr(PQprepare(conn, known->name.c_str(), known->sql.c_str(), 0, nullptr)));
+      if (!prepared.ok()) {
+        if (PQstatus(conn) != CONNECTION_OK) {
+          slot_->conn.reset();
+          slot_->nextAttempt = {};
+        }
+        return prepared;
+      }
+      slot_->prepared[index] = true;
+    }
     ResultPtr raw(PQexecPrepared(conn, statement.c_str(), static_cast<int>(values.size()), values.data(),
                                  nullptr, nullptr, 0));
     Result result = classify(conn, std::move(raw));
@@ -233,7 +241,7 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
       // at once a statement that is safe to repeat.
       slot_->conn.reset();
       slot_->nextAttempt = {};
-      if (attempt == 0 && idempotent) {
+      if (attempt == 0 && known->idempotent) {
         continue;
       }
     }
@@ -251,8 +259,11 @@ Result Pool::Lease::exec(const std::string& sql, const Params& params) {
   for (const auto& param : params) {
     values.push_back(param ? param->c_str() : nullptr);
   }
-  Result result = classify(conn, ResultPtr(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()),
-                                                        nullptr, values.data(), nullptr, nullptr, 0)));
+  // Without parameters, PQexec: it accepts several statements at once (migrations need that).
+  ResultPtr raw(params.empty() ? PQexec(conn, sql.c_str())
+                               : PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                              values.data(), nullptr, nullptr, 0));
+  Result result = classify(conn, std::move(raw));
   if (PQstatus(conn) != CONNECTION_OK) {
     slot_->conn.reset();
     slot_->nextAttempt = {};

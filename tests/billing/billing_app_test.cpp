@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -17,9 +18,9 @@
 #include "common/amqp_publisher.h"
 #include "common/billing_topology.h"
 #include "support/broker.h"
-#include "support/child_process.h"
-#include "support/database.h"
-#include "support/http_get.h"
+#include "support/http_client.h"
+#include "support/service_process.h"
+#include "support/test_database.h"
 
 namespace mp::billing {
 namespace {
@@ -61,12 +62,21 @@ long pollUntil(const std::function<long()>& probe, const std::function<bool(long
 }
 
 // Publishes orders in small paced chunks on its own thread, retrying a chunk (same message ids) until the
-// broker confirmed it, so that publishing spans broker restarts. Repeats are harmless: billing dedups.
+// broker confirmed it, so that publishing spans broker restarts; repeats are harmless, billing dedups.
+// It stops before message `holdAt` until release(), so a test can publish the rest during an outage.
 class PacedPublisher {
  public:
-  PacedPublisher(std::string queue, std::vector<amqp::OutgoingMessage> messages)
-      : queue_(std::move(queue)), messages_(std::move(messages)), thread_([this] { run(); }) {}
-  ~PacedPublisher() { finish(); }
+  PacedPublisher(std::string queue, std::vector<amqp::OutgoingMessage> messages, std::size_t holdAt)
+      : queue_(std::move(queue)),
+        messages_(std::move(messages)),
+        holdAt_(holdAt),
+        thread_([this] { run(); }) {}
+  ~PacedPublisher() {
+    release();
+    finish();
+  }
+
+  void release() { released_ = true; }
 
   // Waits for the last chunk; true when every message was confirmed.
   bool finish() {
@@ -89,6 +99,10 @@ class PacedPublisher {
     std::unique_ptr<amqp::Connection> connection;
     std::unique_ptr<amqp::Publisher> publisher;
     for (std::size_t from = 0; from < messages_.size() && Clock::now() < deadline;) {
+      if (from == holdAt_ && !released_) {
+        std::this_thread::sleep_for(milliseconds(10));
+        continue;
+      }
       if (!connection || connection->lost()) {
         publisher.reset();
         connection.reset();
@@ -101,7 +115,7 @@ class PacedPublisher {
           continue;
         }
       }
-      const std::size_t to = std::min(messages_.size(), from + kChunk);
+      const std::size_t to = std::min(from < holdAt_ ? holdAt_ : messages_.size(), from + kChunk);
       std::vector<amqp::OutgoingMessage> chunk(messages_.begin() + from, messages_.begin() + to);
       if (publisher->publish("", queue_, chunk).isOk()) {
         from = to;
@@ -114,6 +128,8 @@ class PacedPublisher {
 
   std::string queue_;
   std::vector<amqp::OutgoingMessage> messages_;
+  std::size_t holdAt_;
+  std::atomic<bool> released_{false};
   bool delivered_ = false;
   std::thread thread_;
 };
@@ -127,12 +143,9 @@ class BillingAppTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    ASSERT_TRUE(database_->ready());
     const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     queue_ = "billing_app_test_" + std::to_string(getpid()) + "_" + name;
-    logPath_ = "/tmp/" + queue_ + ".log";
-    std::remove(logPath_.c_str());
-    ASSERT_TRUE(database_->execute("DROP TABLE IF EXISTS orders, schema_migrations"));
+    database_->scalar("DROP TABLE IF EXISTS orders, schema_migrations");
     test::deleteBillingTopology(queue_);
     // The queue exists before anything is published, as it does once the gateway or billing ran once.
     std::unique_ptr<amqp::Connection> connection = test::connectToTestBroker();
@@ -142,38 +155,49 @@ class BillingAppTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    app_.kill();
+    retireApp();
     if (HasFailure()) {
-      std::ifstream log(logPath_);
-      std::string line;
-      std::vector<std::string> lines;
-      while (std::getline(log, line)) {
-        lines.push_back(line);
-      }
-      std::cerr << "--- last lines of " << logPath_ << "\n";
-      for (std::size_t i = lines.size() > 40 ? lines.size() - 40 : 0; i < lines.size(); ++i) {
-        std::cerr << lines[i] << "\n";
-      }
-    } else {
-      std::remove(logPath_.c_str());
+      const std::size_t from = logs_.size() > 8000 ? logs_.size() - 8000 : 0;
+      std::cerr << "--- end of billing-app output\n" << logs_.substr(from) << "\n";
     }
     test::deleteBillingTopology(queue_);
   }
 
+  // Starts a fresh billing-app process on a free port (each run has its own output file).
   void startApp() {
-    port_ = test::freeLocalPort();
-    const std::map<std::string, std::string> env = {
-        {"BILLING_APP_PORT", std::to_string(port_)},
-        {"BIND_ADDRESS", "127.0.0.1"},
-        {"BILLING_DATABASE_URL", database_->url()},
-        {"RABBITMQ_URL", test::requiredEnv("MP_TEST_AMQP_URL")},
-        {"BILLING_QUEUE", queue_},
-        {"LOG_LEVEL", "info"},
-    };
-    ASSERT_TRUE(app_.start(test::programPath("billing-app"), {}, env, logPath_));
+    retireApp();
+    app_ = std::make_unique<test::ServiceProcess>(MP_BILLING_APP_PATH,
+                                                  test::EnvironmentOverrides{
+                                                      {"BILLING_APP_PORT", "0"},
+                                                      {"BIND_ADDRESS", "127.0.0.1"},
+                                                      {"BILLING_DATABASE_URL", database_->url()},
+                                                      {"RABBITMQ_URL", test::requiredEnv("MP_TEST_AMQP_URL")},
+                                                      {"BILLING_QUEUE", queue_},
+                                                      {"ACCESS_LOG", "off"},
+                                                  });
+    ASSERT_TRUE(app_->start()) << app_->output();
   }
 
-  long rows() { return std::max(0L, database_->queryCount("SELECT count(*) FROM orders")); }
+  // SIGKILL: no batch is finished, no acknowledgement sent.
+  void killApp() { app_->kill(); }
+
+  void retireApp() {
+    if (app_) {
+      app_->kill();
+      logs_ += app_->output();
+      app_.reset();
+    }
+  }
+
+  // Rows in `orders`; 0 before billing-app created the table, -1 while PostgreSQL is down.
+  long rows() {
+    try {
+      const std::string value = database_->scalar("SELECT count(*) FROM orders");
+      return std::stol(value);
+    } catch (const std::exception& e) {
+      return std::string(e.what()).find("does not exist") != std::string::npos ? 0 : -1;
+    }
+  }
 
   long waitForRows(long atLeast, Clock::duration timeout = seconds(180)) {
     return pollUntil([this] { return rows(); }, [atLeast](long n) { return n >= atLeast; }, timeout);
@@ -188,30 +212,23 @@ class BillingAppTest : public ::testing::Test {
     // Give a wrongly doubled insert the time to show up before the final count.
     std::this_thread::sleep_for(milliseconds(300));
     EXPECT_EQ(rows(), expected);
-    EXPECT_EQ(database_->queryCount("SELECT count(DISTINCT message_id) FROM orders"), expected);
+    EXPECT_EQ(database_->scalar("SELECT count(DISTINCT message_id) FROM orders"), std::to_string(expected));
     EXPECT_EQ(test::countReady(queue_ + ".dlq"), 0);
   }
 
   int httpStatus(const std::string& path, std::string* body) {
-    return test::httpGet("http://127.0.0.1:" + std::to_string(port_) + path, body);
+    test::HttpClient client(app_->port(), seconds(5));
+    test::HttpReply reply = client.request("GET", path, "", {});
+    *body = reply.body;
+    return reply.status;
   }
 
-  bool logContains(const std::string& text) {
-    std::ifstream log(logPath_);
-    std::string line;
-    while (std::getline(log, line)) {
-      if (line.find(text) != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
-  }
+  bool logContains(const std::string& text) { return app_->output().find(text) != std::string::npos; }
 
   static test::TestDatabase* database_;
   std::string queue_;
-  std::string logPath_;
-  test::ChildProcess app_;
-  int port_ = 0;
+  std::unique_ptr<test::ServiceProcess> app_;
+  std::string logs_;  // output of the runs already ended
 };
 
 test::TestDatabase* BillingAppTest::database_ = nullptr;
@@ -223,8 +240,8 @@ TEST_F(BillingAppTest, CanonicalMessageFromAmqpPublishIsStored) {
                               "' -b '{\"user_id\":\"3\",\"number_of_items\":\"5\",\"total_amount\":\"180\"}'";
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   ASSERT_EQ(waitForRows(1, seconds(30)), 1);
-  EXPECT_EQ(database_->queryValue("SELECT user_id || '|' || number_of_items || '|' || total_amount || '|' || "
-                                  "coalesce(message_id, 'NULL') FROM orders"),
+  EXPECT_EQ(database_->scalar("SELECT user_id || '|' || number_of_items || '|' || total_amount || '|' || "
+                              "coalesce(message_id, 'NULL') FROM orders"),
             "3|5|180.00|NULL");
   std::string body;
   EXPECT_EQ(httpStatus("/api/orders?limit=1", &body), 200);
@@ -252,7 +269,7 @@ TEST_F(BillingAppTest, PoisonMessagesAreDeadLetteredAndTheirNeighboursStored) {
                       seconds(30)),
             5);
   EXPECT_EQ(waitForRows(4, seconds(30)), 4);
-  EXPECT_EQ(database_->queryValue("SELECT string_agg(message_id, ',' ORDER BY message_id) FROM orders"),
+  EXPECT_EQ(database_->scalar("SELECT string_agg(message_id, ',' ORDER BY message_id) FROM orders"),
             "valid-1,valid-2,valid-3,valid-4");
   EXPECT_EQ(test::countReady(queue_), 0);
   std::string metrics;
@@ -281,7 +298,7 @@ TEST_F(BillingAppTest, ThreeKillsDuringConsumptionLoseAndDoubleNothing) {
     const long threshold = total * kill / 4;
     const long seen = waitForRows(threshold);
     ASSERT_GE(seen, threshold);
-    app_.kill();  // SIGKILL: no batch is finished, no ack sent
+    killApp();
     const long atKill = rows();
     // The kill must land mid-run, or the test would prove nothing.
     EXPECT_LT(atKill, total) << "kill " << kill << " came after the last order";
@@ -293,14 +310,15 @@ TEST_F(BillingAppTest, ThreeKillsDuringConsumptionLoseAndDoubleNothing) {
 
 TEST_F(BillingAppTest, BrokerAndDatabaseRestartsMidRunKeepTheCountExact) {
   const int total = scaled(5000);
-  // Orders keep arriving through both outages, like the gateway would send them.
-  PacedPublisher publisher(queue_, orders("restart", 0, total));
+  // Orders keep arriving through the broker outage, like the gateway would send them; the last fifth
+  // waits for the database outage.
+  PacedPublisher publisher(queue_, orders("restart", 0, total), static_cast<std::size_t>(total) * 4 / 5);
   startApp();
 
   // Broker restart: the app loses its connection, reconnects with backoff and resumes.
   ASSERT_GE(waitForRows(total / 5), total / 5);
   ASSERT_TRUE(test::brokerControl("stop"));
-  EXPECT_TRUE(app_.running());
+  EXPECT_TRUE(app_->running());
   ASSERT_TRUE(test::brokerControl("start"));
 
   // Database restart: billing gets deliveries it cannot store; it must hand them back, report not
@@ -309,12 +327,13 @@ TEST_F(BillingAppTest, BrokerAndDatabaseRestartsMidRunKeepTheCountExact) {
   const char* pgControl = std::getenv("MP_TEST_PG_CTL");
   ASSERT_NE(pgControl, nullptr);
   ASSERT_EQ(std::system((std::string(pgControl) + " stop").c_str()), 0);
+  publisher.release();
   std::string body;
   const long readiness = pollUntil([&] { return static_cast<long>(httpStatus("/readyz", &body)); },
                                    [](long s) { return s == 503; }, seconds(15));
   EXPECT_EQ(readiness, 503) << body;
   std::this_thread::sleep_for(milliseconds(1500));
-  EXPECT_TRUE(app_.running());
+  EXPECT_TRUE(app_->running());
   ASSERT_EQ(std::system((std::string(pgControl) + " start").c_str()), 0);
 
   EXPECT_TRUE(publisher.finish()) << "the publisher could not deliver every order";
@@ -332,10 +351,7 @@ TEST_F(BillingAppTest, SigtermFinishesTheBatchInHandAndExitsZero) {
   ASSERT_TRUE(test::publishAll(queue_, orders("term", 0, total)));
   startApp();
   ASSERT_GE(waitForRows(total / 5), total / 5);
-  app_.signal(SIGTERM);
-  const int status = app_.wait(seconds(20));
-  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(app_->stop(seconds(20)), 0) << "SIGTERM must end billing-app with exit code 0";
   // Every order is either committed and acknowledged, or back in the queue: never both, never neither.
   const long stored = rows();
   const long waiting = pollUntil([this] { return test::countReady(queue_); },

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "support/database.h"
+#include "support/test_database.h"
 
 namespace mp::billing {
 namespace {
@@ -51,13 +51,14 @@ class OrderStoreDatabaseTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    ASSERT_TRUE(database_->ready());
     pool_ = std::make_unique<pg::Pool>(database_->url(), std::vector<pg::Statement>{}, pg::PoolOptions{},
                                        nullptr, "billing-test");
     ASSERT_EQ(pg::migrate(*pool_, "billing", orderMigrations()), "");
-    ASSERT_TRUE(database_->execute("TRUNCATE orders"));
+    database_->scalar("TRUNCATE orders");
     store_ = std::make_unique<OrderStore>(*pool_);
   }
+
+  static long count(const std::string& sql) { return std::stol(database_->scalar(sql)); }
 
   static test::TestDatabase* database_;
   std::unique_ptr<pg::Pool> pool_;
@@ -84,8 +85,8 @@ TEST_F(OrderStoreDatabaseTest, RedeliveredMessageIdsAreStoredOnce) {
   ASSERT_FALSE(second.unavailable) << second.message;
   EXPECT_EQ(second.inserted, 2);
   EXPECT_TRUE(second.refused.empty());
-  EXPECT_EQ(database_->queryCount("SELECT count(*) FROM orders"), 1002);
-  EXPECT_EQ(database_->queryValue("SELECT sum(total_amount)::text FROM orders"), "19990.02");
+  EXPECT_EQ(count("SELECT count(*) FROM orders"), 1002);
+  EXPECT_EQ(database_->scalar("SELECT sum(total_amount)::text FROM orders"), "19990.02");
 }
 
 TEST_F(OrderStoreDatabaseTest, MessagesWithoutIdAreStoredOncePerDelivery) {
@@ -93,7 +94,7 @@ TEST_F(OrderStoreDatabaseTest, MessagesWithoutIdAreStoredOncePerDelivery) {
       store_->insertBatch({order("3", 5, 18000, std::nullopt), order("3", 5, 18000, std::nullopt)});
   ASSERT_FALSE(result.unavailable);
   EXPECT_EQ(result.inserted, 2);
-  EXPECT_EQ(database_->queryCount("SELECT count(*) FROM orders WHERE message_id IS NULL"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM orders WHERE message_id IS NULL"), 2);
 }
 
 TEST_F(OrderStoreDatabaseTest, ARowTheDatabaseRefusesDoesNotHoldBackTheOthers) {
@@ -104,7 +105,7 @@ TEST_F(OrderStoreDatabaseTest, ARowTheDatabaseRefusesDoesNotHoldBackTheOthers) {
   EXPECT_EQ(result.inserted, 2);
   ASSERT_EQ(result.refused.size(), 1u);
   EXPECT_EQ(result.refused[0], 1u);
-  EXPECT_EQ(database_->queryValue("SELECT string_agg(message_id, ',' ORDER BY id) FROM orders"), "ok-1,ok-2");
+  EXPECT_EQ(database_->scalar("SELECT string_agg(message_id, ',' ORDER BY id) FROM orders"), "ok-1,ok-2");
 }
 
 TEST_F(OrderStoreDatabaseTest, RecentIsNewestFirstWithExactAmounts) {

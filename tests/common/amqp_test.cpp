@@ -1,6 +1,9 @@
 // The AMQP wrapper against the real RabbitMQ that scripts/test started: URL parsing, connect failures,
 // idempotent topology, confirmed publishing, prefetch + manual acks, dead-lettering and the delivery limit.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,12 +13,27 @@
 #include "common/amqp_publisher.h"
 #include "common/billing_topology.h"
 #include "support/broker.h"
-#include "support/child_process.h"
 
 namespace mp::amqp {
 namespace {
 
 using std::chrono::milliseconds;
+
+// A loopback port nothing listens on: bound to port 0 for a moment, then released.
+int unusedPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(fd);
+  return port;
+}
 
 class AmqpBrokerTest : public ::testing::Test {
  protected:
@@ -88,7 +106,7 @@ TEST(AmqpUrl, DefaultsPortAndRejectsOtherSchemes) {
 TEST(AmqpConnect, RefusedPortIsAnErrorValue) {
   ConnectionSettings settings;
   settings.host = "127.0.0.1";
-  settings.port = test::freeLocalPort();
+  settings.port = unusedPort();
   std::unique_ptr<Connection> connection;
   Status status = Connection::open(settings, &connection);
   EXPECT_FALSE(status.isOk());
@@ -109,7 +127,7 @@ TEST(AmqpConnect, WrongPasswordIsAnErrorValue) {
 TEST(AmqpConnect, RetryLoopEndsWhenStopped) {
   ConnectionSettings settings;
   settings.host = "127.0.0.1";
-  settings.port = test::freeLocalPort();
+  settings.port = unusedPort();
   std::atomic<bool> stop{false};
   int failures = 0;
   const auto started = std::chrono::steady_clock::now();

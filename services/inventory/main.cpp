@@ -1,0 +1,11 @@
+#include "common/shutdown.h"
+#include "inventory/inventory_app.h"
+
+int main(int argc, char** argv) {
+  mp::blockTerminationSignals();
+  mp::Environment env;
+  auto settings = mp::inventory::readSettings(env);
+  mp::finishConfiguration(env, argc, argv,
+                          "inventory-app: the movies API (SPEC \"inventory-app\") over PostgreSQL.");
+  return mp::inventory::run(settings);
+}

@@ -1,0 +1,122 @@
+#include "inventory/movie.h"
+
+#include "common/json_body.h"
+
+namespace mp::inventory {
+namespace {
+
+http::Response badField(const std::string& field, const std::string& message) {
+  return http::Response::json(400, {{"error", "invalid_field"}, {"field", field}, {"message", message}});
+}
+
+std::optional<int64_t> parseNonNegative(const std::string& text) {
+  if (text.empty() || text.size() > 18) {
+    return std::nullopt;
+  }
+  int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+}  // namespace
+
+nlohmann::json toJson(const Movie& movie) {
+  return {{"id", movie.id}, {"title", movie.title}, {"description", movie.description}};
+}
+
+std::variant<MovieInput, http::Response> parseMovieInput(const http::Request& request) {
+  nlohmann::json body;
+  if (auto error = http::parseJsonObject(request, &body)) {
+    return *error;
+  }
+  MovieInput input;
+  auto title = body.find("title");
+  if (title == body.end()) {
+    return badField("title", "title is required");
+  }
+  if (!title->is_string()) {
+    return badField("title", "title must be a string");
+  }
+  input.title = title->get<std::string>();
+  size_t length = http::utf8Length(input.title);
+  if (length == 0 || length > kMaxTitleLength) {
+    return badField("title", "title must be 1 to " + std::to_string(kMaxTitleLength) + " characters long");
+  }
+  auto description = body.find("description");
+  if (description != body.end()) {
+    if (!description->is_string()) {
+      return badField("description", "description must be a string");
+    }
+    input.description = description->get<std::string>();
+  }
+  // PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+  if (input.title.find('\0') != std::string::npos) {
+    return badField("title", "title must not contain NUL characters");
+  }
+  if (input.description.find('\0') != std::string::npos) {
+    return badField("description", "description must not contain NUL characters");
+  }
+  return input;
+}
+
+std::optional<int64_t> parseMovieId(const std::string& text) {
+  if (text.empty() || text.size() > 19) {
+    return std::nullopt;
+  }
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (value == 0 || value > static_cast<uint64_t>(INT64_MAX)) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(value);
+}
+
+std::variant<MovieQuery, http::Response> parseMovieQuery(const http::Request& request) {
+  MovieQuery query;
+  query.title = request.queryParam("title");
+  if (query.title && query.title->find('\0') != std::string::npos) {
+    return badField("title", "title must not contain NUL characters");
+  }
+  if (query.title && !http::isValidUtf8(*query.title)) {
+    return badField("title", "title must be valid UTF-8");
+  }
+  if (auto limit = request.queryParam("limit")) {
+    auto value = parseNonNegative(*limit);
+    if (!value || *value > kMaxLimit) {
+      return badField("limit", "limit must be a whole number from 0 to " + std::to_string(kMaxLimit));
+    }
+    query.limit = value;
+  }
+  if (auto offset = request.queryParam("offset")) {
+    auto value = parseNonNegative(*offset);
+    if (!value) {
+      return badField("offset", "offset must be a whole number >= 0");
+    }
+    query.offset = *value;
+  }
+  return query;
+}
+
+std::string containsPattern(const std::string& text) {
+  std::string pattern = "%";
+  for (char c : text) {
+    if (c == '\\' || c == '%' || c == '_') {
+      pattern.push_back('\\');
+    }
+    pattern.push_back(c);
+  }
+  pattern.push_back('%');
+  return pattern;
+}
+
+}  // namespace mp::inventory

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "common/http.h"
+
+namespace mp::inventory {
+
+struct Movie {
+  int64_t id = 0;
+  std::string title;
+  std::string description;
+};
+
+nlohmann::json toJson(const Movie& movie);
+
+// A movie's fields as a client sends them in POST and PUT.
+struct MovieInput {
+  std::string title;
+  std::string description;
+};
+
+constexpr size_t kMaxTitleLength = 255;  // characters (code points)
+
+// Validates a POST/PUT request: JSON object, `title` a string of 1..255 characters, `description` a
+// string when present (default ""), no NUL characters; unknown fields are ignored.
+std::variant<MovieInput, http::Response> parseMovieInput(const http::Request& request);
+
+// A movie id from the path: a positive decimal integer within bigint; nullopt otherwise.
+std::optional<int64_t> parseMovieId(const std::string& text);
+
+struct MovieQuery {
+  std::optional<std::string> title;  // case-insensitive substring
+  std::optional<int64_t> limit;      // none: all
+  int64_t offset = 0;
+};
+
+constexpr int64_t kMaxLimit = 10000;
+
+// Reads ?title=, ?limit= (0..10000) and ?offset= (>= 0).
+std::variant<MovieQuery, http::Response> parseMovieQuery(const http::Request& request);
+
+// An ILIKE pattern matching `text` as a literal substring: escapes \, % and _.
+std::string containsPattern(const std::string& text);
+
+}  // namespace mp::inventory

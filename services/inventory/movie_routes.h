@@ -1,0 +1,11 @@
+#pragma once
+
+#include "common/http_server.h"
+#include "inventory/movie_store.h"
+
+namespace mp::inventory {
+
+// Registers SPEC's /api/movies routes on the server; handlers run on the worker pool.
+void addMovieRoutes(http::HttpServer& server, MovieStore& store);
+
+}  // namespace mp::inventory

@@ -1,0 +1,109 @@
+#include "inventory/movie_store.h"
+
+namespace mp::inventory {
+namespace {
+
+std::vector<Movie> moviesOf(const pg::Result& result) {
+  std::vector<Movie> movies;
+  movies.reserve(static_cast<size_t>(result.rows()));
+  for (int row = 0; row < result.rows(); ++row) {
+    movies.push_back({result.integer(row, 0), result.text(row, 1), result.text(row, 2)});
+  }
+  return movies;
+}
+
+template <typename T>
+Stored<T> failure(const pg::Result& result) {
+  Stored<T> stored;
+  stored.error = result.error();
+  stored.message = result.message();
+  return stored;
+}
+
+Stored<Movie> oneMovie(const pg::Result& result) {
+  if (!result.ok()) {
+    return failure<Movie>(result);
+  }
+  Stored<Movie> stored;
+  if (result.rows() > 0) {
+    stored.value = moviesOf(result).front();
+  }
+  return stored;
+}
+
+Stored<int64_t> rowCount(const pg::Result& result) {
+  if (!result.ok()) {
+    return failure<int64_t>(result);
+  }
+  Stored<int64_t> stored;
+  stored.value = result.affected();
+  return stored;
+}
+
+std::optional<std::string> text(const std::optional<int64_t>& value) {
+  return value ? std::optional<std::string>(std::to_string(*value)) : std::nullopt;
+}
+
+}  // namespace
+
+std::vector<pg::Statement> MovieStore::statements() {
+  const std::string columns = "SELECT id, title, description FROM movies ";
+  return {
+      // LIMIT NULL means no limit.
+      {"movies_list", columns + "ORDER BY id LIMIT $1 OFFSET $2", true},
+      // ILIKE with a pattern from containsPattern(): served by the trigram index.
+      {"movies_search", columns + "WHERE title ILIKE $1 ORDER BY id LIMIT $2 OFFSET $3", true},
+      {"movie_find", columns + "WHERE id = $1", true},
+      {"movie_insert",
+       "INSERT INTO movies (title, description) VALUES ($1, $2) RETURNING id, title, description", false},
+      {"movie_update",
+       "UPDATE movies SET title = $2, description = $3 WHERE id = $1 RETURNING id, title, description", true},
+      {"movie_delete", "DELETE FROM movies WHERE id = $1", true},
+      {"movies_delete_all", "DELETE FROM movies", true},
+  };
+}
+
+std::vector<pg::Migration> MovieStore::migrations() {
+  return {
+      {1, "create movies",
+       "CREATE TABLE IF NOT EXISTS movies (id bigserial PRIMARY KEY, title text NOT NULL, "
+       "description text NOT NULL DEFAULT '')"},
+      {2, "trigram index for case-insensitive title search",
+       "CREATE EXTENSION IF NOT EXISTS pg_trgm; "
+       "CREATE INDEX IF NOT EXISTS movies_title_trgm ON movies USING gin (title gin_trgm_ops)"},
+  };
+}
+
+Stored<std::vector<Movie>> MovieStore::list(const MovieQuery& query) {
+  auto result = query.title ? pool_.run("movies_search", {containsPattern(*query.title), text(query.limit),
+                                                          std::to_string(query.offset)})
+                            : pool_.run("movies_list", {text(query.limit), std::to_string(query.offset)});
+  if (!result.ok()) {
+    return failure<std::vector<Movie>>(result);
+  }
+  Stored<std::vector<Movie>> stored;
+  stored.value = moviesOf(result);
+  return stored;
+}
+
+Stored<Movie> MovieStore::find(int64_t id) {
+  return oneMovie(pool_.run("movie_find", {std::to_string(id)}));
+}
+
+Stored<Movie> MovieStore::create(const MovieInput& input) {
+  return oneMovie(pool_.run("movie_insert", {input.title, input.description}));
+}
+
+Stored<Movie> MovieStore::update(int64_t id, const MovieInput& input) {
+  return oneMovie(pool_.run("movie_update", {std::to_string(id), input.title, input.description}));
+}
+
+Stored<int64_t> MovieStore::remove(int64_t id) {
+  return rowCount(pool_.run("movie_delete", {std::to_string(id)}));
+}
+
+Stored<int64_t> MovieStore::removeAll() {
+  return rowCount(pool_.run("movies_delete_all", {}));
+}
+
+}  // namespace mp::inventory

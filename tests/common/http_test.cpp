@@ -1,0 +1,58 @@
+#include "common/http.h"
+
+#include <gtest/gtest.h>
+
+namespace mp::http {
+namespace {
+
+TEST(PercentDecode, DecodesEscapesAndPlus) {
+  EXPECT_EQ(percentDecode("50%25", true), "50%");
+  EXPECT_EQ(percentDecode("a+b", true), "a b");
+  EXPECT_EQ(percentDecode("a+b", false), "a+b");
+  EXPECT_EQ(percentDecode("%e2%82%ac", false), "\xe2\x82\xac");
+}
+
+TEST(PercentDecode, RejectsMalformedEscapes) {
+  EXPECT_FALSE(percentDecode("%", true));
+  EXPECT_FALSE(percentDecode("%2", true));
+  EXPECT_FALSE(percentDecode("%zz", true));
+}
+
+TEST(ParseQuery, KeepsOrderAndDecodes) {
+  auto pairs = parseQuery("title=50%25&limit=2&flag&=x");
+  ASSERT_TRUE(pairs);
+  ASSERT_EQ(pairs->size(), 4u);
+  EXPECT_EQ((*pairs)[0], std::make_pair(std::string("title"), std::string("50%")));
+  EXPECT_EQ((*pairs)[1], std::make_pair(std::string("limit"), std::string("2")));
+  EXPECT_EQ((*pairs)[2], std::make_pair(std::string("flag"), std::string("")));
+  EXPECT_FALSE(parseQuery("a=%G1"));
+}
+
+TEST(Utf8, AcceptsWellFormedAndRejectsTheRest) {
+  EXPECT_TRUE(isValidUtf8("plain"));
+  EXPECT_TRUE(isValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xac"));
+  EXPECT_FALSE(isValidUtf8("\xff"));
+  EXPECT_FALSE(isValidUtf8("\xc3"));              // truncated
+  EXPECT_FALSE(isValidUtf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(isValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(isValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+}
+
+TEST(MediaType, IgnoresParametersCaseAndSpace) {
+  EXPECT_EQ(mediaType("application/json"), "application/json");
+  EXPECT_EQ(mediaType(" Application/JSON ; charset=utf-8"), "application/json");
+  EXPECT_EQ(mediaType("text/plain"), "text/plain");
+  EXPECT_EQ(mediaType(""), "");
+}
+
+TEST(Response, ErrorHasSpecShape) {
+  auto response = Response::error(404, "not_found", "movie 7 does not exist");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(response.contentType, "application/json");
+  auto body = nlohmann::json::parse(response.body);
+  EXPECT_EQ(body["error"], "not_found");
+  EXPECT_EQ(body["message"], "movie 7 does not exist");
+}
+
+}  // namespace
+}  // namespace mp::http

@@ -1,0 +1,64 @@
+#include "common/json_body.h"
+
+#include <gtest/gtest.h>
+
+namespace mp::http {
+namespace {
+
+Request jsonRequest(std::string body, std::string contentType = "application/json") {
+  Request request;
+  request.method = "POST";
+  request.body = std::move(body);
+  request.headers.emplace_back("content-type", std::move(contentType));
+  return request;
+}
+
+TEST(ParseJsonObject, AcceptsAnObject) {
+  nlohmann::json out;
+  EXPECT_FALSE(parseJsonObject(jsonRequest(R"({"a":1})"), &out));
+  EXPECT_EQ(out["a"], 1);
+  EXPECT_FALSE(parseJsonObject(jsonRequest(R"({"a":1})", "application/json; charset=utf-8"), &out));
+}
+
+TEST(ParseJsonObject, RefusesWithTheRightStatus) {
+  nlohmann::json out;
+  struct Case {
+    std::string body;
+    std::string contentType;
+    int status;
+  } cases[] = {
+      {R"({"a":1})", "text/plain", 415},
+      {R"({"a":1})", "", 415},
+      {"{", "application/json", 400},
+      {"[1,2]", "application/json", 400},
+      {"\"text\"", "application/json", 400},
+      {"{\"a\":\"\xff\"}", "application/json", 400},
+      {std::string(40, '[') + std::string(40, ']'), "application/json", 400},
+      {"", "application/json", 400},
+  };
+  for (const auto& c : cases) {
+    auto error = parseJsonObject(jsonRequest(c.body, c.contentType), &out);
+    ASSERT_TRUE(error) << c.body;
+    EXPECT_EQ(error->status, c.status) << c.body;
+    auto body = nlohmann::json::parse(error->body);
+    EXPECT_TRUE(body.contains("error") && body.contains("message"));
+  }
+}
+
+TEST(ParseJsonObject, DeepNestingIsRefusedWithoutRecursion) {
+  nlohmann::json out;
+  std::string deep = "{\"a\":" + std::string(10000, '[') + std::string(10000, ']') + "}";
+  auto error = parseJsonObject(jsonRequest(deep), &out);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->status, 400);
+}
+
+TEST(Utf8Length, CountsCodePoints) {
+  EXPECT_EQ(utf8Length(""), 0u);
+  EXPECT_EQ(utf8Length("abc"), 3u);
+  EXPECT_EQ(utf8Length("caf\xc3\xa9"), 4u);
+  EXPECT_EQ(utf8Length("\xf0\x9f\x8e\xac"), 1u);
+}
+
+}  // namespace
+}  // namespace mp::http

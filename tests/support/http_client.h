@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mp::test {
+
+struct HttpReply {
+  int status = 0;  // 0: no answer (connection closed or timed out)
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower case
+  std::string body;
+  bool closed = false;  // the server closed the connection after answering
+
+  std::optional<std::string> header(const std::string& lowerName) const;
+};
+
+// A blocking HTTP/1.1 client over one TCP connection to 127.0.0.1, for tests: sends exactly the bytes
+// it is given, so malformed requests can be written by hand. Reconnects when the server closed.
+class HttpClient {
+ public:
+  explicit HttpClient(uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  HttpReply request(const std::string& method, const std::string& target, const std::string& body = "",
+                    const std::vector<std::pair<std::string, std::string>>& headers = {{"Content-Type",
+                                                                                         "application/json"}});
+  // Sends raw bytes and reads one response.
+  HttpReply raw(const std::string& bytes);
+  // Whether the current connection is still the one used for the previous request.
+  int connectionsOpened() const { return connections_; }
+
+ private:
+  bool connect();
+  void disconnect();
+  bool sendAll(const std::string& bytes);
+  HttpReply readReply();
+
+  uint16_t port_;
+  std::chrono::milliseconds timeout_;
+  int fd_ = -1;
+  int connections_ = 0;
+  std::string buffer_;
+};
+
+}  // namespace mp::test

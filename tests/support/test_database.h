@@ -1,0 +1,35 @@
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <string>
+
+namespace mp::test {
+
+// A fresh, uniquely named database on the throw-away PostgreSQL that scripts/test started
+// (MP_TEST_PG_URL), dropped again at destruction. Not thread-safe.
+class TestDatabase {
+ public:
+  explicit TestDatabase(const std::string& prefix);
+  ~TestDatabase();
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  const std::string& url() const { return url_; }
+  const std::string& name() const { return name_; }
+
+  // Runs SQL on the test database and returns the first column of the first row ("" when none).
+  // Throws std::runtime_error on failure.
+  std::string scalar(const std::string& sql);
+
+  // The superuser URL of the server's `postgres` database; throws when not run under scripts/test.
+  static std::string adminUrl();
+
+ private:
+  static void execAdmin(const std::string& sql);
+
+  std::string name_;
+  std::string url_;
+};
+
+}  // namespace mp::test
