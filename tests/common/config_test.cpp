@@ -42,7 +42,8 @@ TEST(Environment, MissingRequiredVariableIsNamed) {
 }
 
 TEST(Environment, BadValuesAreReportedWithTheVariableName) {
-  Environment env(from({{"PORT", "70000"}, {"N", "x"}, {"T", "soon"}, {"URL", "mysql://x"}, {"LEVEL", "loud"}}));
+  Environment env(
+      from({{"PORT", "70000"}, {"N", "x"}, {"T", "soon"}, {"URL", "mysql://x"}, {"LEVEL", "loud"}}));
   env.port("PORT", 8080, "port");
   env.integer("N", 1, 1, 10, "n");
   env.duration("T", std::chrono::seconds(1), "t");

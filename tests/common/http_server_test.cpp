@@ -25,10 +25,15 @@ class HttpServerTest : public ::testing::Test {
       options.workerThreads = 2;
     }
     server_ = std::make_unique<HttpServer>(options, metrics_);
-    server_->route("GET", "/echo/:name",
-                   [](const Request& r) { return Response::json(200, {{"name", *r.param("name")}}); },
-                   Dispatch::kInline);
-    server_->route("POST", "/json", [](const Request& r) { return Response::json(200, {{"size", r.body.size()}}); });
+    server_->route(
+        "GET", "/echo/:name",
+        [](const Request& r) {
+          return Response::json(200, {{"name", *r.param("name")}});
+        },
+        Dispatch::kInline);
+    server_->route("POST", "/json", [](const Request& r) {
+      return Response::json(200, {{"size", r.body.size()}});
+    });
     server_->route("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("boom"); });
     server_->route("GET", "/slow", [](const Request&) {
       std::this_thread::sleep_for(std::chrono::milliseconds(400));

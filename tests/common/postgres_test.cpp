@@ -21,8 +21,9 @@ std::vector<Statement> statements() {
 }
 
 std::vector<Migration> migrations() {
-  return {{1, "items", "CREATE TABLE items (id serial PRIMARY KEY, name text UNIQUE, qty int CHECK (qty > 0))"},
-          {2, "index", "CREATE INDEX items_qty ON items (qty)"}};
+  return {
+      {1, "items", "CREATE TABLE items (id serial PRIMARY KEY, name text UNIQUE, qty int CHECK (qty > 0))"},
+      {2, "index", "CREATE INDEX items_qty ON items (qty)"}};
 }
 
 TEST(PostgresPool, RunsPreparedStatementsAndClassifiesErrors) {
@@ -35,8 +36,10 @@ TEST(PostgresPool, RunsPreparedStatementsAndClassifiesErrors) {
   auto inserted = pool.run("insert_item", {std::string("a"), std::string("1")});
   ASSERT_TRUE(inserted.ok()) << inserted.message();
   EXPECT_EQ(inserted.rows(), 1);
-  EXPECT_EQ(pool.run("insert_item", {std::string("a"), std::string("2")}).error(), ErrorKind::kUniqueViolation);
-  EXPECT_EQ(pool.run("insert_item", {std::string("b"), std::string("0")}).error(), ErrorKind::kCheckViolation);
+  EXPECT_EQ(pool.run("insert_item", {std::string("a"), std::string("2")}).error(),
+            ErrorKind::kUniqueViolation);
+  EXPECT_EQ(pool.run("insert_item", {std::string("b"), std::string("0")}).error(),
+            ErrorKind::kCheckViolation);
   EXPECT_EQ(pool.run("broken", {}).error(), ErrorKind::kQuery);
   EXPECT_EQ(pool.run("no_such_statement", {}).error(), ErrorKind::kQuery);
   auto count = pool.run("count_items", {});

@@ -5,7 +5,9 @@
 namespace mp::http {
 namespace {
 
-Response ok(const Request&) { return Response::json(200, {}); }
+Response ok(const Request&) {
+  return Response::json(200, {});
+}
 
 TEST(Router, MatchesTemplatesAndCollectsParams) {
   Router router;

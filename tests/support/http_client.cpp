@@ -24,7 +24,9 @@ std::optional<std::string> HttpReply::header(const std::string& lowerName) const
 
 HttpClient::HttpClient(uint16_t port, std::chrono::milliseconds timeout) : port_(port), timeout_(timeout) {}
 
-HttpClient::~HttpClient() { disconnect(); }
+HttpClient::~HttpClient() {
+  disconnect();
+}
 
 bool HttpClient::connect() {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -97,7 +99,8 @@ HttpReply HttpClient::readReply() {
   HttpReply reply;
   auto deadline = std::chrono::steady_clock::now() + timeout_;
   auto fill = [&]() -> bool {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || fd_ < 0) {
       return false;
     }
@@ -158,7 +161,8 @@ HttpReply HttpClient::readReply() {
   auto connection = reply.header("connection");
   if (connection) {
     std::string lower = *connection;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     if (lower == "close") {
       reply.closed = true;
       disconnect();

@@ -9,7 +9,7 @@
 namespace mp::test {
 
 struct HttpReply {
-  int status = 0;  // 0: no answer (connection closed or timed out)
+  int status = 0;                                            // 0: no answer (connection closed or timed out)
   std::vector<std::pair<std::string, std::string>> headers;  // names lower case
   std::string body;
   bool closed = false;  // the server closed the connection after answering
@@ -27,8 +27,8 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   HttpReply request(const std::string& method, const std::string& target, const std::string& body = "",
-                    const std::vector<std::pair<std::string, std::string>>& headers = {{"Content-Type",
-                                                                                         "application/json"}});
+                    const std::vector<std::pair<std::string, std::string>>& headers = {
+                        {"Content-Type", "application/json"}});
   // Sends raw bytes and reads one response.
   HttpReply raw(const std::string& bytes);
   // Whether the current connection is still the one used for the previous request.

@@ -17,7 +17,8 @@ extern char** environ;
 
 namespace mp::test {
 
-ServiceProcess::ServiceProcess(std::string binary, EnvironmentOverrides environment, std::vector<std::string> args)
+ServiceProcess::ServiceProcess(std::string binary, EnvironmentOverrides environment,
+                               std::vector<std::string> args)
     : binary_(std::move(binary)), environment_(std::move(environment)), args_(std::move(args)) {
   char path[] = "/tmp/mp-service-XXXXXX";
   int fd = mkstemp(path);
@@ -71,7 +72,8 @@ bool ServiceProcess::spawn() {
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, outputPath_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, outputPath_.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   int rc = posix_spawn(&pid_, binary_.c_str(), &actions, nullptr, argv.data(), envp.data());

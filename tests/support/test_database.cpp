@@ -50,7 +50,9 @@ std::string TestDatabase::adminUrl() {
   return url;
 }
 
-void TestDatabase::execAdmin(const std::string& sql) { run(adminUrl(), sql); }
+void TestDatabase::execAdmin(const std::string& sql) {
+  run(adminUrl(), sql);
+}
 
 TestDatabase::TestDatabase(const std::string& prefix) {
   static std::atomic<int> counter{0};
@@ -68,6 +70,8 @@ TestDatabase::~TestDatabase() {
   }
 }
 
-std::string TestDatabase::scalar(const std::string& sql) { return run(url_, sql); }
+std::string TestDatabase::scalar(const std::string& sql) {
+  return run(url_, sql);
+}
 
 }  // namespace mp::test

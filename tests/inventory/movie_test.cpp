@@ -1,0 +1,101 @@
+#include "inventory/movie.h"
+
+#include <gtest/gtest.h>
+
+namespace mp::inventory {
+namespace {
+
+http::Request post(std::string body, std::string contentType = "application/json") {
+  http::Request request;
+  request.method = "POST";
+  request.body = std::move(body);
+  request.headers.emplace_back("content-type", std::move(contentType));
+  return request;
+}
+
+TEST(ParseMovieInput, AcceptsValidBodiesAndIgnoresUnknownFields) {
+  auto input = parseMovieInput(post(R"({"title":"A new movie","description":"Very short","year":1999})"));
+  ASSERT_TRUE(std::holds_alternative<MovieInput>(input));
+  EXPECT_EQ(std::get<MovieInput>(input).title, "A new movie");
+  EXPECT_EQ(std::get<MovieInput>(input).description, "Very short");
+  auto noDescription = parseMovieInput(post(R"({"title":"T"})"));
+  ASSERT_TRUE(std::holds_alternative<MovieInput>(noDescription));
+  EXPECT_EQ(std::get<MovieInput>(noDescription).description, "");
+}
+
+TEST(ParseMovieInput, TitleLengthCountsCharactersNotBytes) {
+  std::string title;
+  for (int i = 0; i < 255; ++i) {
+    title += "\xc3\xa9";  // é: 2 bytes, 1 character
+  }
+  EXPECT_TRUE(
+      std::holds_alternative<MovieInput>(parseMovieInput(post(nlohmann::json{{"title", title}}.dump()))));
+  title += "e";
+  EXPECT_FALSE(
+      std::holds_alternative<MovieInput>(parseMovieInput(post(nlohmann::json{{"title", title}}.dump()))));
+}
+
+TEST(ParseMovieInput, RejectsBadBodiesWithFieldErrors) {
+  struct Case {
+    std::string body;
+    int status;
+    std::string field;
+  } cases[] = {
+      {R"({})", 400, "title"},
+      {R"({"title":""})", 400, "title"},
+      {R"({"title":null})", 400, "title"},
+      {R"({"title":42})", 400, "title"},
+      {R"({"title":["a"]})", 400, "title"},
+      {R"({"title":"ok","description":5})", 400, "description"},
+      {R"({"title":"ok","description":null})", 400, "description"},
+      {R"({"title":"a\u0000b"})", 400, "title"},
+      {nlohmann::json{{"title", std::string(256, 'x')}}.dump(), 400, "title"},
+  };
+  for (const auto& c : cases) {
+    auto result = parseMovieInput(post(c.body));
+    ASSERT_TRUE(std::holds_alternative<http::Response>(result)) << c.body;
+    const auto& response = std::get<http::Response>(result);
+    EXPECT_EQ(response.status, c.status) << c.body;
+    auto json = nlohmann::json::parse(response.body);
+    EXPECT_EQ(json["error"], "invalid_field") << c.body;
+    EXPECT_EQ(json["field"], c.field) << c.body;
+    EXPECT_TRUE(json["message"].is_string());
+  }
+}
+
+TEST(ParseMovieId, AcceptsPositiveBigintsOnly) {
+  EXPECT_EQ(parseMovieId("1"), 1);
+  EXPECT_EQ(parseMovieId("9223372036854775807"), INT64_MAX);
+  for (const char* bad : {"", "0", "-1", "abc", "1.5", "1e3", " 1", "9223372036854775808",
+                          "99999999999999999999", "0x10", "+1"}) {
+    EXPECT_FALSE(parseMovieId(bad)) << bad;
+  }
+}
+
+TEST(ParseMovieQuery, ReadsTitleLimitAndOffset) {
+  http::Request request;
+  request.query = {{"title", "star"}, {"limit", "10"}, {"offset", "20"}};
+  auto query = parseMovieQuery(request);
+  ASSERT_TRUE(std::holds_alternative<MovieQuery>(query));
+  EXPECT_EQ(std::get<MovieQuery>(query).title, "star");
+  EXPECT_EQ(std::get<MovieQuery>(query).limit, 10);
+  EXPECT_EQ(std::get<MovieQuery>(query).offset, 20);
+  for (auto bad : std::vector<std::pair<std::string, std::string>>{
+           {"limit", "-1"}, {"limit", "x"}, {"limit", "10001"}, {"offset", "-5"}, {"offset", "1.5"}}) {
+    http::Request badRequest;
+    badRequest.query = {bad};
+    EXPECT_TRUE(std::holds_alternative<http::Response>(parseMovieQuery(badRequest)))
+        << bad.first << bad.second;
+  }
+}
+
+TEST(ContainsPattern, EscapesLikeMetacharacters) {
+  EXPECT_EQ(containsPattern("star"), "%star%");
+  EXPECT_EQ(containsPattern("50%"), "%50\\%%");
+  EXPECT_EQ(containsPattern("a_b"), "%a\\_b%");
+  EXPECT_EQ(containsPattern("c:\\dir"), "%c:\\\\dir%");
+  EXPECT_EQ(containsPattern(""), "%%");
+}
+
+}  // namespace
+}  // namespace mp::inventory
