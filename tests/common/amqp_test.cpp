@@ -79,6 +79,15 @@ class AmqpBrokerTest : public ::testing::Test {
     return deliveries;
   }
 
+  // Publishes `count` numbered messages, starts `consumer` with `prefetch` and takes all of them.
+  std::vector<Delivery> publishAndTake(Consumer& consumer, int count, uint16_t prefetch) {
+    EXPECT_TRUE(test::publishAll(queue_, numbered(count)));
+    EXPECT_TRUE(consumer.start(queue_, prefetch).isOk());
+    std::vector<Delivery> got = take(consumer, static_cast<std::size_t>(count));
+    EXPECT_EQ(got.size(), static_cast<std::size_t>(count));
+    return got;
+  }
+
   std::string queue_;
   std::unique_ptr<Connection> connection_;
 };
@@ -183,11 +192,9 @@ TEST_F(AmqpBrokerTest, ConfirmedPublishThenPrefetchedConsumeWithMultipleAck) {
 }
 
 TEST_F(AmqpBrokerTest, NackWithRequeueRedeliversAndUnackedReturnOnClose) {
-  ASSERT_TRUE(test::publishAll(queue_, numbered(10)));
   {
     Consumer consumer(*connection_);
-    ASSERT_TRUE(consumer.start(queue_, 10).isOk());
-    std::vector<Delivery> got = take(consumer, 10);
+    std::vector<Delivery> got = publishAndTake(consumer, 10, 10);
     ASSERT_EQ(got.size(), 10u);
     ASSERT_TRUE(consumer.nack(got[4].tag, true, true).isOk());  // 0..4 back to the queue
     std::vector<Delivery> again = take(consumer, 5);
@@ -199,10 +206,8 @@ TEST_F(AmqpBrokerTest, NackWithRequeueRedeliversAndUnackedReturnOnClose) {
 }
 
 TEST_F(AmqpBrokerTest, RejectWithoutRequeueDeadLetters) {
-  ASSERT_TRUE(test::publishAll(queue_, numbered(3)));
   Consumer consumer(*connection_);
-  ASSERT_TRUE(consumer.start(queue_, 10).isOk());
-  std::vector<Delivery> got = take(consumer, 3);
+  std::vector<Delivery> got = publishAndTake(consumer, 3, 10);
   ASSERT_EQ(got.size(), 3u);
   ASSERT_TRUE(consumer.reject(got[1].tag, false).isOk());
   ASSERT_TRUE(consumer.ack(got[2].tag, true).isOk());
