@@ -4,6 +4,7 @@
 
 #include "common/config.h"
 #include "common/service.h"
+#include "gateway/billing_publisher.h"
 #include "gateway/inventory_proxy.h"
 
 namespace mp::gateway {
@@ -11,8 +12,7 @@ namespace mp::gateway {
 struct GatewaySettings {
   ServiceSettings service;
   ProxySettings inventory;
-  std::string rabbitmqUrl;
-  std::string billingQueue;
+  BillingPublisherSettings billing;
 };
 
 GatewaySettings readSettings(Environment& env);
