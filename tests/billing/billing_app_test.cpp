@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -346,8 +347,25 @@ TEST_F(BillingAppTest, BrokerAndDatabaseRestartsMidRunKeepTheCountExact) {
   EXPECT_TRUE(logContains("\"requeued\"")) << "no batch was in hand while the database was down";
 }
 
+TEST_F(BillingAppTest, DatabaseDownAtStartIsWaitedFor) {
+  const int total = scaled(2000);
+  ASSERT_TRUE(test::publishAll(queue_, orders("late-db", 0, total)));
+  const std::string pgControl = test::requiredEnv("MP_TEST_PG_CTL");
+  ASSERT_EQ(std::system((pgControl + " stop").c_str()), 0);
+  startApp();
+  std::string body;
+  EXPECT_EQ(httpStatus("/healthz", &body), 200);
+  EXPECT_EQ(httpStatus("/readyz", &body), 503);
+  EXPECT_NE(body.find("database"), std::string::npos) << body;
+  std::this_thread::sleep_for(milliseconds(1000));
+  // Nothing was taken while the database could not store it.
+  EXPECT_EQ(test::countReady(queue_), total);
+  ASSERT_EQ(std::system((pgControl + " start").c_str()), 0);
+  expectExactly(total);
+}
+
 TEST_F(BillingAppTest, SigtermFinishesTheBatchInHandAndExitsZero) {
-  const int total = scaled(10000);
+  const int total = scaled(20000);
   ASSERT_TRUE(test::publishAll(queue_, orders("term", 0, total)));
   startApp();
   ASSERT_GE(waitForRows(total / 5), total / 5);
@@ -361,6 +379,31 @@ TEST_F(BillingAppTest, SigtermFinishesTheBatchInHandAndExitsZero) {
   // And the rest is stored by the next run.
   startApp();
   expectExactly(total);
+}
+
+TEST(BillingAppSettings, MissingOrBadSettingStopsWithOneLineNamingIt) {
+  struct Case {
+    test::EnvironmentOverrides env;
+    std::string variable;
+  };
+  const std::vector<Case> cases = {
+      {{{"RABBITMQ_URL", "amqp://u:p@127.0.0.1:1/%2f"}, {"BILLING_DATABASE_URL", ""}},
+       "BILLING_DATABASE_URL"},
+      {{{"RABBITMQ_URL", ""}, {"BILLING_DATABASE_URL", "postgresql://u@127.0.0.1:1/orders"}}, "RABBITMQ_URL"},
+      {{{"RABBITMQ_URL", "amqp://u:p@:x/"}, {"BILLING_DATABASE_URL", "postgresql://u@127.0.0.1:1/orders"}},
+       "RABBITMQ_URL"},
+      {{{"RABBITMQ_URL", "amqp://u:p@127.0.0.1:1/%2f"},
+        {"BILLING_DATABASE_URL", "postgresql://u@127.0.0.1:1/orders"},
+        {"BILLING_BATCH_SIZE", "0"}},
+       "BILLING_BATCH_SIZE"},
+  };
+  for (const Case& c : cases) {
+    test::ServiceProcess app(MP_BILLING_APP_PATH, c.env);
+    EXPECT_EQ(app.runToExit(), 2) << c.variable;
+    const std::string output = app.output();
+    EXPECT_NE(output.find(c.variable), std::string::npos) << output;
+    EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
+  }
 }
 
 }  // namespace
