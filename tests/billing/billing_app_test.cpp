@@ -364,6 +364,31 @@ TEST_F(BillingAppTest, DatabaseDownAtStartIsWaitedFor) {
   expectExactly(total);
 }
 
+TEST_F(BillingAppTest, QueueWithOtherArgumentsIsReportedWithoutATightLoop) {
+  // A classic queue of the same name (say, from an older version) makes the quorum declaration fail.
+  test::deleteBillingTopology(queue_);
+  std::unique_ptr<amqp::Connection> connection = test::connectToTestBroker();
+  ASSERT_TRUE(connection);
+  amqp_queue_declare(connection->state(), amqp::Connection::kChannel, amqp_cstring_bytes(queue_.c_str()),
+                     false, true, false, false, amqp_empty_table);
+  ASSERT_TRUE(connection->check(amqp_get_rpc_reply(connection->state()), "queue.declare").isOk());
+  startApp();
+  std::this_thread::sleep_for(milliseconds(2000));
+  std::string body;
+  EXPECT_EQ(httpStatus("/readyz", &body), 503);
+  EXPECT_NE(body.find("not consuming"), std::string::npos) << body;
+  const std::string output = app_->output();
+  std::size_t failures = 0;
+  for (std::size_t at = output.find("amqp_consume_failed"); at != std::string::npos;
+       at = output.find("amqp_consume_failed", at + 1)) {
+    ++failures;
+  }
+  EXPECT_GE(failures, 1u) << output;
+  // Backoff: 100, 200, 400, 800 ms... about five attempts in two seconds, not thousands.
+  EXPECT_LE(failures, 8u) << output;
+  EXPECT_NE(output.find("PRECONDITION_FAILED"), std::string::npos);
+}
+
 TEST_F(BillingAppTest, SigtermFinishesTheBatchInHandAndExitsZero) {
   const int total = scaled(20000);
   ASSERT_TRUE(test::publishAll(queue_, orders("term", 0, total)));
