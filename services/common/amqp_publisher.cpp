@@ -22,7 +22,12 @@ Status Publisher::enableConfirms() {
 }
 
 Status Publisher::publish(const std::string& exchange, const std::string& routingKey,
-                          const std::vector<OutgoingMessage>& messages, std::size_t window) {
+                          const std::vector<OutgoingMessage>& messages, std::size_t window,
+                          std::vector<bool>* confirmed) {
+  if (confirmed) {
+    confirmed->assign(messages.size(), false);
+  }
+  const uint64_t firstTag = nextTag_;
   if (!confirming_) {
     return Status::error("publish before enableConfirms()", false);
   }
@@ -31,6 +36,7 @@ Status Publisher::publish(const std::string& exchange, const std::string& routin
   }
   nacked_ = 0;
   returned_ = 0;
+  nackedTags_.clear();
   window = window == 0 ? 1 : window;
   for (const OutgoingMessage& message : messages) {
     amqp_basic_properties_t properties{};
@@ -60,6 +66,12 @@ Status Publisher::publish(const std::string& exchange, const std::string& routin
   if (!status.isOk()) {
     return status;
   }
+  // A returned message cannot be told from the others by its tag, so a return fails the whole batch.
+  if (confirmed && returned_ == 0) {
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      (*confirmed)[i] = nackedTags_.count(firstTag + i) == 0;
+    }
+  }
   if (nacked_ > 0 || returned_ > 0) {
     return Status::error(
         std::to_string(nacked_) + " message(s) nacked and " + std::to_string(returned_) + " unroutable",
@@ -74,6 +86,29 @@ void Publisher::settle(uint64_t tag, bool multiple) {
   } else {
     outstanding_.erase(tag);
   }
+}
+
+Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
+  if (connection_.lost()) {
+    return Status::error("connection lost");
+  }
+  amqp_connection_state_t state = connection_.state();
+  amqp_maybe_release_buffers(state);
+  amqp_frame_t frame{};
+  timeval timeout{static_cast<time_t>(wait.count() / 1000),
+                  static_cast<suseconds_t>((wait.count() % 1000) * 1000)};
+  int code = amqp_simple_wait_frame_noblock(state, &frame, &timeout);
+  if (code == AMQP_STATUS_TIMEOUT) {
+    return Status::ok();
+  }
+  if (code != AMQP_STATUS_OK) {
+    return connection_.lose(std::string("while idle: ") + amqp_error_string2(code));
+  }
+  if (frame.frame_type == AMQP_FRAME_METHOD && (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+                                                frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+    return connection_.lose("closed by the broker");
+  }
+  return Status::ok();
 }
 
 Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
@@ -97,6 +132,14 @@ Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
       }
       case AMQP_BASIC_NACK_METHOD: {
         const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
+        auto last = nack->multiple ? outstanding_.upper_bound(nack->delivery_tag) : outstanding_.end();
+        for (auto it = nack->multiple ? outstanding_.begin() : outstanding_.find(nack->delivery_tag);
+             it != last; ++it) {
+          nackedTags_.insert(*it);
+          if (!nack->multiple) {
+            break;
+          }
+        }
         const std::size_t before = outstanding_.size();
         settle(nack->delivery_tag, nack->multiple);
         nacked_ += before - outstanding_.size();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -29,8 +30,15 @@ class Publisher {
   // name), keeping at most `window` unconfirmed at once, and waits for the last confirm. Fails when any
   // message was nacked or unroutable (mandatory flag), or when the connection broke: then some of the
   // messages may have been stored anyway, so callers that retry must use message ids.
+  // When `confirmed` is given it receives, per message, whether the broker confirmed it (acked and not
+  // nacked); on an ok status every entry is true.
   Status publish(const std::string& exchange, const std::string& routingKey,
-                 const std::vector<OutgoingMessage>& messages, std::size_t window = 1000);
+                 const std::vector<OutgoingMessage>& messages, std::size_t window = 1000,
+                 std::vector<bool>* confirmed = nullptr);
+
+  // While nothing is to be published: waits up to `wait` for a frame, so that heartbeats are sent and a
+  // closed connection or channel is noticed. Ok on a quiet wait.
+  Status serviceIdle(std::chrono::milliseconds wait);
 
  private:
   // Reads broker frames until no more than `maxOutstanding` publishes wait for their confirm.
@@ -42,6 +50,7 @@ class Publisher {
   uint64_t nextTag_ = 1;
   std::set<uint64_t> outstanding_;
   std::size_t nacked_ = 0;
+  std::set<uint64_t> nackedTags_;
   std::size_t returned_ = 0;
 };
 
