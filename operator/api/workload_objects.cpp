@@ -63,7 +63,8 @@ PodView readPod(const json& pod) {
   if (phase == "Succeeded" || phase == "Failed") {
     view.terminating = true;
   }
-  for (const json& condition : pod.value("status", json::object()).value("conditions", json::array())) {
+  const json conditions = pod.value("status", json::object()).value("conditions", json::array());
+  for (const json& condition : conditions) {
     if (condition.value("type", "") == "Ready") {
       view.ready = condition.value("status", "") == "True";
     }

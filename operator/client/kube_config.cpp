@@ -36,7 +36,7 @@ YAML::Node findNamed(const YAML::Node& list, const std::string& name, const char
       }
     }
   }
-  return YAML::Node();
+  return YAML::Node(YAML::NodeType::Undefined);
 }
 
 std::string text(const YAML::Node& node, const char* key) {

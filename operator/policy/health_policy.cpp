@@ -49,7 +49,7 @@ HealthDecision HealthPolicy::evaluate(const HealthSpec& spec, int32_t minReplica
   }
 
   // A scale-down since the restart lowers what "replaced" can mean.
-  if (awaitReady_ && (ready >= *awaitReady_ || ready >= live)) {
+  if (awaitReady_ && (ready >= *awaitReady_ || (!terminating && ready >= live))) {
     awaitReady_.reset();
   }
   // The oldest offender that has been unhealthy long enough.
