@@ -34,16 +34,17 @@ void logLine(LogLevel level, std::string_view message, const nlohmann::json& fie
   if (level < gLevel.load()) {
     return;
   }
-  nlohmann::json line = {{"ts", formatRfc3339(WallClock::now(), true)},
-                         {"level", levelName(level)},
-                         {"msg", std::string(message)}};
+  // Insertion order kept so that every line starts with ts, level, msg.
+  nlohmann::ordered_json line = {{"ts", formatRfc3339(WallClock::now(), true)},
+                                 {"level", levelName(level)},
+                                 {"msg", std::string(message)}};
   if (fields.is_object()) {
     for (const auto& [key, value] : fields.items()) {
       line[key] = value;
     }
   }
   // Replace invalid UTF-8 rather than throw: log text may carry bytes from the network.
-  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   std::lock_guard<std::mutex> lock(gWriteMutex);
   std::cout << text << '\n' << std::flush;
 }
