@@ -84,7 +84,8 @@ class FakeKubeApi {
   bool discovery(HttpExchange& exchange);
   void watch(HttpExchange& exchange, const Route& route);
   Route parse(const std::string& path) const;
-  nlohmann::json apply(const std::string& method, const Route& route, const TestRequest& request, int& status);
+  nlohmann::json apply(const std::string& method, const Route& route, const TestRequest& request,
+                       int& status);
 
   // Store primitives; the caller holds mutex_.
   std::string keyOf(const Route& route, const std::string& name) const;
@@ -104,8 +105,8 @@ class FakeKubeApi {
   int64_t uidCounter_ = 0;
   int64_t podCounter_ = 0;
   std::map<std::string, std::set<ApiUsage>> usage_;  // by User-Agent
-  std::map<std::string, int> writes_;               // by User-Agent
-  HttpTestServer server_;  // last: it must stop before the state above is destroyed
+  std::map<std::string, int> writes_;                // by User-Agent
+  HttpTestServer server_;                            // last: it must stop before the state above is destroyed
 };
 
 // A Status object as the API server returns with errors.
