@@ -308,6 +308,11 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
       healthy.status = "Unknown";
       healthy.message += ": " + samples.error().message;
     }
+    if (health.restartPod && target.rollingOut) {
+      // A rollout replaces pods anyway; restarting on top of it only adds churn.
+      healthy.message += "; restart of " + *health.restartPod + " held while rolling out";
+      health.restartPod.reset();
+    }
     setCondition(status.conditions, healthy, now);
     if (health.restartPod) {
       if (!mayAct_()) {

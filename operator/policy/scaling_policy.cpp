@@ -131,7 +131,10 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
     decision.desiredReplicas = target;
     decision.scale = target != current;
     decision.reason = decision.scale ? "Scaled" : "MetricsUnavailable";
-    decision.message = "metrics unavailable (" + joined + "); " + why;
+    decision.message =
+        (decision.scale ? "scaled from " + std::to_string(current) + " to " + std::to_string(target) + ": "
+                        : std::string()) +
+        "metrics unavailable (" + joined + "); " + why;
     return decision;
   }
 

@@ -274,7 +274,8 @@ void FakeKubeApi::syncDeploymentLocked(const std::string& namespaceName, const s
   }
   json status = {{"observedGeneration", deployment["metadata"].value("generation", int64_t{1})},
                  {"replicas", static_cast<int64_t>(live.size())},
-                 {"updatedReplicas", static_cast<int64_t>(live.size())},
+                 {"updatedReplicas", static_cast<int64_t>(live.size()) -
+                                         (rollingOut_.count(namespaceName + "/" + name) != 0 ? 1 : 0)},
                  {"readyReplicas", ready},
                  {"availableReplicas", ready}};
   if (deployment.value("status", json::object()) != status) {
@@ -692,6 +693,16 @@ void FakeKubeApi::setPodReady(const std::string& namespaceName, const std::strin
   updateObject("/api/v1/namespaces/" + namespaceName + "/pods/" + pod, [ready](json& object) {
     object["status"]["conditions"] = {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}};
   });
+}
+
+void FakeKubeApi::holdRollout(const std::string& namespaceName, const std::string& deployment, bool held) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (held) {
+    rollingOut_.insert(namespaceName + "/" + deployment);
+  } else {
+    rollingOut_.erase(namespaceName + "/" + deployment);
+  }
+  syncDeploymentLocked(namespaceName, deployment);
 }
 
 void FakeKubeApi::expireWatches() {
