@@ -231,6 +231,11 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
   status.metrics = decision.metrics;
   status.currentReplicas = ready;
   status.desiredReplicas = decision.desiredReplicas;
+  std::vector<OperatorMetrics::PolicyMetric> observed;
+  for (std::size_t i = 0; i < s.metrics.size() && i < input.readings.size(); ++i) {
+    observed.push_back({s.metrics[i].name, input.readings[i].value, s.metrics[i].targetPerReplica});
+  }
+  metrics_.policyObserved(namespaceName, name, decision.desiredReplicas, ready, observed);
   setCondition(status.conditions,
                decision.metricsAvailable
                    ? condition("MetricsAvailable", true, "MetricsRead", "every metric query returned a value",

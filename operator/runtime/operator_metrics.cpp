@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "common/process_metrics.h"
+
 namespace mp::op {
 
 OperatorMetrics::OperatorMetrics()
@@ -30,10 +32,33 @@ OperatorMetrics::OperatorMetrics()
                   .Name("operator_leader")
                   .Help("1 while this replica holds the Lease (or runs without leader election)")
                   .Register(*registry_)
-                  .Add({})) {
+                  .Add({})),
+      desired_(prometheus::BuildGauge()
+                   .Name("operator_policy_desired_replicas")
+                   .Help("Replicas the last reconcile of a ServicePolicy wanted for its target")
+                   .Register(*registry_)),
+      current_(prometheus::BuildGauge()
+                   .Name("operator_policy_current_replicas")
+                   .Help("Ready, non-terminating pods of a ServicePolicy's target at its last reconcile")
+                   .Register(*registry_)),
+      metricValue_(prometheus::BuildGauge()
+                       .Name("operator_policy_metric_value")
+                       .Help("Last value of a ServicePolicy metric's query (the total load); absent while "
+                             "it cannot be read")
+                       .Register(*registry_)),
+      metricTarget_(prometheus::BuildGauge()
+                        .Name("operator_policy_metric_target_per_replica")
+                        .Help("targetPerReplica of a ServicePolicy metric: the load one replica should carry")
+                        .Register(*registry_)) {
   // Pre-create the common series so that dashboards see zeros rather than nothing.
   reconciles_.Add({{"result", "success"}});
   reconciles_.Add({{"result", "error"}});
+  for (const char* kind : {"kubernetes", "prometheus", "conflict", "spec"}) {
+    errors_.Add({{"kind", kind}});
+  }
+  for (const char* decision : {"Scaled", "ScaleHeld", "PodRestarted", "InvalidSpec"}) {
+    decisions_.Add({{"decision", decision}});
+  }
 }
 
 void OperatorMetrics::reconciled(bool success) {
@@ -56,9 +81,32 @@ void OperatorMetrics::leader(bool isLeader) {
   leader_.Set(isLeader ? 1 : 0);
 }
 
+void OperatorMetrics::policyObserved(const std::string& namespaceName, const std::string& policy,
+                                     int32_t desired, int32_t current,
+                                     const std::vector<PolicyMetric>& metrics) {
+  const std::map<std::string, std::string> labels = {{"namespace", namespaceName}, {"policy", policy}};
+  desired_.Add(labels).Set(desired);
+  current_.Add(labels).Set(current);
+  for (const PolicyMetric& metric : metrics) {
+    auto metricLabels = labels;
+    metricLabels.emplace("metric", metric.name);
+    metricTarget_.Add(metricLabels).Set(metric.targetPerReplica);
+    prometheus::Gauge& value = metricValue_.Add(metricLabels);
+    if (metric.value) {
+      value.Set(*metric.value);
+    } else {
+      metricValue_.Remove(&value);
+    }
+  }
+}
+
 std::string OperatorMetrics::render() const {
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  auto families = registry_->Collect();
+  for (auto& family : processMetrics()) {
+    families.push_back(std::move(family));
+  }
+  prometheus::TextSerializer().Serialize(out, families);
   return out.str();
 }
 

@@ -5,8 +5,11 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace mp::op {
 
@@ -22,6 +25,17 @@ class OperatorMetrics {
   void prometheusQuery(double seconds);
   void leader(bool isLeader);
 
+  // One metric of a policy as last read: the query's value (nullopt: unreadable) and its target.
+  struct PolicyMetric {
+    std::string name;
+    std::optional<double> value;
+    double targetPerReplica = 0;
+  };
+  // What the last reconcile of a policy saw and decided, for the desired-vs-current and value-vs-target
+  // panels. An unreadable metric's value series is removed rather than left at its last value.
+  void policyObserved(const std::string& namespaceName, const std::string& policy, int32_t desired,
+                      int32_t current, const std::vector<PolicyMetric>& metrics);
+
   // The Prometheus text exposition of every metric.
   std::string render() const;
 
@@ -32,6 +46,10 @@ class OperatorMetrics {
   prometheus::Family<prometheus::Counter>& decisions_;
   prometheus::Histogram& queryLatency_;
   prometheus::Gauge& leader_;
+  prometheus::Family<prometheus::Gauge>& desired_;
+  prometheus::Family<prometheus::Gauge>& current_;
+  prometheus::Family<prometheus::Gauge>& metricValue_;
+  prometheus::Family<prometheus::Gauge>& metricTarget_;
 };
 
 }  // namespace mp::op

@@ -2,20 +2,26 @@
 # A private Prometheus 2.42 on 127.0.0.1 for the local stack and tests. Source after common.sh.
 
 # prom_write_config FILE INTERVAL TARGET...: a scrape config with one job per TARGET ("name=host:port"),
-# each labelled with its service, plus the rule files under the repository's Prometheus rules folder.
+# each labelled with its service, plus the alerting rules of charts/movie-platform/rules/, the same rule
+# file the chart's Prometheus loads. honor_labels as in the chart: a service's own `service` label wins.
 prom_write_config() {
   local file=$1 interval=$2
   shift 2
+  local rules
+  rules="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/charts/movie-platform/rules"
   {
     echo "global:"
     echo "  scrape_interval: $interval"
     echo "  evaluation_interval: $interval"
+    echo "rule_files:"
+    echo "  - '$rules/*.yaml'"
     echo "scrape_configs:"
     local target name address
     for target in "$@"; do
       name=${target%%=*}
       address=${target#*=}
       echo "  - job_name: $name"
+      echo "    honor_labels: true"
       echo "    static_configs:"
       echo "      - targets: ['$address']"
       echo "        labels: {service: '$name'}"

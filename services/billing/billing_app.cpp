@@ -4,6 +4,7 @@
 
 #include "billing/order_consumer.h"
 #include "billing/order_store.h"
+#include "billing/queue_depth_probe.h"
 #include "common/config.h"
 #include "common/http_server.h"
 #include "common/log.h"
@@ -82,7 +83,8 @@ int runBillingApp(int argc, char** argv) {
   poolOptions.applicationName = settings.service;
   pg::Pool pool(databaseUrl, {}, poolOptions, &metrics, settings.service);
   OrderStore store(pool);
-  OrderConsumer consumer(options, store, pool, metrics);
+  QueueDepthProbe queueDepth(options.broker, queue, metrics);
+  OrderConsumer consumer(options, store, pool, metrics, &queueDepth.unacked());
 
   http::HttpServer server(settings.server, metrics);
   server.route("GET", "/api/orders",
@@ -101,7 +103,10 @@ int runBillingApp(int argc, char** argv) {
   // The consumer has its own thread (rabbitmq-c connections are single-threaded); HTTP has its own.
   std::atomic<bool> stop{false};
   std::thread consumerThread([&] { consumer.run(stop); });
+  // Its own connection and thread: a slow broker answer never delays the consumer.
+  queueDepth.start();
   const int code = serveUntilSignal(server, settings);
+  queueDepth.stop();
   // The batch in hand is committed and acknowledged before run() returns.
   stop = true;
   consumerThread.join();

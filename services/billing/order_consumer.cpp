@@ -18,8 +18,8 @@ constexpr milliseconds kIdleWait{200};
 }  // namespace
 
 OrderConsumer::OrderConsumer(ConsumerOptions options, OrderStore& store, pg::Pool& pool,
-                             ServiceMetrics& metrics)
-    : options_(std::move(options)), store_(store), pool_(pool) {
+                             ServiceMetrics& metrics, prometheus::Gauge* unacked)
+    : options_(std::move(options)), store_(store), pool_(pool), unacked_(unacked) {
   auto& messages =
       prometheus::BuildCounter()
           .Name("billing_messages_total")
@@ -53,6 +53,8 @@ void OrderConsumer::run(const std::atomic<bool>& stop) {
       break;
     }
     const SessionEnd end = consumeOn(*connection, stop);
+    // Whatever was in hand is settled, or goes back to the queue with the connection.
+    setInHand(0);
     const bool consumed = consuming_.exchange(false);
     if (consumed) {
       sessionBackoff.reset();
@@ -66,6 +68,12 @@ void OrderConsumer::run(const std::atomic<bool>& stop) {
     }
   }
   consuming_ = false;
+}
+
+void OrderConsumer::setInHand(std::size_t deliveries) {
+  if (unacked_ != nullptr) {
+    unacked_->Set(static_cast<double>(deliveries));
+  }
 }
 
 bool OrderConsumer::waitForDatabase(const std::atomic<bool>& stop) {
@@ -120,8 +128,10 @@ OrderConsumer::SessionEnd OrderConsumer::consumeOn(amqp::Connection& connection,
     if (batch.empty()) {
       continue;
     }
+    setInHand(batch.size());
     bool databaseLost = false;
     status = settle(consumer, batch, &databaseLost);
+    setInHand(0);
     if (databaseLost) {
       return SessionEnd::kDatabaseLost;
     }

@@ -31,7 +31,9 @@ struct ConsumerOptions {
 // connection); consuming() may be read from any thread.
 class OrderConsumer {
  public:
-  OrderConsumer(ConsumerOptions options, OrderStore& store, pg::Pool& pool, ServiceMetrics& metrics);
+  // `unacked` (may be null) is kept at the number of deliveries in hand: read but not yet settled.
+  OrderConsumer(ConsumerOptions options, OrderStore& store, pg::Pool& pool, ServiceMetrics& metrics,
+                prometheus::Gauge* unacked = nullptr);
 
   // Runs until `stop` becomes true: migrates the schema, then consumes. When stopped with a batch in hand,
   // that batch is committed and acknowledged before returning.
@@ -44,6 +46,7 @@ class OrderConsumer {
   enum class SessionEnd { kStopped, kBrokerLost, kDatabaseLost };
 
   bool waitForDatabase(const std::atomic<bool>& stop);
+  void setInHand(std::size_t deliveries);
   SessionEnd consumeOn(amqp::Connection& connection, const std::atomic<bool>& stop);
   amqp::Status collect(amqp::Consumer& consumer, const std::atomic<bool>& stop,
                        std::vector<amqp::Delivery>* batch);
@@ -59,6 +62,7 @@ class OrderConsumer {
   prometheus::Counter* duplicate_;
   prometheus::Counter* rejected_;
   prometheus::Histogram* batchSize_;
+  prometheus::Gauge* unacked_;
 };
 
 }  // namespace mp::billing

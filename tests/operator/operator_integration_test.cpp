@@ -124,7 +124,14 @@ TEST_F(OperatorScenario, ScalesUpWhenTheLoadRises) {
   std::string metrics = httpGetText(base + "/metrics");
   for (const char* name :
        {"operator_reconciles_total{result=\"success\"}", "operator_decisions_total{decision=\"Scaled\"}",
-        "operator_prometheus_query_duration_seconds_count", "operator_leader 1"}) {
+        "operator_prometheus_query_duration_seconds_count", "operator_leader 1",
+        "operator_policy_desired_replicas{namespace=\"default\",policy=\"api-gateway\"} 3",
+        "operator_policy_current_replicas{namespace=\"default\",policy=\"api-gateway\"}",
+        "operator_policy_metric_value{metric=\"request_rate\",namespace=\"default\",policy=\"api-gateway\"} "
+        "25",
+        "operator_policy_metric_target_per_replica{metric=\"request_rate\",namespace=\"default\",policy="
+        "\"api-gateway\"} 10",
+        "operator_errors_total{kind=\"prometheus\"} 0"}) {
     EXPECT_NE(metrics.find(name), std::string::npos) << name;
   }
 }
