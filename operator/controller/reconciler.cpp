@@ -105,6 +105,7 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
   if (!fetched.ok()) {
     if (fetched.error().httpStatus == 404) {
       states_.erase(key);
+      metrics_.policyDeleted(namespaceName, name);
       return {};
     }
     metrics_.error("kubernetes");

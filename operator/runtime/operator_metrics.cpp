@@ -81,23 +81,62 @@ void OperatorMetrics::leader(bool isLeader) {
   leader_.Set(isLeader ? 1 : 0);
 }
 
+namespace {
+
+std::map<std::string, std::string> policyLabels(const std::string& namespaceName, const std::string& policy,
+                                                const std::string& metric = "") {
+  std::map<std::string, std::string> labels = {{"namespace", namespaceName}, {"policy", policy}};
+  if (!metric.empty()) {
+    labels.emplace("metric", metric);
+  }
+  return labels;
+}
+
+}  // namespace
+
 void OperatorMetrics::policyObserved(const std::string& namespaceName, const std::string& policy,
                                      int32_t desired, int32_t current,
                                      const std::vector<PolicyMetric>& metrics) {
-  const std::map<std::string, std::string> labels = {{"namespace", namespaceName}, {"policy", policy}};
-  desired_.Add(labels).Set(desired);
-  current_.Add(labels).Set(current);
+  std::lock_guard<std::mutex> lock(policiesMutex_);
+  desired_.Add(policyLabels(namespaceName, policy)).Set(desired);
+  current_.Add(policyLabels(namespaceName, policy)).Set(current);
+  std::set<std::string> names;
   for (const PolicyMetric& metric : metrics) {
-    auto metricLabels = labels;
-    metricLabels.emplace("metric", metric.name);
-    metricTarget_.Add(metricLabels).Set(metric.targetPerReplica);
-    prometheus::Gauge& value = metricValue_.Add(metricLabels);
+    names.insert(metric.name);
+    const auto labels = policyLabels(namespaceName, policy, metric.name);
+    metricTarget_.Add(labels).Set(metric.targetPerReplica);
+    prometheus::Gauge& value = metricValue_.Add(labels);
     if (metric.value) {
       value.Set(*metric.value);
     } else {
       metricValue_.Remove(&value);
     }
   }
+  std::set<std::string>& known = policyMetrics_[{namespaceName, policy}];
+  for (const std::string& old : known) {
+    if (names.count(old) == 0) {
+      const auto labels = policyLabels(namespaceName, policy, old);
+      metricValue_.Remove(&metricValue_.Add(labels));
+      metricTarget_.Remove(&metricTarget_.Add(labels));
+    }
+  }
+  known = std::move(names);
+}
+
+void OperatorMetrics::policyDeleted(const std::string& namespaceName, const std::string& policy) {
+  std::lock_guard<std::mutex> lock(policiesMutex_);
+  auto known = policyMetrics_.find({namespaceName, policy});
+  if (known == policyMetrics_.end()) {
+    return;
+  }
+  desired_.Remove(&desired_.Add(policyLabels(namespaceName, policy)));
+  current_.Remove(&current_.Add(policyLabels(namespaceName, policy)));
+  for (const std::string& metric : known->second) {
+    const auto labels = policyLabels(namespaceName, policy, metric);
+    metricValue_.Remove(&metricValue_.Add(labels));
+    metricTarget_.Remove(&metricTarget_.Add(labels));
+  }
+  policyMetrics_.erase(known);
 }
 
 std::string OperatorMetrics::render() const {

@@ -7,8 +7,11 @@
 #include <prometheus/registry.h>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mp::op {
@@ -35,6 +38,8 @@ class OperatorMetrics {
   // panels. An unreadable metric's value series is removed rather than left at its last value.
   void policyObserved(const std::string& namespaceName, const std::string& policy, int32_t desired,
                       int32_t current, const std::vector<PolicyMetric>& metrics);
+  // The policy is gone: its series go too, rather than showing its last values for ever.
+  void policyDeleted(const std::string& namespaceName, const std::string& policy);
 
   // The Prometheus text exposition of every metric.
   std::string render() const;
@@ -50,6 +55,9 @@ class OperatorMetrics {
   prometheus::Family<prometheus::Gauge>& current_;
   prometheus::Family<prometheus::Gauge>& metricValue_;
   prometheus::Family<prometheus::Gauge>& metricTarget_;
+  std::mutex policiesMutex_;
+  // Metric names exported per (namespace, policy), to remove the series of metrics no longer in a spec.
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> policyMetrics_;
 };
 
 }  // namespace mp::op
