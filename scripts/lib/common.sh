@@ -4,12 +4,16 @@
 mp_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 mp_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on (random, so parallel runs rarely collide).
+# Prints a TCP port on 127.0.0.1 that nothing uses (random, so parallel runs rarely collide). It is taken
+# below the kernel's ephemeral range: a port in that range can become some outgoing connection's local port
+# between the pick and the bind (seen as "address already in use" from PostgreSQL and RabbitMQ).
 mp_free_port() {
-  local port
+  local port low=60000 _high
+  read -r low _high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((low > 21000)) || low=60000
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$port" | grep -q .; then
+    port=$((20000 + RANDOM % (low - 20000)))
+    if ! ss -Htan "sport = :$port" | grep -q .; then
       echo "$port"
       return 0
     fi
