@@ -1,0 +1,110 @@
+#include "api/workload_objects.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+
+namespace mp::op {
+
+using nlohmann::json;
+
+namespace {
+
+int64_t integerAt(const json& object, const json::json_pointer& pointer, int64_t fallback) {
+  return object.contains(pointer) && object.at(pointer).is_number_integer() ? object.at(pointer).get<int64_t>()
+                                                                            : fallback;
+}
+
+}  // namespace
+
+Result<DeploymentView> readDeployment(const json& deployment) {
+  DeploymentView view;
+  const json& meta = deployment.value("metadata", json::object());
+  view.name = meta.value("name", "");
+  view.resourceVersion = meta.value("resourceVersion", "");
+  view.specReplicas = static_cast<int32_t>(integerAt(deployment, json::json_pointer("/spec/replicas"), 1));
+  const json::json_pointer matchLabels("/spec/selector/matchLabels");
+  if (!deployment.contains(matchLabels) || !deployment.at(matchLabels).is_object() ||
+      deployment.at(matchLabels).empty()) {
+    return Error{0, "UnsupportedTarget", "Deployment " + view.name + " has no spec.selector.matchLabels"};
+  }
+  if (deployment.contains(json::json_pointer("/spec/selector/matchExpressions"))) {
+    return Error{0, "UnsupportedTarget", "Deployment " + view.name + " uses matchExpressions, not supported"};
+  }
+  for (const auto& [key, value] : deployment.at(matchLabels).items()) {
+    view.labelSelector += (view.labelSelector.empty() ? "" : ",") + key + "=" + value.get<std::string>();
+  }
+  // The conditions `kubectl rollout status` waits for, minus availability: a pod that never becomes
+  // available must not freeze scaling forever.
+  int64_t generation = integerAt(deployment, json::json_pointer("/metadata/generation"), 0);
+  int64_t observed = integerAt(deployment, json::json_pointer("/status/observedGeneration"), 0);
+  int64_t updated = integerAt(deployment, json::json_pointer("/status/updatedReplicas"), 0);
+  int64_t total = integerAt(deployment, json::json_pointer("/status/replicas"), 0);
+  if (observed < generation) {
+    view.rollingOut = true;
+    view.rolloutMessage = "the Deployment controller has not observed generation " + std::to_string(generation);
+  } else if (updated < view.specReplicas) {
+    view.rollingOut = true;
+    view.rolloutMessage = std::to_string(updated) + " of " + std::to_string(view.specReplicas) +
+                          " replicas updated to the new template";
+  } else if (total > updated) {
+    view.rollingOut = true;
+    view.rolloutMessage = std::to_string(total - updated) + " old replicas pending termination";
+  }
+  return view;
+}
+
+PodView readPod(const json& pod) {
+  PodView view;
+  view.name = pod.value("metadata", json::object()).value("name", "");
+  const json& meta = pod.value("metadata", json::object());
+  view.terminating = meta.contains("deletionTimestamp") && !meta.at("deletionTimestamp").is_null();
+  std::string phase = pod.value("status", json::object()).value("phase", "");
+  if (phase == "Succeeded" || phase == "Failed") {
+    view.terminating = true;
+  }
+  const json conditions = pod.value("status", json::object()).value("conditions", json::array());
+  for (const json& condition : conditions) {
+    if (condition.value("type", "") == "Ready") {
+      view.ready = condition.value("status", "") == "True";
+    }
+  }
+  if (view.terminating) {
+    view.ready = false;
+  }
+  return view;
+}
+
+json makeEvent(const json& involved, const std::string& reason, const std::string& message, bool warning,
+               const std::string& component, const std::string& instance, const std::string& now) {
+  // Names like client-go's: the object's name plus a unique hex suffix.
+  static std::atomic<uint64_t> sequence{0};
+  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  char suffix[32];
+  std::snprintf(suffix, sizeof(suffix), "%llx", static_cast<unsigned long long>(nanos) + sequence++);
+  const json& meta = involved.value("metadata", json::object());
+  std::string namespaceName = meta.value("namespace", "default");
+  return {{"apiVersion", "v1"},
+          {"kind", "Event"},
+          {"metadata", {{"name", meta.value("name", "object") + "." + suffix}, {"namespace", namespaceName}}},
+          {"involvedObject",
+           {{"apiVersion", involved.value("apiVersion", "")},
+            {"kind", involved.value("kind", "")},
+            {"name", meta.value("name", "")},
+            {"namespace", namespaceName},
+            {"uid", meta.value("uid", "")},
+            {"resourceVersion", meta.value("resourceVersion", "")}}},
+          {"reason", reason},
+          {"message", message},
+          {"type", warning ? "Warning" : "Normal"},
+          {"source", {{"component", component}}},
+          {"reportingComponent", component},
+          {"reportingInstance", instance},
+          {"firstTimestamp", now},
+          {"lastTimestamp", now},
+          {"count", 1}};
+}
+
+}  // namespace mp::op

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "policy/health_policy.h"
+#include "runtime/result.h"
+
+namespace mp::op {
+
+// What the reconciler reads from an apps/v1 Deployment.
+struct DeploymentView {
+  std::string name;
+  std::string resourceVersion;
+  int32_t specReplicas = 0;
+  std::string labelSelector;  // matchLabels as "k=v,k2=v2"
+  bool rollingOut = false;
+  std::string rolloutMessage;
+};
+
+// Reads a Deployment; fails when it has no usable matchLabels selector (matchExpressions are not
+// supported: the operator must list exactly the Deployment's pods).
+Result<DeploymentView> readDeployment(const nlohmann::json& deployment);
+
+// Reads a Pod: ready means the Ready condition is True; terminating means deletionTimestamp is set.
+// Pods that already finished (Succeeded/Failed) come back as neither ready nor counted live.
+PodView readPod(const nlohmann::json& pod);
+
+// Builds a core/v1 Event about `involved` (an object's apiVersion/kind/metadata).
+nlohmann::json makeEvent(const nlohmann::json& involved, const std::string& reason, const std::string& message,
+                         bool warning, const std::string& component, const std::string& instance,
+                         const std::string& now);
+
+}  // namespace mp::op

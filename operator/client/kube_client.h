@@ -1,0 +1,56 @@
+#pragma once
+
+#include <atomic>
+#include <ctime>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "client/kube_config.h"
+#include "runtime/result.h"
+
+namespace mp::op {
+
+// The path of a resource collection or object: "/apis/apps/v1/namespaces/ns/deployments/name/scale".
+// Empty group means the core API (/api/v1); empty namespace means all namespaces (a collection) or a
+// cluster-scoped object.
+std::string resourcePath(const std::string& group, const std::string& version, const std::string& namespaceName,
+                         const std::string& plural, const std::string& name = "",
+                         const std::string& subresource = "");
+
+// A thin JSON client for the Kubernetes API over libcurl: verbs in, objects or Status errors out.
+// Thread-safety: every method may be called from any thread; requests do not share curl handles.
+class KubeClient {
+ public:
+  KubeClient(KubeConnection connection, std::string userAgent);
+
+  Result<nlohmann::json> get(const std::string& path);
+  Result<nlohmann::json> create(const std::string& path, const nlohmann::json& object);
+  Result<nlohmann::json> update(const std::string& path, const nlohmann::json& object);
+  Result<nlohmann::json> mergePatch(const std::string& path, const nlohmann::json& patch);
+  Status remove(const std::string& path);
+
+  // Streams watch events ({"type","object"}) of `collectionPath` from `resourceVersion` until the server
+  // closes the stream, onEvent returns false or `stop` is set. An ERROR event is passed on like any other.
+  Status watch(const std::string& collectionPath, const std::string& resourceVersion, int timeoutSeconds,
+               const std::function<bool(const nlohmann::json&)>& onEvent, const std::atomic<bool>& stop);
+
+  // True while the last request reached the API server (any HTTP answer below 500).
+  bool reachable() const { return reachable_.load(); }
+
+ private:
+  Result<nlohmann::json> send(const std::string& method, const std::string& path, const std::string& contentType,
+                              const std::string& body);
+  std::vector<std::string> headers(const std::string& contentType);
+  std::string currentToken();
+
+  const KubeConnection connection_;
+  const std::string userAgent_;
+  std::atomic<bool> reachable_{false};
+  std::mutex tokenMutex_;
+  std::string token_;            // guarded by tokenMutex_
+  std::timespec tokenMtime_{};   // guarded by tokenMutex_
+};
+
+}  // namespace mp::op

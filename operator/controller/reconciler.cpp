@@ -1,0 +1,330 @@
+#include "controller/reconciler.h"
+
+#include <set>
+
+#include "api/workload_objects.h"
+#include "runtime/log.h"
+#include "runtime/time_format.h"
+
+namespace mp::op {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kComponent = "platform-operator";
+constexpr std::chrono::milliseconds kConflictRetry{200};
+constexpr std::chrono::milliseconds kErrorRetry{1000};
+
+std::string nowText() { return formatRfc3339(WallClock::now()); }
+
+ReconcileOutcome retryAfter(std::chrono::milliseconds delay, bool ok = false) { return {ok, delay}; }
+
+Condition condition(const std::string& type, bool status, const std::string& reason, const std::string& message,
+                    int64_t generation) {
+  return {type, status ? "True" : "False", reason, message, "", generation};
+}
+
+bool sameStatus(const ServicePolicyStatus& a, const ServicePolicyStatus& b) {
+  return statusToJson(a) == statusToJson(b);
+}
+
+}  // namespace
+
+Reconciler::Reconciler(KubeClient& kube, const PrometheusClient& prometheus, OperatorMetrics& metrics,
+                       std::function<bool()> mayAct, std::string identity)
+    : kube_(kube),
+      prometheus_(prometheus),
+      metrics_(metrics),
+      mayAct_(std::move(mayAct)),
+      identity_(std::move(identity)) {}
+
+Status Reconciler::recordEvent(const json& policyObject, const std::string& reason, const std::string& message,
+                               bool warning) {
+  if (!mayAct_()) {
+    return Error{0, "NotLeader", "lost leadership"};
+  }
+  json event = makeEvent(policyObject, reason, message, warning, kComponent, identity_,
+                         formatRfc3339(WallClock::now(), true));
+  std::string ns = event["metadata"]["namespace"];
+  auto created = kube_.create(resourcePath("", "v1", ns, "events"), event);
+  metrics_.decision(reason);
+  logInfo("event", {{"policy", ns + "/" + event["involvedObject"]["name"].get<std::string>()},
+                    {"reason", reason},
+                    {"message", message}});
+  if (!created.ok()) {
+    metrics_.error("kubernetes");
+    logWarn("recording an Event failed", {{"error", created.error().message}});
+    return created.error();
+  }
+  return okStatus();
+}
+
+Status Reconciler::writeStatus(const json& policyObject, const ServicePolicy& policy,
+                               const ServicePolicyStatus& status) {
+  if (sameStatus(policy.status, status)) {
+    return okStatus();
+  }
+  if (!mayAct_()) {
+    return Error{0, "NotLeader", "lost leadership"};
+  }
+  json object = policyObject;
+  object["status"] = statusToJson(status);
+  auto written = kube_.update(resourcePath(kPolicyGroup, kPolicyVersion, policy.metadata.namespaceName,
+                                           kPolicyPlural, policy.metadata.name, "status"),
+                              object);
+  if (!written.ok()) {
+    return written.error();
+  }
+  return okStatus();
+}
+
+std::optional<double> Reconciler::readMetric(const std::string& query, std::string& error, std::string& reason) {
+  auto samples = prometheus_.query(query);
+  if (!samples.ok()) {
+    metrics_.error("prometheus");
+    error = samples.error().message;
+    reason = samples.error().reason;
+    return std::nullopt;
+  }
+  auto total = totalValue(samples.value());
+  if (!total) {
+    error = "query returned no data";
+    reason = "EmptyResult";
+  }
+  return total;
+}
+
+ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const std::string& name) {
+  const std::string key = namespaceName + "/" + name;
+  auto fetched = kube_.get(resourcePath(kPolicyGroup, kPolicyVersion, namespaceName, kPolicyPlural, name));
+  if (!fetched.ok()) {
+    if (fetched.error().httpStatus == 404) {
+      states_.erase(key);
+      return {};
+    }
+    metrics_.error("kubernetes");
+    logWarn("reading policy failed", {{"policy", key}, {"error", fetched.error().message}});
+    return retryAfter(kErrorRetry);
+  }
+  const json& policyObject = fetched.value();
+  auto parsed = policyFromJson(policyObject);
+  if (!parsed.ok()) {
+    logWarn("unreadable policy object", {{"policy", key}, {"error", parsed.error().message}});
+    return {};
+  }
+  const ServicePolicy& policy = parsed.value();
+  PolicyState& state = states_[key];
+  if (state.uid != policy.metadata.uid) {
+    state = PolicyState{};  // a new object under an old name starts from scratch
+    state.uid = policy.metadata.uid;
+  }
+  const int64_t generation = policy.metadata.generation;
+  const std::string now = nowText();
+  ServicePolicyStatus status = policy.status;
+  status.observedGeneration = generation;
+  auto finish = [&](bool ok) -> ReconcileOutcome {
+    Status written = writeStatus(policyObject, policy, status);
+    if (!written.ok()) {
+      if (written.error().httpStatus == 409) {
+        metrics_.error("conflict");
+        metrics_.reconciled(false);
+        return retryAfter(kConflictRetry);
+      }
+      if (written.error().reason != "NotLeader") {
+        metrics_.error("kubernetes");
+        logWarn("writing status failed", {{"policy", key}, {"error", written.error().message}});
+      }
+      metrics_.reconciled(false);
+      return retryAfter(kErrorRetry);
+    }
+    metrics_.reconciled(ok);
+    return ok ? ReconcileOutcome{} : retryAfter(kErrorRetry);
+  };
+
+  // 1. The spec: an invalid one is reported and nothing else happens.
+  auto spec = parsePolicySpec(policy.rawSpec);
+  std::vector<std::string> problems;
+  if (!spec.ok()) {
+    problems.push_back(spec.error().message);
+  } else {
+    problems = validatePolicySpec(spec.value());
+  }
+  if (!problems.empty()) {
+    std::string message;
+    for (const std::string& p : problems) {
+      message += (message.empty() ? "" : "; ") + p;
+    }
+    setCondition(status.conditions, condition("Ready", false, "InvalidSpec", message, generation), now);
+    metrics_.error("spec");
+    if (state.lastHoldEvent != "InvalidSpec:" + message) {
+      if (recordEvent(policyObject, "InvalidSpec", message, true).ok()) {
+        state.lastHoldEvent = "InvalidSpec:" + message;
+      }
+    }
+    return finish(true);
+  }
+  const ServicePolicySpec& s = spec.value();
+
+  // 2. The target and its pods.
+  const std::string deploymentPath = resourcePath("apps", "v1", namespaceName, "deployments", s.targetRef.name);
+  auto deploymentObject = kube_.get(deploymentPath);
+  if (!deploymentObject.ok()) {
+    bool missing = deploymentObject.error().httpStatus == 404;
+    setCondition(status.conditions,
+                 condition("Ready", false, missing ? "TargetNotFound" : "TargetUnreadable",
+                           missing ? "Deployment " + s.targetRef.name + " not found" : deploymentObject.error().message,
+                           generation),
+                 now);
+    if (!missing) {
+      metrics_.error("kubernetes");
+    }
+    return finish(missing);
+  }
+  auto deployment = readDeployment(deploymentObject.value());
+  if (!deployment.ok()) {
+    setCondition(status.conditions,
+                 condition("Ready", false, deployment.error().reason, deployment.error().message, generation), now);
+    return finish(true);
+  }
+  const DeploymentView& target = deployment.value();
+  auto podList =
+      kube_.get(resourcePath("", "v1", namespaceName, "pods") + "?labelSelector=" + urlEncode(target.labelSelector));
+  if (!podList.ok()) {
+    metrics_.error("kubernetes");
+    logWarn("listing pods failed", {{"policy", key}, {"error", podList.error().message}});
+    return retryAfter(kErrorRetry);
+  }
+  std::vector<PodView> pods;
+  int32_t ready = 0;
+  for (const json& item : podList.value().value("items", json::array())) {
+    PodView pod = readPod(item);
+    ready += pod.ready ? 1 : 0;
+    pods.push_back(pod);
+  }
+
+  // 3. Metrics and the scaling decision.
+  ScaleInput input;
+  input.currentReplicas = target.specReplicas;
+  input.readyReplicas = ready;
+  input.rollingOut = target.rollingOut;
+  input.rolloutMessage = target.rolloutMessage;
+  std::string metricsReason;
+  for (const MetricSpec& metric : s.metrics) {
+    MetricReading reading{metric.name, std::nullopt, ""};
+    std::string reason;
+    reading.value = readMetric(metric.query, reading.error, reason);
+    if (!reading.value && (metricsReason.empty() || reason == "PrometheusUnreachable")) {
+      metricsReason = reason;
+    }
+    input.readings.push_back(reading);
+  }
+  auto steadyNow = std::chrono::steady_clock::now();
+  ScaleDecision decision = state.scaling.decide(s, input, steadyNow);
+  status.metrics = decision.metrics;
+  status.currentReplicas = ready;
+  status.desiredReplicas = decision.desiredReplicas;
+  setCondition(status.conditions,
+               decision.metricsAvailable
+                   ? condition("MetricsAvailable", true, "MetricsRead", "every metric query returned a value",
+                               generation)
+                   : condition("MetricsAvailable", false, metricsReason, decision.metricsMessage, generation),
+               now);
+  setCondition(status.conditions,
+               decision.limited ? condition("ScalingLimited", true, decision.limitedReason, decision.limitedMessage,
+                                            generation)
+                                : condition("ScalingLimited", false, "DesiredWithinRange",
+                                            "the desired count is within minReplicas, maxReplicas and step limits",
+                                            generation),
+               now);
+
+  if (decision.scale) {
+    if (!mayAct_()) {
+      return retryAfter(kErrorRetry);
+    }
+    json scale = {{"apiVersion", "autoscaling/v1"},
+                  {"kind", "Scale"},
+                  {"metadata",
+                   {{"name", target.name}, {"namespace", namespaceName}, {"resourceVersion", target.resourceVersion}}},
+                  {"spec", {{"replicas", decision.desiredReplicas}}}};
+    auto scaled = kube_.update(deploymentPath + "/scale", scale);
+    if (!scaled.ok()) {
+      // A 409 means the Deployment changed since we read it: decide again on fresh data.
+      metrics_.error(scaled.error().httpStatus == 409 ? "conflict" : "kubernetes");
+      logWarn("scaling failed", {{"policy", key}, {"error", scaled.error().message}});
+      metrics_.reconciled(false);
+      return retryAfter(scaled.error().httpStatus == 409 ? kConflictRetry : kErrorRetry);
+    }
+    state.scaling.recordApplied(decision, target.specReplicas, steadyNow);
+    status.lastScaleTime = now;
+    state.lastHoldEvent.clear();
+    logInfo("scaled", {{"policy", key},
+                       {"deployment", target.name},
+                       {"from", target.specReplicas},
+                       {"to", decision.desiredReplicas},
+                       {"message", decision.message}});
+    recordEvent(policyObject, "Scaled", decision.message, false);
+  } else if (decision.reason == "Steady") {
+    state.lastHoldEvent.clear();
+  } else if (state.lastHoldEvent != "ScaleHeld:" + decision.reason) {
+    // One Event when a hold begins (or its cause changes), not one per resync.
+    if (recordEvent(policyObject, "ScaleHeld", decision.reason + ": " + decision.message,
+                    decision.reason == "MetricsUnavailable")
+            .ok()) {
+      state.lastHoldEvent = "ScaleHeld:" + decision.reason;
+    }
+  }
+
+  // 4. Health: restart one pod that stayed unhealthy too long.
+  if (!s.health) {
+    setCondition(status.conditions,
+                 condition("Healthy", true, "NotConfigured", "no health query in the spec", generation), now);
+  } else {
+    std::optional<std::set<std::string>> unhealthy;
+    auto samples = prometheus_.query(s.health->query);
+    if (samples.ok()) {
+      unhealthy.emplace();
+      for (const PromSample& sample : samples.value()) {
+        auto label = sample.labels.find(s.health->podLabel);
+        if (label != sample.labels.end()) {
+          unhealthy->insert(label->second);
+        }
+      }
+    } else {
+      metrics_.error("prometheus");
+    }
+    HealthDecision health = state.health.evaluate(*s.health, s.minReplicas, pods, unhealthy, steadyNow);
+    Condition healthy = condition("Healthy", health.known && health.unhealthyPods.empty(), health.reason,
+                                  health.message, generation);
+    if (!health.known) {
+      healthy.status = "Unknown";
+      healthy.message += ": " + samples.error().message;
+    }
+    setCondition(status.conditions, healthy, now);
+    if (health.restartPod) {
+      if (!mayAct_()) {
+        return retryAfter(kErrorRetry);
+      }
+      const std::string& pod = *health.restartPod;
+      Status deleted = kube_.remove(resourcePath("", "v1", namespaceName, "pods", pod));
+      if (!deleted.ok() && deleted.error().httpStatus != 404) {
+        metrics_.error("kubernetes");
+        logWarn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", deleted.error().message}});
+      } else {
+        state.health.recordRestart(pod, ready);
+        std::string message = "restarted pod " + pod + ": unhealthy for at least " +
+                              std::to_string(s.health->unhealthyAfterSeconds) + "s by health query " +
+                              s.health->query;
+        logInfo("pod restarted", {{"policy", key}, {"pod", pod}});
+        recordEvent(policyObject, "PodRestarted", message, true);
+      }
+    }
+  }
+
+  setCondition(status.conditions,
+               condition("Ready", true, "Reconciled", "Deployment " + target.name + ": " + decision.reason,
+                         generation),
+               now);
+  return finish(true);
+}
+
+}  // namespace mp::op

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mp::op {
+
+using WallClock = std::chrono::system_clock;
+using WallTime = WallClock::time_point;
+
+// RFC 3339 in UTC: "2026-01-02T03:04:05Z", or with microseconds as Kubernetes writes Lease times.
+std::string formatRfc3339(WallTime time, bool microseconds = false);
+
+// Parses the RFC 3339 forms the API server emits (UTC "Z" or numeric offset, optional fraction).
+std::optional<WallTime> parseRfc3339(std::string_view text);
+
+// Parses a Go-style duration as used on the command line: "15s", "500ms", "2m", "1h30m".
+std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
+
+}  // namespace mp::op

@@ -1,0 +1,114 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "http_test_server.h"
+
+namespace mp::op::test {
+
+// One kind of request a client made: (verb, API group, resource or resource/subresource).
+struct ApiUsage {
+  std::string verb;
+  std::string group;
+  std::string resource;
+  bool operator<(const ApiUsage& other) const {
+    return std::tie(verb, group, resource) < std::tie(other.verb, other.group, other.resource);
+  }
+};
+
+// An in-process stand-in for the Kubernetes API server on 127.0.0.1, faithful to the conventions in
+// OFFLINE-K8S.md: discovery, resourceVersion on every write with 409 Conflict on a stale PUT, 409
+// AlreadyExists, 404 NotFound Status objects, generation bumped by spec changes only, /status and
+// /scale subresources, chunked watch streams with 410 Expired, labelSelector on lists. It also plays
+// the Deployment/ReplicaSet controllers: pods follow spec.replicas, a deleted pod is replaced.
+// Thread-safety: all methods may be called from any thread (one mutex guards the store).
+class FakeKubeApi {
+ public:
+  FakeKubeApi();
+  ~FakeKubeApi();
+
+  std::string url() const { return server_.url(); }
+  int port() const { return server_.port(); }
+  void stop() { server_.stop(); }
+
+  // Writes a kubeconfig pointing at this server and returns its path.
+  std::string writeKubeconfig(const std::string& directory, const std::string& context = "fake") const;
+
+  // Store access for tests, bypassing HTTP (and the usage record). Paths as in the API.
+  nlohmann::json createObject(const std::string& collectionPath, nlohmann::json object);
+  std::optional<nlohmann::json> getObject(const std::string& objectPath) const;
+  nlohmann::json listObjects(const std::string& collectionPath) const;
+  void updateObject(const std::string& objectPath, const std::function<void(nlohmann::json&)>& change);
+
+  // Marks a pod ready or not (its Deployment's status follows).
+  void setPodReady(const std::string& namespaceName, const std::string& pod, bool ready);
+
+  // Forgets the watch history so a watch resuming from an older resourceVersion gets 410 Expired, and
+  // ends every open watch with that error (as an API server does after etcd compaction).
+  void expireWatches();
+
+  // Everything clients whose User-Agent starts with `agentPrefix` did.
+  std::set<ApiUsage> usage(const std::string& agentPrefix) const;
+  // Number of write requests (POST/PUT/PATCH/DELETE) by agents starting with `agentPrefix`.
+  int writeCount(const std::string& agentPrefix) const;
+
+ private:
+  struct Route {
+    std::string group;
+    std::string version;
+    std::string namespaceName;
+    std::string plural;
+    std::string name;
+    std::string subresource;
+    bool valid = false;
+  };
+  struct WatchEvent {
+    int64_t resourceVersion;
+    std::string collection;  // "group/plural"
+    std::string namespaceName;
+    std::string type;
+    nlohmann::json object;
+  };
+
+  void handle(HttpExchange& exchange);
+  bool discovery(HttpExchange& exchange);
+  void watch(HttpExchange& exchange, const Route& route);
+  Route parse(const std::string& path) const;
+  nlohmann::json apply(const std::string& method, const Route& route, const TestRequest& request, int& status);
+
+  // Store primitives; the caller holds mutex_.
+  std::string keyOf(const Route& route, const std::string& name) const;
+  nlohmann::json stampAndStore(const Route& route, nlohmann::json object, const std::string& type);
+  void removeLocked(const Route& route, const std::string& name);
+  void syncDeploymentLocked(const std::string& namespaceName, const std::string& name);
+  void syncAllDeploymentsLocked();
+  nlohmann::json scaleOf(const nlohmann::json& deployment) const;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, nlohmann::json> objects_;  // "group/plural/ns/name"
+  std::vector<WatchEvent> history_;
+  int64_t resourceVersion_ = 1000;
+  int64_t oldestWatchable_ = 0;  // watches from below this get 410
+  int64_t expiryEpoch_ = 0;      // bumped by expireWatches() to end open streams
+  int64_t uidCounter_ = 0;
+  int64_t podCounter_ = 0;
+  std::map<std::string, std::set<ApiUsage>> usage_;  // by User-Agent
+  std::map<std::string, int> writes_;               // by User-Agent
+  HttpTestServer server_;  // last: it must stop before the state above is destroyed
+};
+
+// A Status object as the API server returns with errors.
+nlohmann::json statusObject(int code, const std::string& reason, const std::string& message);
+
+}  // namespace mp::op::test
