@@ -17,14 +17,18 @@ import { typecheck } from "./lib/typecheck.mjs";
 
 const args = process.argv.slice(2);
 const opt = { crds: [], cases: [], fixtures: null, prometheusOut: null };
-for (let i = 0; i < args.length; i++) {
-  const value = args[++i];
-  if (args[i - 1] === "--crd") opt.crds.push(value);
-  else if (args[i - 1] === "--case") opt.cases.push(value);
-  else if (args[i - 1] === "--fixtures") opt.fixtures = value;
-  else if (args[i - 1] === "--prometheus-out") opt.prometheusOut = value;
+for (let i = 0; i < args.length; i += 2) {
+  const [flag, value] = [args[i], args[i + 1]];
+  if (value === undefined) {
+    console.error(`${flag} needs a value`);
+    process.exit(2);
+  }
+  if (flag === "--crd") opt.crds.push(value);
+  else if (flag === "--case") opt.cases.push(value);
+  else if (flag === "--fixtures") opt.fixtures = value;
+  else if (flag === "--prometheus-out") opt.prometheusOut = value;
   else {
-    console.error(`unknown argument ${args[i - 1]}`);
+    console.error(`unknown argument ${flag}`);
     process.exit(2);
   }
 }
