@@ -37,6 +37,9 @@ class Environment {
   std::string choice(const std::string& name, const std::string& fallback,
                      const std::vector<std::string>& allowed, const std::string& description);
 
+  // Records a problem found by a check beyond the typed readers (e.g. a URL's inner parts).
+  void reportError(std::string message) { errors_.push_back(std::move(message)); }
+
   const std::vector<std::string>& errors() const { return errors_; }
   const std::vector<Setting>& settings() const { return settings_; }
 

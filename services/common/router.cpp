@@ -28,12 +28,15 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
   Match result;
   auto segments = splitPath(path);
   for (const auto& route : routes_) {
-    if (route.segments.size() != segments.size()) {
+    // A final "*" segment matches one or more remaining segments.
+    const bool wildcard = !route.segments.empty() && route.segments.back() == "*";
+    const size_t fixed = wildcard ? route.segments.size() - 1 : route.segments.size();
+    if (wildcard ? segments.size() <= fixed : segments.size() != fixed) {
       continue;
     }
     std::vector<std::pair<std::string, std::string>> params;
     bool same = true;
-    for (size_t i = 0; i < segments.size() && same; ++i) {
+    for (size_t i = 0; i < fixed && same; ++i) {
       const auto& expected = route.segments[i];
       if (!expected.empty() && expected[0] == ':') {
         params.emplace_back(expected.substr(1), segments[i]);

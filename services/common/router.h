@@ -15,7 +15,8 @@ using Handler = std::function<Response(const Request&)>;
 // (anything that waits on a database, a broker or another service).
 enum class Dispatch { kInline, kWorker };
 
-// Maps (method, path) to a handler by route template ("/api/movies/:id"). Built before the server
+// Maps (method, path) to a handler by route template ("/api/movies/:id"; a final "*" matches one or
+// more further segments, "/api/movies/*"). Routes are tried in the order added. Built before the server
 // starts, then read-only: safe to match from many threads at once.
 class Router {
  public:

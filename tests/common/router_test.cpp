@@ -46,5 +46,15 @@ TEST(Router, UnknownPathMatchesNothing) {
   EXPECT_EQ(router.match("GET", "/api/../etc/passwd").route, nullptr);
 }
 
+TEST(Router, TrailingWildcardMatchesOneOrMoreSegments) {
+  Router router;
+  router.add("GET", "/api/movies/:id", ok);
+  router.add("GET", "/api/movies/*", ok);
+  EXPECT_EQ(router.match("GET", "/api/movies/7").route->pattern, "/api/movies/:id");
+  EXPECT_EQ(router.match("GET", "/api/movies/7/cast").route->pattern, "/api/movies/*");
+  EXPECT_EQ(router.match("GET", "/api/movies").route, nullptr);
+  EXPECT_EQ(router.match("GET", "/api/other/7/cast").route, nullptr);
+}
+
 }  // namespace
 }  // namespace mp::http

@@ -1,0 +1,49 @@
+# shellcheck shell=bash
+# A private Prometheus 2.42 on 127.0.0.1 for the local stack and tests. Source after common.sh.
+
+# prom_write_config FILE INTERVAL TARGET...: a scrape config with one job per TARGET ("name=host:port"),
+# each labelled with its service, plus the rule files under the repository's Prometheus rules folder.
+prom_write_config() {
+  local file=$1 interval=$2
+  shift 2
+  {
+    echo "global:"
+    echo "  scrape_interval: $interval"
+    echo "  evaluation_interval: $interval"
+    echo "scrape_configs:"
+    local target name address
+    for target in "$@"; do
+      name=${target%%=*}
+      address=${target#*=}
+      echo "  - job_name: $name"
+      echo "    static_configs:"
+      echo "      - targets: ['$address']"
+      echo "        labels: {service: '$name'}"
+    done
+  } >"$file"
+}
+
+# prom_start DIR PORT CONFIG: starts Prometheus with its data in DIR, logging to DIR/prometheus.log.
+prom_start() {
+  local dir=$1 port=$2 config=$3
+  mkdir -p "$dir/data"
+  setsid prometheus --config.file="$config" --storage.tsdb.path="$dir/data" \
+    --web.listen-address="127.0.0.1:$port" --web.enable-lifecycle --log.level=warn \
+    >>"$dir/prometheus.log" 2>&1 </dev/null &
+  echo $! >"$dir/prometheus.pid"
+}
+
+prom_stop() {
+  local dir=$1 pid
+  [[ -f $dir/prometheus.pid ]] || return 0
+  pid=$(cat "$dir/prometheus.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$dir/prometheus.pid"
+}
+
+prom_ready() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$1/-/ready"; }

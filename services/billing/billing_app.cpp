@@ -1,0 +1,113 @@
+#include "billing/billing_app.h"
+
+#include <iostream>
+#include <thread>
+
+#include "billing/order_consumer.h"
+#include "billing/order_store.h"
+#include "common/config.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/postgres.h"
+#include "common/service.h"
+#include "common/shutdown.h"
+
+namespace mp::billing {
+namespace {
+
+constexpr int kDefaultOrdersLimit = 100;
+constexpr int kMaxOrdersLimit = 1000;
+
+nlohmann::json toJson(const StoredOrder& order) {
+  return {{"id", order.id},
+          {"user_id", order.userId},
+          {"number_of_items", order.numberOfItems},
+          {"total_amount", order.totalAmount},
+          {"message_id", order.messageId ? nlohmann::json(*order.messageId) : nlohmann::json(nullptr)},
+          {"created_at", order.createdAt}};
+}
+
+http::Response listOrders(OrderStore& store, const http::Request& request) {
+  int limit = kDefaultOrdersLimit;
+  if (auto text = request.queryParam("limit")) {
+    const bool digits =
+        !text->empty() && text->size() <= 6 && text->find_first_not_of("0123456789") == std::string::npos;
+    limit = digits ? std::stoi(*text) : 0;
+    if (limit < 1 || limit > kMaxOrdersLimit) {
+      return http::Response::error(400, "invalid_limit",
+                                   "limit must be an integer from 1 to " + std::to_string(kMaxOrdersLimit));
+    }
+  }
+  std::vector<StoredOrder> orders;
+  std::string reason;
+  if (!store.recent(limit, &orders, &reason)) {
+    return http::Response::error(503, "database_unavailable", "the orders database cannot be reached");
+  }
+  nlohmann::json body = nlohmann::json::array();
+  for (const StoredOrder& order : orders) {
+    body.push_back(toJson(order));
+  }
+  return http::Response::json(200, body);
+}
+
+}  // namespace
+
+int runBillingApp(int argc, char** argv) {
+  // Before any thread starts, so that every thread inherits the blocked mask and sigwait sees the signal.
+  blockTerminationSignals();
+
+  Environment env;
+  ServiceSettings settings = readServiceSettings(env, "billing-app", "BILLING_APP_PORT", 8080);
+  const std::string databaseUrl =
+      env.requiredUrl("BILLING_DATABASE_URL", {"postgresql", "postgres"}, "libpq URI of the orders database");
+  const std::string rabbitUrl = env.requiredUrl("RABBITMQ_URL", {"amqp"}, "AMQP URI of the broker");
+  const std::string queue = env.text("BILLING_QUEUE", "billing_queue", "queue the orders arrive on");
+  const int64_t batchSize = env.integer("BILLING_BATCH_SIZE", 500, 1, 5000,
+                                        "orders stored per transaction (prefetch is twice this)");
+  finishConfiguration(env, argc, argv, "billing-app: stores the orders of the billing queue in PostgreSQL");
+
+  ConsumerOptions options;
+  options.queue = queue;
+  options.batchSize = static_cast<std::size_t>(batchSize);
+  amqp::Status urlStatus = amqp::parseUrl(rabbitUrl, &options.broker);
+  if (!urlStatus.isOk()) {
+    std::cerr << "billing-app: configuration error: RABBITMQ_URL: " << urlStatus.message() << "\n";
+    return 2;
+  }
+  log::setup(settings.service, settings.logLevel);
+
+  ServiceMetrics metrics(settings.service);
+  pg::PoolOptions poolOptions;
+  poolOptions.size = 3;  // the consumer's connection, /api/orders and /readyz
+  poolOptions.applicationName = settings.service;
+  pg::Pool pool(databaseUrl, {}, poolOptions, &metrics, settings.service);
+  OrderStore store(pool);
+  OrderConsumer consumer(options, store, pool, metrics);
+
+  http::HttpServer server(settings.server, metrics);
+  server.route("GET", "/api/orders",
+               [&store](const http::Request& request) { return listOrders(store, request); });
+  server.setReadiness([&pool, &consumer](std::string* reason) {
+    if (!pool.ping(reason)) {
+      return false;
+    }
+    if (!consumer.consuming()) {
+      *reason = "not consuming from the broker";
+      return false;
+    }
+    return true;
+  });
+
+  // The consumer has its own thread (rabbitmq-c connections are single-threaded); HTTP has its own.
+  std::atomic<bool> stop{false};
+  std::thread consumerThread([&] { consumer.run(stop); });
+  const int code = serveUntilSignal(server, settings);
+  // The batch in hand is committed and acknowledged before run() returns.
+  stop = true;
+  consumerThread.join();
+  log::info("consumer_stopped");
+  return code;
+}
+
+}  // namespace mp::billing

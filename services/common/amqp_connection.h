@@ -1,0 +1,99 @@
+#pragma once
+
+#include <amqp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace mp::amqp {
+
+// Outcome of an AMQP operation, returned as a value. A failed status whose `connectionLost()` is true
+// means the connection can no longer be used: drop it and connect again.
+class Status {
+ public:
+  static Status ok() { return Status(); }
+  static Status error(std::string message, bool connectionLost = true) {
+    return Status(std::move(message), connectionLost);
+  }
+
+  bool isOk() const { return !failed_; }
+  bool connectionLost() const { return connectionLost_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  Status() = default;
+  Status(std::string message, bool connectionLost)
+      : failed_(true), connectionLost_(connectionLost), message_(std::move(message)) {}
+
+  bool failed_ = false;
+  bool connectionLost_ = false;
+  std::string message_;
+};
+
+// Where and how to connect, parsed from an AMQP URI such as amqp://user:pass@host:5672/%2f.
+struct ConnectionSettings {
+  std::string host;
+  int port = 5672;
+  std::string user;
+  std::string password;
+  std::string vhost = "/";
+  // Both sides close a connection that misses two heartbeats, so a dead peer is noticed within ~2x this.
+  int heartbeatSeconds = 10;
+  // Upper bound on connect, login and every synchronous request, so no call hangs on a stuck broker.
+  std::chrono::milliseconds timeout{10000};
+};
+
+// Parses an AMQP URI (the `RABBITMQ_URL` form). Returns an error naming what is wrong; never throws.
+Status parseUrl(const std::string& url, ConnectionSettings* out);
+
+struct StateDeleter {
+  void operator()(amqp_connection_state_t state) const;
+};
+using StatePtr = std::unique_ptr<amqp_connection_state_t_, StateDeleter>;
+
+// One open AMQP connection with channel 1 open on it; closed (politely when still healthy) on destruction.
+// Not thread-safe: rabbitmq-c connections must be used by one thread at a time.
+class Connection {
+ public:
+  static constexpr amqp_channel_t kChannel = 1;
+
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // One attempt: TCP connect, login with heartbeats, open channel 1.
+  static Status open(const ConnectionSettings& settings, std::unique_ptr<Connection>* out);
+
+  // Attempts until one succeeds or `stop` becomes true, sleeping with capped exponential backoff
+  // (100 ms doubling to 3 s) in between; `onFailure` hears each failed attempt (for logs).
+  // Returns null only when stopped.
+  static std::unique_ptr<Connection> openWithRetry(const ConnectionSettings& settings,
+                                                   const std::atomic<bool>& stop,
+                                                   const std::function<void(const Status&)>& onFailure);
+
+  amqp_connection_state_t state() const { return state_.get(); }
+
+  // Turns the reply of a synchronous rabbitmq-c call into a Status; marks the connection lost on failure.
+  Status check(amqp_rpc_reply_t reply, const char* what);
+  // Same for the integer status of asynchronous calls (publish, ack, nack, reject).
+  Status checkCode(int code, const char* what);
+  // Records that the broker or the socket ended the connection; later calls fail fast.
+  Status lose(std::string message);
+
+  bool lost() const { return lost_; }
+
+ private:
+  explicit Connection(StatePtr state) : state_(std::move(state)) {}
+
+  StatePtr state_;
+  bool lost_ = false;
+};
+
+// Waits `delay` in small steps so that a stop request ends the wait early.
+void sleepUnlessStopped(std::chrono::milliseconds delay, const std::atomic<bool>& stop);
+
+}  // namespace mp::amqp

@@ -1,0 +1,171 @@
+#include "common/amqp_publisher.h"
+
+#include <amqp_framing.h>
+
+namespace mp::amqp {
+namespace {
+
+amqp_bytes_t toBytes(const std::string& text) {
+  amqp_bytes_t bytes;
+  bytes.len = text.size();
+  bytes.bytes = const_cast<char*>(text.data());
+  return bytes;
+}
+
+}  // namespace
+
+Status Publisher::enableConfirms() {
+  amqp_confirm_select(connection_.state(), Connection::kChannel);
+  Status status = connection_.check(amqp_get_rpc_reply(connection_.state()), "confirm.select");
+  confirming_ = status.isOk();
+  return status;
+}
+
+Status Publisher::publish(const std::string& exchange, const std::string& routingKey,
+                          const std::vector<OutgoingMessage>& messages, std::size_t window,
+                          std::vector<bool>* confirmed) {
+  if (confirmed) {
+    confirmed->assign(messages.size(), false);
+  }
+  const uint64_t firstTag = nextTag_;
+  if (!confirming_) {
+    return Status::error("publish before enableConfirms()", false);
+  }
+  if (connection_.lost()) {
+    return Status::error("connection lost");
+  }
+  nacked_ = 0;
+  returned_ = 0;
+  nackedTags_.clear();
+  window = window == 0 ? 1 : window;
+  for (const OutgoingMessage& message : messages) {
+    amqp_basic_properties_t properties{};
+    properties._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+    properties.content_type = amqp_cstring_bytes("application/json");
+    properties.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    if (!message.messageId.empty()) {
+      properties._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+      properties.message_id = toBytes(message.messageId);
+    }
+    // mandatory: a message no queue takes comes back as basic.return instead of silently vanishing.
+    int code = amqp_basic_publish(connection_.state(), Connection::kChannel, toBytes(exchange),
+                                  toBytes(routingKey), true, false, &properties, toBytes(message.body));
+    Status status = connection_.checkCode(code, "basic.publish");
+    if (!status.isOk()) {
+      return status;
+    }
+    outstanding_.insert(nextTag_++);
+    if (outstanding_.size() >= window) {
+      status = awaitConfirms(window / 2);
+      if (!status.isOk()) {
+        return status;
+      }
+    }
+  }
+  Status status = awaitConfirms(0);
+  if (!status.isOk()) {
+    return status;
+  }
+  // A returned message cannot be told from the others by its tag, so a return fails the whole batch.
+  if (confirmed && returned_ == 0) {
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      (*confirmed)[i] = nackedTags_.count(firstTag + i) == 0;
+    }
+  }
+  if (nacked_ > 0 || returned_ > 0) {
+    return Status::error(
+        std::to_string(nacked_) + " message(s) nacked and " + std::to_string(returned_) + " unroutable",
+        false);
+  }
+  return Status::ok();
+}
+
+void Publisher::settle(uint64_t tag, bool multiple) {
+  if (multiple) {
+    outstanding_.erase(outstanding_.begin(), outstanding_.upper_bound(tag));
+  } else {
+    outstanding_.erase(tag);
+  }
+}
+
+Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
+  if (connection_.lost()) {
+    return Status::error("connection lost");
+  }
+  amqp_connection_state_t state = connection_.state();
+  amqp_maybe_release_buffers(state);
+  amqp_frame_t frame{};
+  timeval timeout{static_cast<time_t>(wait.count() / 1000),
+                  static_cast<suseconds_t>((wait.count() % 1000) * 1000)};
+  int code = amqp_simple_wait_frame_noblock(state, &frame, &timeout);
+  if (code == AMQP_STATUS_TIMEOUT) {
+    return Status::ok();
+  }
+  if (code != AMQP_STATUS_OK) {
+    return connection_.lose(std::string("while idle: ") + amqp_error_string2(code));
+  }
+  if (frame.frame_type == AMQP_FRAME_METHOD && (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+                                                frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+    return connection_.lose("closed by the broker");
+  }
+  return Status::ok();
+}
+
+Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
+  amqp_connection_state_t state = connection_.state();
+  while (outstanding_.size() > maxOutstanding) {
+    amqp_maybe_release_buffers(state);
+    amqp_frame_t frame{};
+    // The RPC timeout bounds the wait: a broker that stops confirming is treated as gone.
+    int code = amqp_simple_wait_frame_noblock(state, &frame, amqp_get_rpc_timeout(state));
+    if (code != AMQP_STATUS_OK) {
+      return connection_.lose(std::string("waiting for publisher confirms: ") + amqp_error_string2(code));
+    }
+    if (frame.frame_type != AMQP_FRAME_METHOD) {
+      continue;
+    }
+    switch (frame.payload.method.id) {
+      case AMQP_BASIC_ACK_METHOD: {
+        const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
+        settle(ack->delivery_tag, ack->multiple);
+        break;
+      }
+      case AMQP_BASIC_NACK_METHOD: {
+        const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
+        auto last = nack->multiple ? outstanding_.upper_bound(nack->delivery_tag) : outstanding_.end();
+        for (auto it = nack->multiple ? outstanding_.begin() : outstanding_.find(nack->delivery_tag);
+             it != last; ++it) {
+          nackedTags_.insert(*it);
+          if (!nack->multiple) {
+            break;
+          }
+        }
+        const std::size_t before = outstanding_.size();
+        settle(nack->delivery_tag, nack->multiple);
+        nacked_ += before - outstanding_.size();
+        break;
+      }
+      case AMQP_BASIC_RETURN_METHOD: {
+        // The returned content follows the method; read it off the wire. Its confirm (an ack) comes next.
+        amqp_message_t returned{};
+        Status status = connection_.check(amqp_read_message(state, frame.channel, &returned, 0),
+                                          "reading a returned message");
+        amqp_destroy_message(&returned);
+        if (!status.isOk()) {
+          return status;
+        }
+        ++returned_;
+        break;
+      }
+      case AMQP_CHANNEL_CLOSE_METHOD:
+        return connection_.lose("channel closed by the broker while publishing");
+      case AMQP_CONNECTION_CLOSE_METHOD:
+        return connection_.lose("connection closed by the broker while publishing");
+      default:
+        break;
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace mp::amqp

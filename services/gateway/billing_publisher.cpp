@@ -1,0 +1,171 @@
+#include "gateway/billing_publisher.h"
+
+#include <random>
+
+#include "common/amqp_publisher.h"
+#include "common/billing_topology.h"
+#include "common/log.h"
+
+namespace mp::gateway {
+
+std::string newMessageId() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  uint64_t high = random();
+  uint64_t low = random();
+  high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // RFC 4122 variant
+  char text[37];
+  std::snprintf(text, sizeof(text), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(high >> 32),
+                static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>(high & 0xffff),
+                static_cast<unsigned>(low >> 48), static_cast<unsigned long long>(low & 0xffffffffffffULL));
+  return text;
+}
+
+BillingPublisher::BillingPublisher(BillingPublisherSettings settings, ServiceMetrics& metrics)
+    : settings_(std::move(settings)) {
+  auto& family = prometheus::BuildCounter()
+                     .Name("gateway_billing_published_total")
+                     .Help("Orders the gateway published to the billing queue, by outcome.")
+                     .Register(metrics.registry());
+  confirmed_ = &family.Add({{"outcome", "confirmed"}});
+  failed_ = &family.Add({{"outcome", "failed"}});
+}
+
+BillingPublisher::~BillingPublisher() {
+  stop();
+}
+
+void BillingPublisher::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void BillingPublisher::stop() {
+  stopping_ = true;
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  failQueued("the gateway is shutting down");
+}
+
+BillingPublisher::Outcome BillingPublisher::publish(std::string body, std::string* detail) {
+  auto pending = std::make_shared<Pending>();
+  pending->body = std::move(body);
+  auto result = pending->done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) {
+      *detail = "the gateway is shutting down";
+      return Outcome::kUnavailable;
+    }
+    if (!connected_) {
+      // Fail fast rather than wait for a reconnect: the client gets 503 at once and can retry.
+      *detail = "RabbitMQ is not reachable";
+      failed_->Increment();
+      return Outcome::kUnavailable;
+    }
+    queue_.push_back(pending);
+  }
+  wake_.notify_one();
+  if (result.wait_for(settings_.confirmTimeout) != std::future_status::ready) {
+    // The message may still be confirmed later; the client is told the outcome is unknown (503).
+    *detail = "RabbitMQ did not confirm the order in time";
+    failed_->Increment();
+    return Outcome::kUnavailable;
+  }
+  auto [outcome, reason] = result.get();
+  *detail = reason;
+  (outcome == Outcome::kConfirmed ? confirmed_ : failed_)->Increment();
+  return outcome;
+}
+
+void BillingPublisher::failQueued(const std::string& reason) {
+  std::deque<std::shared_ptr<Pending>> failed;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    failed.swap(queue_);
+  }
+  for (auto& pending : failed) {
+    pending->done.set_value({Outcome::kUnavailable, reason});
+  }
+}
+
+std::deque<std::shared_ptr<BillingPublisher::Pending>> BillingPublisher::takeBatch(
+    std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  wake_.wait_for(lock, wait, [this] { return stopping_ || !queue_.empty(); });
+  std::deque<std::shared_ptr<Pending>> batch;
+  while (!queue_.empty() && batch.size() < settings_.maxBatch) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return batch;
+}
+
+void BillingPublisher::waitBackoff(std::chrono::milliseconds delay, const std::string& reason) {
+  failQueued(reason);
+  std::unique_lock<std::mutex> lock(mutex_);
+  wake_.wait_for(lock, delay, [this] { return stopping_.load(); });
+}
+
+void BillingPublisher::run() {
+  auto topology = amqp::BillingTopology::forQueue(settings_.queue);
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stopping_) {
+    std::unique_ptr<amqp::Connection> connection;
+    amqp::Status status = amqp::Connection::open(settings_.connection, &connection);
+    if (status.isOk()) {
+      status = amqp::declareBillingTopology(*connection, topology);
+    }
+    std::unique_ptr<amqp::Publisher> publisher;
+    if (status.isOk()) {
+      publisher = std::make_unique<amqp::Publisher>(*connection);
+      status = publisher->enableConfirms();
+    }
+    if (!status.isOk()) {
+      log::warn("broker_unavailable", {{"reason", status.message()}, {"retry_in_ms", backoff.count()}});
+      waitBackoff(backoff, "RabbitMQ is not reachable: " + status.message());
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+      continue;
+    }
+    backoff = std::chrono::milliseconds(100);
+    connected_ = true;
+    log::info("broker_connected", {{"queue", settings_.queue}});
+    while (!stopping_) {
+      auto batch = takeBatch(std::chrono::milliseconds(500));
+      if (batch.empty()) {
+        status = publisher->serviceIdle(std::chrono::milliseconds(0));
+      } else {
+        std::vector<amqp::OutgoingMessage> messages;
+        messages.reserve(batch.size());
+        for (const auto& pending : batch) {
+          messages.push_back({pending->body, newMessageId()});
+        }
+        std::vector<bool> confirmed;
+        status = publisher->publish("", settings_.queue, messages, settings_.maxBatch, &confirmed);
+        for (size_t i = 0; i < batch.size(); ++i) {
+          if (confirmed[i]) {
+            batch[i]->done.set_value({Outcome::kConfirmed, ""});
+          } else {
+            batch[i]->done.set_value(
+                {Outcome::kUnavailable, "RabbitMQ did not confirm the order: " + status.message()});
+          }
+        }
+      }
+      if (!status.isOk() && status.connectionLost()) {
+        break;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      connected_ = false;
+    }
+    if (!stopping_) {
+      log::warn("broker_connection_lost", {{"reason", status.message()}});
+      failQueued("RabbitMQ connection lost: " + status.message());
+    }
+  }
+  connected_ = false;
+}
+
+}  // namespace mp::gateway

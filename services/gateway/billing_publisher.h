@@ -1,0 +1,72 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/amqp_connection.h"
+#include "common/metrics.h"
+
+namespace mp::gateway {
+
+struct BillingPublisherSettings {
+  amqp::ConnectionSettings connection;
+  std::string queue = "billing_queue";
+  size_t maxBatch = 256;
+  std::chrono::milliseconds confirmTimeout{5000};
+};
+
+// Publishes orders for many request threads over one AMQP connection that its own thread owns
+// (rabbitmq-c connections are single-threaded). Requests that arrive while a batch waits for its
+// confirms go out together in the next batch, so concurrent requests share confirm round trips instead
+// of queueing behind one each. Every message is persistent with a fresh message_id. Thread-safe.
+class BillingPublisher {
+ public:
+  enum class Outcome { kConfirmed, kUnavailable };
+
+  BillingPublisher(BillingPublisherSettings settings, ServiceMetrics& metrics);
+  ~BillingPublisher();
+  BillingPublisher(const BillingPublisher&) = delete;
+  BillingPublisher& operator=(const BillingPublisher&) = delete;
+
+  void start();
+  void stop();
+
+  // Blocks until the broker confirmed the message, or answers kUnavailable (broker unreachable, a
+  // nack, or no confirm within confirmTimeout). `detail` says why on failure.
+  Outcome publish(std::string body, std::string* detail);
+
+  bool connected() const { return connected_; }
+
+ private:
+  struct Pending {
+    std::string body;
+    std::promise<std::pair<Outcome, std::string>> done;
+  };
+
+  void run();
+  void failQueued(const std::string& reason);
+  std::deque<std::shared_ptr<Pending>> takeBatch(std::chrono::milliseconds wait);
+  void waitBackoff(std::chrono::milliseconds delay, const std::string& reason);
+
+  BillingPublisherSettings settings_;
+  prometheus::Counter* confirmed_;
+  prometheus::Counter* failed_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Pending>> queue_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> connected_{false};
+  std::thread thread_;
+};
+
+// A random (version 4) UUID, for message ids.
+std::string newMessageId();
+
+}  // namespace mp::gateway

@@ -1,0 +1,259 @@
+// The AMQP wrapper against the real RabbitMQ that scripts/test started: URL parsing, connect failures,
+// idempotent topology, confirmed publishing, prefetch + manual acks, dead-lettering and the delivery limit.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "common/amqp_consumer.h"
+#include "common/amqp_publisher.h"
+#include "common/billing_topology.h"
+#include "support/broker.h"
+
+namespace mp::amqp {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A loopback port nothing listens on: bound to port 0 for a moment, then released.
+int unusedPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+class AmqpBrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    queue_ = "amqp_test_" + std::to_string(getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    test::deleteBillingTopology(queue_);
+    connection_ = test::connectToTestBroker();
+    ASSERT_TRUE(connection_);
+    Status status = declareBillingTopology(*connection_, BillingTopology::forQueue(queue_));
+    ASSERT_TRUE(status.isOk()) << status.message();
+  }
+  void TearDown() override {
+    connection_.reset();
+    test::deleteBillingTopology(queue_);
+  }
+
+  std::vector<OutgoingMessage> numbered(int count) {
+    std::vector<OutgoingMessage> messages;
+    for (int i = 0; i < count; ++i) {
+      messages.push_back({"{\"n\":" + std::to_string(i) + "}", "id-" + std::to_string(i)});
+    }
+    return messages;
+  }
+
+  // Consumes until `count` deliveries arrived or `patience` passed.
+  std::vector<Delivery> take(Consumer& consumer, std::size_t count,
+                             milliseconds patience = milliseconds(10000)) {
+    std::vector<Delivery> deliveries;
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    while (deliveries.size() < count && std::chrono::steady_clock::now() < deadline) {
+      Delivery delivery;
+      bool received = false;
+      Status status = consumer.next(milliseconds(200), &delivery, &received);
+      EXPECT_TRUE(status.isOk()) << status.message();
+      if (!status.isOk()) {
+        break;
+      }
+      if (received) {
+        deliveries.push_back(delivery);
+      }
+    }
+    return deliveries;
+  }
+
+  // Publishes `count` numbered messages, starts `consumer` with `prefetch` and takes all of them.
+  std::vector<Delivery> publishAndTake(Consumer& consumer, int count, uint16_t prefetch) {
+    EXPECT_TRUE(test::publishAll(queue_, numbered(count)));
+    EXPECT_TRUE(consumer.start(queue_, prefetch).isOk());
+    std::vector<Delivery> got = take(consumer, static_cast<std::size_t>(count));
+    EXPECT_EQ(got.size(), static_cast<std::size_t>(count));
+    return got;
+  }
+
+  std::string queue_;
+  std::unique_ptr<Connection> connection_;
+};
+
+TEST(AmqpUrl, ParsesUserPasswordHostPortAndVhost) {
+  ConnectionSettings settings;
+  ASSERT_TRUE(parseUrl("amqp://billing:s3cret@mq.example:5673/%2f", &settings).isOk());
+  EXPECT_EQ(settings.host, "mq.example");
+  EXPECT_EQ(settings.port, 5673);
+  EXPECT_EQ(settings.user, "billing");
+  EXPECT_EQ(settings.password, "s3cret");
+  EXPECT_EQ(settings.vhost, "/");
+}
+
+TEST(AmqpUrl, DefaultsPortAndRejectsOtherSchemes) {
+  ConnectionSettings settings;
+  ASSERT_TRUE(parseUrl("amqp://u:p@localhost/orders", &settings).isOk());
+  EXPECT_EQ(settings.port, 5672);
+  EXPECT_EQ(settings.vhost, "orders");
+  EXPECT_FALSE(parseUrl("http://localhost:5672/", &settings).isOk());
+  EXPECT_FALSE(parseUrl("amqp://u:p@:notaport/", &settings).isOk());
+  EXPECT_FALSE(parseUrl("", &settings).isOk());
+}
+
+TEST(AmqpConnect, RefusedPortIsAnErrorValue) {
+  ConnectionSettings settings;
+  settings.host = "127.0.0.1";
+  settings.port = unusedPort();
+  std::unique_ptr<Connection> connection;
+  Status status = Connection::open(settings, &connection);
+  EXPECT_FALSE(status.isOk());
+  EXPECT_NE(status.message().find("cannot connect"), std::string::npos) << status.message();
+  EXPECT_FALSE(connection);
+}
+
+TEST(AmqpConnect, WrongPasswordIsAnErrorValue) {
+  ConnectionSettings settings;
+  ASSERT_TRUE(parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).isOk());
+  settings.password += "-wrong";
+  std::unique_ptr<Connection> connection;
+  Status status = Connection::open(settings, &connection);
+  EXPECT_FALSE(status.isOk());
+  EXPECT_NE(status.message().find("login"), std::string::npos) << status.message();
+}
+
+TEST(AmqpConnect, RetryLoopEndsWhenStopped) {
+  ConnectionSettings settings;
+  settings.host = "127.0.0.1";
+  settings.port = unusedPort();
+  std::atomic<bool> stop{false};
+  int failures = 0;
+  const auto started = std::chrono::steady_clock::now();
+  std::unique_ptr<Connection> connection = Connection::openWithRetry(settings, stop, [&](const Status&) {
+    if (++failures == 4) {
+      stop = true;
+    }
+  });
+  EXPECT_FALSE(connection);
+  EXPECT_EQ(failures, 4);
+  // Backoff 100 + 200 + 400 ms between the four attempts, cut short by the stop.
+  EXPECT_GE(std::chrono::steady_clock::now() - started, milliseconds(650));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, milliseconds(3000));
+}
+
+TEST_F(AmqpBrokerTest, TopologyDeclarationIsIdempotent) {
+  for (int i = 0; i < 3; ++i) {
+    Status status = declareBillingTopology(*connection_, BillingTopology::forQueue(queue_));
+    ASSERT_TRUE(status.isOk()) << status.message();
+  }
+  uint32_t count = 99;
+  ASSERT_TRUE(countMessages(*connection_, queue_ + ".dlq", &count).isOk());
+  EXPECT_EQ(count, 0u);
+}
+
+TEST_F(AmqpBrokerTest, ConfirmedPublishThenPrefetchedConsumeWithMultipleAck) {
+  ASSERT_TRUE(test::publishAll(queue_, numbered(3000)));
+  EXPECT_EQ(test::countReady(queue_), 3000);
+
+  Consumer consumer(*connection_);
+  ASSERT_TRUE(consumer.start(queue_, 100).isOk());
+  std::vector<Delivery> first = take(consumer, 100);
+  ASSERT_EQ(first.size(), 100u);
+  // Prefetch holds the broker back: nothing beyond 100 arrives before an ack.
+  Delivery extra;
+  bool received = true;
+  ASSERT_TRUE(consumer.next(milliseconds(300), &extra, &received).isOk());
+  EXPECT_FALSE(received);
+  EXPECT_EQ(first.front().messageId.value_or(""), "id-0");
+  EXPECT_EQ(first.back().body, "{\"n\":99}");
+
+  ASSERT_TRUE(consumer.ack(first.back().tag, true).isOk());
+  std::size_t total = first.size();
+  while (total < 3000) {
+    std::vector<Delivery> batch = take(consumer, 100);
+    ASSERT_FALSE(batch.empty());
+    total += batch.size();
+    ASSERT_TRUE(consumer.ack(batch.back().tag, true).isOk());
+  }
+  EXPECT_EQ(total, 3000u);
+  connection_.reset();
+  EXPECT_EQ(test::countReady(queue_), 0);
+}
+
+TEST_F(AmqpBrokerTest, NackWithRequeueRedeliversAndUnackedReturnOnClose) {
+  {
+    Consumer consumer(*connection_);
+    std::vector<Delivery> got = publishAndTake(consumer, 10, 10);
+    ASSERT_EQ(got.size(), 10u);
+    ASSERT_TRUE(consumer.nack(got[4].tag, true, true).isOk());  // 0..4 back to the queue
+    std::vector<Delivery> again = take(consumer, 5);
+    ASSERT_EQ(again.size(), 5u);
+    EXPECT_TRUE(again.front().redelivered);
+  }
+  connection_.reset();  // 10 unacked: all return to the queue
+  EXPECT_EQ(test::countReady(queue_), 10);
+}
+
+TEST_F(AmqpBrokerTest, RejectWithoutRequeueDeadLetters) {
+  Consumer consumer(*connection_);
+  std::vector<Delivery> got = publishAndTake(consumer, 3, 10);
+  ASSERT_EQ(got.size(), 3u);
+  ASSERT_TRUE(consumer.reject(got[1].tag, false).isOk());
+  ASSERT_TRUE(consumer.ack(got[2].tag, true).isOk());
+  connection_.reset();
+  EXPECT_EQ(test::countReady(queue_), 0);
+  EXPECT_EQ(test::countReady(queue_ + ".dlq"), 1);
+}
+
+TEST_F(AmqpBrokerTest, DeliveryLimitDeadLettersAMessageThatKeepsComingBack) {
+  ASSERT_TRUE(test::publishAll(queue_, numbered(1)));
+  Consumer consumer(*connection_);
+  ASSERT_TRUE(consumer.start(queue_, 1).isOk());
+  int deliveries = 0;
+  for (int i = 0; i < kDeliveryLimit + 5; ++i) {
+    std::vector<Delivery> got = take(consumer, 1, milliseconds(1500));
+    if (got.empty()) {
+      break;
+    }
+    ++deliveries;
+    ASSERT_TRUE(consumer.nack(got[0].tag, false, true).isOk());
+  }
+  connection_.reset();
+  // The limit lets a message be returned kDeliveryLimit times; the next return dead-letters it.
+  EXPECT_EQ(deliveries, kDeliveryLimit + 1);
+  EXPECT_EQ(test::countReady(queue_), 0);
+  EXPECT_EQ(test::countReady(queue_ + ".dlq"), 1);
+}
+
+TEST_F(AmqpBrokerTest, UnroutablePublishIsReportedNotLost) {
+  Publisher publisher(*connection_);
+  ASSERT_TRUE(publisher.enableConfirms().isOk());
+  Status status = publisher.publish("", queue_ + "-missing", numbered(2));
+  EXPECT_FALSE(status.isOk());
+  EXPECT_FALSE(status.connectionLost()) << status.message();
+  EXPECT_NE(status.message().find("2 unroutable"), std::string::npos) << status.message();
+  // The channel stays usable after a return.
+  EXPECT_TRUE(publisher.publish("", queue_, numbered(1)).isOk());
+}
+
+TEST_F(AmqpBrokerTest, ConsumingAMissingQueueLosesTheChannel) {
+  Consumer consumer(*connection_);
+  Status status = consumer.start(queue_ + "-missing", 10);
+  EXPECT_FALSE(status.isOk());
+  EXPECT_TRUE(connection_->lost());
+  EXPECT_NE(status.message().find("404"), std::string::npos) << status.message();
+}
+
+}  // namespace
+}  // namespace mp::amqp

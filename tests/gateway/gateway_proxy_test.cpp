@@ -1,0 +1,200 @@
+// api-gateway in front of a real inventory-app: requests go up and answers come back unchanged,
+// upstream connections are reused, and an unreachable or slow inventory is a fast 502 or 504.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "support/http_client.h"
+#include "support/service_process.h"
+#include "support/test_database.h"
+
+namespace mp::test {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+bool waitStatus(uint16_t port, const std::string& path, int status, std::chrono::seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    HttpClient client(port, std::chrono::seconds(2));
+    if (client.request("GET", path).status == status) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Established TCP connections whose local port is `port` (the server side of each connection).
+int establishedTo(uint16_t port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);
+  int count = 0;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    unsigned localPort = std::stoul(local.substr(local.find(':') + 1), nullptr, 16);
+    count += localPort == port && state == "01";
+  }
+  return count;
+}
+
+class GatewayProxy : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    db_ = new TestDatabase("gateway_proxy");
+    inventory_ = new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
+                                    {{"INVENTORY_DATABASE_URL", db_->url()},
+                                     {"INVENTORY_APP_PORT", "0"},
+                                     {"BIND_ADDRESS", "127.0.0.1"},
+                                     {"ACCESS_LOG", "off"}});
+    ASSERT_TRUE(inventory_->start()) << inventory_->output();
+    ASSERT_TRUE(waitStatus(inventory_->port(), "/readyz", 200, std::chrono::seconds(20)));
+    gateway_ =
+        new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
+                           {{"INVENTORY_APP_URL", "http://127.0.0.1:" + std::to_string(inventory_->port())},
+                            {"API_GATEWAY_PORT", "0"},
+                            {"BIND_ADDRESS", "127.0.0.1"},
+                            {"GATEWAY_WORKERS", "2"},
+                            {"UPSTREAM_TIMEOUT", "700ms"},
+                            {"RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2f"}});
+    ASSERT_TRUE(gateway_->start()) << gateway_->output();
+  }
+  static void TearDownTestSuite() {
+    if (gateway_) {
+      EXPECT_EQ(gateway_->stop(), 0);
+    }
+    delete gateway_;
+    delete inventory_;
+    delete db_;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(inventory_ && inventory_->running());
+    HttpClient(inventory_->port()).request("DELETE", "/api/movies");
+  }
+
+  static TestDatabase* db_;
+  static ServiceProcess* inventory_;
+  static ServiceProcess* gateway_;
+};
+
+TestDatabase* GatewayProxy::db_ = nullptr;
+ServiceProcess* GatewayProxy::inventory_ = nullptr;
+ServiceProcess* GatewayProxy::gateway_ = nullptr;
+
+TEST_F(GatewayProxy, MovieRequestsGoUpAndAnswersComeBackUnchanged) {
+  HttpClient gateway(gateway_->port());
+  auto created = gateway.request("POST", "/api/movies",
+                                 R"({"title":"A new movie","description":"Very short description"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto movie = json::parse(created.body);
+  EXPECT_EQ(movie["title"], "A new movie");
+  EXPECT_EQ(created.header("location"), "/api/movies/" + std::to_string(movie["id"].get<int64_t>()));
+  EXPECT_EQ(created.header("content-type"), "application/json");
+
+  auto listed = gateway.request("GET", "/api/movies/");
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_EQ(json::parse(listed.body), json::array({movie}));
+  EXPECT_EQ(json::parse(gateway.request("GET", "/api/movies?title=NEW").body).size(), 1u);
+  EXPECT_EQ(json::parse(gateway.request("GET", "/api/movies?title=absent").body).size(), 0u);
+
+  // Errors and their bodies are inventory's own, byte for byte.
+  HttpClient direct(inventory_->port());
+  for (const auto& [method, target, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"GET", "/api/movies/999999", ""},
+           {"GET", "/api/movies/abc", ""},
+           {"POST", "/api/movies", "{"},
+           {"PUT", "/api/movies/1", R"({"title":""})"},
+           {"PATCH", "/api/movies/1", "{}"},
+           {"GET", "/api/movies?limit=-3", ""},
+           {"GET", "/api/movies/1/cast", ""}}) {
+    auto viaGateway = gateway.request(method, target, body);
+    auto fromInventory = direct.request(method, target, body);
+    EXPECT_EQ(viaGateway.status, fromInventory.status) << method << " " << target;
+    EXPECT_EQ(viaGateway.body, fromInventory.body) << method << " " << target;
+    EXPECT_EQ(viaGateway.header("content-type"), fromInventory.header("content-type")) << target;
+  }
+  auto wrongType =
+      gateway.request("POST", "/api/movies", R"({"title":"x"})", {{"Content-Type", "text/plain"}});
+  EXPECT_EQ(wrongType.status, 415) << "the content type goes up unchanged";
+
+  auto updated = gateway.request("PUT", "/api/movies/" + std::to_string(movie["id"].get<int64_t>()),
+                                 R"({"title":"Renamed"})");
+  EXPECT_EQ(json::parse(updated.body)["title"], "Renamed");
+  auto deleted = gateway.request("DELETE", "/api/movies");
+  EXPECT_EQ(json::parse(deleted.body), json({{"deleted", 1}}));
+}
+
+TEST_F(GatewayProxy, UpstreamConnectionsAreKeptAliveAndReused) {
+  HttpClient gateway(gateway_->port());
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(gateway.request("GET", "/api/movies").status, 200);
+  }
+  // GATEWAY_WORKERS=2: at most two upstream connections, not one per request.
+  EXPECT_GE(establishedTo(inventory_->port()), 1);
+  EXPECT_LE(establishedTo(inventory_->port()), 2);
+}
+
+TEST_F(GatewayProxy, DotSegmentsCannotReachOtherUpstreamRoutes) {
+  HttpClient gateway(gateway_->port());
+  auto reply = gateway.request("GET", "/api/movies/../../metrics");
+  EXPECT_NE(reply.status, 200);
+  EXPECT_EQ(reply.body.find("http_requests_total"), std::string::npos);
+  EXPECT_EQ(gateway.request("GET", "/api/other").status, 404);
+}
+
+TEST_F(GatewayProxy, ServesTheOpenApiDocument) {
+  HttpClient gateway(gateway_->port());
+  auto docs = gateway.request("GET", "/api/docs");
+  ASSERT_EQ(docs.status, 200);
+  EXPECT_EQ(docs.header("content-type"), "application/yaml");
+  EXPECT_EQ(docs.body.rfind("openapi: 3.0", 0), 0u);
+  for (const char* path : {"/api/movies:", "/api/movies/{id}:", "/api/billing:", "/api/docs:"}) {
+    EXPECT_NE(docs.body.find(path), std::string::npos) << path;
+  }
+}
+
+TEST_F(GatewayProxy, SlowInventoryIs504AfterTheConfiguredTimeout) {
+  HttpClient(inventory_->port()).request("POST", "/api/movies", R"({"title":"slow"})");
+  PGconn* locker = PQconnectdb(db_->url().c_str());
+  ASSERT_EQ(PQstatus(locker), CONNECTION_OK);
+  PQclear(PQexec(locker, "BEGIN"));
+  PQclear(PQexec(locker, "LOCK TABLE movies IN ACCESS EXCLUSIVE MODE"));
+  HttpClient gateway(gateway_->port());
+  auto started = Clock::now();
+  auto reply = gateway.request("GET", "/api/movies");
+  auto elapsed = Clock::now() - started;
+  PQclear(PQexec(locker, "COMMIT"));
+  PQfinish(locker);
+  EXPECT_EQ(reply.status, 504) << reply.body;
+  EXPECT_EQ(json::parse(reply.body)["error"], "upstream_timeout");
+  EXPECT_GE(elapsed, std::chrono::milliseconds(650));
+  EXPECT_LT(elapsed, std::chrono::milliseconds(2000));
+  EXPECT_EQ(gateway.request("GET", "/api/movies").status, 200) << "recovers once inventory answers";
+}
+
+// Runs last in the suite: it stops inventory-app.
+TEST_F(GatewayProxy, UnreachableInventoryIs502WithinASecond) {
+  ASSERT_EQ(inventory_->stop(), 0);
+  HttpClient gateway(gateway_->port());
+  for (int i = 0; i < 3; ++i) {
+    auto started = Clock::now();
+    auto reply = gateway.request("GET", "/api/movies/1");
+    auto elapsed = Clock::now() - started;
+    EXPECT_EQ(reply.status, 502);
+    EXPECT_EQ(json::parse(reply.body)["error"], "upstream_unavailable");
+    EXPECT_LT(elapsed, std::chrono::seconds(1));
+  }
+  EXPECT_EQ(gateway.request("GET", "/readyz").status, 503);
+  EXPECT_EQ(gateway.request("GET", "/healthz").status, 200);
+}
+
+}  // namespace
+}  // namespace mp::test
