@@ -57,7 +57,7 @@ int run(const Options& options) {
   const std::string identity = options.identity.empty() ? defaultIdentity() : options.identity;
   std::string leaseNamespace = options.leaseNamespace;
   if (leaseNamespace.empty()) {
-    leaseNamespace = !options.namespaceName.empty()             ? options.namespaceName
+    leaseNamespace = !options.namespaceName.empty()              ? options.namespaceName
                      : !connection.value().namespaceName.empty() ? connection.value().namespaceName
                                                                  : "default";
   }
@@ -91,7 +91,7 @@ int run(const Options& options) {
   std::atomic<bool> stopping{false};
   std::thread electorThread;
   if (options.leaderElect) {
-    LeaseConfig lease{leaseNamespace,         options.leaseName,     identity,
+    LeaseConfig lease{leaseNamespace,        options.leaseName,     identity,
                       options.leaseDuration, options.renewDeadline, options.retryPeriod};
     elector = std::make_unique<LeaderElector>(
         kube, lease,

@@ -157,8 +157,8 @@ std::vector<std::string> validatePolicySpec(const ServicePolicySpec& spec) {
     problems.push_back("spec.maxReplicas must be at least 1");
   }
   if (spec.minReplicas > spec.maxReplicas) {
-    problems.push_back("spec.minReplicas (" + std::to_string(spec.minReplicas) + ") is greater than spec.maxReplicas (" +
-                       std::to_string(spec.maxReplicas) + ")");
+    problems.push_back("spec.minReplicas (" + std::to_string(spec.minReplicas) +
+                       ") is greater than spec.maxReplicas (" + std::to_string(spec.maxReplicas) + ")");
   }
   if (spec.metrics.empty()) {
     problems.push_back("spec.metrics is empty");
@@ -338,8 +338,9 @@ void setCondition(std::vector<Condition>& conditions, Condition condition, const
   for (Condition& existing : conditions) {
     if (existing.type == condition.type) {
       condition.lastTransitionTime =
-          existing.status == condition.status && !existing.lastTransitionTime.empty() ? existing.lastTransitionTime
-                                                                                      : now;
+          existing.status == condition.status && !existing.lastTransitionTime.empty()
+              ? existing.lastTransitionTime
+              : now;
       existing = condition;
       return;
     }

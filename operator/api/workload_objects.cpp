@@ -11,8 +11,9 @@ using nlohmann::json;
 namespace {
 
 int64_t integerAt(const json& object, const json::json_pointer& pointer, int64_t fallback) {
-  return object.contains(pointer) && object.at(pointer).is_number_integer() ? object.at(pointer).get<int64_t>()
-                                                                            : fallback;
+  return object.contains(pointer) && object.at(pointer).is_number_integer()
+             ? object.at(pointer).get<int64_t>()
+             : fallback;
 }
 
 }  // namespace
@@ -42,7 +43,8 @@ Result<DeploymentView> readDeployment(const json& deployment) {
   int64_t total = integerAt(deployment, json::json_pointer("/status/replicas"), 0);
   if (observed < generation) {
     view.rollingOut = true;
-    view.rolloutMessage = "the Deployment controller has not observed generation " + std::to_string(generation);
+    view.rolloutMessage =
+        "the Deployment controller has not observed generation " + std::to_string(generation);
   } else if (updated < view.specReplicas) {
     view.rollingOut = true;
     view.rolloutMessage = std::to_string(updated) + " of " + std::to_string(view.specReplicas) +

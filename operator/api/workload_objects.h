@@ -28,8 +28,8 @@ Result<DeploymentView> readDeployment(const nlohmann::json& deployment);
 PodView readPod(const nlohmann::json& pod);
 
 // Builds a core/v1 Event about `involved` (an object's apiVersion/kind/metadata).
-nlohmann::json makeEvent(const nlohmann::json& involved, const std::string& reason, const std::string& message,
-                         bool warning, const std::string& component, const std::string& instance,
-                         const std::string& now);
+nlohmann::json makeEvent(const nlohmann::json& involved, const std::string& reason,
+                         const std::string& message, bool warning, const std::string& component,
+                         const std::string& instance, const std::string& now);
 
 }  // namespace mp::op

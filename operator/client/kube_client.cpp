@@ -22,8 +22,9 @@ Error statusError(long httpStatus, const std::string& body, const std::string& w
 
 }  // namespace
 
-std::string resourcePath(const std::string& group, const std::string& version, const std::string& namespaceName,
-                         const std::string& plural, const std::string& name, const std::string& subresource) {
+std::string resourcePath(const std::string& group, const std::string& version,
+                         const std::string& namespaceName, const std::string& plural, const std::string& name,
+                         const std::string& subresource) {
   std::string path = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
   if (!namespaceName.empty()) {
     path += "/namespaces/" + namespaceName;
@@ -49,7 +50,8 @@ std::string KubeClient::currentToken() {
   // Projected service-account tokens are rotated by the kubelet: re-read the file whenever it changes.
   struct stat info {};
   if (stat(connection_.tokenFile.c_str(), &info) == 0 &&
-      (info.st_mtim.tv_sec != tokenMtime_.tv_sec || info.st_mtim.tv_nsec != tokenMtime_.tv_nsec || token_.empty())) {
+      (info.st_mtim.tv_sec != tokenMtime_.tv_sec || info.st_mtim.tv_nsec != tokenMtime_.tv_nsec ||
+       token_.empty())) {
     std::ifstream in(connection_.tokenFile);
     std::ostringstream text;
     text << in.rdbuf();
@@ -76,8 +78,8 @@ std::vector<std::string> KubeClient::headers(const std::string& contentType) {
   return out;
 }
 
-Result<json> KubeClient::send(const std::string& method, const std::string& path, const std::string& contentType,
-                              const std::string& body) {
+Result<json> KubeClient::send(const std::string& method, const std::string& path,
+                              const std::string& contentType, const std::string& body) {
   HttpRequest request;
   request.method = method;
   request.url = connection_.server + path;
@@ -101,7 +103,9 @@ Result<json> KubeClient::send(const std::string& method, const std::string& path
   return object;
 }
 
-Result<json> KubeClient::get(const std::string& path) { return send("GET", path, "", ""); }
+Result<json> KubeClient::get(const std::string& path) {
+  return send("GET", path, "", "");
+}
 
 Result<json> KubeClient::create(const std::string& path, const json& object) {
   return send("POST", path, "application/json", object.dump());
@@ -123,11 +127,13 @@ Status KubeClient::remove(const std::string& path) {
   return okStatus();
 }
 
-Status KubeClient::watch(const std::string& collectionPath, const std::string& resourceVersion, int timeoutSeconds,
-                         const std::function<bool(const json&)>& onEvent, const std::atomic<bool>& stop) {
+Status KubeClient::watch(const std::string& collectionPath, const std::string& resourceVersion,
+                         int timeoutSeconds, const std::function<bool(const json&)>& onEvent,
+                         const std::atomic<bool>& stop) {
   HttpRequest request;
-  request.url = connection_.server + collectionPath + "?watch=1&allowWatchBookmarks=false&timeoutSeconds=" +
-                std::to_string(timeoutSeconds) + "&resourceVersion=" + urlEncode(resourceVersion);
+  request.url = connection_.server + collectionPath +
+                "?watch=1&allowWatchBookmarks=false&timeoutSeconds=" + std::to_string(timeoutSeconds) +
+                "&resourceVersion=" + urlEncode(resourceVersion);
   request.headers = headers("");
   request.tls = connection_.tls;
   // The server ends the watch after timeoutSeconds; a stream silent for much longer is dead.

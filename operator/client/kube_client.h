@@ -15,9 +15,9 @@ namespace mp::op {
 // The path of a resource collection or object: "/apis/apps/v1/namespaces/ns/deployments/name/scale".
 // Empty group means the core API (/api/v1); empty namespace means all namespaces (a collection) or a
 // cluster-scoped object.
-std::string resourcePath(const std::string& group, const std::string& version, const std::string& namespaceName,
-                         const std::string& plural, const std::string& name = "",
-                         const std::string& subresource = "");
+std::string resourcePath(const std::string& group, const std::string& version,
+                         const std::string& namespaceName, const std::string& plural,
+                         const std::string& name = "", const std::string& subresource = "");
 
 // A thin JSON client for the Kubernetes API over libcurl: verbs in, objects or Status errors out.
 // Thread-safety: every method may be called from any thread; requests do not share curl handles.
@@ -40,8 +40,8 @@ class KubeClient {
   bool reachable() const { return reachable_.load(); }
 
  private:
-  Result<nlohmann::json> send(const std::string& method, const std::string& path, const std::string& contentType,
-                              const std::string& body);
+  Result<nlohmann::json> send(const std::string& method, const std::string& path,
+                              const std::string& contentType, const std::string& body);
   std::vector<std::string> headers(const std::string& contentType);
   std::string currentToken();
 
@@ -49,8 +49,8 @@ class KubeClient {
   const std::string userAgent_;
   std::atomic<bool> reachable_{false};
   std::mutex tokenMutex_;
-  std::string token_;            // guarded by tokenMutex_
-  std::timespec tokenMtime_{};   // guarded by tokenMutex_
+  std::string token_;           // guarded by tokenMutex_
+  std::timespec tokenMtime_{};  // guarded by tokenMutex_
 };
 
 }  // namespace mp::op

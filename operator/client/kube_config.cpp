@@ -169,7 +169,8 @@ Result<KubeConnection> loadInCluster(const std::string& serviceAccountDir) {
   conn.tls.caFile = serviceAccountDir + "/ca.crt";
   if (auto ns = readFile(serviceAccountDir + "/namespace"); ns.ok()) {
     conn.namespaceName = ns.value();
-    while (!conn.namespaceName.empty() && std::isspace(static_cast<unsigned char>(conn.namespaceName.back()))) {
+    while (!conn.namespaceName.empty() &&
+           std::isspace(static_cast<unsigned char>(conn.namespaceName.back()))) {
       conn.namespaceName.pop_back();
     }
   }

@@ -26,7 +26,8 @@ std::optional<double> sampleValue(const json& pair) {
 
 }  // namespace
 
-PrometheusClient::PrometheusClient(std::string baseUrl, std::function<void(double)> observeSeconds, long timeoutMs)
+PrometheusClient::PrometheusClient(std::string baseUrl, std::function<void(double)> observeSeconds,
+                                   long timeoutMs)
     : baseUrl_(std::move(baseUrl)), observeSeconds_(std::move(observeSeconds)), timeoutMs_(timeoutMs) {
   while (!baseUrl_.empty() && baseUrl_.back() == '/') {
     baseUrl_.pop_back();

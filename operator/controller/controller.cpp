@@ -20,7 +20,9 @@ std::string keyOf(const json& object) {
 Controller::Controller(KubeClient& kube, Reconciler& reconciler, ControllerConfig config)
     : kube_(kube), reconciler_(reconciler), config_(std::move(config)) {}
 
-Controller::~Controller() { stop(); }
+Controller::~Controller() {
+  stop();
+}
 
 void Controller::start() {
   if (running_) {
@@ -33,7 +35,8 @@ void Controller::start() {
     std::lock_guard<std::mutex> lock(indexMutex_);
     policies_.clear();
   }
-  const std::string policies = resourcePath(kPolicyGroup, kPolicyVersion, config_.namespaceName, kPolicyPlural);
+  const std::string policies =
+      resourcePath(kPolicyGroup, kPolicyVersion, config_.namespaceName, kPolicyPlural);
   const std::string deployments = resourcePath("apps", "v1", config_.namespaceName, "deployments");
   policyInformer_ = std::thread([this, policies] {
     informerLoop(
@@ -103,12 +106,14 @@ void Controller::informerLoop(const std::string& collectionPath, const EventHand
             const json& object = event.value("object", json::object());
             if (type == "ERROR") {
               // 410 Gone: our resourceVersion is too old to resume from; anything else is unexpected.
-              logInfo("watch ended by the server, re-listing",
-                      {{"path", collectionPath}, {"code", object.value("code", 0)}, {"reason", object.value("reason", "")}});
+              logInfo("watch ended by the server, re-listing", {{"path", collectionPath},
+                                                                {"code", object.value("code", 0)},
+                                                                {"reason", object.value("reason", "")}});
               relist = true;
               return false;
             }
-            resourceVersion = object.value("metadata", json::object()).value("resourceVersion", resourceVersion);
+            resourceVersion =
+                object.value("metadata", json::object()).value("resourceVersion", resourceVersion);
             if (type != "BOOKMARK") {
               onEvent(type, object);
             }
@@ -138,7 +143,8 @@ void Controller::onPolicyEvent(const std::string& type, const json& object) {
     } else {
       PolicyEntry entry;
       entry.generation = meta.value("generation", int64_t{0});
-      entry.target = object.value("spec", json::object()).value("targetRef", json::object()).value("name", "");
+      entry.target =
+          object.value("spec", json::object()).value("targetRef", json::object()).value("name", "");
       auto found = policies_.find(key);
       // Status-only writes (our own included) do not change the generation: nothing to do for them.
       changed = found == policies_.end() || found->second.generation != entry.generation ||

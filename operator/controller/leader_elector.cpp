@@ -9,7 +9,9 @@ namespace {
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
-std::string microNow() { return formatRfc3339(WallClock::now(), true); }
+std::string microNow() {
+  return formatRfc3339(WallClock::now(), true);
+}
 
 }  // namespace
 
@@ -133,9 +135,10 @@ void LeaderElector::run(const std::atomic<bool>& stop) {
       bool deadlinePassed = !isLeader();
       if (attempt == Attempt::kHeldByOther || deadlinePassed) {
         leading_ = false;
-        logWarn("lost leadership", {{"lease", where["lease"]},
-                                    {"identity", config_.identity},
-                                    {"cause", attempt == Attempt::kHeldByOther ? "another holder" : "renew deadline"}});
+        logWarn("lost leadership",
+                {{"lease", where["lease"]},
+                 {"identity", config_.identity},
+                 {"cause", attempt == Attempt::kHeldByOther ? "another holder" : "renew deadline"}});
         onStopped_();
       }
     }

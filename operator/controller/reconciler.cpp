@@ -15,12 +15,16 @@ constexpr const char* kComponent = "platform-operator";
 constexpr std::chrono::milliseconds kConflictRetry{200};
 constexpr std::chrono::milliseconds kErrorRetry{1000};
 
-std::string nowText() { return formatRfc3339(WallClock::now()); }
+std::string nowText() {
+  return formatRfc3339(WallClock::now());
+}
 
-ReconcileOutcome retryAfter(std::chrono::milliseconds delay, bool ok = false) { return {ok, delay}; }
+ReconcileOutcome retryAfter(std::chrono::milliseconds delay, bool ok = false) {
+  return {ok, delay};
+}
 
-Condition condition(const std::string& type, bool status, const std::string& reason, const std::string& message,
-                    int64_t generation) {
+Condition condition(const std::string& type, bool status, const std::string& reason,
+                    const std::string& message, int64_t generation) {
   return {type, status ? "True" : "False", reason, message, "", generation};
 }
 
@@ -38,8 +42,8 @@ Reconciler::Reconciler(KubeClient& kube, const PrometheusClient& prometheus, Ope
       mayAct_(std::move(mayAct)),
       identity_(std::move(identity)) {}
 
-Status Reconciler::recordEvent(const json& policyObject, const std::string& reason, const std::string& message,
-                               bool warning) {
+Status Reconciler::recordEvent(const json& policyObject, const std::string& reason,
+                               const std::string& message, bool warning) {
   if (!mayAct_()) {
     return Error{0, "NotLeader", "lost leadership"};
   }
@@ -78,7 +82,8 @@ Status Reconciler::writeStatus(const json& policyObject, const ServicePolicy& po
   return okStatus();
 }
 
-std::optional<double> Reconciler::readMetric(const std::string& query, std::string& error, std::string& reason) {
+std::optional<double> Reconciler::readMetric(const std::string& query, std::string& error,
+                                             std::string& reason) {
   auto samples = prometheus_.query(query);
   if (!samples.ok()) {
     metrics_.error("prometheus");
@@ -166,13 +171,15 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
   const ServicePolicySpec& s = spec.value();
 
   // 2. The target and its pods.
-  const std::string deploymentPath = resourcePath("apps", "v1", namespaceName, "deployments", s.targetRef.name);
+  const std::string deploymentPath =
+      resourcePath("apps", "v1", namespaceName, "deployments", s.targetRef.name);
   auto deploymentObject = kube_.get(deploymentPath);
   if (!deploymentObject.ok()) {
     bool missing = deploymentObject.error().httpStatus == 404;
     setCondition(status.conditions,
                  condition("Ready", false, missing ? "TargetNotFound" : "TargetUnreadable",
-                           missing ? "Deployment " + s.targetRef.name + " not found" : deploymentObject.error().message,
+                           missing ? "Deployment " + s.targetRef.name + " not found"
+                                   : deploymentObject.error().message,
                            generation),
                  now);
     if (!missing) {
@@ -183,12 +190,13 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
   auto deployment = readDeployment(deploymentObject.value());
   if (!deployment.ok()) {
     setCondition(status.conditions,
-                 condition("Ready", false, deployment.error().reason, deployment.error().message, generation), now);
+                 condition("Ready", false, deployment.error().reason, deployment.error().message, generation),
+                 now);
     return finish(true);
   }
   const DeploymentView& target = deployment.value();
-  auto podList =
-      kube_.get(resourcePath("", "v1", namespaceName, "pods") + "?labelSelector=" + urlEncode(target.labelSelector));
+  auto podList = kube_.get(resourcePath("", "v1", namespaceName, "pods") +
+                           "?labelSelector=" + urlEncode(target.labelSelector));
   if (!podList.ok()) {
     metrics_.error("kubernetes");
     logWarn("listing pods failed", {{"policy", key}, {"error", podList.error().message}});
@@ -229,23 +237,24 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
                                generation)
                    : condition("MetricsAvailable", false, metricsReason, decision.metricsMessage, generation),
                now);
-  setCondition(status.conditions,
-               decision.limited ? condition("ScalingLimited", true, decision.limitedReason, decision.limitedMessage,
-                                            generation)
-                                : condition("ScalingLimited", false, "DesiredWithinRange",
-                                            "the desired count is within minReplicas, maxReplicas and step limits",
-                                            generation),
-               now);
+  setCondition(
+      status.conditions,
+      decision.limited
+          ? condition("ScalingLimited", true, decision.limitedReason, decision.limitedMessage, generation)
+          : condition("ScalingLimited", false, "DesiredWithinRange",
+                      "the desired count is within minReplicas, maxReplicas and step limits", generation),
+      now);
 
   if (decision.scale) {
     if (!mayAct_()) {
       return retryAfter(kErrorRetry);
     }
-    json scale = {{"apiVersion", "autoscaling/v1"},
-                  {"kind", "Scale"},
-                  {"metadata",
-                   {{"name", target.name}, {"namespace", namespaceName}, {"resourceVersion", target.resourceVersion}}},
-                  {"spec", {{"replicas", decision.desiredReplicas}}}};
+    json scale = {
+        {"apiVersion", "autoscaling/v1"},
+        {"kind", "Scale"},
+        {"metadata",
+         {{"name", target.name}, {"namespace", namespaceName}, {"resourceVersion", target.resourceVersion}}},
+        {"spec", {{"replicas", decision.desiredReplicas}}}};
     auto scaled = kube_.update(deploymentPath + "/scale", scale);
     if (!scaled.ok()) {
       // A 409 means the Deployment changed since we read it: decide again on fresh data.
@@ -298,6 +307,11 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     if (!health.known) {
       healthy.status = "Unknown";
       healthy.message += ": " + samples.error().message;
+    }
+    if (health.restartPod && target.rollingOut) {
+      // A rollout replaces pods anyway; restarting on top of it only adds churn.
+      healthy.message += "; restart of " + *health.restartPod + " held while rolling out";
+      health.restartPod.reset();
     }
     setCondition(status.conditions, healthy, now);
     if (health.restartPod) {

@@ -45,8 +45,8 @@ class Reconciler {
     std::string lastHoldEvent;  // reason + message kind of the last ScaleHeld/InvalidSpec Event
   };
 
-  Status recordEvent(const nlohmann::json& policyObject, const std::string& reason, const std::string& message,
-                     bool warning);
+  Status recordEvent(const nlohmann::json& policyObject, const std::string& reason,
+                     const std::string& message, bool warning);
   Status writeStatus(const nlohmann::json& policyObject, const ServicePolicy& policy,
                      const ServicePolicyStatus& status);
   std::optional<double> readMetric(const std::string& query, std::string& error, std::string& reason);

@@ -4,7 +4,8 @@
 
 namespace mp::op {
 
-HealthDecision HealthPolicy::evaluate(const HealthSpec& spec, int32_t minReplicas, const std::vector<PodView>& pods,
+HealthDecision HealthPolicy::evaluate(const HealthSpec& spec, int32_t minReplicas,
+                                      const std::vector<PodView>& pods,
                                       const std::optional<std::set<std::string>>& unhealthy, SteadyTime now) {
   HealthDecision decision;
   if (!unhealthy) {
@@ -56,7 +57,8 @@ HealthDecision HealthPolicy::evaluate(const HealthSpec& spec, int32_t minReplica
   const std::string* candidate = nullptr;
   SteadyTime oldest = now;
   for (const auto& [name, since] : unhealthySince_) {
-    if (now - since >= std::chrono::seconds(spec.unhealthyAfterSeconds) && (candidate == nullptr || since < oldest)) {
+    if (now - since >= std::chrono::seconds(spec.unhealthyAfterSeconds) &&
+        (candidate == nullptr || since < oldest)) {
       candidate = &name;
       oldest = since;
     }

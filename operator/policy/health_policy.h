@@ -20,7 +20,7 @@ struct PodView {
 
 // What to do about unhealthy pods this round.
 struct HealthDecision {
-  std::optional<std::string> restartPod;  // delete this pod so its ReplicaSet replaces it
+  std::optional<std::string> restartPod;   // delete this pod so its ReplicaSet replaces it
   std::vector<std::string> unhealthyPods;  // currently reported unhealthy, sorted
   bool known = true;                       // false when the health query could not be read
   std::string reason;                      // Healthy condition reason

@@ -79,9 +79,10 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
     }
     double value = *reading->value;
     int32_t recommended = recommendReplicas(value, metric.targetPerReplica);
-    int32_t replicas = withinTolerance(value, metric.targetPerReplica, input.readyReplicas, behavior.tolerance)
-                           ? current
-                           : recommended;
+    int32_t replicas =
+        withinTolerance(value, metric.targetPerReplica, input.readyReplicas, behavior.tolerance)
+            ? current
+            : recommended;
     status.value = value;
     status.recommendedReplicas = recommended;
     decision.metrics.push_back(status);
@@ -130,7 +131,10 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
     decision.desiredReplicas = target;
     decision.scale = target != current;
     decision.reason = decision.scale ? "Scaled" : "MetricsUnavailable";
-    decision.message = "metrics unavailable (" + joined + "); " + why;
+    decision.message =
+        (decision.scale ? "scaled from " + std::to_string(current) + " to " + std::to_string(target) + ": "
+                        : std::string()) +
+        "metrics unavailable (" + joined + "); " + why;
     return decision;
   }
 
@@ -189,7 +193,8 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
   decision.scale = desired != current;
   if (decision.scale) {
     decision.reason = "Scaled";
-    decision.message = "scaled from " + std::to_string(current) + " to " + std::to_string(desired) + ": " + driver;
+    decision.message =
+        "scaled from " + std::to_string(current) + " to " + std::to_string(desired) + ": " + driver;
   } else if (!holdReason.empty()) {
     decision.reason = holdReason;
     decision.message = "held at " + std::to_string(current) + " (recommendation " + std::to_string(clamped) +

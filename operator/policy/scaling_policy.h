@@ -34,7 +34,7 @@ struct ScaleInput {
 struct ScaleDecision {
   bool scale = false;  // true: write desiredReplicas through /scale
   int32_t desiredReplicas = 0;
-  std::string reason;   // "Scaled" or the hold cause: MetricsUnavailable, RollingOut, ScaleDownStabilized, ...
+  std::string reason;  // "Scaled" or the hold cause: MetricsUnavailable, RollingOut, ScaleDownStabilized, ...
   std::string message;  // names the metric and value behind the decision
   bool metricsAvailable = true;
   std::string metricsMessage;

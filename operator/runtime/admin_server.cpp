@@ -51,7 +51,9 @@ class AdminHandler : public Http::Handler {
 AdminServer::AdminServer(std::function<bool()> ready, std::function<std::string()> metricsText)
     : ready_(std::move(ready)), metricsText_(std::move(metricsText)) {}
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
 Status AdminServer::start(const std::string& bindAddress, int port) {
   try {

@@ -28,7 +28,9 @@ const char* levelName(LogLevel level) {
 
 }  // namespace
 
-void setLogLevel(LogLevel level) { gLevel = level; }
+void setLogLevel(LogLevel level) {
+  gLevel = level;
+}
 
 void logLine(LogLevel level, std::string_view message, const nlohmann::json& fields) {
   if (level < gLevel.load()) {

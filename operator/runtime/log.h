@@ -11,7 +11,8 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError };
 void setLogLevel(LogLevel level);
 
 // Writes one JSON line {"ts","level","msg",...fields} to stdout; safe to call from any thread.
-void logLine(LogLevel level, std::string_view message, const nlohmann::json& fields = nlohmann::json::object());
+void logLine(LogLevel level, std::string_view message,
+             const nlohmann::json& fields = nlohmann::json::object());
 
 inline void logInfo(std::string_view message, const nlohmann::json& fields = nlohmann::json::object()) {
   logLine(LogLevel::kInfo, message, fields);

@@ -24,8 +24,8 @@ OperatorMetrics::OperatorMetrics()
                         .Name("operator_prometheus_query_duration_seconds")
                         .Help("Latency of Prometheus instant queries")
                         .Register(*registry_)
-                        .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                                         1, 2.5, 5})),
+                        .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                                         0.5, 1, 2.5, 5})),
       leader_(prometheus::BuildGauge()
                   .Name("operator_leader")
                   .Help("1 while this replica holds the Lease (or runs without leader election)")
@@ -36,15 +36,25 @@ OperatorMetrics::OperatorMetrics()
   reconciles_.Add({{"result", "error"}});
 }
 
-void OperatorMetrics::reconciled(bool success) { reconciles_.Add({{"result", success ? "success" : "error"}}).Increment(); }
+void OperatorMetrics::reconciled(bool success) {
+  reconciles_.Add({{"result", success ? "success" : "error"}}).Increment();
+}
 
-void OperatorMetrics::error(const std::string& kind) { errors_.Add({{"kind", kind}}).Increment(); }
+void OperatorMetrics::error(const std::string& kind) {
+  errors_.Add({{"kind", kind}}).Increment();
+}
 
-void OperatorMetrics::decision(const std::string& decision) { decisions_.Add({{"decision", decision}}).Increment(); }
+void OperatorMetrics::decision(const std::string& decision) {
+  decisions_.Add({{"decision", decision}}).Increment();
+}
 
-void OperatorMetrics::prometheusQuery(double seconds) { queryLatency_.Observe(seconds); }
+void OperatorMetrics::prometheusQuery(double seconds) {
+  queryLatency_.Observe(seconds);
+}
 
-void OperatorMetrics::leader(bool isLeader) { leader_.Set(isLeader ? 1 : 0); }
+void OperatorMetrics::leader(bool isLeader) {
+  leader_.Set(isLeader ? 1 : 0);
+}
 
 std::string OperatorMetrics::render() const {
   std::ostringstream out;

@@ -1,11 +1,11 @@
 #pragma once
 
-#include <memory>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <memory>
 #include <string>
 
 namespace mp::op {
@@ -17,7 +17,7 @@ class OperatorMetrics {
   OperatorMetrics();
 
   void reconciled(bool success);
-  void error(const std::string& kind);  // kind: kubernetes, prometheus, conflict, spec
+  void error(const std::string& kind);         // kind: kubernetes, prometheus, conflict, spec
   void decision(const std::string& decision);  // Scaled, ScaleHeld, PodRestarted, InvalidSpec
   void prometheusQuery(double seconds);
   void leader(bool isLeader);

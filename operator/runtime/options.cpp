@@ -23,7 +23,8 @@ Result<int> parsePort(const std::string& flag, const std::string& text) {
 Result<std::chrono::milliseconds> parsePositiveDuration(const std::string& flag, const std::string& text) {
   auto value = parseDuration(text);
   if (!value || value->count() <= 0) {
-    return Error{0, "BadFlag", flag + ": \"" + text + "\" is not a positive duration such as 15s, 500ms or 2m"};
+    return Error{0, "BadFlag",
+                 flag + ": \"" + text + "\" is not a positive duration such as 15s, 500ms or 2m"};
   }
   return *value;
 }

@@ -20,7 +20,7 @@ struct Error {
 template <typename T>
 class Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : data_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : data_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(data_); }
@@ -36,6 +36,8 @@ class Result {
 // Success or an Error, for operations that return nothing.
 struct Done {};
 using Status = Result<Done>;
-inline Status okStatus() { return Done{}; }
+inline Status okStatus() {
+  return Done{};
+}
 
 }  // namespace mp::op

@@ -38,7 +38,9 @@ const KindInfo* findKind(const std::string& group, const std::string& version, c
   return nullptr;
 }
 
-std::string nowText() { return formatRfc3339(WallClock::now()); }
+std::string nowText() {
+  return formatRfc3339(WallClock::now());
+}
 
 // Equality-based selectors: "a=b,c==d,e!=f".
 bool matchesSelector(const json& object, const std::string& selector) {
@@ -66,7 +68,8 @@ bool matchesSelector(const json& object, const std::string& selector) {
     }
     std::string key = term.substr(0, op);
     std::string value = term.substr(valueAt);
-    bool equal = labels.contains(key) && labels.at(key).is_string() && labels.at(key).get<std::string>() == value;
+    bool equal =
+        labels.contains(key) && labels.at(key).is_string() && labels.at(key).get<std::string>() == value;
     if (equal == negate) {
       return false;
     }
@@ -75,12 +78,16 @@ bool matchesSelector(const json& object, const std::string& selector) {
 }
 
 json resourceList(const std::string& groupVersion, const json& resources) {
-  return {{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", groupVersion}, {"resources", resources}};
+  return {{"kind", "APIResourceList"},
+          {"apiVersion", "v1"},
+          {"groupVersion", groupVersion},
+          {"resources", resources}};
 }
 
 json resource(const std::string& name, const std::string& kind, bool namespaced, const json& verbs,
               const std::string& group = "", const std::string& version = "") {
-  json r = {{"name", name}, {"singularName", ""}, {"namespaced", namespaced}, {"kind", kind}, {"verbs", verbs}};
+  json r = {
+      {"name", name}, {"singularName", ""}, {"namespaced", namespaced}, {"kind", kind}, {"verbs", verbs}};
   if (!group.empty()) {
     r["group"] = group;
     r["version"] = version;
@@ -93,26 +100,24 @@ const json kAllVerbs = {"create", "delete", "deletecollection", "get", "list", "
 }  // namespace
 
 json statusObject(int code, const std::string& reason, const std::string& message) {
-  return {{"kind", "Status"},
-          {"apiVersion", "v1"},
-          {"metadata", json::object()},
-          {"status", "Failure"},
-          {"message", message},
-          {"reason", reason},
+  return {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+          {"status", "Failure"}, {"message", message}, {"reason", reason},
           {"code", code}};
 }
 
 FakeKubeApi::FakeKubeApi() : server_([this](HttpExchange& exchange) { handle(exchange); }) {}
 
-FakeKubeApi::~FakeKubeApi() { server_.stop(); }
+FakeKubeApi::~FakeKubeApi() {
+  server_.stop();
+}
 
 std::string FakeKubeApi::writeKubeconfig(const std::string& directory, const std::string& context) const {
   std::string path = directory + "/kubeconfig";
   std::ofstream out(path);
   out << "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: " << url()
       << "\nusers:\n- name: tester\n  user:\n    token: test-token\ncontexts:\n- name: " << context
-      << "\n  context:\n    cluster: fake\n    user: tester\n    namespace: default\ncurrent-context: " << context
-      << "\n";
+      << "\n  context:\n    cluster: fake\n    user: tester\n    namespace: default\ncurrent-context: "
+      << context << "\n";
   return path;
 }
 
@@ -200,7 +205,9 @@ json FakeKubeApi::scaleOf(const json& deployment) const {
             {"resourceVersion", meta["resourceVersion"]},
             {"creationTimestamp", meta["creationTimestamp"]}}},
           {"spec", {{"replicas", deployment["spec"].value("replicas", 1)}}},
-          {"status", {{"replicas", deployment.value("status", json::object()).value("replicas", 0)}, {"selector", selector}}}};
+          {"status",
+           {{"replicas", deployment.value("status", json::object()).value("replicas", 0)},
+            {"selector", selector}}}};
 }
 
 void FakeKubeApi::syncDeploymentLocked(const std::string& namespaceName, const std::string& name) {
@@ -213,8 +220,10 @@ void FakeKubeApi::syncDeploymentLocked(const std::string& namespaceName, const s
   json deployment = found->second;
   const int64_t replicas = deployment["spec"].value("replicas", int64_t{1});
   json matchLabels = deployment["spec"]["selector"].value("matchLabels", json::object());
-  json podLabels = deployment["spec"].value("template", json::object()).value("metadata", json::object()).value(
-      "labels", matchLabels);
+  json podLabels = deployment["spec"]
+                       .value("template", json::object())
+                       .value("metadata", json::object())
+                       .value("labels", matchLabels);
   auto livePods = [&] {
     std::vector<json> live;
     const std::string prefix = "/pods/" + namespaceName + "/";
@@ -237,16 +246,17 @@ void FakeKubeApi::syncDeploymentLocked(const std::string& namespaceName, const s
   for (int64_t i = static_cast<int64_t>(live.size()); i < replicas; ++i) {
     char suffix[32];
     std::snprintf(suffix, sizeof(suffix), "%05lld", static_cast<long long>(++podCounter_));
-    json pod = {{"apiVersion", "v1"},
-                {"kind", "Pod"},
-                {"metadata",
-                 {{"name", name + "-" + suffix},
-                  {"namespace", namespaceName},
-                  {"uid", "pod-uid-" + std::to_string(++uidCounter_)},
-                  {"labels", podLabels},
-                  {"creationTimestamp", nowText()}}},
-                {"spec", {{"containers", {{{"name", "app"}, {"image", "registry.example/app:1"}}}}}},
-                {"status", {{"phase", "Running"}, {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
+    json pod = {
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata",
+         {{"name", name + "-" + suffix},
+          {"namespace", namespaceName},
+          {"uid", "pod-uid-" + std::to_string(++uidCounter_)},
+          {"labels", podLabels},
+          {"creationTimestamp", nowText()}}},
+        {"spec", {{"containers", {{{"name", "app"}, {"image", "registry.example/app:1"}}}}}},
+        {"status", {{"phase", "Running"}, {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
     stampAndStore(pods, pod, "ADDED");
   }
   for (int64_t i = replicas; i < static_cast<int64_t>(live.size()); ++i) {
@@ -264,7 +274,8 @@ void FakeKubeApi::syncDeploymentLocked(const std::string& namespaceName, const s
   }
   json status = {{"observedGeneration", deployment["metadata"].value("generation", int64_t{1})},
                  {"replicas", static_cast<int64_t>(live.size())},
-                 {"updatedReplicas", static_cast<int64_t>(live.size())},
+                 {"updatedReplicas", static_cast<int64_t>(live.size()) -
+                                         (rollingOut_.count(namespaceName + "/" + name) != 0 ? 1 : 0)},
                  {"readyReplicas", ready},
                  {"availableReplicas", ready}};
   if (deployment.value("status", json::object()) != status) {
@@ -285,7 +296,8 @@ void FakeKubeApi::syncAllDeploymentsLocked() {
   }
 }
 
-json FakeKubeApi::apply(const std::string& method, const Route& route, const TestRequest& request, int& status) {
+json FakeKubeApi::apply(const std::string& method, const Route& route, const TestRequest& request,
+                        int& status) {
   const KindInfo* kind = findKind(route.group, route.version, route.plural);
   const std::string apiVersion = route.group.empty() ? route.version : route.group + "/" + route.version;
   const bool core = route.group.empty() || route.group == "apps";
@@ -294,8 +306,8 @@ json FakeKubeApi::apply(const std::string& method, const Route& route, const Tes
     status = code;
     return statusObject(code, reason, message);
   };
-  if ((!route.subresource.empty()) &&
-      !((route.subresource == "status" && kind->statusSubresource) || (route.subresource == "scale" && kind->scaleSubresource))) {
+  if ((!route.subresource.empty()) && !((route.subresource == "status" && kind->statusSubresource) ||
+                                        (route.subresource == "scale" && kind->scaleSubresource))) {
     return fail(404, "NotFound", "the server could not find the requested resource");
   }
   if (route.name.empty()) {
@@ -307,7 +319,8 @@ json FakeKubeApi::apply(const std::string& method, const Route& route, const Tes
         if (key.rfind(prefix, 0) != 0) {
           continue;
         }
-        if (!route.namespaceName.empty() && object["metadata"].value("namespace", "") != route.namespaceName) {
+        if (!route.namespaceName.empty() &&
+            object["metadata"].value("namespace", "") != route.namespaceName) {
           continue;
         }
         if (matchesSelector(object, selector)) {
@@ -361,8 +374,9 @@ json FakeKubeApi::apply(const std::string& method, const Route& route, const Tes
 
   auto found = objects_.find(keyOf(route, route.name));
   if (found == objects_.end()) {
-    return fail(404, "NotFound", std::string(kind->plural) + (core ? "" : "." + route.group) + " \"" + route.name +
-                                     "\" not found");
+    return fail(
+        404, "NotFound",
+        std::string(kind->plural) + (core ? "" : "." + route.group) + " \"" + route.name + "\" not found");
   }
   const json current = found->second;
   if (method == "GET") {
@@ -381,7 +395,8 @@ json FakeKubeApi::apply(const std::string& method, const Route& route, const Tes
   } else if (method == "PATCH") {
     std::string type = request.headers.count("content-type") ? request.headers.at("content-type") : "";
     if (type.find("merge-patch+json") == std::string::npos) {
-      return fail(415, "UnsupportedMediaType", "only merge patches are supported by this test double: " + type);
+      return fail(415, "UnsupportedMediaType",
+                  "only merge patches are supported by this test double: " + type);
     }
     json patch = json::parse(request.body, nullptr, false);
     if (!patch.is_object()) {
@@ -400,14 +415,15 @@ json FakeKubeApi::apply(const std::string& method, const Route& route, const Tes
   if (!sentVersion.empty() && sentVersion != currentVersion) {
     return fail(409, "Conflict",
                 "Operation cannot be fulfilled on " + std::string(kind->plural) + " \"" + route.name +
-                    "\": the object has been modified; please apply your changes to the latest version and try again");
+                    "\": the object has been modified; please apply your changes to the latest version and "
+                    "try again");
   }
   json next = current;
   if (route.subresource == "status") {
     next["status"] = body.value("status", json::object());
   } else if (route.subresource == "scale") {
-    if (!body.contains("spec") || !body["spec"].contains("replicas") || !body["spec"]["replicas"].is_number_integer() ||
-        body["spec"]["replicas"].get<int64_t>() < 0) {
+    if (!body.contains("spec") || !body["spec"].contains("replicas") ||
+        !body["spec"]["replicas"].is_number_integer() || body["spec"]["replicas"].get<int64_t>() < 0) {
       return fail(422, "Invalid", "spec.replicas: Invalid value");
     }
     next["spec"]["replicas"] = body["spec"]["replicas"];
@@ -429,7 +445,8 @@ json FakeKubeApi::apply(const std::string& method, const Route& route, const Tes
       }
     }
   }
-  if (next.value("spec", json()) != current.value("spec", json()) && current["metadata"].contains("generation")) {
+  if (next.value("spec", json()) != current.value("spec", json()) &&
+      current["metadata"].contains("generation")) {
     next["metadata"]["generation"] = current["metadata"]["generation"].get<int64_t>() + 1;
   }
   if (next == current) {
@@ -447,37 +464,44 @@ bool FakeKubeApi::discovery(HttpExchange& exchange) {
   const std::string& path = exchange.request().path;
   json body;
   if (path == "/version") {
-    body = {{"major", "1"},         {"minor", "32"},       {"gitVersion", "v1.32.0"}, {"gitCommit", "fake"},
-            {"gitTreeState", "clean"}, {"buildDate", "2026-01-01T00:00:00Z"}, {"goVersion", "go1.23"},
-            {"compiler", "gc"},     {"platform", "linux/amd64"}};
+    body = {{"major", "1"},          {"minor", "32"},           {"gitVersion", "v1.32.0"},
+            {"gitCommit", "fake"},   {"gitTreeState", "clean"}, {"buildDate", "2026-01-01T00:00:00Z"},
+            {"goVersion", "go1.23"}, {"compiler", "gc"},        {"platform", "linux/amd64"}};
   } else if (path == "/api") {
     body = {{"kind", "APIVersions"},
             {"versions", json::array({"v1"})},
             {"serverAddressByClientCIDRs", {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1"}}}}};
   } else if (path == "/apis") {
     json groups = json::array();
-    for (const auto& [group, version] : {std::pair{"apps", "v1"}, std::pair{"coordination.k8s.io", "v1"},
-                                         std::pair{"platform.movies.dev", "v1alpha1"}, std::pair{"autoscaling", "v1"}}) {
+    for (const auto& [group, version] :
+         {std::pair{"apps", "v1"}, std::pair{"coordination.k8s.io", "v1"},
+          std::pair{"platform.movies.dev", "v1alpha1"}, std::pair{"autoscaling", "v1"}}) {
       json gv = {{"groupVersion", std::string(group) + "/" + version}, {"version", version}};
       groups.push_back({{"name", group}, {"versions", json::array({gv})}, {"preferredVersion", gv}});
     }
     body = {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}};
   } else if (path == "/api/v1") {
-    body = resourceList("v1", {resource("pods", "Pod", true, kAllVerbs), resource("pods/status", "Pod", true, {"get", "patch", "update"}),
+    body = resourceList("v1", {resource("pods", "Pod", true, kAllVerbs),
+                               resource("pods/status", "Pod", true, {"get", "patch", "update"}),
                                resource("events", "Event", true, kAllVerbs),
-                               resource("namespaces", "Namespace", false, {"create", "delete", "get", "list", "patch", "update", "watch"})});
+                               resource("namespaces", "Namespace", false,
+                                        {"create", "delete", "get", "list", "patch", "update", "watch"})});
   } else if (path == "/apis/apps/v1") {
-    body = resourceList("apps/v1", {resource("deployments", "Deployment", true, kAllVerbs),
-                                    resource("deployments/scale", "Scale", true, {"get", "patch", "update"}, "autoscaling", "v1"),
-                                    resource("deployments/status", "Deployment", true, {"get", "patch", "update"})});
+    body = resourceList(
+        "apps/v1",
+        {resource("deployments", "Deployment", true, kAllVerbs),
+         resource("deployments/scale", "Scale", true, {"get", "patch", "update"}, "autoscaling", "v1"),
+         resource("deployments/status", "Deployment", true, {"get", "patch", "update"})});
   } else if (path == "/apis/autoscaling/v1") {
     body = resourceList("autoscaling/v1", json::array());
   } else if (path == "/apis/coordination.k8s.io/v1") {
-    body = resourceList("coordination.k8s.io/v1", json::array({resource("leases", "Lease", true, kAllVerbs)}));
+    body =
+        resourceList("coordination.k8s.io/v1", json::array({resource("leases", "Lease", true, kAllVerbs)}));
   } else if (path == "/apis/platform.movies.dev/v1alpha1") {
-    body = resourceList("platform.movies.dev/v1alpha1",
-                        {resource("servicepolicies", "ServicePolicy", true, kAllVerbs),
-                         resource("servicepolicies/status", "ServicePolicy", true, {"get", "patch", "update"})});
+    body =
+        resourceList("platform.movies.dev/v1alpha1",
+                     {resource("servicepolicies", "ServicePolicy", true, kAllVerbs),
+                      resource("servicepolicies/status", "ServicePolicy", true, {"get", "patch", "update"})});
   } else {
     return false;
   }
@@ -506,7 +530,8 @@ void FakeKubeApi::handle(HttpExchange& exchange) {
     std::string agent = request.headers.count("user-agent") ? request.headers.at("user-agent") : "";
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      usage_[agent].insert({verb, route.group, route.plural + (route.subresource.empty() ? "" : "/" + route.subresource)});
+      usage_[agent].insert(
+          {verb, route.group, route.plural + (route.subresource.empty() ? "" : "/" + route.subresource)});
       if (request.method != "GET") {
         ++writes_[agent];
       }
@@ -527,14 +552,16 @@ void FakeKubeApi::handle(HttpExchange& exchange) {
   if (request.method == "GET" && discovery(exchange)) {
     return;
   }
-  exchange.respond(404, statusObject(404, "NotFound", "the server could not find the requested resource").dump());
+  exchange.respond(404,
+                   statusObject(404, "NotFound", "the server could not find the requested resource").dump());
 }
 
 void FakeKubeApi::watch(HttpExchange& exchange, const Route& route) {
   const TestRequest& request = exchange.request();
   const std::string collection = route.group + "/" + route.plural;
   auto matches = [&](const WatchEvent& e) {
-    return e.collection == collection && (route.namespaceName.empty() || e.namespaceName == route.namespaceName);
+    return e.collection == collection &&
+           (route.namespaceName.empty() || e.namespaceName == route.namespaceName);
   };
   auto line = [](const std::string& type, const json& object) {
     return json{{"type", type}, {"object", object}}.dump() + "\n";
@@ -555,8 +582,8 @@ void FakeKubeApi::watch(HttpExchange& exchange, const Route& route) {
     if (from.empty() || from == "0") {
       const std::string prefix = collection + "/";
       for (const auto& [key, object] : objects_) {
-        if (key.rfind(prefix, 0) == 0 &&
-            (route.namespaceName.empty() || object["metadata"].value("namespace", "") == route.namespaceName)) {
+        if (key.rfind(prefix, 0) == 0 && (route.namespaceName.empty() ||
+                                          object["metadata"].value("namespace", "") == route.namespaceName)) {
           pending.push_back(line("ADDED", object));
         }
       }
@@ -576,32 +603,9 @@ void FakeKubeApi::watch(HttpExchange& exchange, const Route& route) {
     }
   }
   exchange.beginStream(200, "application/json");
-  auto expiredLine = line("ERROR", statusObject(410, "Expired", "too old resource version: " + from));
-  if (expired) {
-    exchange.sendChunk(expiredLine);
-    return;
-  }
-  for (const std::string& l : pending) {
-    if (!exchange.sendChunk(l)) {
-      return;
-    }
-  }
-  while (!exchange.serverStopping() && !exchange.clientGone() && std::chrono::steady_clock::now() < deadline) {
-    pending.clear();
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait_for(lock, std::chrono::milliseconds(200));
-      if (expiryEpoch_ != epoch) {
-        expired = true;
-      } else {
-        for (auto it = history_.rbegin(); it != history_.rend() && it->resourceVersion > sent; ++it) {
-          if (matches(*it)) {
-            pending.insert(pending.begin(), line(it->type, it->object));
-          }
-        }
-        sent = resourceVersion_;
-      }
-    }
+  const std::string expiredLine =
+      line("ERROR", statusObject(410, "Expired", "too old resource version: " + from));
+  while (true) {
     if (expired) {
       exchange.sendChunk(expiredLine);
       return;
@@ -611,6 +615,22 @@ void FakeKubeApi::watch(HttpExchange& exchange, const Route& route) {
         return;
       }
     }
+    pending.clear();
+    if (exchange.serverStopping() || exchange.clientGone() || std::chrono::steady_clock::now() >= deadline) {
+      return;
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait_for(lock, std::chrono::milliseconds(200));
+    if (expiryEpoch_ != epoch) {
+      expired = true;
+      continue;
+    }
+    for (auto it = history_.rbegin(); it != history_.rend() && it->resourceVersion > sent; ++it) {
+      if (matches(*it)) {
+        pending.insert(pending.begin(), line(it->type, it->object));
+      }
+    }
+    sent = resourceVersion_;
   }
 }
 
@@ -661,7 +681,8 @@ void FakeKubeApi::updateObject(const std::string& objectPath, const std::functio
   json object = found->second;
   json before = object;
   change(object);
-  if (object.value("spec", json()) != before.value("spec", json()) && object["metadata"].contains("generation")) {
+  if (object.value("spec", json()) != before.value("spec", json()) &&
+      object["metadata"].contains("generation")) {
     object["metadata"]["generation"] = before["metadata"]["generation"].get<int64_t>() + 1;
   }
   stampAndStore(route, object, "MODIFIED");
@@ -672,6 +693,16 @@ void FakeKubeApi::setPodReady(const std::string& namespaceName, const std::strin
   updateObject("/api/v1/namespaces/" + namespaceName + "/pods/" + pod, [ready](json& object) {
     object["status"]["conditions"] = {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}};
   });
+}
+
+void FakeKubeApi::holdRollout(const std::string& namespaceName, const std::string& deployment, bool held) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (held) {
+    rollingOut_.insert(namespaceName + "/" + deployment);
+  } else {
+    rollingOut_.erase(namespaceName + "/" + deployment);
+  }
+  syncDeploymentLocked(namespaceName, deployment);
 }
 
 void FakeKubeApi::expireWatches() {

@@ -53,6 +53,9 @@ class FakeKubeApi {
   // Marks a pod ready or not (its Deployment's status follows).
   void setPodReady(const std::string& namespaceName, const std::string& pod, bool ready);
 
+  // While held, the Deployment reports a rollout in progress (one replica not yet updated).
+  void holdRollout(const std::string& namespaceName, const std::string& deployment, bool held);
+
   // Forgets the watch history so a watch resuming from an older resourceVersion gets 410 Expired, and
   // ends every open watch with that error (as an API server does after etcd compaction).
   void expireWatches();
@@ -84,7 +87,8 @@ class FakeKubeApi {
   bool discovery(HttpExchange& exchange);
   void watch(HttpExchange& exchange, const Route& route);
   Route parse(const std::string& path) const;
-  nlohmann::json apply(const std::string& method, const Route& route, const TestRequest& request, int& status);
+  nlohmann::json apply(const std::string& method, const Route& route, const TestRequest& request,
+                       int& status);
 
   // Store primitives; the caller holds mutex_.
   std::string keyOf(const Route& route, const std::string& name) const;
@@ -103,9 +107,10 @@ class FakeKubeApi {
   int64_t expiryEpoch_ = 0;      // bumped by expireWatches() to end open streams
   int64_t uidCounter_ = 0;
   int64_t podCounter_ = 0;
+  std::set<std::string> rollingOut_;                 // "ns/name" of Deployments mid-rollout
   std::map<std::string, std::set<ApiUsage>> usage_;  // by User-Agent
-  std::map<std::string, int> writes_;               // by User-Agent
-  HttpTestServer server_;  // last: it must stop before the state above is destroyed
+  std::map<std::string, int> writes_;                // by User-Agent
+  HttpTestServer server_;                            // last: it must stop before the state above is destroyed
 };
 
 // A Status object as the API server returns with errors.

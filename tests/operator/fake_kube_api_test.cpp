@@ -23,7 +23,8 @@ json deployment(const std::string& name, int replicas) {
           {"spec",
            {{"replicas", replicas},
             {"selector", {{"matchLabels", {{"app", name}}}}},
-            {"template", {{"metadata", {{"labels", {{"app", name}}}}}, {"spec", {{"containers", json::array()}}}}}}}};
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}}, {"spec", {{"containers", json::array()}}}}}}}};
 }
 
 class FakeKubeApiTest : public ::testing::Test {
@@ -96,13 +97,14 @@ TEST_F(FakeKubeApiTest, WatchStreamsEventsAndExpiresOldVersions) {
   std::vector<std::string> seen;
   std::atomic<bool> stop{false};
   std::thread watcher([&] {
-    client_.watch(deployments_, from, 10,
-                  [&](const json& event) {
-                    seen.push_back(event["type"].get<std::string>() + ":" +
-                                   event["object"]["metadata"].value("name", event["object"].value("reason", "")));
-                    return event["type"] != "ERROR";
-                  },
-                  stop);
+    client_.watch(
+        deployments_, from, 10,
+        [&](const json& event) {
+          seen.push_back(event["type"].get<std::string>() + ":" +
+                         event["object"]["metadata"].value("name", event["object"].value("reason", "")));
+          return event["type"] != "ERROR";
+        },
+        stop);
   });
   ASSERT_TRUE(client_.create(deployments_, deployment("a", 1)).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -113,12 +115,13 @@ TEST_F(FakeKubeApiTest, WatchStreamsEventsAndExpiresOldVersions) {
   EXPECT_EQ(seen.back(), "ERROR:Expired");
   // Resuming from the old version now fails with 410 at once.
   std::vector<json> events;
-  client_.watch(deployments_, from, 10,
-                [&](const json& event) {
-                  events.push_back(event);
-                  return false;
-                },
-                stop);
+  client_.watch(
+      deployments_, from, 10,
+      [&](const json& event) {
+        events.push_back(event);
+        return false;
+      },
+      stop);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0]["object"]["code"], 410);
 }

@@ -5,7 +5,9 @@
 namespace mp::op {
 namespace {
 
-SteadyTime at(int64_t s) { return SteadyTime() + std::chrono::seconds(1000000 + s); }
+SteadyTime at(int64_t s) {
+  return SteadyTime() + std::chrono::seconds(1000000 + s);
+}
 
 HealthSpec spec(int64_t after = 60) {
   HealthSpec h;
@@ -14,7 +16,9 @@ HealthSpec spec(int64_t after = 60) {
   return h;
 }
 
-std::vector<PodView> pods(std::initializer_list<PodView> list) { return list; }
+std::vector<PodView> pods(std::initializer_list<PodView> list) {
+  return list;
+}
 
 using Names = std::set<std::string>;
 

@@ -81,16 +81,16 @@ bool HttpExchange::clientGone() const {
 void HttpExchange::respond(int status, const std::string& body, const std::string& contentType) {
   answered_ = true;
   std::string head = "HTTP/1.1 " + std::to_string(status) + " " + statusText(status) +
-                     "\r\nContent-Type: " + contentType + "\r\nContent-Length: " + std::to_string(body.size()) +
-                     "\r\n\r\n";
+                     "\r\nContent-Type: " + contentType +
+                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   writeAll(head + body);
 }
 
 void HttpExchange::beginStream(int status, const std::string& contentType) {
   answered_ = true;
   streaming_ = true;
-  writeAll("HTTP/1.1 " + std::to_string(status) + " " + statusText(status) + "\r\nContent-Type: " + contentType +
-           "\r\nTransfer-Encoding: chunked\r\n\r\n");
+  writeAll("HTTP/1.1 " + std::to_string(status) + " " + statusText(status) +
+           "\r\nContent-Type: " + contentType + "\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
 bool HttpExchange::sendChunk(const std::string& data) {
@@ -118,7 +118,9 @@ HttpTestServer::HttpTestServer(Handler handler) : handler_(std::move(handler)) {
   acceptor_ = std::thread([this] { acceptLoop(); });
 }
 
-HttpTestServer::~HttpTestServer() { stop(); }
+HttpTestServer::~HttpTestServer() {
+  stop();
+}
 
 void HttpTestServer::stop() {
   if (stopping_.exchange(true)) {
@@ -216,7 +218,8 @@ void HttpTestServer::serve(int fd) {
         std::string pair = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
         std::size_t eq = pair.find('=');
         if (!pair.empty()) {
-          request.query[urlDecode(pair.substr(0, eq))] = eq == std::string::npos ? "" : urlDecode(pair.substr(eq + 1));
+          request.query[urlDecode(pair.substr(0, eq))] =
+              eq == std::string::npos ? "" : urlDecode(pair.substr(eq + 1));
         }
         if (amp == std::string::npos) {
           break;

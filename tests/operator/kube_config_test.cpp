@@ -14,7 +14,9 @@
 namespace mp::op {
 namespace {
 
-void writeFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
 
 TEST(Base64, DecodesWithAndWithoutPadding) {
   EXPECT_EQ(base64Decode("aGVsbG8=").value(), "hello");
@@ -95,8 +97,9 @@ TEST(KubeClient, SendsTheTokenAndRereadsItWhenTheFileRotates) {
   std::vector<std::string> seen;
   test::HttpTestServer server([&](test::HttpExchange& exchange) {
     std::lock_guard<std::mutex> lock(mutex);
-    seen.push_back(exchange.request().headers.count("authorization") ? exchange.request().headers.at("authorization")
-                                                                      : "");
+    seen.push_back(exchange.request().headers.count("authorization")
+                       ? exchange.request().headers.at("authorization")
+                       : "");
     exchange.respond(200, "{}");
   });
   KubeConnection conn;
@@ -117,7 +120,8 @@ TEST(KubeClient, SendsTheTokenAndRereadsItWhenTheFileRotates) {
 
 TEST(KubeClient, ReturnsStatusErrorsAsValues) {
   test::HttpTestServer server([](test::HttpExchange& exchange) {
-    exchange.respond(409, R"({"kind":"Status","reason":"Conflict","message":"the object has been modified","code":409})");
+    exchange.respond(
+        409, R"({"kind":"Status","reason":"Conflict","message":"the object has been modified","code":409})");
   });
   KubeConnection conn;
   conn.server = server.url();

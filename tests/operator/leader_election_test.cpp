@@ -19,7 +19,9 @@ using Clock = std::chrono::steady_clock;
 const std::string kLoad = "app_requests_per_second{service=\"api-gateway\"}";
 const std::string kLease = "/apis/coordination.k8s.io/v1/namespaces/default/leases/platform-operator";
 
-std::string agentOf(const std::string& identity) { return "platform-operator/0.1 (" + identity + ")"; }
+std::string agentOf(const std::string& identity) {
+  return "platform-operator/0.1 (" + identity + ")";
+}
 
 class LeaderElection : public ::testing::Test {
  protected:
@@ -27,14 +29,13 @@ class LeaderElection : public ::testing::Test {
     h_.exporter().set(kLoad, 5);
     ASSERT_TRUE(h_.prometheus().waitForData("app_requests_per_second", seconds(20)));
     h_.createDeployment("api-gateway", 1);
-    h_.createPolicy("api-gateway",
-                    {{"targetRef", {{"kind", "Deployment"}, {"name", "api-gateway"}}},
-                     {"minReplicas", 1},
-                     {"maxReplicas", 3},
-                     {"metrics", json::array({{{"name", "request_rate"},
-                                               {"query", "sum(app_requests_per_second)"},
-                                               {"targetPerReplica", 10}}})},
-                     {"behavior", {{"scaleDownStabilizationSeconds", 2}}}});
+    h_.createPolicy("api-gateway", {{"targetRef", {{"kind", "Deployment"}, {"name", "api-gateway"}}},
+                                    {"minReplicas", 1},
+                                    {"maxReplicas", 3},
+                                    {"metrics", json::array({{{"name", "request_rate"},
+                                                              {"query", "sum(app_requests_per_second)"},
+                                                              {"targetPerReplica", 10}}})},
+                                    {"behavior", {{"scaleDownStabilizationSeconds", 2}}}});
   }
 
   void TearDown() override {
@@ -42,7 +43,8 @@ class LeaderElection : public ::testing::Test {
       for (auto* p : {a_.get(), b_.get()}) {
         if (p != nullptr) {
           std::string log = p->log();
-          std::cerr << "--- " << p->logFile() << " ---\n" << log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
+          std::cerr << "--- " << p->logFile() << " ---\n"
+                    << log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
         }
       }
     }

@@ -19,7 +19,8 @@ json crdVersion() {
 
 // The structural-schema checks the API server applies that matter here: types, required, enum,
 // minimum, minLength, minItems, and no field the schema does not know (it would be pruned).
-void validate(const json& schema, const json& value, const std::string& path, std::vector<std::string>& problems) {
+void validate(const json& schema, const json& value, const std::string& path,
+              std::vector<std::string>& problems) {
   const std::string type = schema.value("type", "");
   auto fail = [&](const std::string& what) { problems.push_back(path + ": " + what); };
   if (type == "object") {
@@ -63,7 +64,8 @@ void validate(const json& schema, const json& value, const std::string& path, st
     }
     if (schema.contains("minimum")) {
       double minimum = schema["minimum"].get<double>();
-      if (value.get<double>() < minimum || (schema.value("exclusiveMinimum", false) && value.get<double>() == minimum)) {
+      if (value.get<double>() < minimum ||
+          (schema.value("exclusiveMinimum", false) && value.get<double>() == minimum)) {
         fail("below minimum");
       }
     }
@@ -198,7 +200,8 @@ TEST(Samples, OnePerServiceParsedByTheOperatorTypes) {
     EXPECT_EQ(spec.value().minReplicas, 1);
     EXPECT_EQ(spec.value().maxReplicas, 3);
     ASSERT_EQ(spec.value().metrics.size(), 1u);
-    EXPECT_NE(spec.value().metrics[0].query.find(s.queryHas), std::string::npos) << spec.value().metrics[0].query;
+    EXPECT_NE(spec.value().metrics[0].query.find(s.queryHas), std::string::npos)
+        << spec.value().metrics[0].query;
     EXPECT_TRUE(spec.value().health);
   }
 }

@@ -26,16 +26,17 @@ OperatorHarness::~OperatorHarness() {
 }
 
 void OperatorHarness::createDeployment(const std::string& name, int replicas) {
-  api_.createObject("/apis/apps/v1/namespaces/" + kNamespace + "/deployments",
-                    {{"apiVersion", "apps/v1"},
-                     {"kind", "Deployment"},
-                     {"metadata", {{"name", name}}},
-                     {"spec",
-                      {{"replicas", replicas},
-                       {"selector", {{"matchLabels", {{"app", name}}}}},
-                       {"template",
-                        {{"metadata", {{"labels", {{"app", name}}}}},
-                         {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "app:1"}}})}}}}}}}});
+  api_.createObject(
+      "/apis/apps/v1/namespaces/" + kNamespace + "/deployments",
+      {{"apiVersion", "apps/v1"},
+       {"kind", "Deployment"},
+       {"metadata", {{"name", name}}},
+       {"spec",
+        {{"replicas", replicas},
+         {"selector", {{"matchLabels", {{"app", name}}}}},
+         {"template",
+          {{"metadata", {{"labels", {{"app", name}}}}},
+           {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "app:1"}}})}}}}}}}});
 }
 
 void OperatorHarness::createPolicy(const std::string& name, const json& spec) {
@@ -62,7 +63,8 @@ std::vector<std::string> OperatorHarness::podNames(const std::string& deployment
 }
 
 json OperatorHarness::policy(const std::string& name) {
-  auto object = api_.getObject("/apis/platform.movies.dev/v1alpha1/namespaces/" + kNamespace + "/servicepolicies/" + name);
+  auto object = api_.getObject("/apis/platform.movies.dev/v1alpha1/namespaces/" + kNamespace +
+                               "/servicepolicies/" + name);
   return object ? *object : json::object();
 }
 
@@ -96,9 +98,9 @@ std::unique_ptr<ChildProcess> OperatorHarness::startOperator(const std::string& 
   if (binary == nullptr) {
     throw std::runtime_error("MP_OPERATOR_BIN is not set (run the test through ctest)");
   }
-  std::vector<std::string> argv = {binary,          "--kubeconfig",  kubeconfig_,   "--prometheus-url",
-                                   prometheus_->url(), "--namespace", kNamespace, "--identity",
-                                   identity};
+  std::vector<std::string> argv = {
+      binary,     "--kubeconfig", kubeconfig_, "--prometheus-url", prometheus_->url(), "--namespace",
+      kNamespace, "--identity",   identity};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return std::make_unique<ChildProcess>(argv, dir_.path() + "/operator-" + identity + ".log");
 }

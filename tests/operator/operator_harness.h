@@ -33,7 +33,8 @@ class OperatorHarness {
   std::vector<nlohmann::json> events(const std::string& policy, const std::string& reason);
 
   // Starts the real binary (MP_OPERATOR_BIN) with the harness's kubeconfig and Prometheus plus `extra`.
-  std::unique_ptr<ChildProcess> startOperator(const std::string& identity, const std::vector<std::string>& extra);
+  std::unique_ptr<ChildProcess> startOperator(const std::string& identity,
+                                              const std::vector<std::string>& extra);
 
  private:
   TempDir dir_;

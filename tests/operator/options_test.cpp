@@ -21,12 +21,31 @@ TEST(Options, DefaultsFollowTheSpec) {
 }
 
 TEST(Options, EveryFlagInBothForms) {
-  auto options = parseOptions({"--kubeconfig=/k", "--context", "lab", "--prometheus-url=https://p", "--namespace",
-                               "prod", "--sync-period=2s", "--leader-elect", "--metrics-port", "0",
-                               "--metrics-bind-address=127.0.0.1", "--lease-name", "l", "--lease-namespace=ops",
-                               "--identity", "me", "--lease-duration=6s", "--renew-deadline", "4s",
-                               "--retry-period=500ms", "--watch-timeout", "30s", "--service-account-dir=/sa",
-                               "--log-level", "debug"});
+  auto options = parseOptions({"--kubeconfig=/k",
+                               "--context",
+                               "lab",
+                               "--prometheus-url=https://p",
+                               "--namespace",
+                               "prod",
+                               "--sync-period=2s",
+                               "--leader-elect",
+                               "--metrics-port",
+                               "0",
+                               "--metrics-bind-address=127.0.0.1",
+                               "--lease-name",
+                               "l",
+                               "--lease-namespace=ops",
+                               "--identity",
+                               "me",
+                               "--lease-duration=6s",
+                               "--renew-deadline",
+                               "4s",
+                               "--retry-period=500ms",
+                               "--watch-timeout",
+                               "30s",
+                               "--service-account-dir=/sa",
+                               "--log-level",
+                               "debug"});
   ASSERT_TRUE(options.ok()) << options.error().message;
   const Options& o = options.value();
   EXPECT_EQ(o.kubeconfig, "/k");
@@ -76,10 +95,11 @@ TEST(Options, HelpListsEveryFlag) {
   auto options = parseOptions({"--help"});
   ASSERT_TRUE(options.ok());
   EXPECT_TRUE(options.value().help);
-  for (const char* flag : {"--kubeconfig", "--context", "--prometheus-url", "--namespace", "--sync-period",
-                           "--leader-elect", "--metrics-port", "--metrics-bind-address", "--lease-name",
-                           "--lease-namespace", "--identity", "--lease-duration", "--renew-deadline",
-                           "--retry-period", "--watch-timeout", "--service-account-dir", "--log-level", "--help"}) {
+  for (const char* flag :
+       {"--kubeconfig", "--context", "--prometheus-url", "--namespace", "--sync-period", "--leader-elect",
+        "--metrics-port", "--metrics-bind-address", "--lease-name", "--lease-namespace", "--identity",
+        "--lease-duration", "--renew-deadline", "--retry-period", "--watch-timeout", "--service-account-dir",
+        "--log-level", "--help"}) {
     EXPECT_NE(usageText().find(flag), std::string::npos) << flag;
   }
 }

@@ -12,7 +12,9 @@ namespace {
 
 using std::chrono::seconds;
 
-SteadyTime at(int64_t secondsFromStart) { return SteadyTime() + seconds(1000000 + secondsFromStart); }
+SteadyTime at(int64_t secondsFromStart) {
+  return SteadyTime() + seconds(1000000 + secondsFromStart);
+}
 
 ServicePolicySpec baseSpec() {
   ServicePolicySpec spec;
@@ -42,8 +44,15 @@ TEST(RecommendReplicas, IsTheCeilingOfTotalOverTarget) {
     double target;
     int32_t expected;
   } cases[] = {
-      {0, 10, 0},   {10, 10, 1}, {10.01, 10, 2}, {25, 10, 3},   {-4, 10, 0},
-      {5, 0, 0},    {1, 0.5, 2}, {999, 1000, 1}, {std::nan(""), 10, 0},
+      {0, 10, 0},
+      {10, 10, 1},
+      {10.01, 10, 2},
+      {25, 10, 3},
+      {-4, 10, 0},
+      {5, 0, 0},
+      {1, 0.5, 2},
+      {999, 1000, 1},
+      {std::nan(""), 10, 0},
       {std::numeric_limits<double>::infinity(), 1, std::numeric_limits<int32_t>::max()},
   };
   for (const Case& c : cases) {
@@ -219,7 +228,8 @@ TEST(ScalingPolicySimulation, TracksAnOscillatingLoadWithAtMostOneScaleDownPerWi
   std::deque<std::pair<int, int32_t>> needed;  // (time, replicas the load needs)
   for (int t = 0; t <= 7200; t += kStep) {
     // 1 to 9 replicas' worth over a 20-minute wave, a faster 3-minute ripple, and noise.
-    double load = 500 + 400 * std::sin(2 * M_PI * t / 1200.0) + 120 * std::sin(2 * M_PI * t / 180.0) + noise(random);
+    double load =
+        500 + 400 * std::sin(2 * M_PI * t / 1200.0) + 120 * std::sin(2 * M_PI * t / 180.0) + noise(random);
     load = std::max(0.0, load);
     int32_t need = std::clamp(recommendReplicas(load, 100), spec.minReplicas, spec.maxReplicas);
     needed.emplace_back(t, need);
@@ -249,7 +259,8 @@ TEST(ScalingPolicySimulation, TracksAnOscillatingLoadWithAtMostOneScaleDownPerWi
     ASSERT_LE(replicas, recentNeed + 1) << "t=" << t;
   }
   for (std::size_t i = 1; i < scaleDowns.size(); ++i) {
-    EXPECT_GE(scaleDowns[i] - scaleDowns[i - 1], kWindow) << "two scale-downs within one window at " << scaleDowns[i];
+    EXPECT_GE(scaleDowns[i] - scaleDowns[i - 1], kWindow)
+        << "two scale-downs within one window at " << scaleDowns[i];
   }
   EXPECT_GE(scaleDowns.size(), 5u) << "the load falls several times in two hours";
   EXPECT_GE(scaleUps, 5);

@@ -112,15 +112,16 @@ TEST(PolicySpec, ValidationCatchesEveryInvalidSpec) {
 }
 
 TEST(PolicyObject, ReadsMetadataAndStatus) {
-  json object = {{"apiVersion", "platform.movies.dev/v1alpha1"},
-                 {"kind", "ServicePolicy"},
-                 {"metadata", {{"name", "gw"}, {"namespace", "prod"}, {"generation", 4}, {"resourceVersion", "77"}}},
-                 {"spec", validSpec()},
-                 {"status",
-                  {{"observedGeneration", 3},
-                   {"desiredReplicas", 2},
-                   {"metrics", {{{"name", "request_rate"}, {"value", 12.5}}}},
-                   {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"reason", "Reconciled"}}}}}}};
+  json object = {
+      {"apiVersion", "platform.movies.dev/v1alpha1"},
+      {"kind", "ServicePolicy"},
+      {"metadata", {{"name", "gw"}, {"namespace", "prod"}, {"generation", 4}, {"resourceVersion", "77"}}},
+      {"spec", validSpec()},
+      {"status",
+       {{"observedGeneration", 3},
+        {"desiredReplicas", 2},
+        {"metrics", {{{"name", "request_rate"}, {"value", 12.5}}}},
+        {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"reason", "Reconciled"}}}}}}};
   auto policy = policyFromJson(object);
   ASSERT_TRUE(policy.ok());
   EXPECT_EQ(policy.value().metadata.generation, 4);

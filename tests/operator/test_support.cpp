@@ -35,7 +35,8 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& logFile) : logFile_(logFile) {
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& logFile)
+    : logFile_(logFile) {
   std::vector<char*> args;
   for (const std::string& a : argv) {
     args.push_back(const_cast<char*>(a.c_str()));
@@ -167,7 +168,8 @@ PrometheusServer::PrometheusServer(const std::string& dataDir, const std::vector
     out << "]\n";
   }
   process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"/usr/bin/prometheus", "--config.file=" + config, "--storage.tsdb.path=" + dataDir + "/tsdb",
+      std::vector<std::string>{"/usr/bin/prometheus", "--config.file=" + config,
+                               "--storage.tsdb.path=" + dataDir + "/tsdb",
                                "--web.listen-address=127.0.0.1:" + std::to_string(port_),
                                // Series vanish 5 s after their last sample rather than 5 min: tests need
                                // an "empty query" soon after an exporter stops reporting a series.
@@ -251,7 +253,9 @@ nlohmann::json toJson(const YAML::Node& node) {
 
 }  // namespace
 
-nlohmann::json loadYamlAsJson(const std::string& path) { return toJson(YAML::LoadFile(path)); }
+nlohmann::json loadYamlAsJson(const std::string& path) {
+  return toJson(YAML::LoadFile(path));
+}
 
 std::string sourcePath(const std::string& relative) {
   const char* root = std::getenv("MP_SOURCE_DIR");

@@ -1,15 +1,15 @@
 #pragma once
 
+#include <sys/types.h>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
-#include <sys/types.h>
+#include <tuple>
 #include <vector>
 
 #include "http_test_server.h"

@@ -17,8 +17,10 @@ class TlsTest : public ::testing::Test {
   void SetUp() override {
     cert_ = dir_.path() + "/cert.pem";
     std::string key = dir_.path() + "/key.pem";
-    std::string command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
-                          "subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert_ + " >/dev/null 2>&1";
+    std::string command =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
+        "subjectAltName=IP:127.0.0.1 -keyout " +
+        key + " -out " + cert_ + " >/dev/null 2>&1";
     ASSERT_EQ(std::system(command.c_str()), 0);
     port_ = freeLoopbackPort();
     server_ = std::make_unique<ChildProcess>(

@@ -10,9 +10,10 @@ namespace {
 using nlohmann::json;
 
 json deployment(int generation, int observed, int replicas, int updated, int total) {
-  return {{"metadata", {{"name", "gw"}, {"resourceVersion", "5"}, {"generation", generation}}},
-          {"spec", {{"replicas", replicas}, {"selector", {{"matchLabels", {{"app", "gw"}, {"tier", "edge"}}}}}}},
-          {"status", {{"observedGeneration", observed}, {"updatedReplicas", updated}, {"replicas", total}}}};
+  return {
+      {"metadata", {{"name", "gw"}, {"resourceVersion", "5"}, {"generation", generation}}},
+      {"spec", {{"replicas", replicas}, {"selector", {{"matchLabels", {{"app", "gw"}, {"tier", "edge"}}}}}}},
+      {"status", {{"observedGeneration", observed}, {"updatedReplicas", updated}, {"replicas", total}}}};
 }
 
 TEST(ReadDeployment, DetectsRollouts) {
@@ -47,8 +48,9 @@ TEST(ReadDeployment, RefusesSelectorsItCannotListPodsBy) {
 }
 
 TEST(ReadPod, ReadyAndTerminating) {
-  json ready = {{"metadata", {{"name", "p"}}},
-                {"status", {{"phase", "Running"}, {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
+  json ready = {
+      {"metadata", {{"name", "p"}}},
+      {"status", {{"phase", "Running"}, {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
   EXPECT_TRUE(readPod(ready).ready);
   EXPECT_FALSE(readPod(ready).terminating);
   json terminating = ready;
