@@ -6,7 +6,7 @@
 // Fixtures prove each check can fail: every file in --fixtures starts with "# expect: TEXT" and passes
 // only when the checks report an error containing TEXT; good-*.yaml fixtures must pass every check.
 //
-// node check.mjs --crd FILE... --case LABEL=FILE... [--fixtures DIR] [--prometheus-out DIR]
+// node check.mjs --crd FILE... --case LABEL=FILE... [--fixtures DIR] [--extract-out DIR]
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -16,7 +16,7 @@ import { SchemaValidator } from "./lib/schemas.mjs";
 import { typecheck } from "./lib/typecheck.mjs";
 
 const args = process.argv.slice(2);
-const opt = { crds: [], cases: [], fixtures: null, prometheusOut: null };
+const opt = { crds: [], cases: [], fixtures: null, extractOut: null };
 for (let i = 0; i < args.length; i += 2) {
   const [flag, value] = [args[i], args[i + 1]];
   if (value === undefined) {
@@ -26,7 +26,7 @@ for (let i = 0; i < args.length; i += 2) {
   if (flag === "--crd") opt.crds.push(value);
   else if (flag === "--case") opt.cases.push(value);
   else if (flag === "--fixtures") opt.fixtures = value;
-  else if (flag === "--prometheus-out") opt.prometheusOut = value;
+  else if (flag === "--extract-out") opt.extractOut = value;
   else {
     console.error(`unknown argument ${flag}`);
     process.exit(2);
@@ -96,14 +96,16 @@ for (const [index, errs] of typeErrors) {
 // 3. Policies, per release.
 for (const u of units) u.errors.push(...checkPolicies(u.objects));
 
-// The chart's Prometheus configuration and rules, for promtool (scripts/check-k8s).
-if (opt.prometheusOut) {
+// The chart's Prometheus configuration and rules (for promtool) and the helm test's script (for
+// shellcheck), written out for scripts/check-k8s.
+if (opt.extractOut) {
   for (const u of units.filter((x) => !x.expect)) {
-    const dir = join(opt.prometheusOut, u.label);
+    const dir = join(opt.extractOut, u.label);
     const config = u.objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === "prometheus-config");
     const rule = u.objects.find((o) => o.kind === "PrometheusRule");
-    if (!config && !rule) continue;
+    const test = u.objects.find((o) => o.kind === "Pod" && o.metadata.annotations?.["helm.sh/hook"] === "test");
     mkdirSync(dir, { recursive: true });
+    if (test) writeFileSync(join(dir, "acceptance-test.sh"), `#!/bin/sh\n${test.spec.containers[0].args[0]}`);
     if (config) {
       const prom = parseYaml(config.data["prometheus.yml"]);
       prom.rule_files = [join(dir, "rules.yml")];
