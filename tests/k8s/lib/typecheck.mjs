@@ -46,20 +46,21 @@ export function typecheck(items, { tscPath, workRoot }) {
     );
   } catch (e) {
     const output = `${e.stdout ?? ""}${e.stderr ?? ""}`;
-    let matched = false;
+    const unplaced = [];
     // objects.ts(LINE,COL): error TS2353: Object literal may only specify known properties ...
-    for (const m of output.matchAll(/objects\.ts\((\d+),\d+\): error (TS\d+: [^\n]*)/g)) {
-      const index = owners[Number(m[1]) - header.length - 1];
+    for (const m of output.matchAll(/^\S*objects\.ts\((\d+),\d+\): error (TS\d+: .*)$|^.*error.*$/gm)) {
+      const index = m[1] === undefined ? undefined : owners[Number(m[1]) - header.length - 1];
       if (index === undefined) {
+        unplaced.push(m[0]);
         continue;
       }
-      matched = true;
       const list = errors.get(index) ?? [];
       list.push(m[2].length > 300 ? `${m[2].slice(0, 300)}...` : m[2]);
       errors.set(index, list);
     }
-    if (!matched) {
-      throw new Error(`tsc failed without a per-object error:\n${output.slice(0, 2000)}`);
+    // An error outside every object (an import, tsc itself) is a fault of this check, not of an object.
+    if (unplaced.length || errors.size === 0) {
+      throw new Error(`tsc failed outside the objects:\n${(unplaced.join("\n") || output).slice(0, 2000)}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
