@@ -103,7 +103,8 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
     // Pods come and go during a rollout, so neither load per pod nor ready counts mean much: hold.
     remember(now, current, keep);
     decision.reason = "RollingOut";
-    decision.message = "held at " + std::to_string(current) + " while rolling out: " + input.rolloutMessage;
+    decision.message = "held at " + std::to_string(current) + " while rolling out: " + input.rolloutMessage +
+                       (driver.empty() ? std::string() : "; " + driver);
     return decision;
   }
 

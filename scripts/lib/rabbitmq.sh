@@ -6,13 +6,6 @@
 
 MP_RABBIT_BIN=${MP_RABBIT_BIN:-/usr/lib/rabbitmq/bin}
 
-mp_as_rabbitmq() {
-  if [[ $(id -u) -eq 0 ]]; then
-    runuser -u rabbitmq -- "$@"
-  else
-    "$@"
-  fi
-}
 
 # rmq_env DIR CMD...: runs CMD as the broker's user with the instance's environment (DIR/instance.env).
 rmq_env() {
@@ -21,12 +14,20 @@ rmq_env() {
   # shellcheck disable=SC1091
   source "$dir/instance.env"
   # HOME holds the private .erlang.cookie; ERL_EPMD_PORT keeps epmd private to this instance.
-  mp_as_rabbitmq env HOME="$dir/home" ERL_EPMD_PORT="$RMQ_EPMD_PORT" \
-    RABBITMQ_NODENAME="$RMQ_NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RMQ_PORT" \
-    RABBITMQ_DIST_PORT="$RMQ_DIST_PORT" RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
-    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_MNESIA_BASE="$dir/mnesia" \
-    RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbitmq.pid" RABBITMQ_LOGS="$dir/log/rabbit.log" \
-    "$@"
+  local argv=(env HOME="$dir/home" ERL_EPMD_PORT="$RMQ_EPMD_PORT"
+    RABBITMQ_NODENAME="$RMQ_NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RMQ_PORT"
+    RABBITMQ_DIST_PORT="$RMQ_DIST_PORT" RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_MNESIA_BASE="$dir/mnesia"
+    RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/rabbitmq.pid" RABBITMQ_LOGS="$dir/log/rabbit.log"
+    "$@")
+  if [[ $(id -u) -eq 0 ]]; then
+    argv=(runuser -u rabbitmq -- "${argv[@]}")
+  fi
+  # MP_RMQ_EXEC=1: replace the calling (sub)shell, so that no bash process lingers holding its fds.
+  if [[ ${MP_RMQ_EXEC:-0} == 1 ]]; then
+    exec "${argv[@]}"
+  fi
+  "${argv[@]}"
 }
 
 # rmq_ctl DIR ARGS...: rabbitmqctl against the instance.
@@ -75,7 +76,13 @@ EOF
 rmq_start() {
   local dir=$1
   # setsid: the broker must not get the test run's terminal signals; it is stopped by rmq_stop.
-  rmq_env "$dir" setsid "$MP_RABBIT_BIN/rabbitmq-server" >>"$dir/log/console.log" 2>&1 </dev/null &
+  # The redirections are made permanent inside the background subshell (exec): redirecting a function
+  # call would leave bash holding a saved copy of the caller's stdout, and a caller reading that through
+  # a pipe would never see it end.
+  (
+    exec >>"$dir/log/console.log" 2>&1 </dev/null
+    MP_RMQ_EXEC=1 rmq_env "$dir" setsid "$MP_RABBIT_BIN/rabbitmq-server"
+  ) &
   # Remembered so that rmq_stop can end the whole tree even when the broker never came up.
   echo $! >"$dir/launcher.pid"
   if ! mp_wait_for 60 "RabbitMQ $(rmq_node "$dir")" rmq_ctl "$dir" await_startup; then

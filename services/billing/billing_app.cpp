@@ -1,6 +1,5 @@
 #include "billing/billing_app.h"
 
-#include <iostream>
 #include <thread>
 
 #include "billing/order_consumer.h"
@@ -65,16 +64,16 @@ int runBillingApp(int argc, char** argv) {
   const std::string queue = env.text("BILLING_QUEUE", "billing_queue", "queue the orders arrive on");
   const int64_t batchSize = env.integer("BILLING_BATCH_SIZE", 500, 1, 5000,
                                         "orders stored per transaction (prefetch is twice this)");
-  finishConfiguration(env, argc, argv, "billing-app: stores the orders of the billing queue in PostgreSQL");
-
   ConsumerOptions options;
   options.queue = queue;
   options.batchSize = static_cast<std::size_t>(batchSize);
-  amqp::Status urlStatus = amqp::parseUrl(rabbitUrl, &options.broker);
-  if (!urlStatus.isOk()) {
-    std::cerr << "billing-app: configuration error: RABBITMQ_URL: " << urlStatus.message() << "\n";
-    return 2;
+  if (!rabbitUrl.empty()) {
+    amqp::Status urlStatus = amqp::parseUrl(rabbitUrl, &options.broker);
+    if (!urlStatus.isOk()) {
+      env.reportError("RABBITMQ_URL: " + urlStatus.message());
+    }
   }
+  finishConfiguration(env, argc, argv, "billing-app: stores the orders of the billing queue in PostgreSQL");
   log::setup(settings.service, settings.logLevel);
 
   ServiceMetrics metrics(settings.service);

@@ -37,6 +37,9 @@ OrderConsumer::OrderConsumer(ConsumerOptions options, OrderStore& store, pg::Poo
 }
 
 void OrderConsumer::run(const std::atomic<bool>& stop) {
+  // Spaces out sessions that fail before consuming (e.g. the queue exists with other arguments), which
+  // would otherwise reconnect in a tight loop.
+  Backoff sessionBackoff(milliseconds(100), milliseconds(3000));
   while (!stop.load()) {
     // Database first: taking messages that cannot be stored would only bounce them back to the queue.
     if (!waitForDatabase(stop)) {
@@ -50,7 +53,12 @@ void OrderConsumer::run(const std::atomic<bool>& stop) {
       break;
     }
     const SessionEnd end = consumeOn(*connection, stop);
-    consuming_ = false;
+    const bool consumed = consuming_.exchange(false);
+    if (consumed) {
+      sessionBackoff.reset();
+    } else if (end == SessionEnd::kBrokerLost) {
+      amqp::sleepUnlessStopped(sessionBackoff.nextDelay(), stop);
+    }
     if (end == SessionEnd::kDatabaseLost) {
       // Closing the connection returns the prefetched deliveries too: nothing is taken until the database
       // answers again.

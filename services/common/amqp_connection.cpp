@@ -60,7 +60,7 @@ Status parseUrl(const std::string& url, ConnectionSettings* out) {
   amqp_connection_info info{};
   amqp_default_connection_info(&info);
   if (url.rfind("amqp://", 0) != 0 || amqp_parse_url(buffer.data(), &info) != AMQP_STATUS_OK) {
-    return Status::error("not an amqp:// URI (expected amqp://user:pass@host:5672/vhost)", false);
+    return Status::error("not a valid AMQP URI (expected amqp://user:pass@host:5672/vhost)", false);
   }
   if (info.host == nullptr || *info.host == '\0') {
     return Status::error("the URI has no host", false);

@@ -11,8 +11,8 @@
 
 namespace mp::amqp {
 
-// Outcome of an AMQP operation, returned as a value. A failed status whose `connectionLost()` is true
-// means the connection can no longer be used: drop it and connect again.
+// Outcome of an AMQP operation, returned as a value (a plain copyable value, safe to pass between threads).
+// A failed status whose `connectionLost()` is true means the connection can no longer be used: reconnect.
 class Status {
  public:
   static Status ok() { return Status(); }

@@ -13,8 +13,8 @@ struct FieldText {
   std::string text;
 };
 
-// SAX reader that keeps the three order members of a top-level object exactly as written. A DOM parse
-// would turn 0.1 into a double before we could see its digits.
+// SAX reader that keeps the three order members of a top-level object exactly as written (a DOM parse
+// would turn 0.1 into a double before we could see its digits). Not thread-safe: one per parse.
 class OrderFieldsReader : public nlohmann::json_sax<nlohmann::json> {
  public:
   FieldText userId;

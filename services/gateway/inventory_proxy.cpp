@@ -2,7 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <strings.h>
+
 #include <memory>
+#include <vector>
 
 #include "common/log.h"
 
@@ -23,10 +26,14 @@ CURL* threadHandle() {
   return handle.get();
 }
 
+// Response headers that carry meaning for the client and come back unchanged; the rest (Connection,
+// Content-Length, ...) describe the upstream hop and are the gateway's own business.
+constexpr const char* kPassedHeaders[] = {"Location", "Allow", "Retry-After"};
+
 struct Collected {
   std::string body;
   std::string contentType;
-  std::string location;
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 size_t onBody(char* data, size_t size, size_t count, void* user) {
@@ -53,8 +60,11 @@ size_t onHeader(char* data, size_t size, size_t count, void* user) {
     auto* collected = static_cast<Collected*>(user);
     if (name == "content-type") {
       collected->contentType = trim(line.substr(colon + 1));
-    } else if (name == "location") {
-      collected->location = trim(line.substr(colon + 1));
+    }
+    for (const char* passed : kPassedHeaders) {
+      if (strcasecmp(name.c_str(), passed) == 0) {
+        collected->headers.emplace_back(passed, trim(line.substr(colon + 1)));
+      }
     }
   }
   return size * count;
@@ -146,9 +156,7 @@ http::Response InventoryProxy::forward(const http::Request& request) const {
   response.status = static_cast<int>(status);
   response.body = std::move(collected.body);
   response.contentType = collected.contentType.empty() ? "application/octet-stream" : collected.contentType;
-  if (!collected.location.empty()) {
-    response.headers.emplace_back("Location", collected.location);
-  }
+  response.headers = std::move(collected.headers);
   return response;
 }
 

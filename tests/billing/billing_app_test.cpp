@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -346,8 +347,50 @@ TEST_F(BillingAppTest, BrokerAndDatabaseRestartsMidRunKeepTheCountExact) {
   EXPECT_TRUE(logContains("\"requeued\"")) << "no batch was in hand while the database was down";
 }
 
+TEST_F(BillingAppTest, DatabaseDownAtStartIsWaitedFor) {
+  const int total = scaled(2000);
+  ASSERT_TRUE(test::publishAll(queue_, orders("late-db", 0, total)));
+  const std::string pgControl = test::requiredEnv("MP_TEST_PG_CTL");
+  ASSERT_EQ(std::system((pgControl + " stop").c_str()), 0);
+  startApp();
+  std::string body;
+  EXPECT_EQ(httpStatus("/healthz", &body), 200);
+  EXPECT_EQ(httpStatus("/readyz", &body), 503);
+  EXPECT_NE(body.find("database"), std::string::npos) << body;
+  std::this_thread::sleep_for(milliseconds(1000));
+  // Nothing was taken while the database could not store it.
+  EXPECT_EQ(test::countReady(queue_), total);
+  ASSERT_EQ(std::system((pgControl + " start").c_str()), 0);
+  expectExactly(total);
+}
+
+TEST_F(BillingAppTest, QueueWithOtherArgumentsIsReportedWithoutATightLoop) {
+  // A classic queue of the same name (say, from an older version) makes the quorum declaration fail.
+  test::deleteBillingTopology(queue_);
+  std::unique_ptr<amqp::Connection> connection = test::connectToTestBroker();
+  ASSERT_TRUE(connection);
+  amqp_queue_declare(connection->state(), amqp::Connection::kChannel, amqp_cstring_bytes(queue_.c_str()),
+                     false, true, false, false, amqp_empty_table);
+  ASSERT_TRUE(connection->check(amqp_get_rpc_reply(connection->state()), "queue.declare").isOk());
+  startApp();
+  std::this_thread::sleep_for(milliseconds(2000));
+  std::string body;
+  EXPECT_EQ(httpStatus("/readyz", &body), 503);
+  EXPECT_NE(body.find("not consuming"), std::string::npos) << body;
+  const std::string output = app_->output();
+  std::size_t failures = 0;
+  for (std::size_t at = output.find("amqp_consume_failed"); at != std::string::npos;
+       at = output.find("amqp_consume_failed", at + 1)) {
+    ++failures;
+  }
+  EXPECT_GE(failures, 1u) << output;
+  // Backoff: 100, 200, 400, 800 ms... about five attempts in two seconds, not thousands.
+  EXPECT_LE(failures, 8u) << output;
+  EXPECT_NE(output.find("PRECONDITION_FAILED"), std::string::npos);
+}
+
 TEST_F(BillingAppTest, SigtermFinishesTheBatchInHandAndExitsZero) {
-  const int total = scaled(10000);
+  const int total = scaled(20000);
   ASSERT_TRUE(test::publishAll(queue_, orders("term", 0, total)));
   startApp();
   ASSERT_GE(waitForRows(total / 5), total / 5);
@@ -361,6 +404,31 @@ TEST_F(BillingAppTest, SigtermFinishesTheBatchInHandAndExitsZero) {
   // And the rest is stored by the next run.
   startApp();
   expectExactly(total);
+}
+
+TEST(BillingAppSettings, MissingOrBadSettingStopsWithOneLineNamingIt) {
+  struct Case {
+    test::EnvironmentOverrides env;
+    std::string variable;
+  };
+  const std::vector<Case> cases = {
+      {{{"RABBITMQ_URL", "amqp://u:p@127.0.0.1:1/%2f"}, {"BILLING_DATABASE_URL", ""}},
+       "BILLING_DATABASE_URL"},
+      {{{"RABBITMQ_URL", ""}, {"BILLING_DATABASE_URL", "postgresql://u@127.0.0.1:1/orders"}}, "RABBITMQ_URL"},
+      {{{"RABBITMQ_URL", "amqp://u:p@:x/"}, {"BILLING_DATABASE_URL", "postgresql://u@127.0.0.1:1/orders"}},
+       "RABBITMQ_URL"},
+      {{{"RABBITMQ_URL", "amqp://u:p@127.0.0.1:1/%2f"},
+        {"BILLING_DATABASE_URL", "postgresql://u@127.0.0.1:1/orders"},
+        {"BILLING_BATCH_SIZE", "0"}},
+       "BILLING_BATCH_SIZE"},
+  };
+  for (const Case& c : cases) {
+    test::ServiceProcess app(MP_BILLING_APP_PATH, c.env);
+    EXPECT_EQ(app.runToExit(), 2) << c.variable;
+    const std::string output = app.output();
+    EXPECT_NE(output.find(c.variable), std::string::npos) << output;
+    EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "common/amqp_consumer.h"
 #include "common/amqp_publisher.h"
@@ -77,6 +78,18 @@ class AmqpBrokerTest : public ::testing::Test {
       }
     }
     return deliveries;
+  }
+
+  // Ready messages in `queue` once they reach `expected` (at most 5 s): the broker requeues and
+  // dead-letters asynchronously after a connection closes.
+  long readyEventually(const std::string& queue, long expected) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    long count = test::countReady(queue);
+    while (count != expected && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(20));
+      count = test::countReady(queue);
+    }
+    return count;
   }
 
   // Publishes `count` numbered messages, starts `consumer` with `prefetch` and takes all of them.
@@ -164,7 +177,7 @@ TEST_F(AmqpBrokerTest, TopologyDeclarationIsIdempotent) {
 
 TEST_F(AmqpBrokerTest, ConfirmedPublishThenPrefetchedConsumeWithMultipleAck) {
   ASSERT_TRUE(test::publishAll(queue_, numbered(3000)));
-  EXPECT_EQ(test::countReady(queue_), 3000);
+  EXPECT_EQ(readyEventually(queue_, 3000), 3000);
 
   Consumer consumer(*connection_);
   ASSERT_TRUE(consumer.start(queue_, 100).isOk());
@@ -188,7 +201,7 @@ TEST_F(AmqpBrokerTest, ConfirmedPublishThenPrefetchedConsumeWithMultipleAck) {
   }
   EXPECT_EQ(total, 3000u);
   connection_.reset();
-  EXPECT_EQ(test::countReady(queue_), 0);
+  EXPECT_EQ(readyEventually(queue_, 0), 0);
 }
 
 TEST_F(AmqpBrokerTest, NackWithRequeueRedeliversAndUnackedReturnOnClose) {
@@ -202,7 +215,7 @@ TEST_F(AmqpBrokerTest, NackWithRequeueRedeliversAndUnackedReturnOnClose) {
     EXPECT_TRUE(again.front().redelivered);
   }
   connection_.reset();  // 10 unacked: all return to the queue
-  EXPECT_EQ(test::countReady(queue_), 10);
+  EXPECT_EQ(readyEventually(queue_, 10), 10);
 }
 
 TEST_F(AmqpBrokerTest, RejectWithoutRequeueDeadLetters) {
@@ -212,8 +225,8 @@ TEST_F(AmqpBrokerTest, RejectWithoutRequeueDeadLetters) {
   ASSERT_TRUE(consumer.reject(got[1].tag, false).isOk());
   ASSERT_TRUE(consumer.ack(got[2].tag, true).isOk());
   connection_.reset();
-  EXPECT_EQ(test::countReady(queue_), 0);
-  EXPECT_EQ(test::countReady(queue_ + ".dlq"), 1);
+  EXPECT_EQ(readyEventually(queue_, 0), 0);
+  EXPECT_EQ(readyEventually(queue_ + ".dlq", 1), 1);
 }
 
 TEST_F(AmqpBrokerTest, DeliveryLimitDeadLettersAMessageThatKeepsComingBack) {
@@ -232,8 +245,8 @@ TEST_F(AmqpBrokerTest, DeliveryLimitDeadLettersAMessageThatKeepsComingBack) {
   connection_.reset();
   // The limit lets a message be returned kDeliveryLimit times; the next return dead-letters it.
   EXPECT_EQ(deliveries, kDeliveryLimit + 1);
-  EXPECT_EQ(test::countReady(queue_), 0);
-  EXPECT_EQ(test::countReady(queue_ + ".dlq"), 1);
+  EXPECT_EQ(readyEventually(queue_, 0), 0);
+  EXPECT_EQ(readyEventually(queue_ + ".dlq", 1), 1);
 }
 
 TEST_F(AmqpBrokerTest, UnroutablePublishIsReportedNotLost) {

@@ -120,6 +120,7 @@ TEST_F(GatewayProxy, MovieRequestsGoUpAndAnswersComeBackUnchanged) {
     EXPECT_EQ(viaGateway.status, fromInventory.status) << method << " " << target;
     EXPECT_EQ(viaGateway.body, fromInventory.body) << method << " " << target;
     EXPECT_EQ(viaGateway.header("content-type"), fromInventory.header("content-type")) << target;
+    EXPECT_EQ(viaGateway.header("allow"), fromInventory.header("allow")) << target;
   }
   auto wrongType =
       gateway.request("POST", "/api/movies", R"({"title":"x"})", {{"Content-Type", "text/plain"}});

@@ -105,6 +105,18 @@ json statusObject(int code, const std::string& reason, const std::string& messag
           {"code", code}};
 }
 
+json deploymentObject(const std::string& name, int replicas) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"replicas", replicas},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}},
+              {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "app:1"}}})}}}}}}}};
+}
+
 FakeKubeApi::FakeKubeApi() : server_([this](HttpExchange& exchange) { handle(exchange); }) {}
 
 FakeKubeApi::~FakeKubeApi() {

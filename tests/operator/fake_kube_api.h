@@ -113,6 +113,9 @@ class FakeKubeApi {
   HttpTestServer server_;                            // last: it must stop before the state above is destroyed
 };
 
+// A minimal apps/v1 Deployment whose pods carry the label app=<name>.
+nlohmann::json deploymentObject(const std::string& name, int replicas);
+
 // A Status object as the API server returns with errors.
 nlohmann::json statusObject(int code, const std::string& reason, const std::string& message);
 

@@ -16,17 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-json deployment(const std::string& name, int replicas) {
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "Deployment"},
-          {"metadata", {{"name", name}}},
-          {"spec",
-           {{"replicas", replicas},
-            {"selector", {{"matchLabels", {{"app", name}}}}},
-            {"template",
-             {{"metadata", {{"labels", {{"app", name}}}}}, {"spec", {{"containers", json::array()}}}}}}}};
-}
-
 class FakeKubeApiTest : public ::testing::Test {
  protected:
   FakeKubeApiTest() : client_(KubeConnection{api_.url(), {}, "t", "", ""}, "test-client") {}
@@ -36,7 +25,7 @@ class FakeKubeApiTest : public ::testing::Test {
 };
 
 TEST_F(FakeKubeApiTest, DeploymentsGetPodsAndStatus) {
-  ASSERT_TRUE(client_.create(deployments_, deployment("web", 2)).ok());
+  ASSERT_TRUE(client_.create(deployments_, deploymentObject("web", 2)).ok());
   auto pods = client_.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb");
   ASSERT_TRUE(pods.ok());
   EXPECT_EQ(pods.value()["items"].size(), 2u);
@@ -49,8 +38,8 @@ TEST_F(FakeKubeApiTest, DeploymentsGetPodsAndStatus) {
 }
 
 TEST_F(FakeKubeApiTest, FollowsTheWriteConventions) {
-  json created = client_.create(deployments_, deployment("web", 1)).value();
-  auto duplicate = client_.create(deployments_, deployment("web", 1));
+  json created = client_.create(deployments_, deploymentObject("web", 1)).value();
+  auto duplicate = client_.create(deployments_, deploymentObject("web", 1));
   ASSERT_FALSE(duplicate.ok());
   EXPECT_EQ(duplicate.error().httpStatus, 409);
   EXPECT_EQ(duplicate.error().reason, "AlreadyExists");
@@ -106,7 +95,7 @@ TEST_F(FakeKubeApiTest, WatchStreamsEventsAndExpiresOldVersions) {
         },
         stop);
   });
-  ASSERT_TRUE(client_.create(deployments_, deployment("a", 1)).ok());
+  ASSERT_TRUE(client_.create(deployments_, deploymentObject("a", 1)).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   api_.expireWatches();
   watcher.join();
@@ -139,7 +128,7 @@ std::string run(const std::string& command, int* status) {
 
 TEST_F(FakeKubeApiTest, KubectlCanGetAndScaleADeployment) {
   TempDir dir;
-  ASSERT_TRUE(client_.create(deployments_, deployment("api-gateway", 1)).ok());
+  ASSERT_TRUE(client_.create(deployments_, deploymentObject("api-gateway", 1)).ok());
   std::string kubectl = "timeout 60 /usr/bin/kubectl --kubeconfig " + api_.writeKubeconfig(dir.path()) +
                         " --cache-dir " + dir.path() + "/cache ";
   int status = 0;

@@ -26,17 +26,8 @@ OperatorHarness::~OperatorHarness() {
 }
 
 void OperatorHarness::createDeployment(const std::string& name, int replicas) {
-  api_.createObject(
-      "/apis/apps/v1/namespaces/" + kNamespace + "/deployments",
-      {{"apiVersion", "apps/v1"},
-       {"kind", "Deployment"},
-       {"metadata", {{"name", name}}},
-       {"spec",
-        {{"replicas", replicas},
-         {"selector", {{"matchLabels", {{"app", name}}}}},
-         {"template",
-          {{"metadata", {{"labels", {{"app", name}}}}},
-           {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "app:1"}}})}}}}}}}});
+  api_.createObject("/apis/apps/v1/namespaces/" + kNamespace + "/deployments",
+                    deploymentObject(name, replicas));
 }
 
 void OperatorHarness::createPolicy(const std::string& name, const json& spec) {

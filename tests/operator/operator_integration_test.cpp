@@ -4,7 +4,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "operator_harness.h"
@@ -302,6 +305,31 @@ TEST_F(OperatorScenario, StopsOnSigtermAndReleasesTheLease) {
     ++count;
   }
   EXPECT_GT(count, 5);
+}
+
+TEST(OperatorCommandLine, HelpAndBadFlags) {
+  TempDir dir;
+  const std::string binary = std::getenv("MP_OPERATOR_BIN");
+  auto run = [&](const std::vector<std::string>& args, const std::string& name) {
+    std::vector<std::string> argv = {binary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ChildProcess process(argv, dir.path() + "/" + name + ".log");
+    int status = process.stop(0, seconds(10));  // signal 0: just wait for the exit
+    return std::make_pair(status, process.log());
+  };
+  auto [helpStatus, help] = run({"--help"}, "help");
+  ASSERT_TRUE(WIFEXITED(helpStatus));
+  EXPECT_EQ(WEXITSTATUS(helpStatus), 0);
+  EXPECT_NE(help.find("--prometheus-url URL"), std::string::npos);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--bogus"}, {}, {"--prometheus-url", "http://127.0.0.1:1", "--sync-period", "soon"}}) {
+    auto [status, output] = run(args, "bad");
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 2) << output;
+    EXPECT_EQ(output.rfind("platform-operator: ", 0), 0u) << output;
+    EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
+    std::remove((dir.path() + "/bad.log").c_str());
+  }
 }
 
 }  // namespace

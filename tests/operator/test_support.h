@@ -39,8 +39,8 @@ class ChildProcess {
 
   pid_t pid() const { return pid_; }
   bool running();
-  // Sends `signal` and waits up to `grace` for the exit; returns the exit status as waitpid gives it,
-  // or -1 if it had to be killed.
+  // Sends `signal` (0: none, just wait) and waits up to `grace` for the exit; returns the exit status as
+  // waitpid gives it, or -1 if it had to be killed.
   int stop(int signal, std::chrono::milliseconds grace = std::chrono::seconds(10));
   const std::string& logFile() const { return logFile_; }
   std::string log() const;
