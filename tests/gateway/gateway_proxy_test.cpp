@@ -18,18 +18,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-bool waitStatus(uint16_t port, const std::string& path, int status, std::chrono::seconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    HttpClient client(port, std::chrono::seconds(2));
-    if (client.request("GET", path).status == status) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 // Established TCP connections whose local port is `port` (the server side of each connection).
 int establishedTo(uint16_t port) {
   std::ifstream table("/proc/net/tcp");
@@ -56,7 +44,7 @@ class GatewayProxy : public ::testing::Test {
                                      {"BIND_ADDRESS", "127.0.0.1"},
                                      {"ACCESS_LOG", "off"}});
     ASSERT_TRUE(inventory_->start()) << inventory_->output();
-    ASSERT_TRUE(waitStatus(inventory_->port(), "/readyz", 200, std::chrono::seconds(20)));
+    ASSERT_TRUE(waitForStatus(inventory_->port(), "/readyz", 200, std::chrono::seconds(20)));
     gateway_ =
         new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
                            {{"INVENTORY_APP_URL", "http://127.0.0.1:" + std::to_string(inventory_->port())},

@@ -18,18 +18,6 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 const Headers kJson = {{"Content-Type", "application/json"}};
 
-bool waitReady(uint16_t port, std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    HttpClient client(port, std::chrono::seconds(2));
-    if (client.request("GET", "/readyz").status == 200) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 class InventoryApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -41,7 +29,7 @@ class InventoryApi : public ::testing::Test {
                                {"DB_POOL_SIZE", "4"},
                                {"MAX_REQUEST_BYTES", "1048576"}});
     ASSERT_TRUE(app_->start()) << app_->output();
-    ASSERT_TRUE(waitReady(app_->port(), std::chrono::seconds(20))) << app_->output();
+    ASSERT_TRUE(waitForStatus(app_->port(), "/readyz", 200, std::chrono::seconds(20))) << app_->output();
   }
   static void TearDownTestSuite() {
     if (app_) {

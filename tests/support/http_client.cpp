@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <thread>
 
 namespace mp::test {
 
@@ -169,6 +170,18 @@ HttpReply HttpClient::readReply() {
     }
   }
   return reply;
+}
+
+bool waitForStatus(uint16_t port, const std::string& path, int status, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    HttpClient client(port, std::chrono::seconds(2));
+    if (client.request("GET", path).status == status) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 }  // namespace mp::test

@@ -47,4 +47,7 @@ class HttpClient {
   std::string buffer_;
 };
 
+// Polls GET `path` on 127.0.0.1:port until it answers `status`; false when `timeout` passes first.
+bool waitForStatus(uint16_t port, const std::string& path, int status, std::chrono::milliseconds timeout);
+
 }  // namespace mp::test

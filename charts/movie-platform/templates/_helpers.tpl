@@ -1,0 +1,171 @@
+{{/*
+Shared pieces of the movie-platform chart. Object names are the component names themselves
+(api-gateway, inventory-app, ...), as SPEC and the ServicePolicies use them: one release per namespace.
+*/}}
+
+{{- define "movie-platform.chart" -}}
+{{ .Chart.Name }}-{{ .Chart.Version | replace "+" "_" }}
+{{- end }}
+
+{{/* Selector labels: stable for the life of a release. Call with (dict "ctx" $ "component" "name"). */}}
+{{- define "movie-platform.selectorLabels" -}}
+app.kubernetes.io/name: {{ .component }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- end }}
+
+{{/* The standard labels every object carries. Call with (dict "ctx" $ "component" "name"). */}}
+{{- define "movie-platform.labels" -}}
+{{ include "movie-platform.selectorLabels" . }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/part-of: movie-platform
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+helm.sh/chart: {{ include "movie-platform.chart" .ctx }}
+{{- end }}
+
+{{/* One of the project's own images. Call with (dict "ctx" $ "program" "inventory-app"). */}}
+{{- define "movie-platform.image" -}}
+{{- $image := .ctx.Values.image -}}
+{{- $tag := $image.tag | default .ctx.Chart.AppVersion -}}
+{{- if eq $tag "latest" }}{{ fail "image.tag must be a pinned version, not latest" }}{{ end -}}
+{{- if $image.registry }}{{ $image.registry }}/{{ end }}{{ $image.repositoryPrefix }}/{{ .program }}:{{ $tag }}
+{{- end }}
+
+{{/* A third-party image from a {repository, tag} value. */}}
+{{- define "movie-platform.externalImage" -}}
+{{- if eq .tag "latest" }}{{ fail (printf "%s: tag must be a pinned version, not latest" .repository) }}{{ end -}}
+{{ .repository }}:{{ .tag }}
+{{- end }}
+
+{{/*
+A password that stays the same across upgrades: the explicit value when given, else the one already in
+the Secret (lookup), else a new random one. Call with (dict "ctx" $ "secret" NAME "key" KEY "value" V).
+Printed base64-encoded, for a Secret's data.
+*/}}
+{{- define "movie-platform.keptPassword" -}}
+{{- if .value -}}
+{{ .value | b64enc }}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret -}}
+{{- if and $existing (hasKey ($existing.data | default dict) .key) -}}
+{{ index $existing.data .key }}
+{{- else -}}
+{{ randAlphaNum 32 | b64enc }}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/* Secret name and key of a credential block (auth or token). Call with (dict "auth" A "default" NAME). */}}
+{{- define "movie-platform.secretName" -}}
+{{ .auth.existingSecret | default .default }}
+{{- end }}
+
+{{/* Pod-level security context for a numeric non-root user. Call with the user id. */}}
+{{- define "movie-platform.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+fsGroup: {{ . }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Container-level security context: read-only root file system, no privileges, no capabilities. */}}
+{{- define "movie-platform.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: [ALL]
+{{- end }}
+
+{{/* Prometheus base URL the operator reads. */}}
+{{- define "movie-platform.prometheusUrl" -}}
+{{- if .Values.operator.prometheusUrl -}}
+{{ .Values.operator.prometheusUrl }}
+{{- else if .Values.prometheus.enabled -}}
+http://prometheus:9090
+{{- else -}}
+{{ fail "autoscaling.mode=operator needs Prometheus: set prometheus.enabled=true or operator.prometheusUrl" }}
+{{- end -}}
+{{- end }}
+
+{{/* Scheduling fields of a component's values (nodeSelector, tolerations, affinity), if any. */}}
+{{- define "movie-platform.scheduling" -}}
+{{- $fields := dict -}}
+{{- range $name := list "nodeSelector" "tolerations" "affinity" -}}
+{{- with index $ $name }}{{ $_ := set $fields $name . }}{{ end -}}
+{{- end -}}
+{{- if $fields }}{{ toYaml $fields }}{{ end -}}
+{{- end }}
+
+{{/* The environment every service reads (SPEC "Every service"). */}}
+{{- define "movie-platform.serviceEnv" -}}
+- name: BIND_ADDRESS
+  value: "0.0.0.0"
+- name: LOG_LEVEL
+  value: {{ .Values.serviceDefaults.logLevel | quote }}
+- name: ACCESS_LOG
+  value: {{ ternary "on" "off" .Values.serviceDefaults.accessLog | quote }}
+- name: HTTP_THREADS
+  value: {{ .Values.serviceDefaults.httpThreads | quote }}
+- name: MAX_REQUEST_BYTES
+  value: {{ .Values.serviceDefaults.maxRequestBytes | int64 | quote }}
+{{- end }}
+
+{{/* AMQP URL built in the container from the Secret-sourced RABBITMQ_PASSWORD (no password here). */}}
+{{- define "movie-platform.rabbitmqEnv" -}}
+- name: RABBITMQ_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "movie-platform.secretName" (dict "auth" .Values.rabbitmq.auth "default" "rabbitmq-credentials") }}
+      key: {{ .Values.rabbitmq.auth.existingSecretPasswordKey }}
+- name: RABBITMQ_URL
+  value: "amqp://{{ .Values.rabbitmq.auth.username }}:$(RABBITMQ_PASSWORD)@rabbitmq:5672/%2f"
+{{- end }}
+
+{{/*
+The probes, resources and hardening a service container shares. Call with
+(dict "ctx" $ "values" .Values.inventoryApp "port" "http").
+*/}}
+{{- define "movie-platform.serviceContainerCommon" -}}
+startupProbe:
+  httpGet: {path: /healthz, port: http}
+  periodSeconds: 2
+  failureThreshold: 30
+livenessProbe:
+  httpGet: {path: /healthz, port: http}
+  periodSeconds: 10
+  timeoutSeconds: 2
+  failureThreshold: 3
+readinessProbe:
+  httpGet: {path: /readyz, port: http}
+  periodSeconds: 5
+  timeoutSeconds: 2
+  failureThreshold: 2
+resources:
+  {{- toYaml .values.resources | nindent 2 }}
+securityContext:
+  {{- include "movie-platform.containerSecurityContext" . | nindent 2 }}
+{{- end }}
+
+{{/* A StatefulSet's volumeClaimTemplates entry "data". Call with (dict "ctx" $ "component" C "persistence" P). */}}
+{{- define "movie-platform.volumeClaim" -}}
+- metadata:
+    name: data
+    labels:
+      {{- include "movie-platform.selectorLabels" . | nindent 6 }}
+  spec:
+    accessModes:
+      {{- toYaml (.persistence.accessModes | default (list "ReadWriteOnce")) | nindent 6 }}
+    {{- if eq .persistence.storageClass "-" }}
+    storageClassName: ""
+    {{- else if .persistence.storageClass }}
+    storageClassName: {{ .persistence.storageClass }}
+    {{- end }}
+    resources:
+      requests:
+        storage: {{ .persistence.size }}
+{{- end }}

@@ -1,0 +1,65 @@
+{{/*
+The three services. Every template in this folder ranges over this map (component name -> values key),
+so a service is described once; what differs between them is its environment, below.
+*/}}
+{{- define "movie-platform.services" -}}
+api-gateway: apiGateway
+billing-app: billingApp
+inventory-app: inventoryApp
+{{- end }}
+
+{{/* PromQL selector of one service's series in this namespace. Call with (dict "ctx" $ "component" C). */}}
+{{- define "movie-platform.promSelector" -}}
+service="{{ .component }}",namespace="{{ .ctx.Release.Namespace }}"
+{{- end }}
+
+{{- define "movie-platform.env.api-gateway" -}}
+{{ include "movie-platform.serviceEnv" . }}
+- name: API_GATEWAY_PORT
+  value: {{ .Values.apiGateway.port | quote }}
+- name: INVENTORY_APP_URL
+  value: "http://inventory-app:{{ .Values.inventoryApp.port }}"
+{{ include "movie-platform.rabbitmqEnv" . }}
+- name: BILLING_QUEUE
+  value: {{ .Values.billingApp.queue | quote }}
+{{- if .Values.apiGateway.token.enabled }}
+- name: API_GATEWAY_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "movie-platform.secretName" (dict "auth" .Values.apiGateway.token "default" "api-gateway-token") }}
+      key: {{ .Values.apiGateway.token.existingSecretKey }}
+{{- end }}
+{{- end }}
+
+{{- define "movie-platform.env.inventory-app" -}}
+{{ include "movie-platform.serviceEnv" . }}
+- name: INVENTORY_APP_PORT
+  value: {{ .Values.inventoryApp.port | quote }}
+- name: DB_POOL_SIZE
+  value: {{ .Values.inventoryApp.dbPoolSize | quote }}
+{{ include "movie-platform.databaseUrlEnv" (dict "ctx" . "db" .Values.inventoryDatabase "name" "inventory-database" "var" "INVENTORY_DATABASE_URL") }}
+{{- end }}
+
+{{- define "movie-platform.env.billing-app" -}}
+{{ include "movie-platform.serviceEnv" . }}
+- name: BILLING_APP_PORT
+  value: {{ .Values.billingApp.port | quote }}
+{{ include "movie-platform.databaseUrlEnv" (dict "ctx" . "db" .Values.billingDatabase "name" "billing-database" "var" "BILLING_DATABASE_URL") }}
+{{ include "movie-platform.rabbitmqEnv" . }}
+- name: BILLING_QUEUE
+  value: {{ .Values.billingApp.queue | quote }}
+{{- end }}
+
+{{/*
+A libpq URI built in the container: the password comes from the database's Secret into DATABASE_PASSWORD
+and Kubernetes expands $(DATABASE_PASSWORD), so no password sits outside a Secret.
+*/}}
+{{- define "movie-platform.databaseUrlEnv" -}}
+- name: DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "movie-platform.secretName" (dict "auth" .db.auth "default" (printf "%s-credentials" .name)) }}
+      key: {{ .db.auth.existingSecretPasswordKey }}
+- name: {{ .var }}
+  value: "postgresql://{{ .db.auth.username }}:$(DATABASE_PASSWORD)@{{ .name }}:5432/{{ .db.database }}"
+{{- end }}

@@ -1,0 +1,205 @@
+// Policy rules over a set of rendered objects (one release). Each rule returns error strings naming the
+// object ("Kind/name") and what is wrong.
+
+const workloadKinds = new Set(["Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"]);
+const name = (o) => `${o.kind}/${o.metadata?.name ?? "?"}`;
+const isHook = (o) => Boolean(o.metadata?.annotations?.["helm.sh/hook"]);
+
+// [{owner, podSpec, hook}] for every pod template and bare Pod.
+function podSpecs(objects) {
+  const out = [];
+  for (const o of objects) {
+    if (workloadKinds.has(o.kind) && o.spec?.template?.spec) {
+      out.push({ owner: o, podSpec: o.spec.template.spec, hook: isHook(o) });
+    } else if (o.kind === "CronJob" && o.spec?.jobTemplate?.spec?.template?.spec) {
+      out.push({ owner: o, podSpec: o.spec.jobTemplate.spec.template.spec, hook: isHook(o) });
+    } else if (o.kind === "Pod" && o.spec) {
+      out.push({ owner: o, podSpec: o.spec, hook: isHook(o) });
+    }
+  }
+  return out;
+}
+
+function containersOf(podSpec) {
+  return [...(podSpec.initContainers ?? []).map((c) => ({ c, init: true })), ...(podSpec.containers ?? []).map((c) => ({ c, init: false }))];
+}
+
+// Strings that look like a credential written in clear: a URL with a password, or key=value pairs.
+const urlWithPassword = /[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:([^\s@/]+)@/gi;
+const secretishName = /(PASSWORD|PASSWD|PASS|SECRET|TOKEN|API_?KEY|COOKIE)$/i;
+const secretAssignment = /\b(password|passwd|secret|token|default_pass)\s*[=:]\s*["']?([^\s"'#]{4,})/gi;
+
+function* strings(value, path = "") {
+  if (typeof value === "string") {
+    yield [path, value];
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) yield* strings(value[i], `${path}[${i}]`);
+  } else if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) yield* strings(v, path ? `${path}.${k}` : k);
+  }
+}
+
+export const rules = {
+  // No credential outside Secrets: Secret values appear nowhere else; no password in a URL or a
+  // key=value text; env vars named like credentials come from secretKeyRef.
+  noCredentialOutsideSecrets(objects) {
+    const errors = [];
+    const secretValues = [];
+    for (const o of objects.filter((x) => x.kind === "Secret")) {
+      for (const v of Object.values(o.data ?? {})) secretValues.push(Buffer.from(String(v), "base64").toString("utf8"));
+      for (const v of Object.values(o.stringData ?? {})) secretValues.push(String(v));
+    }
+    const notable = secretValues.filter((v) => v.length >= 6);
+    for (const o of objects.filter((x) => x.kind !== "Secret")) {
+      for (const [path, text] of strings(o)) {
+        if (notable.some((v) => text.includes(v))) {
+          errors.push(`${name(o)}: ${path} holds a value of a Secret`);
+        }
+        for (const m of text.matchAll(urlWithPassword)) {
+          if (!/^\$\([A-Z0-9_]+\)$/.test(m[1])) {
+            errors.push(`${name(o)}: ${path} has a password in a URL (build it from a Secret with $(VAR))`);
+          }
+        }
+        for (const m of text.matchAll(secretAssignment)) {
+          if (!/^\$\(?[A-Za-z0-9_]+\)?$/.test(m[2])) {
+            errors.push(`${name(o)}: ${path} assigns ${m[1]} in clear text`);
+          }
+        }
+      }
+    }
+    for (const { owner, podSpec } of podSpecs(objects)) {
+      for (const { c } of containersOf(podSpec)) {
+        for (const e of c.env ?? []) {
+          if (secretishName.test(e.name) && e.value !== undefined && e.value !== "") {
+            errors.push(`${name(owner)}: container ${c.name} env ${e.name} has a literal value (use secretKeyRef)`);
+          }
+          if (secretishName.test(e.name) && e.valueFrom?.configMapKeyRef) {
+            errors.push(`${name(owner)}: container ${c.name} env ${e.name} comes from a ConfigMap (use a Secret)`);
+          }
+        }
+      }
+    }
+    return errors;
+  },
+
+  // Every long-running container has liveness and readiness probes (test hooks run to completion).
+  probes(objects) {
+    const errors = [];
+    for (const { owner, podSpec, hook } of podSpecs(objects)) {
+      if (hook || owner.kind === "Job") continue;
+      for (const { c, init } of containersOf(podSpec)) {
+        if (init) continue;
+        for (const probe of ["livenessProbe", "readinessProbe"]) {
+          if (!c[probe]) errors.push(`${name(owner)}: container ${c.name} has no ${probe}`);
+        }
+      }
+    }
+    return errors;
+  },
+
+  // CPU and memory requests and limits on every container.
+  resources(objects) {
+    const errors = [];
+    for (const { owner, podSpec } of podSpecs(objects)) {
+      for (const { c } of containersOf(podSpec)) {
+        for (const kind of ["requests", "limits"]) {
+          for (const r of ["cpu", "memory"]) {
+            if (c.resources?.[kind]?.[r] === undefined) errors.push(`${name(owner)}: container ${c.name} has no ${r} ${kind.slice(0, -1)}`);
+          }
+        }
+      }
+    }
+    return errors;
+  },
+
+  // Non-root, no privilege escalation, read-only root file system, every capability dropped.
+  securityContext(objects) {
+    const errors = [];
+    for (const { owner, podSpec } of podSpecs(objects)) {
+      const pod = podSpec.securityContext ?? {};
+      for (const { c } of containersOf(podSpec)) {
+        const sc = c.securityContext ?? {};
+        const nonRoot = sc.runAsNonRoot ?? pod.runAsNonRoot;
+        const user = sc.runAsUser ?? pod.runAsUser;
+        const where = `${name(owner)}: container ${c.name}`;
+        if (nonRoot !== true) errors.push(`${where} does not set runAsNonRoot: true`);
+        if (user === 0) errors.push(`${where} runs as user 0`);
+        if (sc.privileged === true) errors.push(`${where} is privileged`);
+        if (sc.allowPrivilegeEscalation !== false) errors.push(`${where} does not set allowPrivilegeEscalation: false`);
+        if (sc.readOnlyRootFilesystem !== true) errors.push(`${where} does not set readOnlyRootFilesystem: true`);
+        if (!(sc.capabilities?.drop ?? []).includes("ALL")) errors.push(`${where} does not drop ALL capabilities`);
+        if ((sc.capabilities?.add ?? []).length) errors.push(`${where} adds capabilities`);
+      }
+    }
+    return errors;
+  },
+
+  // Every image has a pinned tag (or digest), never latest.
+  pinnedImages(objects) {
+    const errors = [];
+    for (const { owner, podSpec } of podSpecs(objects)) {
+      for (const { c } of containersOf(podSpec)) {
+        const image = String(c.image ?? "");
+        const lastPart = image.split("/").pop();
+        const tag = lastPart.includes(":") ? lastPart.split(":").pop() : "";
+        if (!image.includes("@sha256:") && (!tag || tag === "latest")) {
+          errors.push(`${name(owner)}: container ${c.name} image "${image}" has no pinned tag`);
+        }
+      }
+    }
+    return errors;
+  },
+
+  // Every ServicePolicy and HPA targets a Deployment of the release, and that Deployment leaves
+  // replicas to it (no spec.replicas, so Helm and the autoscaler never fight).
+  scalingTargets(objects) {
+    const errors = [];
+    const deployments = new Map(objects.filter((o) => o.kind === "Deployment").map((o) => [`${o.metadata.namespace ?? ""}/${o.metadata.name}`, o]));
+    for (const o of objects) {
+      let target;
+      if (o.kind === "ServicePolicy") target = o.spec?.targetRef;
+      else if (o.kind === "HorizontalPodAutoscaler") target = o.spec?.scaleTargetRef;
+      else continue;
+      const d = deployments.get(`${o.metadata.namespace ?? ""}/${target?.name}`);
+      if (target?.kind !== "Deployment" || !d) {
+        errors.push(`${name(o)}: targets ${target?.kind}/${target?.name}, which is not a Deployment of this release`);
+      } else if (d.spec?.replicas !== undefined) {
+        errors.push(`${name(o)}: its target ${name(d)} sets spec.replicas; Helm would reset what the autoscaler set`);
+      }
+    }
+    return errors;
+  },
+
+  // RBAC grants no "*" (verbs, resources, API groups) and no cluster-wide role.
+  rbac(objects) {
+    const errors = [];
+    for (const o of objects.filter((x) => x.kind === "Role" || x.kind === "ClusterRole")) {
+      for (const [i, r] of (o.rules ?? []).entries()) {
+        for (const field of ["verbs", "resources", "apiGroups", "resourceNames", "nonResourceURLs"]) {
+          if ((r[field] ?? []).some((v) => v.includes("*"))) errors.push(`${name(o)}: rule ${i} grants "*" in ${field}`);
+        }
+      }
+    }
+    return errors;
+  },
+
+  // Every object carries the standard labels (from the chart's one helper); CRDs excepted.
+  standardLabels(objects) {
+    const errors = [];
+    const required = ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"];
+    for (const o of objects) {
+      if (o.kind === "CustomResourceDefinition" || o.kind === "Namespace") continue;
+      const missing = required.filter((l) => !o.metadata?.labels?.[l]);
+      if (missing.length) errors.push(`${name(o)}: missing labels ${missing.join(", ")}`);
+    }
+    return errors;
+  },
+};
+
+export function checkPolicies(objects) {
+  const results = [];
+  for (const [rule, fn] of Object.entries(rules)) {
+    for (const e of fn(objects)) results.push(`policy ${rule}: ${e}`);
+  }
+  return results;
+}
