@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every lab VM first: packages the other steps use, the clock kept in sync (K3s certificates and
+# tokens are refused on a skewed clock), and the private address checked.
+# shellcheck source=scripts/lab/common.sh
+source /vagrant/scripts/lab/common.sh
+
+mp_log "base: apt-get update"
+apt-get update -qq
+lab_apt_install curl ca-certificates iproute2 systemd-timesyncd
+timedatectl set-ntp true || mp_log "timedatectl set-ntp failed; the clock relies on the guest additions"
+iface=$(lab_iface_of "$LAB_NODE_IP")
+mkdir -p "$lab_share"
+mp_log "base: $(hostname) has $LAB_NODE_IP on $iface; clock $(date -u +%FT%TZ)"
