@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# One entry point over the Vagrant lab (docs/lab.md), for either layout:
+#   scripts/orchestrator.sh create    vagrant up, then install the platform      -> "cluster created"
+#   scripts/orchestrator.sh start     boot the stopped VMs                       -> "cluster started"
+#   scripts/orchestrator.sh stop      shut the VMs down (keeps them and data)    -> "cluster stopped"
+#   scripts/orchestrator.sh status    the VMs, then the nodes and pods or the services
+#   scripts/orchestrator.sh destroy   delete the VMs and .lab/                   -> "cluster destroyed"
+# LAB=classic selects the three-VM layout (gateway-vm, inventory-vm, billing-vm); the default is the
+# two-node K3s cluster (master, agent). Sizes: the LAB_* variables at the top of the Vagrantfile.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source scripts/lib/common.sh
+source scripts/lib/env.sh
+
+export LAB=${LAB:-k3s}
+case $LAB in
+  k3s | classic) ;;
+  *) mp_die "LAB must be k3s (the default) or classic, not '$LAB'" ;;
+esac
+command=${1:-}
+[[ $# -le 1 ]] || mp_die "one command at a time (create, start, stop, status, destroy)"
+
+need_vagrant() {
+  command -v vagrant >/dev/null || mp_die "vagrant is missing (docs/lab.md, prerequisites)"
+  command -v VBoxManage >/dev/null || mp_die "VirtualBox (VBoxManage) is missing (docs/lab.md, prerequisites)"
+}
+
+# The services of the classic layout, per VM (what `status` asks systemd about).
+classic_units=("inventory-vm:postgresql inventory-app" "billing-vm:postgresql rabbitmq-server billing-app"
+  "gateway-vm:api-gateway")
+
+case $command in
+  create)
+    need_vagrant
+    # Credentials for the classic layout's services (the K3s layout keeps its own in Secrets).
+    mp_ensure_env_file "$root/.env"
+    mkdir -p .lab
+    vagrant up
+    if [[ $LAB == k3s ]]; then
+      scripts/lab/install-platform.sh
+      kubectl --kubeconfig .lab/kubeconfig get nodes -o wide
+    fi
+    echo "cluster created"
+    ;;
+  start)
+    need_vagrant
+    vagrant up --no-provision
+    echo "cluster started"
+    ;;
+  stop)
+    need_vagrant
+    vagrant halt
+    echo "cluster stopped"
+    ;;
+  status)
+    need_vagrant
+    vagrant status
+    if [[ $LAB == k3s ]]; then
+      if [[ -f .lab/kubeconfig ]] && command -v kubectl >/dev/null; then
+        kubectl --kubeconfig .lab/kubeconfig get nodes -o wide || true
+        kubectl --kubeconfig .lab/kubeconfig -n "${LAB_NAMESPACE:-movies}" get pods -o wide || true
+      fi
+    else
+      for entry in "${classic_units[@]}"; do
+        read -r -a units <<<"${entry#*:}"
+        vagrant ssh "${entry%%:*}" -c "systemctl is-active ${units[*]} | paste -sd' ' | sed 's/^/${entry%%:*}: ${units[*]}: /'" ||
+          true
+      done
+    fi
+    echo "cluster status: done"
+    ;;
+  destroy)
+    need_vagrant
+    vagrant destroy -f
+    # The node token, kubeconfig and image archives belong to the VMs that are gone; .env is kept.
+    rm -rf .lab
+    echo "cluster destroyed"
+    ;;
+  *)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
