@@ -38,6 +38,7 @@ case $command in
     mkdir -p .lab
     vagrant up
     if [[ $LAB == k3s ]]; then
+      chmod 600 .lab/node-token .lab/kubeconfig
       scripts/lab/install-platform.sh
       kubectl --kubeconfig .lab/kubeconfig get nodes -o wide
     fi
@@ -45,6 +46,10 @@ case $command in
     ;;
   start)
     need_vagrant
+    # Booting without provisioning is only right for VMs that exist: a new one would stay empty.
+    if vagrant status --machine-readable | grep -q ',state,not_created$'; then
+      mp_die "some VMs of the $LAB layout do not exist: scripts/orchestrator.sh create"
+    fi
     vagrant up --no-provision
     echo "cluster started"
     ;;

@@ -27,19 +27,35 @@ lab_apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# lab_k3s_install ROLE ARGS...: K3s $K3S_VERSION through its official install script; again only when
-# another version or other arguments are wanted (the script records them in the systemd unit).
+# lab_k3s_install ROLE ARGS...: K3s $K3S_VERSION through its official install script (K3S_URL and
+# K3S_TOKEN in the environment for an agent); again only when the version or the arguments changed.
 lab_k3s_install() {
-  local role=$1 unit=k3s
+  local role=$1 unit=k3s stamp=/var/lib/movie-platform-lab/k3s-install
   shift
   [[ $role == agent ]] && unit=k3s-agent
-  if systemctl is-active --quiet "$unit" && k3s --version 2>/dev/null | grep -qF "$K3S_VERSION" &&
-    grep -qF -- "$*" "/etc/systemd/system/$unit.service" 2>/dev/null; then
+  if systemctl is-active --quiet "$unit" && [[ -f $stamp && $(<"$stamp") == "$K3S_VERSION $role $*" ]]; then
     mp_log "K3s $K3S_VERSION ($role) already runs with these settings"
     return 0
   fi
   mp_log "installing K3s $K3S_VERSION ($role): $*"
   curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=$K3S_VERSION sh -s - "$role" "$@"
+  mkdir -p "${stamp%/*}"
+  echo "$K3S_VERSION $role $*" >"$stamp"
+}
+
+# lab_build_swap: 2 GiB of swap until the calling script exits, when the VM has none: the compiler
+# needs more than what a 2 GiB VM leaves next to K3s or the databases.
+lab_build_swap() {
+  local swap=/var/lib/movie-platform-lab/build.swap
+  [[ -z $(swapon --noheadings) ]] || return 0
+  mp_log "adding 2 GiB of swap for the build"
+  mkdir -p "${swap%/*}"
+  fallocate -l 2G "$swap"
+  chmod 600 "$swap"
+  mkswap --quiet "$swap"
+  swapon "$swap"
+  # shellcheck disable=SC2064 # the path is fixed now
+  trap "swapoff '$swap' && rm -f '$swap'" EXIT
 }
 
 # Credentials for the classic layout: /vagrant/.env (scripts/orchestrator.sh create makes it).
@@ -63,6 +79,7 @@ lab_build_program() {
   local program=$1 build=/var/cache/movie-platform/build
   lab_apt_install g++ make cmake pkg-config libpistache-dev libpq-dev nlohmann-json3-dev prometheus-cpp-dev \
     librabbitmq-dev libyaml-cpp-dev libcurl4-openssl-dev libssl-dev libgtest-dev libgmock-dev
+  lab_build_swap
   mp_log "building $program (cmake, Release)"
   cmake -S /vagrant -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$build" -j "$(nproc)" --target "$program" >/dev/null
@@ -119,7 +136,7 @@ UNIT
 lab_database() {
   lab_apt_install postgresql
   systemctl enable --quiet --now postgresql
-  runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 <<SQL
+  (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1) <<SQL
 SELECT 'CREATE ROLE $1 LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$1')\gexec
 ALTER ROLE $1 PASSWORD '$2';
 SELECT 'CREATE DATABASE $3 OWNER $1' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$3')\gexec

@@ -6,16 +6,7 @@
 source /vagrant/scripts/lab/common.sh
 
 lab_apt_install buildah debootstrap
-# The compiler needs more than what 2 GiB leave next to K3s: swap for the build only.
-swap=/var/lib/movie-platform-build.swap
-if [[ -z $(swapon --noheadings) ]]; then
-  mp_log "adding 2 GiB of swap for the build"
-  fallocate -l 2G "$swap"
-  chmod 600 "$swap"
-  mkswap -q "$swap"
-  swapon "$swap"
-  trap 'swapoff "$swap" && rm -f "$swap"' EXIT
-fi
+lab_build_swap
 mp_log "building the images (the first time takes a while: a Debian base and four C++ programs)"
-MP_IMAGE_CACHE=/var/cache/movie-platform /vagrant/scripts/build-images --save "$lab_share/images"
-/vagrant/scripts/lab/import-images.sh
+MP_IMAGE_CACHE=/var/cache/movie-platform bash /vagrant/scripts/build-images --save "$lab_share/images"
+bash /vagrant/scripts/lab/import-images.sh

@@ -13,9 +13,10 @@ lab_k3s_install server --node-ip "$LAB_NODE_IP" --advertise-address "$LAB_NODE_I
 mp_wait_for 300 "node $(hostname) Ready" k3s kubectl wait --for=condition=Ready "node/$(hostname)" --timeout=5s ||
   mp_die "K3s server not Ready: journalctl -u k3s"
 
-install -m 600 /var/lib/rancher/k3s/server/node-token "$lab_share/node-token"
+# Plain writes: the shared folder (vboxsf) does not keep modes; the host's orchestrator.sh makes these
+# two files private on its side.
+cat /var/lib/rancher/k3s/server/node-token >"$lab_share/node-token"
 # The host reaches the API server on the private address, not on the VM's loopback.
 sed "s#https://127.0.0.1:6443#https://$LAB_NODE_IP:6443#" /etc/rancher/k3s/k3s.yaml >"$lab_share/kubeconfig.tmp"
-chmod 600 "$lab_share/kubeconfig.tmp"
 mv "$lab_share/kubeconfig.tmp" "$lab_share/kubeconfig"
 mp_log "K3s server ready at https://$LAB_NODE_IP:6443 (flannel on $iface); kubeconfig in .lab/kubeconfig"
