@@ -30,17 +30,19 @@ lab_apt_install() {
 # lab_k3s_install ROLE ARGS...: K3s $K3S_VERSION through its official install script (K3S_URL and
 # K3S_TOKEN in the environment for an agent); again only when the version or the arguments changed.
 lab_k3s_install() {
-  local role=$1 unit=k3s stamp=/var/lib/movie-platform-lab/k3s-install
+  local role=$1 unit=k3s stamp=/var/lib/movie-platform-lab/k3s-install wanted
   shift
   [[ $role == agent ]] && unit=k3s-agent
-  if systemctl is-active --quiet "$unit" && [[ -f $stamp && $(<"$stamp") == "$K3S_VERSION $role $*" ]]; then
+  # A new master has a new token: the agent must join again (a digest of it, never the token itself).
+  wanted="$K3S_VERSION $role $* ${K3S_URL:-} $(printf '%s' "${K3S_TOKEN:-}" | sha256sum | cut -c1-16)"
+  if systemctl is-active --quiet "$unit" && [[ -f $stamp && $(<"$stamp") == "$wanted" ]]; then
     mp_log "K3s $K3S_VERSION ($role) already runs with these settings"
     return 0
   fi
   mp_log "installing K3s $K3S_VERSION ($role): $*"
   curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=$K3S_VERSION sh -s - "$role" "$@"
   mkdir -p "${stamp%/*}"
-  echo "$K3S_VERSION $role $*" >"$stamp"
+  echo "$wanted" >"$stamp"
 }
 
 # lab_build_swap: 2 GiB of swap until the calling script exits, when the VM has none: the compiler
