@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
   }
 
   amqp_basic_properties_t properties{};
-  properties._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+  properties._flags =
+      AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
   properties.content_type = amqp_cstring_bytes("application/json");
   properties.delivery_mode = AMQP_DELIVERY_PERSISTENT;
   const std::string run = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
@@ -78,8 +79,8 @@ int main(int argc, char** argv) {
     while (published < count && published - confirmed < window) {
       const long i = published;
       const std::string body = "{\"user_id\":\"" + std::to_string(i % 1000) +
-                               "\",\"number_of_items\":" + std::to_string(1 + i % 9) + ",\"total_amount\":\"" +
-                               std::to_string(i % 500) + ".99\"}";
+                               "\",\"number_of_items\":" + std::to_string(1 + i % 9) +
+                               ",\"total_amount\":\"" + std::to_string(i % 500) + ".99\"}";
       const std::string id = "raw-" + run + "-" + std::to_string(i);
       properties.message_id = amqp_cstring_bytes(id.c_str());
       if (amqp_basic_publish(state, 1, amqp_empty_bytes, amqp_cstring_bytes(queue.c_str()), 0, 0, &properties,
@@ -115,7 +116,8 @@ int main(int argc, char** argv) {
       }
       confirmed = multiple ? static_cast<long>(tag) : confirmed + 1;
     } else if (method == AMQP_CHANNEL_CLOSE_METHOD || method == AMQP_CONNECTION_CLOSE_METHOD) {
-      std::fprintf(stderr, "raw-publish: the broker closed the channel (does queue %s exist?)\n", queue.c_str());
+      std::fprintf(stderr, "raw-publish: the broker closed the channel (does queue %s exist?)\n",
+                   queue.c_str());
       return 1;
     }
   }
