@@ -49,18 +49,35 @@ void write(Level level, std::string_view event, const nlohmann::json& fields) {
   if (!enabled(level)) {
     return;
   }
-  nlohmann::json line = {{"ts", timestamp()},
-                         {"level", kLevelNames[static_cast<int>(level)]},
-                         {"service", gService},
-                         {"event", event}};
-  if (fields.is_object()) {
+  // Written field by field rather than merged into one json object first: that merge deep-copied every
+  // field into a fresh map, a measurable share of a request's CPU with one access-log line per request.
+  constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+  const bool hasFields = fields.is_object();
+  std::string text;
+  text.reserve(160);
+  auto member = [&](std::string_view key, const nlohmann::json& value) {
+    text += text.empty() ? "{\"" : ",\"";
+    text += key;
+    text += "\":";
+    // Replace invalid UTF-8 (it may come from a client) instead of throwing.
+    text += value.dump(-1, ' ', false, kReplace);
+  };
+  // A field of the same name as a standard one wins, as it always has.
+  auto standard = [&](std::string_view key, nlohmann::json value) {
+    if (!hasFields || !fields.contains(key)) {
+      member(key, value);
+    }
+  };
+  standard("ts", timestamp());
+  standard("level", kLevelNames[static_cast<int>(level)]);
+  standard("service", gService);
+  standard("event", event);
+  if (hasFields) {
     for (auto it = fields.begin(); it != fields.end(); ++it) {
-      line[it.key()] = it.value();
+      member(it.key(), it.value());
     }
   }
-  // Replace invalid UTF-8 (it may come from a client) instead of throwing.
-  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  text.push_back('\n');
+  text += "}\n";
   const char* data = text.data();
   size_t left = text.size();
   while (left > 0) {

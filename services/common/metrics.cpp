@@ -31,10 +31,27 @@ ServiceMetrics::ServiceMetrics(std::string service)
 
 void ServiceMetrics::observeRequest(const std::string& method, const std::string& route, int status,
                                     double seconds) {
-  requests_
-      ->Add({{"service", service_}, {"method", method}, {"route", route}, {"code", std::to_string(status)}})
-      .Increment();
-  duration_->Add({{"service", service_}, {"route", route}}, latencyBuckets()).Observe(seconds);
+  std::string key = method;
+  key += ' ';
+  key += route;
+  key += ' ';
+  key += std::to_string(status);
+  RequestSeries series{};
+  {
+    std::lock_guard<std::mutex> lock(seriesMutex_);
+    auto found = series_.find(key);
+    if (found == series_.end()) {
+      RequestSeries added{&requests_->Add({{"service", service_},
+                                           {"method", method},
+                                           {"route", route},
+                                           {"code", std::to_string(status)}}),
+                          &duration_->Add({{"service", service_}, {"route", route}}, latencyBuckets())};
+      found = series_.emplace(std::move(key), added).first;
+    }
+    series = found->second;
+  }
+  series.requests->Increment();
+  series.duration->Observe(seconds);
 }
 
 std::string ServiceMetrics::render() const {

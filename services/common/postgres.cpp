@@ -221,7 +221,7 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
     }
     PGconn* conn = slot_->conn.get();
     // Prepared on first use per connection, so that statements may name tables migrations create.
-    if (!slot_->prepared[index]) {
+    if (!known->planEachCall && !slot_->prepared[index]) {
       Result prepared =
           classify(conn, ResultPtr(PQprepare(conn, known->name.c_str(), known->sql.c_str(), 0, nullptr)));
       if (!prepared.ok()) {
@@ -233,8 +233,11 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
       }
       slot_->prepared[index] = true;
     }
-    ResultPtr raw(PQexecPrepared(conn, statement.c_str(), static_cast<int>(values.size()), values.data(),
-                                 nullptr, nullptr, 0));
+    const int count = static_cast<int>(values.size());
+    ResultPtr raw(
+        known->planEachCall
+            ? PQexecParams(conn, known->sql.c_str(), count, nullptr, values.data(), nullptr, nullptr, 0)
+            : PQexecPrepared(conn, statement.c_str(), count, values.data(), nullptr, nullptr, 0));
     Result result = classify(conn, std::move(raw));
     if (PQstatus(conn) != CONNECTION_OK) {
       // The server went away (restart, failover): reconnect on the next use without waiting, and retry

@@ -62,6 +62,9 @@ struct Statement {
   // Safe to run twice: a read, or a write whose repetition changes nothing. Such statements are
   // retried once on a fresh connection when the old one turns out to be dead (server restarted).
   bool idempotent = false;
+  // Planned anew with each call's values instead of prepared once: for statements whose best plan depends
+  // on a value (a LIKE pattern: a generic plan cannot see the pattern, so it never picks a trigram index).
+  bool planEachCall = false;
 };
 
 using Params = std::vector<std::optional<std::string>>;

@@ -17,7 +17,11 @@ std::vector<Statement> statements() {
   return {{"insert_item", "INSERT INTO items (name, qty) VALUES ($1, $2) RETURNING id", false},
           {"count_items", "SELECT count(*) FROM items", true},
           {"backend_pid", "SELECT pg_backend_pid()", true},
-          {"broken", "SELECT FROM nowhere_at_all", true}};
+          {"broken", "SELECT FROM nowhere_at_all", true},
+          {"prepared_names",
+           "SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_prepared_statements WHERE name "
+           "LIKE $1",
+           true, true}};
 }
 
 std::vector<Migration> migrations() {
@@ -45,6 +49,19 @@ TEST(PostgresPool, RunsPreparedStatementsAndClassifiesErrors) {
   auto count = pool.run("count_items", {});
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(count.integer(0, 0), 1);
+}
+
+TEST(PostgresPool, AStatementPlannedPerCallIsNeverPrepared) {
+  TestDatabase db("pool_plan_each_call");
+  PoolOptions options;
+  options.size = 1;  // one connection: both statements run on it
+  Pool pool(db.url(), statements(), options, nullptr, "test");
+  ASSERT_TRUE(pool.run("backend_pid", {}).ok());
+  for (int i = 0; i < 7; ++i) {  // past the five calls after which PostgreSQL may switch to a generic plan
+    auto names = pool.run("prepared_names", {std::string("%")});
+    ASSERT_TRUE(names.ok()) << names.message();
+    EXPECT_EQ(names.text(0, 0), "backend_pid");
+  }
 }
 
 TEST(PostgresPool, MigrationsAreVersionedAndRunOnce) {
