@@ -22,6 +22,7 @@ struct HttpServer::State {
   ServiceMetrics& metrics;
   Router router;
   ReadinessCheck readiness;
+  Admission admission;
   std::unique_ptr<WorkerPool> workers;
   std::unique_ptr<P::Http::Endpoint> endpoint;
   std::atomic<bool> draining{false};
@@ -257,6 +258,12 @@ class Adapter : public P::Http::Handler {
       finish(writer, request, response);
       return;
     }
+    if (state->admission) {
+      if (auto refusal = state->admission(request, route)) {
+        finish(writer, request, std::move(*refusal));
+        return;
+      }
+    }
     if (!match.route) {
       if (!match.allowed.empty()) {
         std::string allow;
@@ -322,6 +329,10 @@ void HttpServer::route(std::string method, const std::string& pattern, Handler h
 
 void HttpServer::setReadiness(ReadinessCheck check) {
   state_->readiness = std::move(check);
+}
+
+void HttpServer::setAdmission(Admission admission) {
+  state_->admission = std::move(admission);
 }
 
 bool HttpServer::start(std::string* error) {
