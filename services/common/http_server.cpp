@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/request_head.h"
 #include "common/worker_pool.h"
 
 namespace mp::http {
@@ -39,6 +40,8 @@ struct ConnectionGuard {
   size_t pending = 0;       // bytes of the request being received
   size_t discarded = 0;     // bytes swallowed after an answered error
   bool discarding = false;  // the stream is no longer parsable: swallow until the client closes
+  std::string head;         // the request's head so far, until checkRequestHead has seen all of it
+  bool headChecked = false;
 };
 constexpr const char* kGuardKey = "mp.guard";
 // After an error answer, at most this much more input is swallowed before the socket is shut.
@@ -156,7 +159,33 @@ class Adapter : public P::Http::Handler {
     peer->setIdle(false);
     auto parser = getParser(peer);
     guard->pending += len;
-    if (guard->pending > state_->options.maxRequestBytes || !parser->feed(buffer, len)) {
+    if (guard->pending > state_->options.maxRequestBytes) {
+      parser->reset();
+      rejectStream(
+          peer, *guard, 413, "payload_too_large",
+          "the request is larger than " + std::to_string(state_->options.maxRequestBytes) + " bytes");
+      return;
+    }
+    if (!guard->headChecked) {
+      // Our own strict check of the head, before Pistache sees any of it (see request_head.h).
+      guard->head.append(buffer, len);
+      size_t end = guard->head.find("\r\n\r\n", guard->head.rfind("\r\n", 0) == 0 ? 2 : 0);
+      if (end != std::string::npos) {
+        guard->head.resize(end + 4);
+        guard->headChecked = true;
+      }
+      HeadLimits limits;
+      limits.maxRequestBytes = state_->options.maxRequestBytes;
+      if (auto rejection = checkRequestHead(guard->head, limits)) {
+        parser->reset();
+        rejectStream(peer, *guard, rejection->status, rejection->code, rejection->message);
+        return;
+      }
+      if (guard->headChecked) {
+        std::string().swap(guard->head);
+      }
+    }
+    if (!parser->feed(buffer, len)) {
       parser->reset();
       rejectStream(
           peer, *guard, 413, "payload_too_large",
@@ -180,6 +209,7 @@ class Adapter : public P::Http::Handler {
       return;  // wait for more bytes
     }
     guard->pending = 0;
+    guard->headChecked = false;
     auto& request = parser->request;
     P::Http::ResponseWriter writer(request.version(), transport(), this, peer);
     bool keepAlive = request.version() == P::Http::Version::Http11;

@@ -11,7 +11,8 @@ bool constantTimeEquals(std::string_view secret, std::string_view input) {
     return input.empty();
   }
   for (size_t i = 0; i < input.size(); ++i) {
-    difference |= static_cast<unsigned char>(secret[i % secret.size()]) ^ static_cast<unsigned char>(input[i]);
+    difference |=
+        static_cast<unsigned char>(secret[i % secret.size()]) ^ static_cast<unsigned char>(input[i]);
   }
   return difference == 0;
 }

@@ -32,8 +32,8 @@ GatewaySettings readSettings(Environment& env) {
   settings.billing.queue = env.text("BILLING_QUEUE", "billing_queue", "queue that orders are published to");
   settings.billing.confirmTimeout = env.duration("BILLING_CONFIRM_TIMEOUT", std::chrono::seconds(5),
                                                  "longest wait for RabbitMQ to confirm an order (then 503)");
-  settings.access.token = env.text("API_GATEWAY_TOKEN", "",
-                                   "bearer token every POST/PUT/PATCH/DELETE must carry (empty: writes open)");
+  settings.access.token = env.text(
+      "API_GATEWAY_TOKEN", "", "bearer token every POST/PUT/PATCH/DELETE must carry (empty: writes open)");
   settings.access.ratePerSecond = env.integer("API_GATEWAY_RATE_LIMIT_RPS", 0, 0, 1'000'000,
                                               "requests per second each client IP may send (0: no limit)");
   settings.access.burst = env.integer("API_GATEWAY_RATE_LIMIT_BURST", 0, 0, 1'000'000,
@@ -53,10 +53,12 @@ http::Admission makeAdmission(const AccessSettings& access) {
   std::shared_ptr<ClientRateLimiter> limiter;
   if (access.ratePerSecond > 0) {
     auto rate = static_cast<double>(access.ratePerSecond);
-    limiter = std::make_shared<ClientRateLimiter>(rate, access.burst > 0 ? static_cast<double>(access.burst) : rate);
+    limiter = std::make_shared<ClientRateLimiter>(
+        rate, access.burst > 0 ? static_cast<double>(access.burst) : rate);
   }
   std::string token = access.token;
-  return [limiter, token](const http::Request& request, const std::string& route) -> std::optional<http::Response> {
+  return [limiter, token](const http::Request& request,
+                          const std::string& route) -> std::optional<http::Response> {
     if (route == "/healthz" || route == "/readyz" || route == "/metrics") {
       return std::nullopt;
     }
@@ -70,7 +72,8 @@ http::Admission makeAdmission(const AccessSettings& access) {
         return response;
       }
     }
-    if (!token.empty() && isMutating(request.method) && !bearerTokenMatches(request.header("authorization"), token)) {
+    if (!token.empty() && isMutating(request.method) &&
+        !bearerTokenMatches(request.header("authorization"), token)) {
       auto response = http::Response::error(401, "unauthorized",
                                             request.method + " needs an Authorization: Bearer token");
       response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"movie-platform\"");

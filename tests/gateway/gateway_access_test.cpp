@@ -54,7 +54,8 @@ class GatewayAccess : public ::testing::Test {
   }
 
   static int64_t movieCount() {
-    return static_cast<int64_t>(json::parse(HttpClient(inventory_->port()).request("GET", "/api/movies").body).size());
+    return static_cast<int64_t>(
+        json::parse(HttpClient(inventory_->port()).request("GET", "/api/movies").body).size());
   }
 
   static TestDatabase* db_;
@@ -85,9 +86,11 @@ TEST_F(GatewayAccess, WritesNeedTheBearerTokenAndReadsStayOpen) {
   };
 
   expectUnauthorized(client.request("POST", "/api/movies", movie), "POST without a token");
-  for (const std::string& wrong : std::vector<std::string>{"Bearer wrong", "Bearer " + kToken + "x", "Bearer " + kToken.substr(1),
-                                   "Basic " + kToken, kToken, "Bearer"}) {
-    expectUnauthorized(client.request("POST", "/api/movies", movie, with(wrong)), "POST with '" + wrong + "'");
+  for (const std::string& wrong :
+       std::vector<std::string>{"Bearer wrong", "Bearer " + kToken + "x", "Bearer " + kToken.substr(1),
+                                "Basic " + kToken, kToken, "Bearer"}) {
+    expectUnauthorized(client.request("POST", "/api/movies", movie, with(wrong)),
+                       "POST with '" + wrong + "'");
   }
   EXPECT_EQ(movieCount(), 0) << "no refused write reached inventory-app";
 
@@ -106,8 +109,9 @@ TEST_F(GatewayAccess, WritesNeedTheBearerTokenAndReadsStayOpen) {
   expectUnauthorized(client.request("PATCH", path, "{}"), "PATCH without a token");
   expectUnauthorized(client.request("DELETE", path), "DELETE without a token");
   expectUnauthorized(client.request("DELETE", "/api/movies"), "DELETE all without a token");
-  expectUnauthorized(client.request("POST", "/api/billing", R"({"user_id":"3","number_of_items":"5","total_amount":"180"})"),
-                     "POST /api/billing without a token");
+  expectUnauthorized(
+      client.request("POST", "/api/billing", R"({"user_id":"3","number_of_items":"5","total_amount":"180"})"),
+      "POST /api/billing without a token");
   EXPECT_EQ(movieCount(), 1);
   EXPECT_EQ(json::parse(client.request("GET", path).body)["title"], "Guarded");
 
@@ -115,10 +119,12 @@ TEST_F(GatewayAccess, WritesNeedTheBearerTokenAndReadsStayOpen) {
   EXPECT_EQ(client.request("DELETE", path, "", with("bearer " + kToken)).status, 200);
   EXPECT_EQ(movieCount(), 0);
   // With the token the order passes admission and reaches the (unreachable) broker: 503, not 401.
-  EXPECT_EQ(client.request("POST", "/api/billing", R"({"user_id":"3","number_of_items":"5","total_amount":"180"})",
-                           with("Bearer " + kToken))
-                .status,
-            503);
+  EXPECT_EQ(
+      client
+          .request("POST", "/api/billing", R"({"user_id":"3","number_of_items":"5","total_amount":"180"})",
+                   with("Bearer " + kToken))
+          .status,
+      503);
   EXPECT_EQ(gateway->stop(), 0);
   EXPECT_EQ(gateway->output().find(kToken), std::string::npos) << "the token is never logged";
 }

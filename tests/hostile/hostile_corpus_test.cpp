@@ -131,9 +131,9 @@ class HostileCorpus : public ::testing::Test {
       extra.insert(extra.end(), common.begin(), common.end());
       return extra;
     };
-    inventory_ = new ServiceProcess(
-        ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
-        with({{"INVENTORY_DATABASE_URL", moviesDb_->url()}, {"INVENTORY_APP_PORT", "0"}}));
+    inventory_ =
+        new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
+                           with({{"INVENTORY_DATABASE_URL", moviesDb_->url()}, {"INVENTORY_APP_PORT", "0"}}));
     ASSERT_TRUE(inventory_->start()) << inventory_->output();
     billing_ = new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_BILLING_APP"),
                                   with({{"BILLING_DATABASE_URL", ordersDb_->url()},
@@ -149,7 +149,8 @@ class HostileCorpus : public ::testing::Test {
               {"BILLING_QUEUE", queue_}}));
     ASSERT_TRUE(gateway_->start()) << gateway_->output();
     for (auto* process : {inventory_, billing_, gateway_}) {
-      ASSERT_TRUE(waitForStatus(process->port(), "/readyz", 200, std::chrono::seconds(30))) << process->output();
+      ASSERT_TRUE(waitForStatus(process->port(), "/readyz", 200, std::chrono::seconds(30)))
+          << process->output();
     }
   }
   static void TearDownTestSuite() {
