@@ -157,9 +157,19 @@ TEST_F(GatewayAccess, AClientOverItsRateGets429WithRetryAfter) {
   ASSERT_TRUE(retryAfter.has_value());
   EXPECT_GE(std::stoi(*retryAfter), 1);
   EXPECT_EQ(json::parse(refused.body)["error"], "rate_limited");
-  // Writes and unknown paths are limited too; probes and scrapes never are.
-  EXPECT_EQ(client.request("POST", "/api/movies", R"({"title":"x"})").status, 429);
-  EXPECT_EQ(client.request("GET", "/nowhere").status, 429);
+  // Writes and unknown paths are limited too (a token may refill meanwhile: one in five must be refused);
+  // probes and scrapes never are.
+  auto refusedOnceIn5 = [&client](const std::string& method, const std::string& path,
+                                  const std::string& body) {
+    for (int i = 0; i < 5; ++i) {
+      if (client.request(method, path, body).status == 429) {
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(refusedOnceIn5("POST", "/api/movies", R"({"title":"x"})"));
+  EXPECT_TRUE(refusedOnceIn5("GET", "/nowhere", ""));
   for (int i = 0; i < 10; ++i) {
     EXPECT_EQ(client.request("GET", "/healthz").status, 200);
     EXPECT_EQ(client.request("GET", "/metrics").status, 200);
