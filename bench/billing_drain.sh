@@ -36,8 +36,9 @@ pg_start "$work/pg" "$pg_port" fsync=off synchronous_commit=off full_page_writes
 rmq_port=$(mp_free_port)
 rmq_init "$work/rabbitmq" "$rmq_port"
 rmq_start "$work/rabbitmq"
-rmq_add_user "$work/rabbitmq" bench bench-secret
-amqp_url="amqp://bench:bench-secret@127.0.0.1:$rmq_port/%2f"
+rmq_password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+rmq_add_user "$work/rabbitmq" bench "$rmq_password"
+amqp_url="amqp://bench:$rmq_password@127.0.0.1:$rmq_port/%2f"
 psql_orders() { psql -qtAX "postgresql://postgres@127.0.0.1:$pg_port/orders" -c "$1"; }
 psql -qX "postgresql://postgres@127.0.0.1:$pg_port/postgres" -c "CREATE DATABASE orders" >/dev/null
 

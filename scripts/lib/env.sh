@@ -15,5 +15,8 @@ mp_ensure_env_file() {
       grep -q "^$key=" "$file" || echo "$key=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 24)" >>"$file"
     done
     grep -q "^RABBITMQ_USER=" "$file" || echo "RABBITMQ_USER=movie" >>"$file"
+    # The gateway's write token: empty (writes open) unless API_GATEWAY_TOKEN is set when FILE is written;
+    # set it here to require "Authorization: Bearer <token>" on POST/PUT/PATCH/DELETE.
+    grep -q "^API_GATEWAY_TOKEN=" "$file" || echo "API_GATEWAY_TOKEN=${API_GATEWAY_TOKEN:-}" >>"$file"
   )
 }

@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <sstream>
 #include <thread>
 
 #include "common/log.h"
+#include "common/request_head.h"
 #include "common/worker_pool.h"
 
 namespace mp::http {
@@ -22,6 +24,7 @@ struct HttpServer::State {
   ServiceMetrics& metrics;
   Router router;
   ReadinessCheck readiness;
+  Admission admission;
   std::unique_ptr<WorkerPool> workers;
   std::unique_ptr<P::Http::Endpoint> endpoint;
   std::atomic<bool> draining{false};
@@ -38,6 +41,9 @@ struct ConnectionGuard {
   size_t pending = 0;       // bytes of the request being received
   size_t discarded = 0;     // bytes swallowed after an answered error
   bool discarding = false;  // the stream is no longer parsable: swallow until the client closes
+  std::string head;         // the request's head so far, until checkRequestHead has seen all of it
+  bool headChecked = false;
+  size_t lineStart = 0;  // where the head's last, incomplete line starts (0: still the request line)
 };
 constexpr const char* kGuardKey = "mp.guard";
 // After an error answer, at most this much more input is swallowed before the socket is shut.
@@ -159,7 +165,18 @@ class Adapter : public P::Http::Handler {
     peer->setIdle(false);
     auto parser = getParser(peer);
     guard->pending += len;
-    if (guard->pending > state_->options.maxRequestBytes || !parser->feed(buffer, len)) {
+    if (guard->pending > state_->options.maxRequestBytes) {
+      parser->reset();
+      rejectStream(
+          peer, *guard, 413, "payload_too_large",
+          "the request is larger than " + std::to_string(state_->options.maxRequestBytes) + " bytes");
+      return;
+    }
+    if (!guard->headChecked && !checkHead(peer, *guard, buffer, len)) {
+      parser->reset();
+      return;
+    }
+    if (!parser->feed(buffer, len)) {
       parser->reset();
       rejectStream(
           peer, *guard, 413, "payload_too_large",
@@ -183,6 +200,8 @@ class Adapter : public P::Http::Handler {
       return;  // wait for more bytes
     }
     guard->pending = 0;
+    guard->headChecked = false;
+    guard->lineStart = 0;
     auto& request = parser->request;
     P::Http::ResponseWriter writer(request.version(), transport(), this, peer);
     bool keepAlive = request.version() == P::Http::Version::Http11;
@@ -204,6 +223,40 @@ class Adapter : public P::Http::Handler {
       peer->putData(kGuardKey, data);
     }
     return std::static_pointer_cast<ConnectionGuard>(data);
+  }
+
+  // Our own strict check of a request's head as it arrives, before Pistache sees any of it (see
+  // request_head.h). False when the stream was rejected. The head is checked again only when a line was
+  // completed or the last line grew past a header field's limit, so a head sent a byte at a time costs
+  // no more than one check per line.
+  bool checkHead(const std::shared_ptr<P::Tcp::Peer>& peer, ConnectionGuard& guard, const char* buffer,
+                 size_t len) {
+    const size_t before = guard.head.size();
+    guard.head.append(buffer, len);
+    const char* newline = static_cast<const char*>(std::memchr(buffer, '\n', len));
+    HeadLimits limits;
+    limits.maxRequestBytes = state_->options.maxRequestBytes;
+    const bool headerLineTooLong =
+        guard.lineStart > 0 && guard.head.size() - guard.lineStart > limits.maxHeaderLineBytes;
+    if (before > 0 && newline == nullptr && !headerLineTooLong) {
+      return true;
+    }
+    size_t skip = guard.head.rfind("\r\n", 0) == 0 ? 2 : 0;
+    size_t end = guard.head.find("\r\n\r\n", std::max(skip, before >= 3 ? before - 3 : 0));
+    if (end != std::string::npos) {
+      guard.head.resize(end + 4);
+      guard.headChecked = true;
+    }
+    if (auto rejection = checkRequestHead(guard.head, limits)) {
+      rejectStream(peer, guard, rejection->status, rejection->code, rejection->message);
+      return false;
+    }
+    if (guard.headChecked) {
+      std::string().swap(guard.head);
+    } else if (size_t last = guard.head.rfind('\n'); last != std::string::npos) {
+      guard.lineStart = last + 1;
+    }
+    return true;
   }
 
   // Answers an error for a stream that cannot be parsed further, asks the client to close, and
@@ -260,6 +313,12 @@ class Adapter : public P::Http::Handler {
       response.headers.emplace_back("Connection", "close");
       finish(writer, request, response);
       return;
+    }
+    if (state->admission) {
+      if (auto refusal = state->admission(request, route)) {
+        finish(writer, request, std::move(*refusal));
+        return;
+      }
     }
     if (!match.route) {
       if (!match.allowed.empty()) {
@@ -326,6 +385,10 @@ void HttpServer::route(std::string method, const std::string& pattern, Handler h
 
 void HttpServer::setReadiness(ReadinessCheck check) {
   state_->readiness = std::move(check);
+}
+
+void HttpServer::setAdmission(Admission admission) {
+  state_->admission = std::move(admission);
 }
 
 bool HttpServer::start(std::string* error) {

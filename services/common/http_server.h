@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/metrics.h"
@@ -30,6 +31,10 @@ struct ServerOptions {
 // Answers "are my dependencies reachable?"; fills reason when not. Runs on a worker thread.
 using ReadinessCheck = std::function<bool(std::string* reason)>;
 
+// Decides, before routing, whether a request may proceed (e.g. a bearer token, a rate limit); an answer
+// refuses it. `route` is the matched template ("unmatched" when none). Runs on the reactor: must not block.
+using Admission = std::function<std::optional<Response>(const Request& request, const std::string& route)>;
+
 // The HTTP server every service runs: Pistache's reactor parses requests (HTTP/1.1 keep-alive by
 // default), the Router picks a handler, cheap handlers run inline and blocking ones on a bounded worker
 // pool. It serves /healthz, /readyz and /metrics, answers every error as SPEC's JSON, records metrics and
@@ -45,6 +50,8 @@ class HttpServer {
   void route(std::string method, const std::string& pattern, Handler handler,
              Dispatch dispatch = Dispatch::kWorker);
   void setReadiness(ReadinessCheck check);
+  // Must be set before start().
+  void setAdmission(Admission admission);
 
   // Binds and serves on background threads. False (with error filled) when the port cannot be bound.
   bool start(std::string* error);

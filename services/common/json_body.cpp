@@ -1,5 +1,8 @@
 #include "common/json_body.h"
 
+#include <set>
+#include <vector>
+
 namespace mp::http {
 namespace {
 
@@ -45,9 +48,31 @@ std::optional<Response> parseJsonObject(const Request& request, nlohmann::json* 
     return Response::error(400, "invalid_json",
                            "the body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
-  auto parsed = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (request.body.find('\0') != std::string::npos) {
+    // Never valid in JSON text, and nlohmann would stop reading at it and accept what came before.
+    return Response::error(400, "invalid_json", "the body contains a NUL byte");
+  }
+  // A key given twice is refused: parsers disagree on which value wins (first or last), and a
+  // request that means different things to different readers is an attack, not an input.
+  std::vector<std::set<std::string>> keysPerObject;
+  bool duplicate = false;
+  auto checkKeys = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (event == nlohmann::json::parse_event_t::object_start) {
+      keysPerObject.emplace_back();
+    } else if (event == nlohmann::json::parse_event_t::object_end && !keysPerObject.empty()) {
+      keysPerObject.pop_back();
+    } else if (event == nlohmann::json::parse_event_t::key && !keysPerObject.empty() &&
+               !keysPerObject.back().insert(parsed.get<std::string>()).second) {
+      duplicate = true;
+    }
+    return true;
+  };
+  auto parsed = nlohmann::json::parse(request.body, checkKeys, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     return Response::error(400, "invalid_json", "the body is not valid JSON");
+  }
+  if (duplicate) {
+    return Response::error(400, "invalid_json", "the body has a key twice in one object");
   }
   if (!parsed.is_object()) {
     return Response::error(400, "invalid_json", "the body must be a JSON object");

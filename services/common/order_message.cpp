@@ -201,6 +201,11 @@ bool parseOrderMessage(std::string_view body, OrderMessage* out, std::string* er
     *error = "\"user_id\" must not be empty";
     return false;
   }
+  if (order.userId.find('\0') != std::string::npos) {
+    // PostgreSQL text cannot hold NUL: libpq would store the id cut short at it.
+    *error = "\"user_id\" must not contain NUL characters";
+    return false;
+  }
   if (order.userId.size() > kMaxUserIdBytes) {
     *error = "\"user_id\" is longer than " + std::to_string(kMaxUserIdBytes) + " bytes";
     return false;

@@ -1,8 +1,12 @@
 #include "gateway/gateway_app.h"
 
+#include <memory>
+
 #include "common/json_body.h"
 #include "common/log.h"
 #include "common/order_message.h"
+#include "gateway/bearer_token.h"
+#include "gateway/rate_limiter.h"
 
 namespace mp::gateway {
 
@@ -28,10 +32,56 @@ GatewaySettings readSettings(Environment& env) {
   settings.billing.queue = env.text("BILLING_QUEUE", "billing_queue", "queue that orders are published to");
   settings.billing.confirmTimeout = env.duration("BILLING_CONFIRM_TIMEOUT", std::chrono::seconds(5),
                                                  "longest wait for RabbitMQ to confirm an order (then 503)");
+  settings.access.token = env.text(
+      "API_GATEWAY_TOKEN", "", "bearer token every POST/PUT/PATCH/DELETE must carry (empty: writes open)");
+  settings.access.ratePerSecond = env.integer("API_GATEWAY_RATE_LIMIT_RPS", 0, 0, 1'000'000,
+                                              "requests per second each client IP may send (0: no limit)");
+  settings.access.burst = env.integer("API_GATEWAY_RATE_LIMIT_BURST", 0, 0, 1'000'000,
+                                      "requests a client IP may send at once (0: same as the rate)");
   return settings;
 }
 
 namespace {
+
+bool isMutating(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+}
+
+// The gateway's admission: health and metrics are always answered (probes and scrapes); otherwise the
+// client's rate limit first (so a token cannot be guessed at full speed), then the token for writes.
+http::Admission makeAdmission(const AccessSettings& access) {
+  std::shared_ptr<ClientRateLimiter> limiter;
+  if (access.ratePerSecond > 0) {
+    auto rate = static_cast<double>(access.ratePerSecond);
+    limiter = std::make_shared<ClientRateLimiter>(
+        rate, access.burst > 0 ? static_cast<double>(access.burst) : rate);
+  }
+  std::string token = access.token;
+  return [limiter, token](const http::Request& request,
+                          const std::string& route) -> std::optional<http::Response> {
+    if (route == "/healthz" || route == "/readyz" || route == "/metrics") {
+      return std::nullopt;
+    }
+    if (limiter) {
+      auto decision = limiter->admit(request.remoteAddress, ClientRateLimiter::Clock::now());
+      if (!decision.allowed) {
+        auto response = http::Response::error(429, "rate_limited",
+                                              "too many requests from this client; retry after " +
+                                                  std::to_string(decision.retryAfterSeconds) + " s");
+        response.headers.emplace_back("Retry-After", std::to_string(decision.retryAfterSeconds));
+        return response;
+      }
+    }
+    if (!token.empty() && isMutating(request.method) &&
+        !bearerTokenMatches(request.header("authorization"), token)) {
+      auto response = http::Response::error(401, "unauthorized",
+                                            request.method + " needs an Authorization: Bearer token");
+      response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"movie-platform\"");
+      return response;
+    }
+    return std::nullopt;
+  };
+}
 
 http::Response postOrder(BillingPublisher& publisher, const http::Request& request) {
   nlohmann::json ignored;
@@ -77,6 +127,7 @@ int run(const GatewaySettings& settings) {
       },
       http::Dispatch::kInline);
   server.route("POST", "/api/billing", [&billing](const http::Request& r) { return postOrder(billing, r); });
+  server.setAdmission(makeAdmission(settings.access));
   server.setReadiness([&inventory, &billing](std::string* reason) {
     if (!billing.connected()) {
       *reason = "RabbitMQ is not reachable";

@@ -4,6 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <future>
 #include <thread>
 
@@ -91,6 +97,48 @@ TEST_F(HttpServerTest, OversizedRequestGetsJson413AndTheServerGoesOn) {
   EXPECT_EQ(nlohmann::json::parse(reply.body)["error"], "payload_too_large");
   HttpClient other(port_);
   EXPECT_EQ(other.request("POST", "/json", std::string(1000, 'x')).status, 200);
+}
+
+// Sends bytes one TCP segment per byte, then returns the status line of the answer ("" when none).
+std::string sendByteByByte(uint16_t port, const std::string& bytes) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string answer;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    for (char c : bytes) {
+      if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+        break;
+      }
+    }
+    char chunk[4096];
+    while (answer.find("\r\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      if (n <= 0) {
+        break;
+      }
+      answer.append(chunk, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return answer.substr(0, answer.find("\r\n"));
+}
+
+TEST_F(HttpServerTest, ARequestSentAByteAtATimeIsCheckedAndServed) {
+  startServer();
+  EXPECT_EQ(sendByteByByte(port_, "GET /echo/a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(sendByteByByte(port_, "GET /echo/a HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n"),
+            "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(sendByteByByte(port_, "GET /echo/a HTTP/1.1\r\nX-Big: " + std::string(9000, 'a')),
+            "HTTP/1.1 431 Request Header Fields Too Large");
+  HttpClient other(port_);
+  EXPECT_EQ(other.request("GET", "/echo/b").status, 200);
 }
 
 TEST_F(HttpServerTest, MalformedRequestLineGetsJson400) {

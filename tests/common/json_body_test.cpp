@@ -20,6 +20,11 @@ TEST(ParseJsonObject, AcceptsAnObject) {
   EXPECT_FALSE(parseJsonObject(jsonRequest(R"({"a":1})", "application/json; charset=utf-8"), &out));
 }
 
+TEST(ParseJsonObject, TheSameKeyInDifferentObjectsIsFine) {
+  nlohmann::json out;
+  EXPECT_FALSE(parseJsonObject(jsonRequest(R"({"a":{"a":1},"b":[{"a":1},{"a":2}]})"), &out));
+}
+
 TEST(ParseJsonObject, RefusesWithTheRightStatus) {
   nlohmann::json out;
   struct Case {
@@ -35,6 +40,10 @@ TEST(ParseJsonObject, RefusesWithTheRightStatus) {
       {"{\"a\":\"\xff\"}", "application/json", 400},
       {std::string(40, '[') + std::string(40, ']'), "application/json", 400},
       {"", "application/json", 400},
+      {R"({"a":1,"a":2})", "application/json", 400},
+      {R"({"a":{"b":1,"b":1}})", "application/json", 400},
+      {std::string("{\"a\":1}\0", 8), "application/json", 400},
+      {std::string("{\"a\":\"x\0y\"}", 10), "application/json", 400},
   };
   for (const auto& c : cases) {
     auto error = parseJsonObject(jsonRequest(c.body, c.contentType), &out);

@@ -83,6 +83,7 @@ TEST(OrderMessage, RejectsEdgeCases) {
       R"({"user_id":"3","number_of_items":1,"total_amount":"NaN"})",
       R"({"user_id":"3","number_of_items":1,"total_amount":[1]})",
       R"({"user_id":"3","user_id":"4","number_of_items":1,"total_amount":1})",
+      R"({"user_id":"a\u0000b","number_of_items":1,"total_amount":1})",
       R"({"user_id":"3","number_of_items":1,"total_amount":1} trailing)",
       R"("just a string")",
       "",

@@ -129,6 +129,12 @@ export const rules = {
         if (sc.readOnlyRootFilesystem !== true) errors.push(`${where} does not set readOnlyRootFilesystem: true`);
         if (!(sc.capabilities?.drop ?? []).includes("ALL")) errors.push(`${where} does not drop ALL capabilities`);
         if ((sc.capabilities?.add ?? []).length) errors.push(`${where} adds capabilities`);
+        const seccomp = sc.seccompProfile?.type ?? pod.seccompProfile?.type;
+        if (seccomp !== "RuntimeDefault") errors.push(`${where} does not run under the RuntimeDefault seccomp profile`);
+      }
+      if (pod.runAsNonRoot !== true) errors.push(`${name(owner)}: pod does not set runAsNonRoot: true`);
+      for (const hostNamespace of ["hostNetwork", "hostPID", "hostIPC"]) {
+        if (podSpec[hostNamespace] === true) errors.push(`${name(owner)}: pod sets ${hostNamespace}`);
       }
     }
     return errors;
@@ -183,6 +189,36 @@ export const rules = {
     return errors;
   },
 
+  // Least privilege: namespaced Roles only, nothing that reads Secrets, execs into pods or escalates,
+  // and no grant beyond the table of what the operator and Prometheus use.
+  rbacLeastPrivilege(objects) {
+    const errors = [];
+    for (const o of objects.filter((x) => x.kind === "ClusterRole" || x.kind === "ClusterRoleBinding")) {
+      errors.push(`${name(o)}: cluster-wide RBAC (use a Role in the release's namespace)`);
+    }
+    for (const o of objects.filter((x) => x.kind === "Role")) {
+      for (const [i, r] of (o.rules ?? []).entries()) {
+        for (const group of r.apiGroups ?? [""]) {
+          for (const resource of r.resources ?? []) {
+            const key = `${group}/${resource}`;
+            const allowedVerbs = maxGrants[key] ?? [];
+            for (const verb of r.verbs ?? []) {
+              if (!allowedVerbs.includes(verb)) errors.push(`${name(o)}: rule ${i} grants ${verb} on ${key}, beyond least privilege`);
+            }
+          }
+        }
+      }
+    }
+    return errors;
+  },
+
+  // NetworkPolicies (for a release of the chart, i.e. objects with a Deployment api-gateway): every pod is
+  // isolated for ingress and egress, and exactly the allowed paths between the release's pods are open.
+  networkPolicies(objects) {
+    if (!objects.some((o) => o.kind === "Deployment" && o.metadata?.name === "api-gateway")) return [];
+    return checkNetworkPaths(objects);
+  },
+
   // Every object carries the standard labels (from the chart's one helper); CRDs excepted.
   standardLabels(objects) {
     const errors = [];
@@ -195,6 +231,100 @@ export const rules = {
     return errors;
   },
 };
+
+// The most any Role of the chart may grant, "apiGroup/resource" -> verbs (the operator's rules in
+// files/operator-rbac-rules.yaml, Prometheus's pod discovery).
+const maxGrants = {
+  "platform.movies.dev/servicepolicies": ["get", "list", "watch"],
+  "platform.movies.dev/servicepolicies/status": ["update"],
+  "apps/deployments": ["get", "list", "watch"],
+  "apps/deployments/scale": ["update"],
+  "/pods": ["get", "list", "watch", "delete"],
+  "/events": ["create"],
+  "coordination.k8s.io/leases": ["get", "create", "update"],
+};
+
+// The paths between the release's pods that may be open: client -> server (component names).
+const allowedPaths = new Set([
+  "api-gateway->inventory-app",
+  "api-gateway->rabbitmq",
+  "billing-app->rabbitmq",
+  "billing-app->billing-database",
+  "inventory-app->inventory-database",
+  "platform-operator->prometheus",
+  "grafana->prometheus",
+  ...["api-gateway", "inventory-app", "billing-app", "rabbitmq", "platform-operator"].map((t) => `prometheus->${t}`),
+  ...["api-gateway", "inventory-app", "billing-app"].map((t) => `acceptance-test->${t}`),
+]);
+// Components that anyone may reach (the entry points), and that may reach addresses outside the
+// release on other ports than DNS (the Kubernetes API server).
+const openIngress = new Set(["api-gateway", "grafana"]);
+const externalEgress = new Set(["platform-operator", "prometheus"]);
+
+function podsOf(objects) {
+  return podSpecs(objects).map(({ owner, podSpec }) => {
+    const labels = owner.kind === "Pod" ? owner.metadata?.labels ?? {} : owner.spec?.template?.metadata?.labels ?? {};
+    const ports = containersOf(podSpec).flatMap(({ c }) => (c.ports ?? []).map((p) => p.containerPort));
+    return { component: labels["app.kubernetes.io/name"] ?? owner.metadata?.name, labels, ports };
+  });
+}
+
+const selects = (selector, labels) =>
+  Object.entries(selector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v) && !(selector?.matchExpressions ?? []).length;
+const portMatches = (rulePorts, port) => !rulePorts?.length || rulePorts.some((p) => p.port === undefined || p.port === port);
+
+// Whether a peer list (from/to) admits the pod; an empty or missing list admits everyone, an ipBlock
+// every address (pods included).
+function peersAdmit(peers, pod) {
+  if (!peers?.length) return true;
+  return peers.some((p) => p.ipBlock || (p.podSelector && !p.namespaceSelector && selects(p.podSelector, pod.labels)));
+}
+
+function checkNetworkPaths(objects) {
+  const errors = [];
+  const policies = objects.filter((o) => o.kind === "NetworkPolicy");
+  const pods = podsOf(objects);
+  const isolating = (pod, type) => policies.filter((np) => (np.spec.policyTypes ?? ["Ingress"]).includes(type) && selects(np.spec.podSelector, pod.labels));
+  for (const pod of pods) {
+    for (const type of ["Ingress", "Egress"]) {
+      if (!isolating(pod, type).length) errors.push(`pod ${pod.component} is not isolated for ${type} (no default-deny)`);
+    }
+  }
+  const ingressAllows = (from, to, port) =>
+    isolating(to, "Ingress").some((np) => (np.spec.ingress ?? []).some((r) => portMatches(r.ports, port) && peersAdmit(r.from, from)));
+  const egressAllows = (from, to, port) =>
+    isolating(from, "Egress").some((np) => (np.spec.egress ?? []).some((r) => portMatches(r.ports, port) && peersAdmit(r.to, to)));
+  for (const from of pods) {
+    for (const to of pods) {
+      if (from === to) continue;
+      const open = to.ports.filter((port) => ingressAllows(from, to, port) && egressAllows(from, to, port));
+      const path = `${from.component}->${to.component}`;
+      if (allowedPaths.has(path)) {
+        if (!open.length) errors.push(`path ${path} is closed; it must be open`);
+      } else if (open.length) {
+        errors.push(`path ${path} is open on port ${open.join(", ")}; only the allowed paths may be`);
+      }
+    }
+  }
+  // From and to outside the release: ingress open to all only at the entry points; egress to any address
+  // (beyond DNS) only for the components that talk to the Kubernetes API.
+  for (const np of policies) {
+    for (const pod of pods.filter((p) => selects(np.spec.podSelector, p.labels))) {
+      for (const r of np.spec.ingress ?? []) {
+        if ((!r.from?.length || r.from.some((p) => p.ipBlock)) && !openIngress.has(pod.component)) {
+          errors.push(`${name(np)}: lets anyone reach ${pod.component}`);
+        }
+      }
+      for (const r of np.spec.egress ?? []) {
+        const dnsOnly = r.ports?.length && r.ports.every((p) => p.port === 53);
+        if ((!r.to?.length || r.to.some((p) => p.ipBlock)) && !dnsOnly && !externalEgress.has(pod.component)) {
+          errors.push(`${name(np)}: lets ${pod.component} connect anywhere`);
+        }
+      }
+    }
+  }
+  return [...new Set(errors)];
+}
 
 export function checkPolicies(objects) {
   const results = [];

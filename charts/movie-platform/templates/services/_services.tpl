@@ -29,6 +29,14 @@ service="{{ .component }}",namespace="{{ .ctx.Release.Namespace }}"
       name: {{ include "movie-platform.secretName" (dict "auth" .Values.apiGateway.token "default" "api-gateway-token") }}
       key: {{ .Values.apiGateway.token.existingSecretKey }}
 {{- end }}
+{{- with .Values.apiGateway.rateLimit }}
+{{- if gt (int .requestsPerSecond) 0 }}
+- name: API_GATEWAY_RATE_LIMIT_RPS
+  value: {{ .requestsPerSecond | quote }}
+- name: API_GATEWAY_RATE_LIMIT_BURST
+  value: {{ .burst | quote }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "movie-platform.env.inventory-app" -}}
