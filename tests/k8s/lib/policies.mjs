@@ -256,9 +256,13 @@ const allowedPaths = new Set([
   ...["api-gateway", "inventory-app", "billing-app", "rabbitmq", "platform-operator"].map((t) => `prometheus->${t}`),
   ...["api-gateway", "inventory-app", "billing-app"].map((t) => `acceptance-test->${t}`),
 ]);
-// Components that anyone may reach (the entry points), and that may reach addresses outside the
-// release on other ports than DNS (the Kubernetes API server).
-const openIngress = new Set(["api-gateway", "grafana"]);
+// What anyone may reach: the entry points (any of their ports), and RabbitMQ's management UI when
+// rabbitmq.management.enabled (values-lab.yaml); and the components that may reach addresses outside
+// the release on other ports than DNS (the Kubernetes API server).
+const openIngress = { "api-gateway": null, grafana: null, rabbitmq: [15672] };
+const openToAnyone = (component, rulePorts) =>
+  component in openIngress &&
+  (openIngress[component] === null || (rulePorts?.length && rulePorts.every((p) => openIngress[component].includes(p.port))));
 const externalEgress = new Set(["platform-operator", "prometheus"]);
 
 function podsOf(objects) {
@@ -311,7 +315,7 @@ function checkNetworkPaths(objects) {
   for (const np of policies) {
     for (const pod of pods.filter((p) => selects(np.spec.podSelector, p.labels))) {
       for (const r of np.spec.ingress ?? []) {
-        if ((!r.from?.length || r.from.some((p) => p.ipBlock)) && !openIngress.has(pod.component)) {
+        if ((!r.from?.length || r.from.some((p) => p.ipBlock)) && !openToAnyone(pod.component, r.ports)) {
           errors.push(`${name(np)}: lets anyone reach ${pod.component}`);
         }
       }
