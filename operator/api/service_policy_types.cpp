@@ -209,16 +209,27 @@ std::vector<std::string> validatePolicySpec(const ServicePolicySpec& spec) {
   return problems;
 }
 
+namespace {
+
+// A metadata string; "" when absent or not a string (json::value would throw on the wrong type, found by
+// tests/fuzz/fuzz_operator_json).
+std::string metadataText(const json& meta, const char* key) {
+  auto found = meta.find(key);
+  return found != meta.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
+}  // namespace
+
 Result<ServicePolicy> policyFromJson(const json& object) {
   if (!object.is_object() || !object.contains("metadata") || !object.at("metadata").is_object()) {
     return Error{0, "BadObject", "object has no metadata"};
   }
   const json& meta = object.at("metadata");
   ServicePolicy policy;
-  policy.metadata.name = meta.value("name", "");
-  policy.metadata.namespaceName = meta.value("namespace", "");
-  policy.metadata.uid = meta.value("uid", "");
-  policy.metadata.resourceVersion = meta.value("resourceVersion", "");
+  policy.metadata.name = metadataText(meta, "name");
+  policy.metadata.namespaceName = metadataText(meta, "namespace");
+  policy.metadata.uid = metadataText(meta, "uid");
+  policy.metadata.resourceVersion = metadataText(meta, "resourceVersion");
   if (meta.contains("generation") && meta.at("generation").is_number_integer()) {
     policy.metadata.generation = meta.at("generation").get<int64_t>();
   }

@@ -16,9 +16,7 @@ int64_t integerAt(const json& object, const json::json_pointer& pointer, int64_t
              : fallback;
 }
 
-}  // namespace
-
-Result<DeploymentView> readDeployment(const json& deployment) {
+Result<DeploymentView> readDeploymentFields(const json& deployment) {
   DeploymentView view;
   const json& meta = deployment.value("metadata", json::object());
   view.name = meta.value("name", "");
@@ -56,7 +54,7 @@ Result<DeploymentView> readDeployment(const json& deployment) {
   return view;
 }
 
-PodView readPod(const json& pod) {
+PodView readPodFields(const json& pod) {
   PodView view;
   view.name = pod.value("metadata", json::object()).value("name", "");
   const json& meta = pod.value("metadata", json::object());
@@ -75,6 +73,26 @@ PodView readPod(const json& pod) {
     view.ready = false;
   }
   return view;
+}
+
+}  // namespace
+
+Result<DeploymentView> readDeployment(const json& deployment) {
+  // A member of an unexpected JSON type (found by tests/fuzz/fuzz_operator_json) is a malformed object,
+  // reported like any other unusable Deployment rather than thrown through the reconciler.
+  try {
+    return readDeploymentFields(deployment);
+  } catch (const json::exception& e) {
+    return Error{0, "UnsupportedTarget", std::string("malformed Deployment: ") + e.what()};
+  }
+}
+
+PodView readPod(const json& pod) {
+  try {
+    return readPodFields(pod);
+  } catch (const json::exception&) {
+    return PodView{};  // unreadable: neither ready nor terminating, so it never counts as capacity
+  }
 }
 
 json makeEvent(const json& involved, const std::string& reason, const std::string& message, bool warning,

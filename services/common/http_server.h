@@ -46,7 +46,7 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Routes must be added before start().
+  // Routes and the readiness check must be set before start(): the server's threads read them unlocked.
   void route(std::string method, const std::string& pattern, Handler handler,
              Dispatch dispatch = Dispatch::kWorker);
   void setReadiness(ReadinessCheck check);

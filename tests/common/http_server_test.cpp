@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -22,7 +23,8 @@ using test::HttpClient;
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void startServer(ServerOptions options = {}) {
+  // The readiness check, like routes, is set before start(): the server's threads read it unlocked.
+  void startServer(ServerOptions options = {}, ReadinessCheck readiness = nullptr) {
     options.service = "test-service";
     options.bindAddress = "127.0.0.1";
     options.port = 0;
@@ -45,6 +47,9 @@ class HttpServerTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(400));
       return Response::json(200, {{"slow", true}});
     });
+    if (readiness) {
+      server_->setReadiness(std::move(readiness));
+    }
     std::string error;
     ASSERT_TRUE(server_->start(&error)) << error;
     port_ = server_->port();
@@ -190,12 +195,11 @@ TEST_F(HttpServerTest, HealthAndMetricsUseRouteTemplates) {
 }
 
 TEST_F(HttpServerTest, ReadinessFollowsTheCheck) {
-  ServerOptions options;
-  startServer(options);
-  bool ready = false;
-  server_->setReadiness([&](std::string* reason) {
+  // Flipped by the test while the server's worker threads read it (found by the ThreadSanitizer run).
+  std::atomic<bool> ready{false};
+  startServer({}, [&](std::string* reason) {
     *reason = "dependency down";
-    return ready;
+    return ready.load();
   });
   HttpClient client(port_);
   auto down = client.request("GET", "/readyz");

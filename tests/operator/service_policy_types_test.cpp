@@ -132,6 +132,15 @@ TEST(PolicyObject, ReadsMetadataAndStatus) {
   EXPECT_FALSE(policyFromJson(json{{"spec", validSpec()}}).ok());
 }
 
+// A metadata member of the wrong type (found by tests/fuzz/fuzz_operator_json) reads as absent.
+TEST(PolicyObject, MetadataOfTheWrongTypeIsAnErrorNotAnException) {
+  EXPECT_FALSE(policyFromJson(json{{"metadata", {{"name", 2}}}}).ok());
+  auto policy =
+      policyFromJson(json{{"metadata", {{"name", "gw"}, {"namespace", 3}, {"uid", json::array()}}}});
+  ASSERT_TRUE(policy.ok());
+  EXPECT_EQ(policy.value().metadata.namespaceName, "");
+}
+
 TEST(Conditions, LastTransitionTimeMovesOnlyWhenTheStatusFlips) {
   std::vector<Condition> conditions;
   setCondition(conditions, {"Ready", "True", "Reconciled", "ok", "", 1}, "T1");

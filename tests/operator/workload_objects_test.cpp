@@ -47,6 +47,24 @@ TEST(ReadDeployment, RefusesSelectorsItCannotListPodsBy) {
   EXPECT_FALSE(readDeployment(expressions).ok());
 }
 
+// Members of the wrong JSON type (inputs found by tests/fuzz/fuzz_operator_json) are errors, not exceptions.
+TEST(ReadDeployment, MalformedObjectsAreErrorsNotExceptions) {
+  EXPECT_FALSE(readDeployment(json(1)).ok());
+  json numberLabel = deployment(1, 1, 1, 1, 1);
+  numberLabel["spec"]["selector"]["matchLabels"]["app"] = 1;
+  EXPECT_FALSE(readDeployment(numberLabel).ok());
+  json numberName = deployment(1, 1, 1, 1, 1);
+  numberName["metadata"]["name"] = 2;
+  EXPECT_FALSE(readDeployment(numberName).ok());
+}
+
+TEST(ReadPod, MalformedPodIsNeitherReadyNorTerminating) {
+  for (const json& pod : {json(1), json{{"status", {{"conditions", {1}}}}}, json{{"metadata", "x"}}}) {
+    EXPECT_FALSE(readPod(pod).ready) << pod.dump();
+    EXPECT_FALSE(readPod(pod).terminating) << pod.dump();
+  }
+}
+
 TEST(ReadPod, ReadyAndTerminating) {
   json ready = {
       {"metadata", {{"name", "p"}}},
