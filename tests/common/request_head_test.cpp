@@ -47,6 +47,8 @@ TEST(RequestHead, Table) {
       {"Content-Length with a sign", "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", 400},
       {"Content-Length and chunked",
        "POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+      {"chunked body", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411},
+      {"chunked, still arriving", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n", 0},
       {"Content-Length over the limit", "POST / HTTP/1.1\r\nContent-Length: 1025\r\n\r\n", 413},
       {"Content-Length of 30 digits",
        "POST / HTTP/1.1\r\nContent-Length: 999999999999999999999999999999\r\n\r\n", 413},
