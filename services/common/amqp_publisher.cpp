@@ -126,49 +126,64 @@ Status Publisher::collectConfirms(std::chrono::milliseconds wait,
     if (!first && amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0) {
       return Status::ok();
     }
-    amqp_maybe_release_buffers(state);
-    amqp_frame_t frame{};
-    int code = amqp_simple_wait_frame_noblock(state, &frame, first ? &timeout : &none);
-    if (code == AMQP_STATUS_TIMEOUT) {
+    Confirm confirm;
+    Status status = readConfirm(first ? &timeout : &none, &confirm);
+    if (!status.isOk() || confirm.kind == Confirm::kTimeout) {
+      return status;
+    }
+    if (confirm.kind == Confirm::kAck) {
+      // An unroutable message is returned, then acked: that ack does not mean it was stored.
+      report(confirm.tag, confirm.multiple, !returnBeforeAck_);
+      returnBeforeAck_ = false;
+    } else if (confirm.kind == Confirm::kNack) {
+      report(confirm.tag, confirm.multiple, false);
+    } else if (confirm.kind == Confirm::kReturned) {
+      returnBeforeAck_ = true;
+    }
+  }
+}
+
+Status Publisher::readConfirm(const timeval* wait, Confirm* out) {
+  amqp_connection_state_t state = connection_.state();
+  amqp_maybe_release_buffers(state);
+  amqp_frame_t frame{};
+  int code = amqp_simple_wait_frame_noblock(state, &frame, const_cast<timeval*>(wait));
+  if (code == AMQP_STATUS_TIMEOUT) {
+    out->kind = Confirm::kTimeout;
+    return Status::ok();
+  }
+  if (code != AMQP_STATUS_OK) {
+    return connection_.lose(std::string("waiting for publisher confirms: ") + amqp_error_string2(code));
+  }
+  if (frame.frame_type != AMQP_FRAME_METHOD) {
+    return Status::ok();
+  }
+  switch (frame.payload.method.id) {
+    case AMQP_BASIC_ACK_METHOD: {
+      const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
+      *out = {Confirm::kAck, ack->delivery_tag, ack->multiple != 0};
       return Status::ok();
     }
-    if (code != AMQP_STATUS_OK) {
-      return connection_.lose(std::string("waiting for publisher confirms: ") + amqp_error_string2(code));
+    case AMQP_BASIC_NACK_METHOD: {
+      const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
+      *out = {Confirm::kNack, nack->delivery_tag, nack->multiple != 0};
+      return Status::ok();
     }
-    if (frame.frame_type != AMQP_FRAME_METHOD) {
-      continue;
+    case AMQP_BASIC_RETURN_METHOD: {
+      // The returned content follows the method; read it off the wire. Its confirm (an ack) comes next.
+      amqp_message_t returned{};
+      Status status = connection_.check(amqp_read_message(state, frame.channel, &returned, 0),
+                                        "reading a returned message");
+      amqp_destroy_message(&returned);
+      out->kind = Confirm::kReturned;
+      return status;
     }
-    switch (frame.payload.method.id) {
-      case AMQP_BASIC_ACK_METHOD: {
-        const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
-        // An unroutable message is returned, then acked: that ack does not mean it was stored.
-        report(ack->delivery_tag, ack->multiple, !returnBeforeAck_);
-        returnBeforeAck_ = false;
-        break;
-      }
-      case AMQP_BASIC_NACK_METHOD: {
-        const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
-        report(nack->delivery_tag, nack->multiple, false);
-        break;
-      }
-      case AMQP_BASIC_RETURN_METHOD: {
-        amqp_message_t returned{};
-        Status status = connection_.check(amqp_read_message(state, frame.channel, &returned, 0),
-                                          "reading a returned message");
-        amqp_destroy_message(&returned);
-        if (!status.isOk()) {
-          return status;
-        }
-        returnBeforeAck_ = true;
-        break;
-      }
-      case AMQP_CHANNEL_CLOSE_METHOD:
-        return connection_.lose("channel closed by the broker while publishing");
-      case AMQP_CONNECTION_CLOSE_METHOD:
-        return connection_.lose("connection closed by the broker while publishing");
-      default:
-        break;
-    }
+    case AMQP_CHANNEL_CLOSE_METHOD:
+      return connection_.lose("channel closed by the broker while publishing");
+    case AMQP_CONNECTION_CLOSE_METHOD:
+      return connection_.lose("connection closed by the broker while publishing");
+    default:
+      return Status::ok();
   }
 }
 
@@ -206,54 +221,37 @@ Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
 Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
   amqp_connection_state_t state = connection_.state();
   while (outstanding_.size() > maxOutstanding) {
-    amqp_maybe_release_buffers(state);
-    amqp_frame_t frame{};
+    Confirm confirm;
     // The RPC timeout bounds the wait: a broker that stops confirming is treated as gone.
-    int code = amqp_simple_wait_frame_noblock(state, &frame, amqp_get_rpc_timeout(state));
-    if (code != AMQP_STATUS_OK) {
-      return connection_.lose(std::string("waiting for publisher confirms: ") + amqp_error_string2(code));
+    Status status = readConfirm(amqp_get_rpc_timeout(state), &confirm);
+    if (!status.isOk()) {
+      return status;
     }
-    if (frame.frame_type != AMQP_FRAME_METHOD) {
-      continue;
-    }
-    switch (frame.payload.method.id) {
-      case AMQP_BASIC_ACK_METHOD: {
-        const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
-        settle(ack->delivery_tag, ack->multiple);
+    switch (confirm.kind) {
+      case Confirm::kTimeout:
+        return connection_.lose(std::string("waiting for publisher confirms: ") +
+                                amqp_error_string2(AMQP_STATUS_TIMEOUT));
+      case Confirm::kAck:
+        settle(confirm.tag, confirm.multiple);
         break;
-      }
-      case AMQP_BASIC_NACK_METHOD: {
-        const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
-        auto last = nack->multiple ? outstanding_.upper_bound(nack->delivery_tag) : outstanding_.end();
-        for (auto it = nack->multiple ? outstanding_.begin() : outstanding_.find(nack->delivery_tag);
-             it != last; ++it) {
+      case Confirm::kNack: {
+        auto last = confirm.multiple ? outstanding_.upper_bound(confirm.tag) : outstanding_.end();
+        for (auto it = confirm.multiple ? outstanding_.begin() : outstanding_.find(confirm.tag); it != last;
+             ++it) {
           nackedTags_.insert(*it);
-          if (!nack->multiple) {
+          if (!confirm.multiple) {
             break;
           }
         }
         const std::size_t before = outstanding_.size();
-        settle(nack->delivery_tag, nack->multiple);
+        settle(confirm.tag, confirm.multiple);
         nacked_ += before - outstanding_.size();
         break;
       }
-      case AMQP_BASIC_RETURN_METHOD: {
-        // The returned content follows the method; read it off the wire. Its confirm (an ack) comes next.
-        amqp_message_t returned{};
-        Status status = connection_.check(amqp_read_message(state, frame.channel, &returned, 0),
-                                          "reading a returned message");
-        amqp_destroy_message(&returned);
-        if (!status.isOk()) {
-          return status;
-        }
+      case Confirm::kReturned:
         ++returned_;
         break;
-      }
-      case AMQP_CHANNEL_CLOSE_METHOD:
-        return connection_.lose("channel closed by the broker while publishing");
-      case AMQP_CONNECTION_CLOSE_METHOD:
-        return connection_.lose("connection closed by the broker while publishing");
-      default:
+      case Confirm::kNone:
         break;
     }
   }

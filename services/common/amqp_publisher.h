@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include <sys/time.h>
+
 #include "common/amqp_connection.h"
 
 namespace mp::amqp {
@@ -53,6 +55,15 @@ class Publisher {
  private:
   // Reads broker frames until no more than `maxOutstanding` publishes wait for their confirm.
   Status awaitConfirms(std::size_t maxOutstanding);
+  // One frame read while confirms are outstanding, as far as publishing cares.
+  struct Confirm {
+    enum Kind { kNone, kTimeout, kAck, kNack, kReturned } kind = kNone;
+    uint64_t tag = 0;
+    bool multiple = false;
+  };
+  // Waits up to `wait` (null: no limit) for a frame; acks, nacks and returns (whose content it reads)
+  // fill `out`, a closed channel or connection fails the status.
+  Status readConfirm(const timeval* wait, Confirm* out);
   void settle(uint64_t tag, bool multiple);
   Status send(const std::string& exchange, const std::string& routingKey, const OutgoingMessage& message);
 
