@@ -102,7 +102,7 @@ Status Publisher::publishAsync(const std::string& exchange, const std::string& r
   return send(exchange, routingKey, message);
 }
 
-Status Publisher::collectConfirms(std::chrono::milliseconds wait,
+Status Publisher::collectConfirms(std::chrono::microseconds wait,
                                   std::vector<std::pair<uint64_t, bool>>* settled) {
   if (connection_.lost()) {
     return Status::error("connection lost");
@@ -118,8 +118,8 @@ Status Publisher::collectConfirms(std::chrono::milliseconds wait,
     }
     outstanding_.erase(first, last);
   };
-  timeval timeout{static_cast<time_t>(wait.count() / 1000),
-                  static_cast<suseconds_t>((wait.count() % 1000) * 1000)};
+  timeval timeout{static_cast<time_t>(wait.count() / 1000000),
+                  static_cast<suseconds_t>(wait.count() % 1000000)};
   timeval none{0, 0};
   // The first frame may be waited for; after it, only what has already arrived is read.
   for (bool first = true;; first = false) {

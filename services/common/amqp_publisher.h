@@ -46,7 +46,7 @@ class Publisher {
   // Reads the broker's frames for up to `wait` (then whatever is already buffered) and appends each
   // delivery tag settled meanwhile, with whether the broker took the message (acked, not returned).
   // Fails when the connection or channel broke; unsettled messages then have an unknown outcome.
-  Status collectConfirms(std::chrono::milliseconds wait, std::vector<std::pair<uint64_t, bool>>* settled);
+  Status collectConfirms(std::chrono::microseconds wait, std::vector<std::pair<uint64_t, bool>>* settled);
 
   // While nothing is to be published: waits up to `wait` for a frame, so that heartbeats are sent and a
   // closed connection or channel is noticed. Ok on a quiet wait.
