@@ -2,6 +2,8 @@
 
 #include <amqp_framing.h>
 
+#include <iterator>
+
 namespace mp::amqp {
 namespace {
 
@@ -39,22 +41,10 @@ Status Publisher::publish(const std::string& exchange, const std::string& routin
   nackedTags_.clear();
   window = window == 0 ? 1 : window;
   for (const OutgoingMessage& message : messages) {
-    amqp_basic_properties_t properties{};
-    properties._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
-    properties.content_type = amqp_cstring_bytes("application/json");
-    properties.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-    if (!message.messageId.empty()) {
-      properties._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
-      properties.message_id = toBytes(message.messageId);
-    }
-    // mandatory: a message no queue takes comes back as basic.return instead of silently vanishing.
-    int code = amqp_basic_publish(connection_.state(), Connection::kChannel, toBytes(exchange),
-                                  toBytes(routingKey), true, false, &properties, toBytes(message.body));
-    Status status = connection_.checkCode(code, "basic.publish");
+    Status status = send(exchange, routingKey, message);
     if (!status.isOk()) {
       return status;
     }
-    outstanding_.insert(nextTag_++);
     if (outstanding_.size() >= window) {
       status = awaitConfirms(window / 2);
       if (!status.isOk()) {
@@ -78,6 +68,123 @@ Status Publisher::publish(const std::string& exchange, const std::string& routin
         false);
   }
   return Status::ok();
+}
+
+Status Publisher::send(const std::string& exchange, const std::string& routingKey,
+                       const OutgoingMessage& message) {
+  amqp_basic_properties_t properties{};
+  properties._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+  properties.content_type = amqp_cstring_bytes("application/json");
+  properties.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+  if (!message.messageId.empty()) {
+    properties._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+    properties.message_id = toBytes(message.messageId);
+  }
+  // mandatory: a message no queue takes comes back as basic.return instead of silently vanishing.
+  int code = amqp_basic_publish(connection_.state(), Connection::kChannel, toBytes(exchange),
+                                toBytes(routingKey), true, false, &properties, toBytes(message.body));
+  Status status = connection_.checkCode(code, "basic.publish");
+  if (status.isOk()) {
+    outstanding_.insert(nextTag_++);
+  }
+  return status;
+}
+
+Status Publisher::publishAsync(const std::string& exchange, const std::string& routingKey,
+                               const OutgoingMessage& message, uint64_t* tag) {
+  if (!confirming_) {
+    return Status::error("publish before enableConfirms()", false);
+  }
+  if (connection_.lost()) {
+    return Status::error("connection lost");
+  }
+  *tag = nextTag_;
+  return send(exchange, routingKey, message);
+}
+
+Status Publisher::collectConfirms(std::chrono::microseconds wait,
+                                  std::vector<std::pair<uint64_t, bool>>* settled) {
+  if (connection_.lost()) {
+    return Status::error("connection lost");
+  }
+  amqp_connection_state_t state = connection_.state();
+  // Settles `tag` (or every tag up to it) as taken or not.
+  auto report = [&](uint64_t tag, bool multiple, bool taken) {
+    auto first = multiple ? outstanding_.begin() : outstanding_.find(tag);
+    auto last =
+        multiple ? outstanding_.upper_bound(tag) : (first == outstanding_.end() ? first : std::next(first));
+    for (auto it = first; it != last; ++it) {
+      settled->emplace_back(*it, taken);
+    }
+    outstanding_.erase(first, last);
+  };
+  timeval timeout{static_cast<time_t>(wait.count() / 1000000),
+                  static_cast<suseconds_t>(wait.count() % 1000000)};
+  timeval none{0, 0};
+  // The first frame may be waited for; after it, only what has already arrived is read.
+  for (bool first = true;; first = false) {
+    if (!first && amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0) {
+      return Status::ok();
+    }
+    Confirm confirm;
+    Status status = readConfirm(first ? &timeout : &none, &confirm);
+    if (!status.isOk() || confirm.kind == Confirm::kTimeout) {
+      return status;
+    }
+    if (confirm.kind == Confirm::kAck) {
+      // An unroutable message is returned, then acked: that ack does not mean it was stored.
+      report(confirm.tag, confirm.multiple, !returnBeforeAck_);
+      returnBeforeAck_ = false;
+    } else if (confirm.kind == Confirm::kNack) {
+      report(confirm.tag, confirm.multiple, false);
+    } else if (confirm.kind == Confirm::kReturned) {
+      returnBeforeAck_ = true;
+    }
+  }
+}
+
+Status Publisher::readConfirm(const timeval* wait, Confirm* out) {
+  amqp_connection_state_t state = connection_.state();
+  amqp_maybe_release_buffers(state);
+  amqp_frame_t frame{};
+  int code = amqp_simple_wait_frame_noblock(state, &frame, const_cast<timeval*>(wait));
+  if (code == AMQP_STATUS_TIMEOUT) {
+    out->kind = Confirm::kTimeout;
+    return Status::ok();
+  }
+  if (code != AMQP_STATUS_OK) {
+    return connection_.lose(std::string("waiting for publisher confirms: ") + amqp_error_string2(code));
+  }
+  if (frame.frame_type != AMQP_FRAME_METHOD) {
+    return Status::ok();
+  }
+  switch (frame.payload.method.id) {
+    case AMQP_BASIC_ACK_METHOD: {
+      const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
+      *out = {Confirm::kAck, ack->delivery_tag, ack->multiple != 0};
+      return Status::ok();
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+      const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
+      *out = {Confirm::kNack, nack->delivery_tag, nack->multiple != 0};
+      return Status::ok();
+    }
+    case AMQP_BASIC_RETURN_METHOD: {
+      // The returned content follows the method; read it off the wire. Its confirm (an ack) comes next.
+      amqp_message_t returned{};
+      Status status = connection_.check(amqp_read_message(state, frame.channel, &returned, 0),
+                                        "reading a returned message");
+      amqp_destroy_message(&returned);
+      out->kind = Confirm::kReturned;
+      return status;
+    }
+    case AMQP_CHANNEL_CLOSE_METHOD:
+      return connection_.lose("channel closed by the broker while publishing");
+    case AMQP_CONNECTION_CLOSE_METHOD:
+      return connection_.lose("connection closed by the broker while publishing");
+    default:
+      return Status::ok();
+  }
 }
 
 void Publisher::settle(uint64_t tag, bool multiple) {
@@ -114,54 +221,37 @@ Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
 Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
   amqp_connection_state_t state = connection_.state();
   while (outstanding_.size() > maxOutstanding) {
-    amqp_maybe_release_buffers(state);
-    amqp_frame_t frame{};
+    Confirm confirm;
     // The RPC timeout bounds the wait: a broker that stops confirming is treated as gone.
-    int code = amqp_simple_wait_frame_noblock(state, &frame, amqp_get_rpc_timeout(state));
-    if (code != AMQP_STATUS_OK) {
-      return connection_.lose(std::string("waiting for publisher confirms: ") + amqp_error_string2(code));
+    Status status = readConfirm(amqp_get_rpc_timeout(state), &confirm);
+    if (!status.isOk()) {
+      return status;
     }
-    if (frame.frame_type != AMQP_FRAME_METHOD) {
-      continue;
-    }
-    switch (frame.payload.method.id) {
-      case AMQP_BASIC_ACK_METHOD: {
-        const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
-        settle(ack->delivery_tag, ack->multiple);
+    switch (confirm.kind) {
+      case Confirm::kTimeout:
+        return connection_.lose(std::string("waiting for publisher confirms: ") +
+                                amqp_error_string2(AMQP_STATUS_TIMEOUT));
+      case Confirm::kAck:
+        settle(confirm.tag, confirm.multiple);
         break;
-      }
-      case AMQP_BASIC_NACK_METHOD: {
-        const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
-        auto last = nack->multiple ? outstanding_.upper_bound(nack->delivery_tag) : outstanding_.end();
-        for (auto it = nack->multiple ? outstanding_.begin() : outstanding_.find(nack->delivery_tag);
-             it != last; ++it) {
+      case Confirm::kNack: {
+        auto last = confirm.multiple ? outstanding_.upper_bound(confirm.tag) : outstanding_.end();
+        for (auto it = confirm.multiple ? outstanding_.begin() : outstanding_.find(confirm.tag); it != last;
+             ++it) {
           nackedTags_.insert(*it);
-          if (!nack->multiple) {
+          if (!confirm.multiple) {
             break;
           }
         }
         const std::size_t before = outstanding_.size();
-        settle(nack->delivery_tag, nack->multiple);
+        settle(confirm.tag, confirm.multiple);
         nacked_ += before - outstanding_.size();
         break;
       }
-      case AMQP_BASIC_RETURN_METHOD: {
-        // The returned content follows the method; read it off the wire. Its confirm (an ack) comes next.
-        amqp_message_t returned{};
-        Status status = connection_.check(amqp_read_message(state, frame.channel, &returned, 0),
-                                          "reading a returned message");
-        amqp_destroy_message(&returned);
-        if (!status.isOk()) {
-          return status;
-        }
+      case Confirm::kReturned:
         ++returned_;
         break;
-      }
-      case AMQP_CHANNEL_CLOSE_METHOD:
-        return connection_.lose("channel closed by the broker while publishing");
-      case AMQP_CONNECTION_CLOSE_METHOD:
-        return connection_.lose("connection closed by the broker while publishing");
-      default:
+      case Confirm::kNone:
         break;
     }
   }

@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <sys/time.h>
 
 #include "common/amqp_connection.h"
 
@@ -36,6 +39,15 @@ class Publisher {
                  const std::vector<OutgoingMessage>& messages, std::size_t window = 1000,
                  std::vector<bool>* confirmed = nullptr);
 
+  // Pipelined use, one message at a time: publishes without waiting for the confirm; `*tag` is the
+  // message's delivery tag, which collectConfirms() reports when the broker settles it.
+  Status publishAsync(const std::string& exchange, const std::string& routingKey,
+                      const OutgoingMessage& message, uint64_t* tag);
+  // Reads the broker's frames for up to `wait` (then whatever is already buffered) and appends each
+  // delivery tag settled meanwhile, with whether the broker took the message (acked, not returned).
+  // Fails when the connection or channel broke; unsettled messages then have an unknown outcome.
+  Status collectConfirms(std::chrono::microseconds wait, std::vector<std::pair<uint64_t, bool>>* settled);
+
   // While nothing is to be published: waits up to `wait` for a frame, so that heartbeats are sent and a
   // closed connection or channel is noticed. Ok on a quiet wait.
   Status serviceIdle(std::chrono::milliseconds wait);
@@ -43,7 +55,17 @@ class Publisher {
  private:
   // Reads broker frames until no more than `maxOutstanding` publishes wait for their confirm.
   Status awaitConfirms(std::size_t maxOutstanding);
+  // One frame read while confirms are outstanding, as far as publishing cares.
+  struct Confirm {
+    enum Kind { kNone, kTimeout, kAck, kNack, kReturned } kind = kNone;
+    uint64_t tag = 0;
+    bool multiple = false;
+  };
+  // Waits up to `wait` (null: no limit) for a frame; acks, nacks and returns (whose content it reads)
+  // fill `out`, a closed channel or connection fails the status.
+  Status readConfirm(const timeval* wait, Confirm* out);
   void settle(uint64_t tag, bool multiple);
+  Status send(const std::string& exchange, const std::string& routingKey, const OutgoingMessage& message);
 
   Connection& connection_;
   bool confirming_ = false;
@@ -52,6 +74,7 @@ class Publisher {
   std::size_t nacked_ = 0;
   std::set<uint64_t> nackedTags_;
   std::size_t returned_ = 0;
+  bool returnBeforeAck_ = false;  // collectConfirms(): a basic.return precedes its message's ack
 };
 
 }  // namespace mp::amqp

@@ -23,9 +23,9 @@ struct BillingPublisherSettings {
 };
 
 // Publishes orders for many request threads over one AMQP connection that its own thread owns
-// (rabbitmq-c connections are single-threaded). Requests that arrive while a batch waits for its
-// confirms go out together in the next batch, so concurrent requests share confirm round trips instead
-// of queueing behind one each. Every message is persistent with a fresh message_id. Thread-safe.
+// (rabbitmq-c connections are single-threaded). Publishing is pipelined: each order goes out as soon
+// as it arrives, beside earlier ones still waiting for their confirm, and its request is answered when
+// its own delivery tag is settled. Every message is persistent with a fresh message_id. Thread-safe.
 class BillingPublisher {
  public:
   enum class Outcome { kConfirmed, kUnavailable };

@@ -15,9 +15,7 @@ InventorySettings readSettings(Environment& env) {
   settings.databaseUrl = env.requiredUrl("INVENTORY_DATABASE_URL", {"postgresql", "postgres"},
                                          "libpq URI of the movies database");
   settings.pool.size = static_cast<size_t>(
-      // 16 rather than 8: with 32 clients on 2 cores, 8 connections left requests queued for one while
-      // PostgreSQL had CPU to spare (bench/run: 0.38 -> 0.54 of pgbench's rate; docs/performance.md).
-      env.integer("DB_POOL_SIZE", 16, 1, 256, "PostgreSQL connections, and threads that may wait on them"));
+      env.integer("DB_POOL_SIZE", 8, 1, 256, "PostgreSQL connections, and threads that may wait on them"));
   settings.pool.statementTimeout =
       env.duration("DB_STATEMENT_TIMEOUT", std::chrono::seconds(5), "longest time one SQL statement may run");
   settings.pool.applicationName = "inventory-app";

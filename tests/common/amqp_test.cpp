@@ -2,9 +2,11 @@
 // idempotent topology, confirmed publishing, prefetch + manual acks, dead-lettering and the delivery limit.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <map>
 
 #include <atomic>
 #include <chrono>
@@ -258,6 +260,29 @@ TEST_F(AmqpBrokerTest, UnroutablePublishIsReportedNotLost) {
   EXPECT_NE(status.message().find("2 unroutable"), std::string::npos) << status.message();
   // The channel stays usable after a return.
   EXPECT_TRUE(publisher.publish("", queue_, numbered(1)).isOk());
+}
+
+TEST_F(AmqpBrokerTest, PipelinedPublishesAreSettledOneByOneAndAReturnFailsOnlyItsOwn) {
+  Publisher publisher(*connection_);
+  ASSERT_TRUE(publisher.enableConfirms().isOk());
+  auto messages = numbered(3);
+  uint64_t routed1 = 0, unroutable = 0, routed2 = 0;
+  ASSERT_TRUE(publisher.publishAsync("", queue_, messages[0], &routed1).isOk());
+  ASSERT_TRUE(publisher.publishAsync("", queue_ + "-missing", messages[1], &unroutable).isOk());
+  ASSERT_TRUE(publisher.publishAsync("", queue_, messages[2], &routed2).isOk());
+  std::map<uint64_t, bool> settled;
+  for (int turn = 0; turn < 100 && settled.size() < 3; ++turn) {
+    std::vector<std::pair<uint64_t, bool>> batch;
+    Status status = publisher.collectConfirms(std::chrono::milliseconds(50), &batch);
+    ASSERT_TRUE(status.isOk()) << status.message();
+    for (const auto& [tag, taken] : batch) {
+      EXPECT_TRUE(settled.emplace(tag, taken).second) << "tag " << tag << " settled twice";
+    }
+  }
+  ASSERT_EQ(settled.size(), 3u);
+  EXPECT_TRUE(settled[routed1]);
+  EXPECT_FALSE(settled[unroutable]);
+  EXPECT_TRUE(settled[routed2]);
 }
 
 TEST_F(AmqpBrokerTest, ConsumingAMissingQueueLosesTheChannel) {
