@@ -24,6 +24,24 @@ std::string newMessageId() {
   return text;
 }
 
+bool orderMessageId(const std::optional<std::string>& idempotencyKey, std::string* messageId) {
+  if (!idempotencyKey) {
+    *messageId = newMessageId();
+    return true;
+  }
+  // An AMQP short string holds 255 bytes; 200 leaves room for the prefix.
+  if (idempotencyKey->empty() || idempotencyKey->size() > 200) {
+    return false;
+  }
+  for (char c : *idempotencyKey) {
+    if (c < 0x21 || c > 0x7e) {
+      return false;
+    }
+  }
+  *messageId = "key:" + *idempotencyKey;
+  return true;
+}
+
 BillingPublisher::BillingPublisher(BillingPublisherSettings settings, ServiceMetrics& metrics)
     : settings_(std::move(settings)) {
   auto& family = prometheus::BuildCounter()
@@ -51,9 +69,11 @@ void BillingPublisher::stop() {
   failQueued("the gateway is shutting down");
 }
 
-BillingPublisher::Outcome BillingPublisher::publish(std::string body, std::string* detail) {
+BillingPublisher::Outcome BillingPublisher::publish(std::string body, std::string messageId,
+                                                    std::string* detail) {
   auto pending = std::make_shared<Pending>();
   pending->body = std::move(body);
+  pending->messageId = std::move(messageId);
   auto result = pending->done.get_future();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -146,7 +166,7 @@ void BillingPublisher::run() {
       for (auto& pending : batch) {
         uint64_t tag = 0;
         if (status.isOk()) {
-          status = publisher->publishAsync("", settings_.queue, {pending->body, newMessageId()}, &tag);
+          status = publisher->publishAsync("", settings_.queue, {pending->body, pending->messageId}, &tag);
         }
         if (status.isOk()) {
           inFlight.emplace(tag, std::move(pending));

@@ -7,6 +7,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -25,7 +26,8 @@ struct BillingPublisherSettings {
 // Publishes orders for many request threads over one AMQP connection that its own thread owns
 // (rabbitmq-c connections are single-threaded). Publishing is pipelined: each order goes out as soon
 // as it arrives, beside earlier ones still waiting for their confirm, and its request is answered when
-// its own delivery tag is settled. Every message is persistent with a fresh message_id. Thread-safe.
+// its own delivery tag is settled. Every message is persistent with the message_id it is given.
+// Thread-safe.
 class BillingPublisher {
  public:
   enum class Outcome { kConfirmed, kUnavailable };
@@ -39,14 +41,16 @@ class BillingPublisher {
   void stop();
 
   // Blocks until the broker confirmed the message, or answers kUnavailable (broker unreachable, a
-  // nack, or no confirm within confirmTimeout). `detail` says why on failure.
-  Outcome publish(std::string body, std::string* detail);
+  // nack, or no confirm within confirmTimeout). `detail` says why on failure. billing-app stores one row
+  // per messageId, however often it is published.
+  Outcome publish(std::string body, std::string messageId, std::string* detail);
 
   bool connected() const { return connected_; }
 
  private:
   struct Pending {
     std::string body;
+    std::string messageId;
     std::promise<std::pair<Outcome, std::string>> done;
   };
 
@@ -68,5 +72,10 @@ class BillingPublisher {
 
 // A random (version 4) UUID, for message ids.
 std::string newMessageId();
+
+// The message_id of an order: "key:" + the client's Idempotency-Key header when it sent one (so a
+// retried post is stored once; the prefix keeps client keys apart from generated ids), else a fresh
+// UUID. False when the key is unusable: more than 200 bytes, or not printable ASCII without spaces.
+bool orderMessageId(const std::optional<std::string>& idempotencyKey, std::string* messageId);
 
 }  // namespace mp::gateway

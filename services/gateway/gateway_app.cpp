@@ -94,8 +94,15 @@ http::Response postOrder(BillingPublisher& publisher, const http::Request& reque
   if (!parseOrderMessage(request.body, &order, &reason)) {
     return http::Response::error(400, "invalid_order", reason);
   }
+  std::string messageId;
+  if (!orderMessageId(request.header("idempotency-key"), &messageId)) {
+    return http::Response::error(
+        400, "invalid_idempotency_key",
+        "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces");
+  }
   std::string detail;
-  if (publisher.publish(request.body, &detail) != BillingPublisher::Outcome::kConfirmed) {
+  if (publisher.publish(request.body, std::move(messageId), &detail) !=
+      BillingPublisher::Outcome::kConfirmed) {
     return http::Response::error(503, "broker_unavailable", detail + "; retry shortly");
   }
   return http::Response::json(200, {{"message", "Message posted"}});

@@ -11,18 +11,22 @@
 
 namespace {
 
-// One scratch file per fuzzing process: loadKubeconfig reads a path, as the operator does.
-const std::string& scratchPath() {
-  static const std::string path = [] {
-    char name[] = "/tmp/mp-fuzz-kubeconfig.XXXXXX";
-    int fd = mkstemp(name);
+// One scratch file per fuzzing process (loadKubeconfig reads a path, as the operator does), removed when
+// libFuzzer exits. A plain array: it outlives the atexit handler that removes the file.
+char scratchName[] = "/tmp/mp-fuzz-kubeconfig.XXXXXX";
+
+const char* scratchPath() {
+  static const bool created = [] {
+    int fd = mkstemp(scratchName);
     if (fd < 0) {
       std::abort();
     }
     close(fd);
-    return std::string(name);
+    std::atexit([] { std::remove(scratchName); });
+    return true;
   }();
-  return path;
+  (void)created;
+  return scratchName;
 }
 
 }  // namespace
@@ -30,7 +34,7 @@ const std::string& scratchPath() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
   {
-    FILE* file = std::fopen(scratchPath().c_str(), "wb");
+    FILE* file = std::fopen(scratchPath(), "wb");
     if (file == nullptr) {
       std::abort();
     }

@@ -154,6 +154,30 @@ TEST_F(GatewayBilling, ConcurrentOrdersAreEachConfirmedOnce) {
   EXPECT_EQ(ids.size(), deliveries.size()) << "every message has its own id";
 }
 
+// A client that retries a post (e.g. after a 503 whose outcome it cannot know) sends the same
+// Idempotency-Key: every publish of it carries the same message_id, so billing-app stores it once.
+TEST_F(GatewayBilling, AnIdempotencyKeyIsTheMessageIdOfEveryRetry) {
+  HttpClient client(gateway_->port());
+  const std::string body = R"({"user_id":"42","number_of_items":"1","total_amount":"9.99"})";
+  const std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"},
+                                                                    {"Idempotency-Key", "order-42.a_1"}};
+  ASSERT_EQ(client.request("POST", "/api/billing", body, headers).status, 200);
+  ASSERT_EQ(client.request("POST", "/api/billing", body, headers).status, 200);
+  auto deliveries = drainAll();
+  ASSERT_EQ(deliveries.size(), 2u);
+  for (const auto& delivery : deliveries) {
+    EXPECT_EQ(delivery.messageId.value_or(""), "key:order-42.a_1");
+  }
+  for (const std::string& key :
+       {std::string("has space"), std::string(201, 'k'), std::string("caf\xc3\xa9")}) {
+    auto reply = client.request("POST", "/api/billing", body,
+                                {{"Content-Type", "application/json"}, {"Idempotency-Key", key}});
+    EXPECT_EQ(reply.status, 400) << key;
+    EXPECT_EQ(json::parse(reply.body)["error"], "invalid_idempotency_key") << reply.body;
+  }
+  EXPECT_EQ(drainAll().size(), 0u);
+}
+
 // Last: it stops the broker.
 TEST_F(GatewayBilling, BrokerDownIs503FastAndPublishingResumesWhenItIsBack) {
   ASSERT_TRUE(brokerControl("stop"));

@@ -4,10 +4,12 @@
 //
 //   fault-load PORT SECONDS BILLING_POSTS RUN_ID TIMEOUT_MS OUT_DIR
 //
-// Writes OUT_DIR/billing.tsv (user_id, status, start_ms, latency_ms) and OUT_DIR/movies.tsv (kind, status,
-// start_ms, latency_ms, title, id). Status 0 is "no answer": a hang when latency reached TIMEOUT_MS, a
-// refused or dropped connection otherwise. Each billing post carries its own user_id, the identity its
-// row in `orders` is found by (the gateway answers only "Message posted").
+// Writes OUT_DIR/billing.tsv (user_id, status, start_ms, latency_ms; one line per attempt) and
+// OUT_DIR/movies.tsv (kind, status, start_ms, latency_ms, title, id). Status 0 is "no answer": a hang when
+// latency reached TIMEOUT_MS, a refused or dropped connection otherwise. Each billing post carries its own
+// user_id, the identity its row in `orders` is found by (the gateway answers only "Message posted"), and
+// the same value as its Idempotency-Key: a post answered 503 is retried, as a client would, with that key
+// (every 250 ms, for at most 30 s), so a retry of an order that did reach the queue is stored only once.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "support/http_client.h"
@@ -31,6 +34,8 @@ constexpr int kWriterThreads = 2;
 constexpr int kReaderThreads = 2;
 constexpr milliseconds kWriteInterval{40};  // per writer: ~50 movie writes/s in all
 constexpr milliseconds kReadInterval{20};   // per reader: ~100 reads/s in all
+constexpr milliseconds kRetryPause{250};    // between attempts of a billing post answered 503
+constexpr std::chrono::seconds kRetryFor{30};
 
 int64_t wallMs() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -58,11 +63,13 @@ struct Timed {
   int64_t latencyMs;
 };
 
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
 Timed timedRequest(mp::test::HttpClient& client, const std::string& method, const std::string& target,
-                   const std::string& body) {
+                   const std::string& body, const Headers& headers = {{"Content-Type", "application/json"}}) {
   int64_t start = wallMs();
   auto began = Clock::now();
-  auto reply = client.request(method, target, body);
+  auto reply = client.request(method, target, body, headers);
   auto latency = std::chrono::duration_cast<milliseconds>(Clock::now() - began).count();
   return {std::move(reply), start, latency};
 }
@@ -117,8 +124,16 @@ int main(int argc, char** argv) {
                            {"number_of_items", 1 + i % 9},
                            {"total_amount", std::to_string(i % 1000) + "." + std::to_string(10 + i % 90)}}
                 .dump();
-        auto timed = timedRequest(client, "POST", "/api/billing", body);
-        billing.line(userId + '\t' + fields(timed));
+        const auto firstAttempt = Clock::now();
+        for (;;) {
+          auto timed = timedRequest(client, "POST", "/api/billing", body,
+                                    {{"Content-Type", "application/json"}, {"Idempotency-Key", userId}});
+          billing.line(userId + '\t' + fields(timed));
+          if (timed.reply.status != 503 || Clock::now() - firstAttempt > kRetryFor) {
+            break;
+          }
+          std::this_thread::sleep_for(kRetryPause);
+        }
         ++postsDone;
       }
     });
