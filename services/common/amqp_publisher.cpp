@@ -110,9 +110,7 @@ Status Publisher::collectConfirms(std::chrono::microseconds wait,
   amqp_connection_state_t state = connection_.state();
   // Settles `tag` (or every tag up to it) as taken or not.
   auto report = [&](uint64_t tag, bool multiple, bool taken) {
-    auto first = multiple ? outstanding_.begin() : outstanding_.find(tag);
-    auto last =
-        multiple ? outstanding_.upper_bound(tag) : (first == outstanding_.end() ? first : std::next(first));
+    auto [first, last] = settledBy(tag, multiple);
     for (auto it = first; it != last; ++it) {
       settled->emplace_back(*it, taken);
     }
@@ -187,12 +185,13 @@ Status Publisher::readConfirm(const timeval* wait, Confirm* out) {
   }
 }
 
-void Publisher::settle(uint64_t tag, bool multiple) {
+std::pair<std::set<uint64_t>::iterator, std::set<uint64_t>::iterator> Publisher::settledBy(uint64_t tag,
+                                                                                           bool multiple) {
   if (multiple) {
-    outstanding_.erase(outstanding_.begin(), outstanding_.upper_bound(tag));
-  } else {
-    outstanding_.erase(tag);
+    return {outstanding_.begin(), outstanding_.upper_bound(tag)};
   }
+  auto found = outstanding_.find(tag);
+  return {found, found == outstanding_.end() ? found : std::next(found)};
 }
 
 Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
@@ -231,21 +230,16 @@ Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
       case Confirm::kTimeout:
         return connection_.lose(std::string("waiting for publisher confirms: ") +
                                 amqp_error_string2(AMQP_STATUS_TIMEOUT));
-      case Confirm::kAck:
-        settle(confirm.tag, confirm.multiple);
+      case Confirm::kAck: {
+        auto [first, last] = settledBy(confirm.tag, confirm.multiple);
+        outstanding_.erase(first, last);
         break;
+      }
       case Confirm::kNack: {
-        auto last = confirm.multiple ? outstanding_.upper_bound(confirm.tag) : outstanding_.end();
-        for (auto it = confirm.multiple ? outstanding_.begin() : outstanding_.find(confirm.tag); it != last;
-             ++it) {
-          nackedTags_.insert(*it);
-          if (!confirm.multiple) {
-            break;
-          }
-        }
-        const std::size_t before = outstanding_.size();
-        settle(confirm.tag, confirm.multiple);
-        nacked_ += before - outstanding_.size();
+        auto [first, last] = settledBy(confirm.tag, confirm.multiple);
+        nackedTags_.insert(first, last);
+        nacked_ += static_cast<std::size_t>(std::distance(first, last));
+        outstanding_.erase(first, last);
         break;
       }
       case Confirm::kReturned:

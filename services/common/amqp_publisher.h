@@ -64,7 +64,9 @@ class Publisher {
   // Waits up to `wait` (null: no limit) for a frame; acks, nacks and returns (whose content it reads)
   // fill `out`, a closed channel or connection fails the status.
   Status readConfirm(const timeval* wait, Confirm* out);
-  void settle(uint64_t tag, bool multiple);
+  // The outstanding tags a confirm of `tag` settles: `tag` alone, or with `multiple` every tag up to it.
+  std::pair<std::set<uint64_t>::iterator, std::set<uint64_t>::iterator> settledBy(uint64_t tag,
+                                                                                  bool multiple);
   Status send(const std::string& exchange, const std::string& routingKey, const OutgoingMessage& message);
 
   Connection& connection_;
