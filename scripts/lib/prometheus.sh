@@ -4,6 +4,8 @@
 # prom_write_config FILE INTERVAL TARGET...: a scrape config with one job per TARGET ("name=host:port"),
 # each labelled with its service, plus the alerting rules of charts/movie-platform/rules/, the same rule
 # file the chart's Prometheus loads. honor_labels as in the chart: a service's own `service` label wins.
+# MP_PROMETHEUS_LABELS ("name: 'value', ...") adds target labels to every job, e.g. the namespace a
+# test's ServicePolicies select (the chart's queries name their namespace, as a cluster's scrape does).
 prom_write_config() {
   local file=$1 interval=$2
   shift 2
@@ -24,7 +26,7 @@ prom_write_config() {
       echo "    honor_labels: true"
       echo "    static_configs:"
       echo "      - targets: ['$address']"
-      echo "        labels: {service: '$name'}"
+      echo "        labels: {service: '$name'${MP_PROMETHEUS_LABELS:+, $MP_PROMETHEUS_LABELS}}"
     done
   } >"$file"
 }

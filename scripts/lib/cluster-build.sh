@@ -1,0 +1,127 @@
+# shellcheck shell=bash disable=SC2016  # the bash -c scripts take their values as arguments
+# Builds the local cluster's programs from their Go modules, each into a cache folder outside the work
+# tree keyed by its version and the Go version, and reuses a finished folder. Nothing is downloaded but Go
+# modules. Source it after common.sh and cluster-versions.sh.
+#
+# Why wrapper modules: kubernetes and etcd keep `replace` lines in their go.mod, so `go install pkg@v`
+# refuses them. A module of our own that requires them (and, for kubernetes, replaces each staging
+# module's v0.0.0 with its real version) builds their main packages as ordinary dependencies. Each
+# program gets its own wrapper so that one's dependency versions never lift another's.
+
+MP_CLUSTER_CACHE=${MP_CLUSTER_CACHE:-/var/cache/movie-platform/cluster}
+
+mp_go_env() {
+  command -v go >/dev/null || mp_die "go is missing (Go 1.26 is expected on the machine)"
+  export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+  # keep the machine's GOPROXY; the module and build caches are outside the work tree already
+  MP_GO_VERSION=$(go env GOVERSION)
+}
+
+# mp_tool_dir NAME VERSION: the cache folder of one tool build.
+mp_tool_dir() { echo "$MP_CLUSTER_CACHE/$1-$2-$MP_GO_VERSION"; }
+
+# mp_with_progress WHAT LOG COMMAND...: runs COMMAND with its output in LOG, printing every 30 s what is
+# being built and for how long; on failure prints the end of LOG.
+mp_with_progress() {
+  local what=$1 log=$2 start=$SECONDS ticker rc=0
+  shift 2
+  mp_log "building $what (log: $log)"
+  (
+    while sleep 30; do mp_log "  still building $what: $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s so far"; done
+  ) &
+  ticker=$!
+  "$@" >"$log" 2>&1 || rc=$?
+  kill "$ticker" 2>/dev/null
+  wait "$ticker" 2>/dev/null || true
+  if ((rc != 0)); then
+    tail -n 40 "$log" >&2
+    mp_die "building $what failed (exit $rc); full log in $log"
+  fi
+  mp_log "built $what in $((SECONDS - start))s"
+}
+
+# mp_wrapper_module DIR MODULE@VERSION [go mod edit args...]: a wrapper module in DIR requiring MODULE.
+mp_wrapper_module() {
+  local dir=$1 req=$2
+  shift 2
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  (
+    cd "$dir" || exit 1
+    go mod init local.invalid/mp-cluster-build >/dev/null 2>&1
+    go mod edit -go=1.26.0 "$@"
+    go mod edit -require="$req"
+  )
+}
+
+# mp_build_kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl. The ldflags set
+# the version the binaries report (/version; Helm compares kubeVersion with it), as upstream's
+# hack/lib/version.sh does; without them they say v0.0.0-master.
+mp_build_kubernetes() {
+  local v=$MP_K8S_VERSION dir src gomod mods m ldf minor staging
+  dir=$(mp_tool_dir kubernetes "$v")
+  [[ -f $dir/.done ]] && return 0
+  src=$dir/src
+  minor=${v#v1.}
+  minor=${minor%%.*}
+  staging=v0.${v#v1.}
+  gomod=$(go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [[ -f $gomod ]] || mp_die "could not read k8s.io/kubernetes@$v's go.mod from the module proxy"
+  mods=$(sed -n 's|^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/src/.*|\1|p' "$gomod")
+  local edits=()
+  for m in $mods; do edits+=("-replace=$m=$m@$staging"); done
+  mp_wrapper_module "$src" "k8s.io/kubernetes@$v" "${edits[@]}"
+  ldf="-s -w"
+  for m in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldf+=" -X $m.gitVersion=$v -X $m.gitMajor=1 -X $m.gitMinor=$minor -X $m.gitTreeState=clean"
+    ldf+=" -X $m.buildDate=1970-01-01T00:00:00Z"
+  done
+  mp_with_progress "kubernetes $v (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl; cold: 15-25 min)" \
+    "$MP_CLUSTER_CACHE/kubernetes-build.log" bash -c '
+      cd "$1" && go get k8s.io/kubernetes/cmd/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}@"$2" &&
+      go build -trimpath -tags=selinux,notest -ldflags="$3" -o "$4/bin/" \
+        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl' _ "$src" "$v" "$ldf" "$dir"
+  touch "$dir/.done"
+}
+
+# mp_build_go_tool NAME VERSION MODULE PACKAGE BINARY [LDFLAGS]: one main package of MODULE@VERSION built
+# into NAME's cache folder as bin/BINARY.
+mp_build_go_tool() {
+  local name=$1 v=$2 module=$3 pkg=$4 binary=$5 ldf=${6:-} dir
+  dir=$(mp_tool_dir "$name" "$v")
+  [[ -f $dir/.done ]] && return 0
+  mp_wrapper_module "$dir/src" "$module@$v"
+  mp_with_progress "$name $v" "$MP_CLUSTER_CACHE/$name-build.log" bash -c '
+    cd "$1" && go get "$7@$3" && go build -trimpath -ldflags="-s -w $4" -o "$5/bin/$6" "$7"' \
+    _ "$dir/src" "$module" "$v" "$ldf" "$dir" "$binary" "$pkg"
+  touch "$dir/.done"
+}
+
+# mp_cluster_build: every program of the cluster; prints nothing for what the cache already has.
+mp_cluster_build() {
+  mp_go_env
+  mkdir -p "$MP_CLUSTER_CACHE"
+  mp_build_kubernetes
+  mp_build_go_tool etcd "$MP_ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd
+  mp_build_go_tool kwok "$MP_KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok kwok
+  mp_build_go_tool metrics-server "$MP_METRICS_SERVER_VERSION" sigs.k8s.io/metrics-server \
+    sigs.k8s.io/metrics-server/cmd/metrics-server metrics-server \
+    "-X k8s.io/client-go/pkg/version.gitVersion=$MP_METRICS_SERVER_VERSION"
+  mp_build_go_tool kube-state-metrics "$MP_KSM_VERSION" k8s.io/kube-state-metrics/v2 \
+    k8s.io/kube-state-metrics/v2 kube-state-metrics \
+    "-X github.com/prometheus/common/version.Version=${MP_KSM_VERSION#v}"
+  mp_build_go_tool helm "$MP_HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm helm \
+    "-X helm.sh/helm/v3/internal/version.version=$MP_HELM_VERSION"
+}
+
+# mp_cluster_path: the PATH entries of every built tool, kubernetes first.
+mp_cluster_path() {
+  local p="" d
+  for d in "kubernetes $MP_K8S_VERSION" "etcd $MP_ETCD_VERSION" "kwok $MP_KWOK_VERSION" \
+    "metrics-server $MP_METRICS_SERVER_VERSION" "kube-state-metrics $MP_KSM_VERSION" "helm $MP_HELM_VERSION"; do
+    # shellcheck disable=SC2086  # two words: name and version
+    p+="$(mp_tool_dir $d)/bin:"
+  done
+  echo "${p%:}"
+}

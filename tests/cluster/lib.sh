@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# What the tests on the local cluster share: the check tally, and the cluster itself. A test uses the
+# cluster named by MP_CLUSTER_DIR when one runs there (scripts/test starts one for all of them);
+# otherwise it starts its own in a temporary folder and stops it on exit. Source it after common.sh.
+
+root=${root:?set root before sourcing tests/cluster/lib.sh}
+source "$root/scripts/lib/cluster-versions.sh"
+source "$root/scripts/lib/cluster-build.sh"
+source "$root/scripts/lib/cluster.sh"
+
+passed=0
+failed=0
+
+# check DESCRIPTION COMMAND...: runs COMMAND, counts and prints the outcome.
+check() {
+  local what=$1
+  shift
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "ok     $what"
+  else
+    failed=$((failed + 1))
+    echo "FAILED $what"
+  fi
+}
+
+# finish: the closing tally line scripts/test reads; exit status 1 when anything failed.
+finish() {
+  echo "$passed passed, $failed failed"
+  ((failed == 0))
+}
+
+fails() { ! "$@" >/dev/null 2>&1; }
+
+# mp_test_cluster: sets KUBECONFIG and PATH for the cluster, starting one when none runs; sets
+# own_cluster=1 when it started it (cluster_cleanup then stops it).
+own_cluster=0
+mp_test_cluster() {
+  mp_go_env
+  PATH=$(mp_cluster_path):$PATH
+  export PATH
+  if [[ -z ${MP_CLUSTER_DIR:-} ]] || ! mp_cluster_pid "$MP_CLUSTER_DIR" kube-apiserver >/dev/null; then
+    MP_CLUSTER_DIR=$(mktemp -d /tmp/mp-cluster.XXXXXX)
+    own_cluster=1
+    mp_log "no cluster at MP_CLUSTER_DIR: starting one in $MP_CLUSTER_DIR"
+    MP_CLUSTER_DIR=$MP_CLUSTER_DIR "$root/scripts/cluster" up >"$MP_CLUSTER_DIR.up.log" 2>&1 || {
+      tail -n 30 "$MP_CLUSTER_DIR.up.log"
+      echo "FAILED scripts/cluster up"
+      echo "0 passed, 1 failed"
+      exit 1
+    }
+  fi
+  export MP_CLUSTER_DIR KUBECONFIG=$MP_CLUSTER_DIR/kubeconfig
+}
+
+cluster_cleanup() {
+  if ((own_cluster)); then
+    MP_CLUSTER_DIR=$MP_CLUSTER_DIR "$root/scripts/cluster" down >/dev/null 2>&1 || true
+    rm -f "$MP_CLUSTER_DIR.up.log"
+  fi
+}
+
+# no_server_warnings FILE: true when FILE (a client's stderr) holds no warning the API server sent.
+no_server_warnings() {
+  if grep -i 'warning' "$1" >&2; then
+    return 1
+  fi
+  return 0
+}
