@@ -10,11 +10,42 @@
 
 MP_CLUSTER_CACHE=${MP_CLUSTER_CACHE:-/var/cache/movie-platform/cluster}
 
+MP_GO_MINIMUM=1.26
+MP_GO_TOOLCHAIN=go1.26.8
+
+# mp_go_env: a Go of at least $MP_GO_MINIMUM on PATH, and the build settings. A machine without one (a
+# fresh Debian bookworm has Go 1.19) gets Debian's golang-go and, through it, the Go toolchain module
+# golang.org/toolchain from the module proxy: what `GOTOOLCHAIN=go1.26.8` does in newer Go versions.
 mp_go_env() {
-  command -v go >/dev/null || mp_die "go is missing (Go 1.26 is expected on the machine)"
+  if ! command -v go >/dev/null || ! mp_go_recent_enough; then
+    # The module's files carry no execute bits: the go command sets them when it switches toolchains.
+    local dir=$MP_CLUSTER_CACHE/$MP_GO_TOOLCHAIN module
+    if [[ ! -x $dir/bin/go ]]; then
+      command -v go >/dev/null || apt-get install -y -qq --no-install-recommends golang-go >/dev/null ||
+        mp_die "no Go on PATH and apt-get install golang-go failed"
+      mp_log "fetching the Go toolchain $MP_GO_TOOLCHAIN (module golang.org/toolchain) from the module proxy"
+      module=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "golang.org/toolchain@v0.0.1-$MP_GO_TOOLCHAIN.linux-amd64" |
+        sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+      [[ -f $module/bin/go ]] || mp_die "could not fetch the Go toolchain $MP_GO_TOOLCHAIN"
+      rm -rf "$dir"
+      mkdir -p "$MP_CLUSTER_CACHE"
+      cp -r "$module" "$dir"
+      chmod -R u+w "$dir"
+      chmod a+x "$dir"/bin/* "$dir"/pkg/tool/*/*
+    fi
+    PATH=$dir/bin:$PATH
+    export PATH
+  fi
   export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
   # keep the machine's GOPROXY; the module and build caches are outside the work tree already
   MP_GO_VERSION=$(go env GOVERSION)
+}
+
+mp_go_recent_enough() {
+  local v
+  v=$(go env GOVERSION 2>/dev/null) || return 1
+  v=${v#go}
+  [[ $(printf '%s\n%s\n' "$MP_GO_MINIMUM" "$v" | sort -V | head -1) == "$MP_GO_MINIMUM" ]]
 }
 
 # mp_tool_dir NAME VERSION: the cache folder of one tool build.
