@@ -133,6 +133,9 @@ mp_build_go_tool() {
 mp_cluster_build() {
   mp_go_env
   mkdir -p "$MP_CLUSTER_CACHE"
+  # One build at a time on this machine: a second `up` waits for the first one's build to finish.
+  exec {lock}>"$MP_CLUSTER_CACHE/.build.lock"
+  flock "$lock"
   mp_build_kubernetes
   mp_build_go_tool etcd "$MP_ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd
   mp_build_go_tool kwok "$MP_KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok kwok
@@ -142,8 +145,28 @@ mp_cluster_build() {
   mp_build_go_tool kube-state-metrics "$MP_KSM_VERSION" k8s.io/kube-state-metrics/v2 \
     k8s.io/kube-state-metrics/v2 kube-state-metrics \
     "-X github.com/prometheus/common/version.Version=${MP_KSM_VERSION#v}"
-  mp_build_go_tool helm "$MP_HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm helm \
-    "-X helm.sh/helm/v3/internal/version.version=$MP_HELM_VERSION"
+  mp_build_helm
+  flock -u "$lock"
+}
+
+# mp_build_helm: as helm's own Makefile does, the Kubernetes version that `helm template` and `helm
+# lint` assume without a cluster is the client-go version helm is built with (else it says v1.20, and
+# charts with a kubeVersion refuse to render).
+mp_build_helm() {
+  local v=$MP_HELM_VERSION dir
+  dir=$(mp_tool_dir helm "$v")
+  [[ -f $dir/.done ]] && return 0
+  mp_wrapper_module "$dir/src" "helm.sh/helm/v3@$v"
+  mp_with_progress "helm $v" "$MP_CLUSTER_CACHE/helm-build.log" bash -c '
+    cd "$1" && go get "helm.sh/helm/v3/cmd/helm@$2" || exit 1
+    k8s=$(go list -m -f "{{.Version}}" k8s.io/client-go) || exit 1
+    minor=${k8s#v0.}; minor=${minor%%.*}
+    ldf="-s -w -X helm.sh/helm/v3/internal/version.version=$2"
+    for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+      ldf+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$minor"
+    done
+    go build -trimpath -ldflags="$ldf" -o "$3/bin/helm" helm.sh/helm/v3/cmd/helm' _ "$dir/src" "$v" "$dir"
+  touch "$dir/.done"
 }
 
 # mp_cluster_path: the PATH entries of every built tool, kubernetes first.
