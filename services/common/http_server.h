@@ -57,7 +57,9 @@ class HttpServer {
   bool start(std::string* error);
   uint16_t port() const;
 
-  // Refuses new requests (503), waits for in-flight ones up to drainTimeout, then stops. Idempotent.
+  // Refuses new requests (503 `draining`), waits for queued and running ones up to drainTimeout; then
+  // answers those still queued 503 `draining` without running them, waits for the handlers already
+  // running, and stops. Idempotent.
   void drainAndStop();
 
   struct State;
