@@ -1,7 +1,11 @@
 #include "gateway/billing_publisher.h"
 
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
-#include <random>
 #include <utility>
 #include <vector>
 
@@ -12,15 +16,33 @@
 namespace mp::gateway {
 
 std::string newMessageId() {
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  uint64_t high = random();
-  uint64_t low = random();
-  high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;    // RFC 4122 variant
-  char text[37];
-  std::snprintf(text, sizeof(text), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(high >> 32),
-                static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>(high & 0xffff),
-                static_cast<unsigned>(low >> 48), static_cast<unsigned long long>(low & 0xffffffffffffULL));
+  // Every id's bits come from the kernel at the draw (getrandom never blocks once the pool is initialised,
+  // which it is long before a service starts): no generator state that threads, replicas or a forked
+  // process could share, so ids collide only by chance, at 122 random bits.
+  unsigned char bytes[16];
+  std::size_t filled = 0;
+  while (filled < sizeof(bytes)) {
+    const ssize_t got = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
+    if (got > 0) {
+      filled += static_cast<std::size_t>(got);
+    } else if (got < 0 && errno != EINTR) {
+      // Only on a kernel without getrandom (before Linux 3.17); an id must never be guessable or reused.
+      std::perror("getrandom");
+      std::abort();
+    }
+  }
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  static const char kHex[] = "0123456789abcdef";
+  std::string text;
+  text.reserve(36);
+  for (std::size_t i = 0; i < sizeof(bytes); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) {
+      text += '-';
+    }
+    text += kHex[bytes[i] >> 4];
+    text += kHex[bytes[i] & 0x0f];
+  }
   return text;
 }
 

@@ -70,7 +70,7 @@ class BillingPublisher {
   std::thread thread_;
 };
 
-// A random (version 4) UUID, for message ids.
+// A random (version 4) UUID, for message ids: 122 bits from the kernel's getrandom() for each id.
 std::string newMessageId();
 
 // The message_id of an order: "key:" + the client's Idempotency-Key header when it sent one (so a
