@@ -285,6 +285,56 @@ TEST_F(AmqpBrokerTest, PipelinedPublishesAreSettledOneByOneAndAReturnFailsOnlyIt
   EXPECT_TRUE(settled[routed2]);
 }
 
+// The gateway's path: many publishes in flight, some unroutable. The broker sends each basic.return at
+// at once and acks a quorum queue's confirms together with later ones, so returns and acks interleave
+// (a return, then one ack `multiple` over routed and returned tags alike); each return must fail exactly its
+// own message, found by its message_id, and every message reported taken must be in the queue.
+TEST_F(AmqpBrokerTest, PipelinedReturnsInterleavedAmongAcksFailExactlyTheirOwnMessages) {
+  Publisher publisher(*connection_);
+  ASSERT_TRUE(publisher.enableConfirms().isOk());
+  constexpr int kRounds = 5;
+  constexpr int kPerRound = 60;
+  std::map<uint64_t, bool> routed;  // tag -> sent to the real queue
+  std::map<uint64_t, std::string> ids;
+  int routedCount = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kPerRound; ++i) {
+      const int n = round * kPerRound + i;
+      // Irregular pattern: runs of returns and of routed messages of different lengths.
+      const bool toQueue = (n * 7 % 11) < 6;
+      OutgoingMessage message{"{\"n\":" + std::to_string(n) + "}", "id-" + std::to_string(n)};
+      uint64_t tag = 0;
+      ASSERT_TRUE(publisher.publishAsync("", toQueue ? queue_ : queue_ + "-missing", message, &tag).isOk());
+      routed[tag] = toQueue;
+      ids[tag] = message.messageId;
+      routedCount += toQueue;
+      // Pauses of 0 to 3 ms let some confirms of the quorum queue reach the channel between publishes:
+      // the broker then acks them together with the next return's message (one ack, `multiple`).
+      std::this_thread::sleep_for(std::chrono::microseconds(1000 * (n % 4)));
+    }
+  }
+  std::map<uint64_t, bool> settled;
+  for (int turn = 0; turn < 500 && settled.size() < routed.size(); ++turn) {
+    std::vector<std::pair<uint64_t, bool>> batch;
+    Status status = publisher.collectConfirms(std::chrono::milliseconds(20), &batch);
+    ASSERT_TRUE(status.isOk()) << status.message();
+    for (const auto& [tag, taken] : batch) {
+      EXPECT_TRUE(settled.emplace(tag, taken).second) << "tag " << tag << " settled twice";
+    }
+  }
+  ASSERT_EQ(settled.size(), routed.size());
+  int wrong = 0;
+  for (const auto& [tag, toQueue] : routed) {
+    if (settled[tag] != toQueue) {
+      ++wrong;
+      ADD_FAILURE() << ids[tag]
+                    << (toQueue ? " was routed but reported failed" : " was returned but reported taken");
+    }
+  }
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(readyEventually(queue_, routedCount), routedCount);
+}
+
 TEST_F(AmqpBrokerTest, ConsumingAMissingQueueLosesTheChannel) {
   Consumer consumer(*connection_);
   Status status = consumer.start(queue_ + "-missing", 10);
