@@ -2,6 +2,7 @@
 
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <thread>
@@ -101,9 +102,20 @@ Status Connection::open(const ConnectionSettings& settings, std::unique_ptr<Conn
   std::unique_ptr<Connection> connection(new Connection(std::move(state)));
   // Marked lost until fully open, so that a half-open connection is not closed politely.
   connection->lost_ = true;
-  amqp_rpc_reply_t reply = amqp_login(connection->state(), settings.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE,
-                                      settings.heartbeatSeconds, AMQP_SASL_METHOD_PLAIN,
-                                      settings.user.c_str(), settings.password.c_str());
+  connection->socket_ = amqp_get_sockfd(connection->state());
+  // Merged with rabbitmq-c's own capabilities, which do not include connection.blocked.
+  amqp_table_entry_t capability{};
+  capability.key = amqp_cstring_bytes("connection.blocked");
+  capability.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+  capability.value.value.boolean = 1;
+  amqp_table_entry_t property{};
+  property.key = amqp_cstring_bytes("capabilities");
+  property.value.kind = AMQP_FIELD_KIND_TABLE;
+  property.value.value.table = amqp_table_t{1, &capability};
+  const amqp_table_t properties{1, &property};
+  amqp_rpc_reply_t reply = amqp_login_with_properties(
+      connection->state(), settings.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE, settings.heartbeatSeconds,
+      &properties, AMQP_SASL_METHOD_PLAIN, settings.user.c_str(), settings.password.c_str());
   if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
     return Status::error("login to " + where + " failed: " + describeReply(reply));
   }
@@ -147,6 +159,12 @@ Status Connection::checkCode(int code, const char* what) {
     return Status::ok();
   }
   return lose(std::string(what) + ": " + amqp_error_string2(code));
+}
+
+void Connection::interrupt() const {
+  if (socket_ >= 0) {
+    ::shutdown(socket_, SHUT_RDWR);
+  }
 }
 
 Status Connection::lose(std::string message) {

@@ -65,7 +65,8 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // One attempt: TCP connect, login with heartbeats, open channel 1.
+  // One attempt: TCP connect, login with heartbeats, open channel 1. The login announces the
+  // `connection.blocked` capability, so the broker says when a resource alarm stops it reading.
   static Status open(const ConnectionSettings& settings, std::unique_ptr<Connection>* out);
 
   // Attempts until one succeeds or `stop` becomes true, sleeping with capped exponential backoff
@@ -86,10 +87,15 @@ class Connection {
 
   bool lost() const { return lost_; }
 
+  // The one call another thread may make (while the object is alive): shuts the socket down, so that a
+  // call blocked on it, even a publish that the broker stopped reading, returns an error at once.
+  void interrupt() const;
+
  private:
   explicit Connection(StatePtr state) : state_(std::move(state)) {}
 
   StatePtr state_;
+  int socket_ = -1;
   bool lost_ = false;
 };
 
