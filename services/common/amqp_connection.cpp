@@ -161,6 +161,22 @@ Status Connection::checkCode(int code, const char* what) {
   return lose(std::string(what) + ": " + amqp_error_string2(code));
 }
 
+Status Connection::checkRecovering(amqp_rpc_reply_t reply, int code, const char* what) {
+  if (reply.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || reply.reply.id != AMQP_CHANNEL_CLOSE_METHOD ||
+      static_cast<const amqp_channel_close_t*>(reply.reply.decoded)->reply_code != code) {
+    return check(reply, what);
+  }
+  const std::string message = std::string(what) + ": " + describeReply(reply);
+  amqp_channel_close_ok_t closeOk{};
+  Status status = checkCode(amqp_send_method(state(), kChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOk),
+                            "channel.close-ok");
+  if (status.isOk()) {
+    amqp_channel_open(state(), kChannel);
+    status = check(amqp_get_rpc_reply(state()), "reopening the channel");
+  }
+  return status.isOk() ? Status::error(message, false) : status;
+}
+
 void Connection::interrupt() const {
   if (socket_ >= 0) {
     ::shutdown(socket_, SHUT_RDWR);
@@ -170,6 +186,22 @@ void Connection::interrupt() const {
 Status Connection::lose(std::string message) {
   lost_ = true;
   return Status::error(std::move(message));
+}
+
+amqp_table_entry_t textEntry(const char* key, const char* value) {
+  amqp_table_entry_t entry{};
+  entry.key = amqp_cstring_bytes(key);
+  entry.value.kind = AMQP_FIELD_KIND_UTF8;
+  entry.value.value.bytes = amqp_cstring_bytes(value);
+  return entry;
+}
+
+amqp_table_entry_t intEntry(const char* key, int32_t value) {
+  amqp_table_entry_t entry{};
+  entry.key = amqp_cstring_bytes(key);
+  entry.value.kind = AMQP_FIELD_KIND_I32;
+  entry.value.value.i32 = value;
+  return entry;
 }
 
 void sleepUnlessStopped(std::chrono::milliseconds delay, const std::atomic<bool>& stop) {

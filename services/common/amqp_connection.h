@@ -84,6 +84,10 @@ class Connection {
   Status checkCode(int code, const char* what);
   // Records that the broker or the socket ended the connection; later calls fail fast.
   Status lose(std::string message);
+  // When `reply` is the broker closing channel 1 with `code` (say 406 PRECONDITION_FAILED), acknowledges
+  // the close and opens the channel again, so that the connection goes on: returns that error, not marked
+  // lost. Anything else is check()ed as usual.
+  Status checkRecovering(amqp_rpc_reply_t reply, int code, const char* what);
 
   bool lost() const { return lost_; }
 
@@ -98,6 +102,11 @@ class Connection {
   int socket_ = -1;
   bool lost_ = false;
 };
+
+// Entries of an AMQP table (queue arguments, client properties); they point at `key` and `value`, which
+// must outlive the request that sends them.
+amqp_table_entry_t textEntry(const char* key, const char* value);
+amqp_table_entry_t intEntry(const char* key, int32_t value);
 
 // Waits `delay` in small steps so that a stop request ends the wait early.
 void sleepUnlessStopped(std::chrono::milliseconds delay, const std::atomic<bool>& stop);
