@@ -35,22 +35,23 @@ bool sameStatus(const ServicePolicyStatus& a, const ServicePolicyStatus& b) {
 }  // namespace
 
 Reconciler::Reconciler(KubeClient& kube, const PrometheusClient& prometheus, OperatorMetrics& metrics,
-                       std::function<bool()> mayAct, std::string identity)
+                       std::function<KubeClient::Deadline()> writeDeadline, std::string identity)
     : kube_(kube),
       prometheus_(prometheus),
       metrics_(metrics),
-      mayAct_(std::move(mayAct)),
+      writeDeadline_(std::move(writeDeadline)),
       identity_(std::move(identity)) {}
 
 Status Reconciler::recordEvent(const json& policyObject, const std::string& reason,
                                const std::string& message, bool warning) {
-  if (!mayAct_()) {
+  auto deadline = writeDeadline_();
+  if (!deadline) {
     return Error{0, "NotLeader", "lost leadership"};
   }
   json event = makeEvent(policyObject, reason, message, warning, kComponent, identity_,
                          formatRfc3339(WallClock::now(), true));
   std::string ns = event["metadata"]["namespace"];
-  auto created = kube_.create(resourcePath("", "v1", ns, "events"), event);
+  auto created = kube_.create(resourcePath("", "v1", ns, "events"), event, deadline);
   metrics_.decision(reason);
   logInfo("event", {{"policy", ns + "/" + event["involvedObject"]["name"].get<std::string>()},
                     {"reason", reason},
@@ -68,14 +69,15 @@ Status Reconciler::writeStatus(const json& policyObject, const ServicePolicy& po
   if (sameStatus(policy.status, status)) {
     return okStatus();
   }
-  if (!mayAct_()) {
+  auto deadline = writeDeadline_();
+  if (!deadline) {
     return Error{0, "NotLeader", "lost leadership"};
   }
   json object = policyObject;
   object["status"] = statusToJson(status);
   auto written = kube_.update(resourcePath(kPolicyGroup, kPolicyVersion, policy.metadata.namespaceName,
                                            kPolicyPlural, policy.metadata.name, "status"),
-                              object);
+                              object, deadline);
   if (!written.ok()) {
     return written.error();
   }
@@ -252,7 +254,8 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
       now);
 
   if (decision.scale) {
-    if (!mayAct_()) {
+    auto deadline = writeDeadline_();
+    if (!deadline) {
       return retryAfter(kErrorRetry);
     }
     json scale = {
@@ -261,7 +264,7 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
         {"metadata",
          {{"name", target.name}, {"namespace", namespaceName}, {"resourceVersion", target.resourceVersion}}},
         {"spec", {{"replicas", decision.desiredReplicas}}}};
-    auto scaled = kube_.update(deploymentPath + "/scale", scale);
+    auto scaled = kube_.update(deploymentPath + "/scale", scale, deadline);
     if (!scaled.ok()) {
       // A 409 means the Deployment changed since we read it: decide again on fresh data.
       metrics_.error(scaled.error().httpStatus == 409 ? "conflict" : "kubernetes");
@@ -321,11 +324,12 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     }
     setCondition(status.conditions, healthy, now);
     if (health.restartPod) {
-      if (!mayAct_()) {
+      auto deadline = writeDeadline_();
+      if (!deadline) {
         return retryAfter(kErrorRetry);
       }
       const std::string& pod = *health.restartPod;
-      Status deleted = kube_.remove(resourcePath("", "v1", namespaceName, "pods", pod));
+      Status deleted = kube_.remove(resourcePath("", "v1", namespaceName, "pods", pod), deadline);
       if (!deleted.ok() && deleted.error().httpStatus != 404) {
         metrics_.error("kubernetes");
         logWarn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", deleted.error().message}});

@@ -28,9 +28,10 @@ struct ReconcileOutcome {
 // Thread-safety: none; one worker thread calls reconcile() (per-policy state is not locked).
 class Reconciler {
  public:
-  // `mayAct` is asked before every write; it turns false the moment leadership is lost.
+  // `writeDeadline` is asked before every write: nullopt the moment leadership is lost, otherwise the
+  // instant the write must be over by (the end of the Lease), which bounds its HTTP timeout.
   Reconciler(KubeClient& kube, const PrometheusClient& prometheus, OperatorMetrics& metrics,
-             std::function<bool()> mayAct, std::string identity);
+             std::function<KubeClient::Deadline()> writeDeadline, std::string identity);
 
   ReconcileOutcome reconcile(const std::string& namespaceName, const std::string& name);
 
@@ -54,7 +55,7 @@ class Reconciler {
   KubeClient& kube_;
   const PrometheusClient& prometheus_;
   OperatorMetrics& metrics_;
-  std::function<bool()> mayAct_;
+  std::function<KubeClient::Deadline()> writeDeadline_;
   std::string identity_;
   std::map<std::string, PolicyState> states_;
 };
