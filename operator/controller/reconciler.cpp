@@ -84,6 +84,37 @@ Status Reconciler::writeStatus(const json& policyObject, const ServicePolicy& po
   return okStatus();
 }
 
+void Reconciler::evictPod(const json& policyObject, const HealthSpec& health, const std::string& pod,
+                          int32_t readyBefore, PolicyState& state, std::string& healthMessage) {
+  const std::string ns = policyObject["metadata"].value("namespace", "");
+  const std::string key = ns + "/" + policyObject["metadata"].value("name", "");
+  // The Eviction API, not DELETE: the API server checks the pod's PodDisruptionBudget first.
+  json eviction = {
+      {"apiVersion", "policy/v1"}, {"kind", "Eviction"}, {"metadata", {{"name", pod}, {"namespace", ns}}}};
+  auto deadline = writeDeadline_();
+  if (!deadline) {
+    return;
+  }
+  auto evicted = kube_.create(resourcePath("", "v1", ns, "pods", pod, "eviction"), eviction, deadline);
+  if (!evicted.ok() && evicted.error().httpStatus == 429) {
+    // A disruption budget says "not now": nothing is recorded, the next sync asks again.
+    healthMessage += "; eviction of " + pod + " refused (429): " + evicted.error().message;
+    logInfo("eviction refused", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+    return;
+  }
+  if (!evicted.ok() && evicted.error().httpStatus != 404) {
+    metrics_.error("kubernetes");
+    healthMessage += "; eviction of " + pod + " failed: " + evicted.error().message;
+    logWarn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+    return;
+  }
+  state.health.recordRestart(pod, readyBefore);
+  std::string message = "restarted pod " + pod + " (evicted): unhealthy for at least " +
+                        std::to_string(health.unhealthyAfterSeconds) + "s by health query " + health.query;
+  logInfo("pod restarted", {{"policy", key}, {"pod", pod}});
+  recordEvent(policyObject, "PodRestarted", message, true);
+}
+
 std::optional<double> Reconciler::readMetric(const std::string& query, std::string& error,
                                              std::string& reason) {
   auto samples = prometheus_.query(query);
@@ -322,26 +353,13 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
       healthy.message += "; restart of " + *health.restartPod + " held while rolling out";
       health.restartPod.reset();
     }
-    setCondition(status.conditions, healthy, now);
     if (health.restartPod) {
-      auto deadline = writeDeadline_();
-      if (!deadline) {
+      if (!writeDeadline_()) {
         return retryAfter(kErrorRetry);
       }
-      const std::string& pod = *health.restartPod;
-      Status deleted = kube_.remove(resourcePath("", "v1", namespaceName, "pods", pod), deadline);
-      if (!deleted.ok() && deleted.error().httpStatus != 404) {
-        metrics_.error("kubernetes");
-        logWarn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", deleted.error().message}});
-      } else {
-        state.health.recordRestart(pod, ready);
-        std::string message = "restarted pod " + pod + ": unhealthy for at least " +
-                              std::to_string(s.health->unhealthyAfterSeconds) + "s by health query " +
-                              s.health->query;
-        logInfo("pod restarted", {{"policy", key}, {"pod", pod}});
-        recordEvent(policyObject, "PodRestarted", message, true);
-      }
+      evictPod(policyObject, *s.health, *health.restartPod, ready, state, healthy.message);
     }
+    setCondition(status.conditions, healthy, now);
   }
 
   setCondition(status.conditions,

@@ -50,6 +50,10 @@ class Reconciler {
                      const std::string& message, bool warning);
   Status writeStatus(const nlohmann::json& policyObject, const ServicePolicy& policy,
                      const ServicePolicyStatus& status);
+  // Evicts `pod` (policy/v1 Eviction); a 429 from a PodDisruptionBudget leaves it for the next sync.
+  // What happened is appended to `healthMessage`.
+  void evictPod(const nlohmann::json& policyObject, const HealthSpec& health, const std::string& pod,
+                int32_t readyBefore, PolicyState& state, std::string& healthMessage);
   std::optional<double> readMetric(const std::string& query, std::string& error, std::string& reason);
 
   KubeClient& kube_;

@@ -165,25 +165,57 @@ TEST_F(OperatorScenario, HoldsWithinToleranceAndTheDownWindowThenScalesDown) {
   EXPECT_EQ(h().events("api-gateway", "Scaled").size(), scaledBefore + 1);
 }
 
-TEST_F(OperatorScenario, RestartsAPodThatStaysUnhealthy) {
+// Healing evicts (so PodDisruptionBudgets are consulted), never leaves fewer than minReplicas ready, and
+// takes a 429 from the Eviction API as "not now".
+TEST_F(OperatorScenario, RestartsAPodThatStaysUnhealthyByEvictionNeverBelowMinReplicas) {
   auto pods = h().podNames("api-gateway");
   ASSERT_EQ(pods.size(), 1u);
   const std::string sick = pods[0];
+  const std::string podPath = "/api/v1/namespaces/default/pods/" + sick;
+  auto healthyMessage = [] { return h().condition("api-gateway", "Healthy").value("message", ""); };
   h().exporter().set("app_pod_up{pod=\"" + sick + "\"}", 0);
   ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "False"; },
                       seconds(15)));
-  ASSERT_TRUE(waitFor([&] { return !h().events("api-gateway", "PodRestarted").empty(); }, seconds(20)));
+  // minReplicas 1 and one ready pod: restarting it would leave none ready.
+  ASSERT_TRUE(waitFor([&] { return healthyMessage().find("minReplicas") != std::string::npos; }, seconds(10)))
+      << healthyMessage();
+  std::this_thread::sleep_for(seconds(3));
+  EXPECT_TRUE(h().events("api-gateway", "PodRestarted").empty()) << "restarted the only ready pod";
+  EXPECT_TRUE(h().api().getObject(podPath));
+
+  // Two ready pods, but a budget that allows no disruption: the eviction is answered 429, not forced.
+  const std::string budget = "/apis/policy/v1/namespaces/default/poddisruptionbudgets";
+  h().api().createObject(
+      budget, {{"apiVersion", "policy/v1"},
+               {"kind", "PodDisruptionBudget"},
+               {"metadata", {{"name", "api-gateway"}}},
+               {"spec", {{"minAvailable", 2}, {"selector", {{"matchLabels", {{"app", "api-gateway"}}}}}}}});
+  h().exporter().set(kLoad, 15);  // recommends 2
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 2; }, seconds(15)));
+  ASSERT_TRUE(waitFor([&] { return healthyMessage().find("429") != std::string::npos; }, seconds(15)))
+      << healthyMessage();
+  EXPECT_TRUE(h().events("api-gateway", "PodRestarted").empty());
+  EXPECT_TRUE(h().api().getObject(podPath));
+  EXPECT_EQ(h().api().evictions(), 0);
+
+  // The budget allows one disruption now: the next sync evicts the pod and its ReplicaSet replaces it.
+  h().api().updateObject(budget + "/api-gateway", [](json& pdb) { pdb["spec"]["minAvailable"] = 1; });
+  ASSERT_TRUE(waitFor([&] { return !h().events("api-gateway", "PodRestarted").empty(); }, seconds(15)));
   h().exporter().remove("app_pod_up{pod=\"" + sick + "\"}");
   auto restarted = h().events("api-gateway", "PodRestarted");
   ASSERT_EQ(restarted.size(), 1u);
   EXPECT_NE(restarted[0]["message"].get<std::string>().find(sick), std::string::npos);
+  EXPECT_EQ(h().api().evictions(), 1);
+  EXPECT_FALSE(h().api().getObject(podPath));
   auto now = h().podNames("api-gateway");
-  ASSERT_EQ(now.size(), 1u) << "the ReplicaSet replaced it";
-  EXPECT_NE(now[0], sick);
-  // The series of the deleted pod goes stale in Prometheus (lookback 5 s) and the condition recovers.
+  ASSERT_EQ(now.size(), 2u) << "the ReplicaSet replaced it";
+  EXPECT_EQ(std::count(now.begin(), now.end(), sick), 0);
+  // The series of the evicted pod goes stale in Prometheus (lookback 5 s) and the condition recovers.
   ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "True"; },
                       seconds(20)));
   EXPECT_EQ(h().events("api-gateway", "PodRestarted").size(), 1u);
+  h().exporter().set(kLoad, 4);  // back to one replica for the stages below
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 1; }, seconds(25)));
 }
 
 TEST_F(OperatorScenario, AnEmptyQueryNeverScalesDownAndRisesToFallback) {

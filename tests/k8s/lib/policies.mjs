@@ -239,7 +239,8 @@ const maxGrants = {
   "platform.movies.dev/servicepolicies/status": ["update"],
   "apps/deployments": ["get", "list", "watch"],
   "apps/deployments/scale": ["update"],
-  "/pods": ["get", "list", "watch", "delete"],
+  "/pods": ["get", "list", "watch"],
+  "/pods/eviction": ["create"],
   "/events": ["create"],
   "coordination.k8s.io/leases": ["get", "create", "update"],
 };
