@@ -276,6 +276,26 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
                                generation)
                    : condition("MetricsAvailable", false, metricsReason, decision.metricsMessage, generation),
                now);
+  setCondition(status.conditions,
+               target.rolloutStuck
+                   ? condition("RolloutStuck", true, "ProgressDeadlineExceeded",
+                               "Deployment " + target.name + " " + target.rolloutMessage +
+                                   "; scaling and pod restarts are no longer held for it",
+                               generation)
+                   : condition("RolloutStuck", false, "NoStuckRollout",
+                               "no rollout of Deployment " + target.name + " is past its progress deadline",
+                               generation),
+               now);
+  if (target.rolloutStuck && !state.stuckReported) {
+    state.stuckReported =
+        recordEvent(policyObject, "RolloutStuck",
+                    "Deployment " + target.name + " " + target.rolloutMessage +
+                        "; scaling and pod restarts resume although the rollout has not finished",
+                    true)
+            .ok();
+  } else if (!target.rolloutStuck) {
+    state.stuckReported = false;
+  }
   setCondition(
       status.conditions,
       decision.limited
@@ -349,7 +369,7 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
       healthy.message += ": " + samples.error().message;
     }
     if (health.restartPod && target.rollingOut) {
-      // A rollout replaces pods anyway; restarting on top of it only adds churn.
+      // A rollout replaces pods anyway; restarting on top of it only adds churn (until it is stuck).
       healthy.message += "; restart of " + *health.restartPod + " held while rolling out";
       health.restartPod.reset();
     }

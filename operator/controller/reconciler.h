@@ -43,7 +43,8 @@ class Reconciler {
     std::string uid;
     ScalingPolicy scaling;
     HealthPolicy health;
-    std::string lastHoldEvent;  // reason + message kind of the last ScaleHeld/InvalidSpec Event
+    std::string lastHoldEvent;   // reason + message kind of the last ScaleHeld/InvalidSpec Event
+    bool stuckReported = false;  // a RolloutStuck Event was recorded for the current stuck rollout
   };
 
   Status recordEvent(const nlohmann::json& policyObject, const std::string& reason,

@@ -251,6 +251,52 @@ TEST_F(OperatorScenario, HoldsWhileTheDeploymentRollsOut) {
   ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 3; }, seconds(15)));
 }
 
+// Past its progress deadline a rollout no longer holds the count: scaling resumes, and the policy says so
+// in a condition and an Event.
+TEST_F(OperatorScenario, AStuckRolloutStopsHoldingPastItsProgressDeadline) {
+  ASSERT_EQ(h().replicas("api-gateway"), 3);
+  const std::size_t heldBefore = h().events("api-gateway", "ScaleHeld").size();
+  struct Release {  // the stages below need a finished rollout even when this one fails
+    ~Release() {
+      h().api().exceedProgressDeadline("default", "api-gateway", false);
+      h().api().holdRollout("default", "api-gateway", false);
+    }
+  } release;
+  h().api().holdRollout("default", "api-gateway", true);
+  h().exporter().set(kLoad, 15);  // recommends 2
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto held = h().events("api-gateway", "ScaleHeld");
+        return held.size() > heldBefore &&
+               held.back()["message"].get<std::string>().find("RollingOut") != std::string::npos;
+      },
+      seconds(15)));
+  std::this_thread::sleep_for(seconds(2));
+  EXPECT_EQ(h().replicas("api-gateway"), 3) << "scaled during a rollout within its deadline";
+
+  h().api().exceedProgressDeadline("default", "api-gateway", true);
+  auto stuckAt = Clock::now();
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 2; }, seconds(20)))
+      << "a rollout past its progress deadline still holds the count";
+  std::cout << "scaled 3 -> 2 " << secondsSince(stuckAt)
+            << " s after the rollout passed its deadline (window " << kDownWindowSeconds << " s)\n";
+  json stuck = h().condition("api-gateway", "RolloutStuck");
+  EXPECT_EQ(stuck["status"], "True");
+  EXPECT_EQ(stuck["reason"], "ProgressDeadlineExceeded");
+  EXPECT_NE(stuck["message"].get<std::string>().find("timed out progressing"), std::string::npos) << stuck;
+  auto events = h().events("api-gateway", "RolloutStuck");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_NE(events[0]["message"].get<std::string>().find("ProgressDeadlineExceeded"), std::string::npos);
+
+  h().api().exceedProgressDeadline("default", "api-gateway", false);
+  h().api().holdRollout("default", "api-gateway", false);
+  ASSERT_TRUE(
+      waitFor([] { return h().condition("api-gateway", "RolloutStuck").value("status", "") == "False"; },
+              seconds(10)));
+  EXPECT_EQ(h().events("api-gateway", "RolloutStuck").size(), 1u) << "one Event per stuck rollout";
+}
+
 TEST_F(OperatorScenario, ReListsAfterTheWatchExpiresAndSeesSpecChanges) {
   h().api().expireWatches();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
