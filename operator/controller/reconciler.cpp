@@ -115,6 +115,28 @@ void Reconciler::evictPod(const json& policyObject, const HealthSpec& health, co
   recordEvent(policyObject, "PodRestarted", message, true);
 }
 
+Result<std::vector<ReplicaClaim>> Reconciler::otherOwners(const ServicePolicy& policy,
+                                                          const std::string& deployment) {
+  const std::string& ns = policy.metadata.namespaceName;
+  std::vector<ReplicaClaim> claims;
+  auto hpas = kube_.get(resourcePath("autoscaling", "v2", ns, "horizontalpodautoscalers"));
+  if (hpas.ok()) {
+    claims = readReplicaClaims(hpas.value(), "HorizontalPodAutoscaler");
+  } else if (hpas.error().httpStatus != 404) {
+    return hpas.error();  // 404: the cluster does not serve autoscaling/v2, so there is no HPA to see
+  }
+  auto policies = kube_.get(resourcePath(kPolicyGroup, kPolicyVersion, ns, kPolicyPlural));
+  if (!policies.ok()) {
+    return policies.error();
+  }
+  for (ReplicaClaim& claim : readReplicaClaims(policies.value(), kPolicyKind)) {
+    claims.push_back(std::move(claim));
+  }
+  const ReplicaClaim self{kPolicyKind, policy.metadata.name, "Deployment", deployment,
+                          policy.metadata.creationTimestamp};
+  return otherReplicaOwners(deployment, self, claims);
+}
+
 std::optional<double> Reconciler::readMetric(const std::string& query, std::string& error,
                                              std::string& reason) {
   auto samples = prometheus_.query(query);
@@ -244,12 +266,30 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     pods.push_back(pod);
   }
 
+  // Who owns the count: a paused policy and one that another owner overrides only report.
+  auto owners = otherOwners(policy, target.name);
+  if (!owners.ok()) {
+    metrics_.error("kubernetes");
+    logWarn("listing other replica owners failed", {{"policy", key}, {"error", owners.error().message}});
+    return retryAfter(kErrorRetry);
+  }
+  const std::string ownersText = describeClaims(owners.value());
+
   // 3. Metrics and the scaling decision.
   ScaleInput input;
   input.currentReplicas = target.specReplicas;
   input.readyReplicas = ready;
   input.rollingOut = target.rollingOut;
   input.rolloutMessage = target.rolloutMessage;
+  if (policy.metadata.paused) {
+    input.holdReason = "Paused";
+    input.holdMessage = std::string("paused by the annotation ") + kPausedAnnotation + "=true";
+  } else if (!ownersText.empty()) {
+    input.holdReason = "OtherOwner";
+    input.holdMessage = ownersText + " also set" + (owners.value().size() == 1 ? "s" : "") +
+                        " the replicas of Deployment " + target.name + "; the count is left to " +
+                        (owners.value().size() == 1 ? "it" : "them");
+  }
   std::string metricsReason;
   for (const MetricSpec& metric : s.metrics) {
     MetricReading reading{metric.name, std::nullopt, ""};
@@ -276,6 +316,22 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
                                generation)
                    : condition("MetricsAvailable", false, metricsReason, decision.metricsMessage, generation),
                now);
+  setCondition(status.conditions,
+               policy.metadata.paused
+                   ? condition("Paused", true, "PausedByAnnotation",
+                               std::string("the annotation ") + kPausedAnnotation +
+                                   "=true: no scaling and no pod restarts until it is removed",
+                               generation)
+                   : condition("Paused", false, "NotPaused", "the operator acts on this policy", generation),
+               now);
+  setCondition(
+      status.conditions,
+      ownersText.empty()
+          ? condition("ReplicasOwned", true, "SoleOwner",
+                      "nothing else the operator can see sets the replicas of Deployment " + target.name,
+                      generation)
+          : condition("ReplicasOwned", false, "OtherOwner", input.holdMessage, generation),
+      now);
   setCondition(status.conditions,
                target.rolloutStuck
                    ? condition("RolloutStuck", true, "ProgressDeadlineExceeded",
@@ -334,12 +390,14 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     recordEvent(policyObject, "Scaled", decision.message, false);
   } else if (decision.reason == "Steady") {
     state.lastHoldEvent.clear();
-  } else if (state.lastHoldEvent != "ScaleHeld:" + decision.reason) {
-    // One Event when a hold begins (or its cause changes), not one per resync.
+  } else if (const std::string hold =
+                 "ScaleHeld:" + decision.reason + (decision.reason == "OtherOwner" ? ":" + ownersText : "");
+             state.lastHoldEvent != hold) {
+    // One Event when a hold begins (or its cause, or the set of other owners, changes), not one per resync.
     if (recordEvent(policyObject, "ScaleHeld", decision.reason + ": " + decision.message,
-                    decision.reason == "MetricsUnavailable")
+                    decision.reason == "MetricsUnavailable" || decision.reason == "OtherOwner")
             .ok()) {
-      state.lastHoldEvent = "ScaleHeld:" + decision.reason;
+      state.lastHoldEvent = hold;
     }
   }
 
@@ -367,6 +425,10 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     if (!health.known) {
       healthy.status = "Unknown";
       healthy.message += ": " + samples.error().message;
+    }
+    if (health.restartPod && policy.metadata.paused) {
+      healthy.message += "; restart of " + *health.restartPod + " held: the policy is paused";
+      health.restartPod.reset();
     }
     if (health.restartPod && target.rollingOut) {
       // A rollout replaces pods anyway; restarting on top of it only adds churn (until it is stuck).

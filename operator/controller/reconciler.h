@@ -11,6 +11,7 @@
 #include "client/kube_client.h"
 #include "client/prometheus_client.h"
 #include "policy/health_policy.h"
+#include "policy/replica_owners.h"
 #include "policy/scaling_policy.h"
 #include "runtime/operator_metrics.h"
 
@@ -46,6 +47,10 @@ class Reconciler {
     std::string lastHoldEvent;   // reason + message kind of the last ScaleHeld/InvalidSpec Event
     bool stuckReported = false;  // a RolloutStuck Event was recorded for the current stuck rollout
   };
+
+  // Who else sets the target's replica count (HorizontalPodAutoscalers, older ServicePolicies in the
+  // namespace), or an Error when that cannot be read.
+  Result<std::vector<ReplicaClaim>> otherOwners(const ServicePolicy& policy, const std::string& deployment);
 
   Status recordEvent(const nlohmann::json& policyObject, const std::string& reason,
                      const std::string& message, bool warning);

@@ -329,6 +329,74 @@ TEST_F(OperatorScenario, AnInvalidSpecIsReportedAndNothingIsDone) {
   EXPECT_EQ(h().events("inventory-app", "InvalidSpec").size(), 1u) << "one Event, not one per resync";
 }
 
+// An HPA on the same Deployment owns its count: the operator holds, says so, and names it.
+TEST_F(OperatorScenario, LeavesTheCountToAHorizontalPodAutoscaler) {
+  const int before = h().replicas("api-gateway");
+  ASSERT_LT(before, 4);
+  const std::string hpas = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
+  h().api().createObject(
+      hpas,
+      {{"apiVersion", "autoscaling/v2"},
+       {"kind", "HorizontalPodAutoscaler"},
+       {"metadata", {{"name", "api-gateway-cpu"}}},
+       {"spec",
+        {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "api-gateway"}}},
+         {"minReplicas", 1},
+         {"maxReplicas", 5},
+         {"metrics",
+          json::array({{{"type", "Resource"},
+                        {"resource",
+                         {{"name", "cpu"},
+                          {"target", {{"type", "Utilization"}, {"averageUtilization", 60}}}}}}})}}}});
+  h().exporter().set(kLoad, 35);  // recommends 4 (maxReplicas is 4 now)
+  std::this_thread::sleep_for(seconds(4));
+  EXPECT_EQ(h().replicas("api-gateway"), before) << "scaled a Deployment that an HPA also scales";
+  json owned = h().condition("api-gateway", "ReplicasOwned");
+  EXPECT_EQ(owned["status"], "False");
+  EXPECT_EQ(owned["reason"], "OtherOwner");
+  EXPECT_NE(owned.value("message", "").find("HorizontalPodAutoscaler api-gateway-cpu"), std::string::npos)
+      << owned;
+  auto held = h().events("api-gateway", "ScaleHeld");
+  ASSERT_FALSE(held.empty());
+  EXPECT_NE(held.back()["message"].get<std::string>().find("OtherOwner"), std::string::npos);
+  EXPECT_NE(held.back()["message"].get<std::string>().find("HorizontalPodAutoscaler api-gateway-cpu"),
+            std::string::npos)
+      << held.back()["message"];
+  EXPECT_EQ(held.back()["type"], "Warning");
+
+  // The HPA goes: the operator owns the count again at once (its informer sees the deletion).
+  h().api().deleteObject(hpas + "/api-gateway-cpu");
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 4; }, seconds(15)));
+  EXPECT_EQ(h().condition("api-gateway", "ReplicasOwned")["status"], "True");
+}
+
+// The pause annotation: status and Events go on, the count and the pods are left alone.
+TEST_F(OperatorScenario, APausedPolicyOnlyReports) {
+  const int before = h().replicas("api-gateway");
+  ASSERT_NE(before, 2);
+  const std::string policyPath =
+      "/apis/platform.movies.dev/v1alpha1/namespaces/default/servicepolicies/api-gateway";
+  h().api().updateObject(
+      policyPath, [](json& p) { p["metadata"]["annotations"]["platform.movies.dev/paused"] = "true"; });
+  h().exporter().set(kLoad, 15);  // recommends 2
+  std::this_thread::sleep_for(seconds(kDownWindowSeconds + 3));
+  EXPECT_EQ(h().replicas("api-gateway"), before) << "a paused policy scaled";
+  json paused = h().condition("api-gateway", "Paused");
+  EXPECT_EQ(paused["status"], "True");
+  EXPECT_EQ(paused["reason"], "PausedByAnnotation");
+  auto held = h().events("api-gateway", "ScaleHeld");
+  ASSERT_FALSE(held.empty());
+  EXPECT_NE(held.back()["message"].get<std::string>().find("Paused"), std::string::npos);
+  EXPECT_NE(h().condition("api-gateway", "Ready")["message"].get<std::string>().find("Paused"),
+            std::string::npos);
+
+  h().api().updateObject(policyPath,
+                         [](json& p) { p["metadata"]["annotations"].erase("platform.movies.dev/paused"); });
+  ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Paused").value("status", "") == "False"; },
+                      seconds(10)));
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 2; }, seconds(25)));
+}
+
 TEST_F(OperatorScenario, HoldsWhenPrometheusIsDown) {
   h().exporter().set(kLoad, 25);
   ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 3; }, seconds(20)));

@@ -243,6 +243,7 @@ const maxGrants = {
   "/pods/eviction": ["create"],
   "/events": ["create"],
   "coordination.k8s.io/leases": ["get", "create", "update"],
+  "autoscaling/horizontalpodautoscalers": ["list", "watch"],
 };
 
 // The paths between the release's pods that may be open: client -> server (component names).
