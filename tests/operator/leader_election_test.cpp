@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "operator_harness.h"
@@ -108,6 +109,53 @@ TEST_F(LeaderElection, OnlyTheHolderActsAndTheOtherTakesOverWhenItDies) {
   EXPECT_EQ(h_.replicas("api-gateway"), 2) << "a leader that lost its Lease still scaled";
   EXPECT_EQ(h_.api().writeCount(agentOf("op-b")), writesAfterLoss);
   EXPECT_NE(b_->log().find("lost leadership"), std::string::npos);
+}
+
+// Fencing: a write must be over before the Lease could pass to someone else, i.e. by the start of the
+// renewal request that last succeeded plus leaseDuration. The API double answers each Lease renewal 1 s
+// after writing it (so "when the answer came" is 1 s too late) and holds the answer to a /scale write for
+// 15 s (longer than the client's 10 s HTTP timeout).
+TEST_F(LeaderElection, AWriteNeverOutlivesTheLease) {
+  using std::chrono::milliseconds;
+  const auto leaseDuration = seconds(4);
+  h_.api().delayAnswers("POST", "/leases", milliseconds(1000));  // taking the Lease
+  h_.api().delayAnswers("PUT", "/leases/platform-operator", milliseconds(1000));
+  h_.api().delayAnswers("PUT", "/deployments/api-gateway/scale", seconds(15));
+  a_ = h_.startOperator("op-a", {"--sync-period", "1s", "--leader-elect", "--lease-duration", "4s",
+                                 "--renew-deadline", "3s", "--retry-period", "500ms", "--metrics-port", "0"});
+  ASSERT_TRUE(waitFor([&] { return holder() == "op-a"; }, seconds(10)));
+  h_.exporter().set(kLoad, 25);  // recommends 3: the operator writes /scale
+
+  FakeKubeApi::Timing scale;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        for (const auto& t : h_.api().timings()) {
+          if (t.path.find("/scale") != std::string::npos) {
+            scale = t;
+            return true;
+          }
+        }
+        return false;
+      },
+      seconds(30)))
+      << "no /scale write ended";
+  // The renewals that had been answered when the write started: the latest of them fences the write.
+  std::optional<Clock::time_point> renewalSent;
+  for (const auto& t : h_.api().timings()) {
+    if (t.path.find("/leases") != std::string::npos && !t.clientGaveUp && t.ended < scale.arrived &&
+        (!renewalSent || t.arrived > *renewalSent)) {
+      renewalSent = t.arrived;
+    }
+  }
+  ASSERT_TRUE(renewalSent) << "no Lease renewal was answered before the /scale write";
+  const auto leaseEnd = *renewalSent + leaseDuration;
+  auto ms = [](Clock::duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); };
+  std::cout << "the /scale write was abandoned after " << ms(scale.ended - scale.arrived)
+            << " ms; the Lease had " << ms(leaseEnd - scale.arrived) << " ms left when it started\n";
+  EXPECT_TRUE(scale.clientGaveUp);
+  // 200 ms for the double to notice the closed connection.
+  EXPECT_LE(ms(scale.ended - leaseEnd), 200)
+      << "the write outlived the Lease by " << ms(scale.ended - leaseEnd) << " ms";
 }
 
 }  // namespace

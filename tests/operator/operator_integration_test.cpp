@@ -165,25 +165,57 @@ TEST_F(OperatorScenario, HoldsWithinToleranceAndTheDownWindowThenScalesDown) {
   EXPECT_EQ(h().events("api-gateway", "Scaled").size(), scaledBefore + 1);
 }
 
-TEST_F(OperatorScenario, RestartsAPodThatStaysUnhealthy) {
+// Healing evicts (so PodDisruptionBudgets are consulted), never leaves fewer than minReplicas ready, and
+// takes a 429 from the Eviction API as "not now".
+TEST_F(OperatorScenario, RestartsAPodThatStaysUnhealthyByEvictionNeverBelowMinReplicas) {
   auto pods = h().podNames("api-gateway");
   ASSERT_EQ(pods.size(), 1u);
   const std::string sick = pods[0];
+  const std::string podPath = "/api/v1/namespaces/default/pods/" + sick;
+  auto healthyMessage = [] { return h().condition("api-gateway", "Healthy").value("message", ""); };
   h().exporter().set("app_pod_up{pod=\"" + sick + "\"}", 0);
   ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "False"; },
                       seconds(15)));
-  ASSERT_TRUE(waitFor([&] { return !h().events("api-gateway", "PodRestarted").empty(); }, seconds(20)));
+  // minReplicas 1 and one ready pod: restarting it would leave none ready.
+  ASSERT_TRUE(waitFor([&] { return healthyMessage().find("minReplicas") != std::string::npos; }, seconds(10)))
+      << healthyMessage();
+  std::this_thread::sleep_for(seconds(3));
+  EXPECT_TRUE(h().events("api-gateway", "PodRestarted").empty()) << "restarted the only ready pod";
+  EXPECT_TRUE(h().api().getObject(podPath));
+
+  // Two ready pods, but a budget that allows no disruption: the eviction is answered 429, not forced.
+  const std::string budget = "/apis/policy/v1/namespaces/default/poddisruptionbudgets";
+  h().api().createObject(
+      budget, {{"apiVersion", "policy/v1"},
+               {"kind", "PodDisruptionBudget"},
+               {"metadata", {{"name", "api-gateway"}}},
+               {"spec", {{"minAvailable", 2}, {"selector", {{"matchLabels", {{"app", "api-gateway"}}}}}}}});
+  h().exporter().set(kLoad, 15);  // recommends 2
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 2; }, seconds(15)));
+  ASSERT_TRUE(waitFor([&] { return healthyMessage().find("429") != std::string::npos; }, seconds(15)))
+      << healthyMessage();
+  EXPECT_TRUE(h().events("api-gateway", "PodRestarted").empty());
+  EXPECT_TRUE(h().api().getObject(podPath));
+  EXPECT_EQ(h().api().evictions(), 0);
+
+  // The budget allows one disruption now: the next sync evicts the pod and its ReplicaSet replaces it.
+  h().api().updateObject(budget + "/api-gateway", [](json& pdb) { pdb["spec"]["minAvailable"] = 1; });
+  ASSERT_TRUE(waitFor([&] { return !h().events("api-gateway", "PodRestarted").empty(); }, seconds(15)));
   h().exporter().remove("app_pod_up{pod=\"" + sick + "\"}");
   auto restarted = h().events("api-gateway", "PodRestarted");
   ASSERT_EQ(restarted.size(), 1u);
   EXPECT_NE(restarted[0]["message"].get<std::string>().find(sick), std::string::npos);
+  EXPECT_EQ(h().api().evictions(), 1);
+  EXPECT_FALSE(h().api().getObject(podPath));
   auto now = h().podNames("api-gateway");
-  ASSERT_EQ(now.size(), 1u) << "the ReplicaSet replaced it";
-  EXPECT_NE(now[0], sick);
-  // The series of the deleted pod goes stale in Prometheus (lookback 5 s) and the condition recovers.
+  ASSERT_EQ(now.size(), 2u) << "the ReplicaSet replaced it";
+  EXPECT_EQ(std::count(now.begin(), now.end(), sick), 0);
+  // The series of the evicted pod goes stale in Prometheus (lookback 5 s) and the condition recovers.
   ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "True"; },
                       seconds(20)));
   EXPECT_EQ(h().events("api-gateway", "PodRestarted").size(), 1u);
+  h().exporter().set(kLoad, 4);  // back to one replica for the stages below
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 1; }, seconds(25)));
 }
 
 TEST_F(OperatorScenario, AnEmptyQueryNeverScalesDownAndRisesToFallback) {
@@ -219,6 +251,52 @@ TEST_F(OperatorScenario, HoldsWhileTheDeploymentRollsOut) {
   ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 3; }, seconds(15)));
 }
 
+// Past its progress deadline a rollout no longer holds the count: scaling resumes, and the policy says so
+// in a condition and an Event.
+TEST_F(OperatorScenario, AStuckRolloutStopsHoldingPastItsProgressDeadline) {
+  ASSERT_EQ(h().replicas("api-gateway"), 3);
+  const std::size_t heldBefore = h().events("api-gateway", "ScaleHeld").size();
+  struct Release {  // the stages below need a finished rollout even when this one fails
+    ~Release() {
+      h().api().exceedProgressDeadline("default", "api-gateway", false);
+      h().api().holdRollout("default", "api-gateway", false);
+    }
+  } release;
+  h().api().holdRollout("default", "api-gateway", true);
+  h().exporter().set(kLoad, 15);  // recommends 2
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto held = h().events("api-gateway", "ScaleHeld");
+        return held.size() > heldBefore &&
+               held.back()["message"].get<std::string>().find("RollingOut") != std::string::npos;
+      },
+      seconds(15)));
+  std::this_thread::sleep_for(seconds(2));
+  EXPECT_EQ(h().replicas("api-gateway"), 3) << "scaled during a rollout within its deadline";
+
+  h().api().exceedProgressDeadline("default", "api-gateway", true);
+  auto stuckAt = Clock::now();
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 2; }, seconds(20)))
+      << "a rollout past its progress deadline still holds the count";
+  std::cout << "scaled 3 -> 2 " << secondsSince(stuckAt)
+            << " s after the rollout passed its deadline (window " << kDownWindowSeconds << " s)\n";
+  json stuck = h().condition("api-gateway", "RolloutStuck");
+  EXPECT_EQ(stuck["status"], "True");
+  EXPECT_EQ(stuck["reason"], "ProgressDeadlineExceeded");
+  EXPECT_NE(stuck["message"].get<std::string>().find("timed out progressing"), std::string::npos) << stuck;
+  auto events = h().events("api-gateway", "RolloutStuck");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_NE(events[0]["message"].get<std::string>().find("ProgressDeadlineExceeded"), std::string::npos);
+
+  h().api().exceedProgressDeadline("default", "api-gateway", false);
+  h().api().holdRollout("default", "api-gateway", false);
+  ASSERT_TRUE(
+      waitFor([] { return h().condition("api-gateway", "RolloutStuck").value("status", "") == "False"; },
+              seconds(10)));
+  EXPECT_EQ(h().events("api-gateway", "RolloutStuck").size(), 1u) << "one Event per stuck rollout";
+}
+
 TEST_F(OperatorScenario, ReListsAfterTheWatchExpiresAndSeesSpecChanges) {
   h().api().expireWatches();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -249,6 +327,74 @@ TEST_F(OperatorScenario, AnInvalidSpecIsReportedAndNothingIsDone) {
   std::this_thread::sleep_for(seconds(3));
   EXPECT_EQ(h().replicas("inventory-app"), 1);
   EXPECT_EQ(h().events("inventory-app", "InvalidSpec").size(), 1u) << "one Event, not one per resync";
+}
+
+// An HPA on the same Deployment owns its count: the operator holds, says so, and names it.
+TEST_F(OperatorScenario, LeavesTheCountToAHorizontalPodAutoscaler) {
+  const int before = h().replicas("api-gateway");
+  ASSERT_LT(before, 4);
+  const std::string hpas = "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers";
+  h().api().createObject(
+      hpas,
+      {{"apiVersion", "autoscaling/v2"},
+       {"kind", "HorizontalPodAutoscaler"},
+       {"metadata", {{"name", "api-gateway-cpu"}}},
+       {"spec",
+        {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "api-gateway"}}},
+         {"minReplicas", 1},
+         {"maxReplicas", 5},
+         {"metrics",
+          json::array({{{"type", "Resource"},
+                        {"resource",
+                         {{"name", "cpu"},
+                          {"target", {{"type", "Utilization"}, {"averageUtilization", 60}}}}}}})}}}});
+  h().exporter().set(kLoad, 35);  // recommends 4 (maxReplicas is 4 now)
+  std::this_thread::sleep_for(seconds(4));
+  EXPECT_EQ(h().replicas("api-gateway"), before) << "scaled a Deployment that an HPA also scales";
+  json owned = h().condition("api-gateway", "ReplicasOwned");
+  EXPECT_EQ(owned["status"], "False");
+  EXPECT_EQ(owned["reason"], "OtherOwner");
+  EXPECT_NE(owned.value("message", "").find("HorizontalPodAutoscaler api-gateway-cpu"), std::string::npos)
+      << owned;
+  auto held = h().events("api-gateway", "ScaleHeld");
+  ASSERT_FALSE(held.empty());
+  EXPECT_NE(held.back()["message"].get<std::string>().find("OtherOwner"), std::string::npos);
+  EXPECT_NE(held.back()["message"].get<std::string>().find("HorizontalPodAutoscaler api-gateway-cpu"),
+            std::string::npos)
+      << held.back()["message"];
+  EXPECT_EQ(held.back()["type"], "Warning");
+
+  // The HPA goes: the operator owns the count again at once (its informer sees the deletion).
+  h().api().deleteObject(hpas + "/api-gateway-cpu");
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 4; }, seconds(15)));
+  EXPECT_EQ(h().condition("api-gateway", "ReplicasOwned")["status"], "True");
+}
+
+// The pause annotation: status and Events go on, the count and the pods are left alone.
+TEST_F(OperatorScenario, APausedPolicyOnlyReports) {
+  const int before = h().replicas("api-gateway");
+  ASSERT_NE(before, 2);
+  const std::string policyPath =
+      "/apis/platform.movies.dev/v1alpha1/namespaces/default/servicepolicies/api-gateway";
+  h().api().updateObject(
+      policyPath, [](json& p) { p["metadata"]["annotations"]["platform.movies.dev/paused"] = "true"; });
+  h().exporter().set(kLoad, 15);  // recommends 2
+  std::this_thread::sleep_for(seconds(kDownWindowSeconds + 3));
+  EXPECT_EQ(h().replicas("api-gateway"), before) << "a paused policy scaled";
+  json paused = h().condition("api-gateway", "Paused");
+  EXPECT_EQ(paused["status"], "True");
+  EXPECT_EQ(paused["reason"], "PausedByAnnotation");
+  auto held = h().events("api-gateway", "ScaleHeld");
+  ASSERT_FALSE(held.empty());
+  EXPECT_NE(held.back()["message"].get<std::string>().find("Paused"), std::string::npos);
+  EXPECT_NE(h().condition("api-gateway", "Ready")["message"].get<std::string>().find("Paused"),
+            std::string::npos);
+
+  h().api().updateObject(policyPath,
+                         [](json& p) { p["metadata"]["annotations"].erase("platform.movies.dev/paused"); });
+  ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Paused").value("status", "") == "False"; },
+                      seconds(10)));
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 2; }, seconds(25)));
 }
 
 TEST_F(OperatorScenario, HoldsWhenPrometheusIsDown) {
