@@ -151,8 +151,8 @@ class Adapter : public P::Http::Handler {
   }
 
   // Replaces Pistache's own input path so that (1) HTTP/1.1 is keep-alive unless the client says
-  // otherwise (Pistache 0.0.5 closes), and (2) oversized or malformed requests get SPEC's JSON error
-  // rather than Pistache's plain text, after which the rest of that stream is ignored.
+  // otherwise (Pistache 0.0.5 closes), and (2) oversized or malformed requests get the JSON error of
+  // docs/openapi.yaml rather than Pistache's plain text, after which the rest of that stream is ignored.
   void onInput(const char* buffer, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) override {
     auto guard = guardOf(peer);
     if (guard->discarding) {

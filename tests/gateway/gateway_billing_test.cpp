@@ -181,7 +181,7 @@ TEST_F(GatewayBilling, AnIdempotencyKeyIsTheMessageIdOfEveryRetry) {
   EXPECT_EQ(drainAll().size(), 0u);
 }
 
-// A real resource alarm (SPEC "api-gateway": the broker unavailable gives 503): with the memory watermark
+// A real resource alarm (docs/contract.md, api-gateway: the broker unavailable gives 503): with the memory watermark
 // set to almost nothing RabbitMQ blocks publishing connections and stops reading from them. The gateway
 // must answer orders 503 without each waiting for the confirm timeout, must not keep orders to publish
 // later, and SIGTERM must end it within its drain timeout although its broker connection is stuck.
@@ -309,7 +309,7 @@ TEST_F(GatewayBilling, BrokerDownIs503FastAndPublishingResumesWhenItIsBack) {
     EXPECT_EQ(json::parse(reply.body)["error"], "broker_unavailable");
     EXPECT_LT(Clock::now() - started, std::chrono::seconds(2));
   }
-  // Readiness does not follow the broker (SPEC "Readiness"; this suite's inventory-app is unreachable,
+  // Readiness does not follow the broker (docs/contract.md, readiness; this suite's inventory-app is unreachable,
   // which is what keeps /readyz at 503 here).
   EXPECT_EQ(client.request("GET", "/readyz").body.find("RabbitMQ"), std::string::npos);
 

@@ -77,7 +77,7 @@ TestDatabase* GatewayProxy::db_ = nullptr;
 ServiceProcess* GatewayProxy::inventory_ = nullptr;
 ServiceProcess* GatewayProxy::gateway_ = nullptr;
 
-// Readiness (SPEC "Readiness"): the broker serves one route only. This suite's gateway has no reachable
+// Readiness (docs/contract.md, readiness): the broker serves one route only. This suite's gateway has no reachable
 // RabbitMQ (port 1): it is ready, movie requests are served, and an order is a fast 503.
 TEST_F(GatewayProxy, ReadyAndServingMoviesWhileTheBrokerIsUnreachable) {
   HttpClient gateway(gateway_->port());

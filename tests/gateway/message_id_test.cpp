@@ -1,4 +1,4 @@
-// Order ids (SPEC "api-gateway"): a fresh id per order without an Idempotency-Key. billing-app keeps one
+// Order ids (docs/contract.md, api-gateway): a fresh id per order without an Idempotency-Key. billing-app keeps one
 // row per message_id, so two orders that drew the same id would be one row: every id must carry 122
 // random bits taken from the operating system at the draw, never a generator state that another thread,
 // replica or forked process can share.
