@@ -21,6 +21,18 @@ mp_free_port() {
   mp_die "no free port found"
 }
 
+# mp_stack_env STATE_DIR [ENV_FILE]: points scripts/stack at a throw-away state dir (MP_STACK_DIR; its
+# .env is ENV_FILE, by default STATE_DIR/.env), with every port the stack opens taken free on 127.0.0.1;
+# all exported, for the stack and for the test that reads them.
+mp_stack_env() {
+  export MP_STACK_DIR=$1 MP_ENV_FILE=${2:-$1/.env}
+  local variable
+  for variable in POSTGRES_PORT RABBITMQ_PORT PROMETHEUS_PORT INVENTORY_APP_PORT BILLING_APP_PORT API_GATEWAY_PORT; do
+    printf -v "$variable" '%s' "$(mp_free_port)"
+    export "${variable?}"
+  done
+}
+
 # mp_wait_for SECONDS DESCRIPTION COMMAND...: retries COMMAND every 0.2 s until it succeeds or time runs out.
 mp_wait_for() {
   local seconds=$1 what=$2
