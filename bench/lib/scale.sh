@@ -45,17 +45,20 @@ drain_backlog() {
   mp_log "    $drain_stored orders, first to last row ${drain_seconds}s, billing-app RSS $rss_start -> max $drain_rss_max MB"
 }
 
-# scale_open_loop MAX: GET /api/movies/:id via api-gateway at 50, 80 and 95 % of MAX req/s (the maximum
-# that wrk's closed loop measured), $open_seconds each. Open loop: vegeta sends at the rate whatever the
-# answers take, so a stall shows as latency instead of slowing a generator that waits for each answer.
-# Points in $data/openloop.tsv: "percent offered_rps achieved_rps non2xx p50_ms p99_ms p999_ms".
+# scale_open_loop: GET /api/movies/:id via api-gateway at 50, 80 and 95 % of the maximum, which wrk's
+# closed loop measures just before (sets open_max, open_max_p99), $open_seconds each. Open loop: vegeta
+# sends at the rate whatever the answers take, so a stall shows as latency instead of slowing a generator
+# that waits for each answer. Points in $data/openloop.tsv:
+# "percent offered_rps achieved_rps non2xx p50_ms p99_ms p999_ms".
 scale_open_loop() {
-  local max=$1 targets=$work/vegeta-targets percent rate
+  # shellcheck disable=SC2034  # seconds and warmup: wrk_run's durations, by dynamic scope
+  local seconds=$scale_seconds warmup=1 targets=$work/vegeta-targets percent rate
+  read -r open_max _ open_max_p99 _ <<<"$(wrk_run "$gateway/api/movies/" MP_WRK_IDS="$movies")"
   for _ in $(seq 1 1000); do
     echo "GET $gateway/api/movies/$(((RANDOM * 32768 + RANDOM) % movies + 1))"
   done >"$targets"
   for percent in 50 80 95; do
-    rate=$((max * percent / 100))
+    rate=$((open_max * percent / 100))
     ((rate > 0)) || rate=1
     "$vegeta" attack -rate="$rate" -duration="${open_seconds}s" -timeout=10s -targets="$targets" \
       >"$work/vegeta.bin"
@@ -123,7 +126,7 @@ explain_ms() {
 # trigram index and with a sequential scan forced; the first and the last page of 20 (OFFSET walks the
 # rows before it); one unpaged GET /api/movies (every row in one answer). Points in $data/movies.tsv:
 # "movies matches search_rps search_p99_ms pgbench_tps index_ms seqscan_ms first_page_rps last_page_rps
-#  full_list_s full_list_mb inventory_hwm_mb".
+#  full_list_s full_list_mb inventory_hwm_mb full_list_http_status".
 scale_movies() {
   # shellcheck disable=SC2034  # seconds and warmup: wrk_run's and pgbench_run's durations, by dynamic scope
   local seconds=$scale_seconds warmup=1 size previous=0 matches search_rps search_p99 pg_tps index_ms seq_ms
@@ -139,11 +142,11 @@ scale_movies() {
     seq_ms=$(explain_ms "SET enable_bitmapscan = off; SET enable_indexscan = off;")
     read -r first_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20")"
     read -r last_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20&offset=$((size > 20 ? size - 20 : 0))")"
-    full=$(curl -fsS -m 300 -o /dev/null -w '%{time_total} %{size_download}' "$inventory/api/movies") ||
-      full="0 0"
+    full=$(curl -sS -m 300 -o /dev/null -w '%{time_total} %{size_download} %{http_code}' "$inventory/api/movies") ||
+      full="0 0 000"
     hwm=$(rss_mb "$(pid_of inventory-app)" VmHWM)
     echo "$size $matches $search_rps $search_p99 $pg_tps $index_ms $seq_ms $first_rps $last_rps" \
-      "$(awk '{ printf "%.2f %.1f", $1, $2 / 1048576 }' <<<"$full") $hwm" >>"$data/movies.tsv"
+      "$(awk '{ printf "%.2f %.1f", $1, $2 / 1048576 }' <<<"$full") $hwm ${full##* }" >>"$data/movies.tsv"
     mp_log "    search $search_rps req/s (index $index_ms ms, seq scan $seq_ms ms), pages $first_rps / $last_rps req/s"
   done
 }
@@ -180,8 +183,8 @@ matches and only the table grows. Execution times from \`EXPLAIN ANALYZE\` (medi
 
 | movies | matches | search, inventory-app | search SQL, pgbench | one search: index / seq scan | first page | last page | unpaged list: time, size | inventory-app VmHWM after |
 |---|---|---|---|---|---|---|---|---|
-$(awk '{ printf "| %d | %d | %d req/s, p99 %s ms | %d tx/s | %s / %s ms | %d req/s | %d req/s | %s s, %s MB | %s MB |\n",
-  $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }' "$data/movies.tsv")
+$(awk '{ printf "| %d | %d | %d req/s, p99 %s ms | %d tx/s | %s / %s ms | %d req/s | %d req/s | %s s, %s MB%s | %s MB |\n",
+  $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ($13 == 200 ? "" : " (HTTP " $13 ")"), $12 }' "$data/movies.tsv")
 
 Growth exponent from ${scale_sizes[0]} to ${scale_sizes[-1]} movies (cost = 1 / rate, or the time; 0 is flat, 1 linear): search
 through inventory-app $(movies_exponent 3 rate), its SQL through pgbench $(movies_exponent 5 rate), one search with the index
@@ -225,7 +228,8 @@ EOF
 ### Latency at a fixed offered rate (open loop)
 
 \`GET /api/movies/:id\` via api-gateway, vegeta $vegeta_version at a fixed rate for ${open_seconds} s each, a
-share of the maximum wrk measured above ($gw_rps req/s, closed loop at $connections connections).
+share of the maximum wrk measured just before ($open_max req/s, p99 $open_max_p99 ms, closed loop at
+$connections connections, ${scale_seconds} s).
 Vegeta's own CPU comes from the same two cores.
 
 | offered | achieved | non-2xx | p50 | p99 | p99.9 |
