@@ -349,7 +349,7 @@ EOF
 # the node, folders under node/volumes. A claim binds to one when its first pod is scheduled (so only
 # claims of pods on the real node take them) and keeps it: a StatefulSet's pod deleted and made again
 # finds its data. Local volumes, not hostPath: kubelet applies a pod's fsGroup to them.
-mp_node_volume_count=8
+mp_node_volume_count=16
 mp_node_volumes() {
   local cluster=$1 i dir
   {
@@ -381,6 +381,19 @@ spec:
 EOF
     done
   } | kubectl --kubeconfig "$cluster/kubeconfig" apply -f - >/dev/null
+}
+
+# mp_node_recycle_volumes CLUSTER: every Released volume of the node emptied and made Available again
+# (what a provisioner's Delete would give: a claim deleted with its namespace leaves its volume
+# Released, and no new claim binds to it).
+mp_node_recycle_volumes() {
+  local cluster=$1 pv path k
+  k=(kubectl --kubeconfig "$cluster/kubeconfig")
+  while read -r pv path; do
+    [[ $path == "$cluster/node/volumes/"* ]] || continue
+    find "$path" -mindepth 1 -delete
+    "${k[@]}" patch pv "$pv" --type=json -p '[{"op":"remove","path":"/spec/claimRef"}]' >/dev/null
+  done < <("${k[@]}" get pv -o jsonpath='{range .items[?(@.status.phase=="Released")]}{.metadata.name} {.spec.local.path}{"\n"}{end}')
 }
 
 # mp_node_load_images CLUSTER ARCHIVE...: imports image archives (docker-archive or oci-archive, as
