@@ -24,6 +24,9 @@ mp_node_ip=10.210.0.1
 mp_node_service_cidr=10.0.0.0/24 # kube-apiserver's --service-cluster-ip-range (cluster.sh)
 mp_node_dns_ip=10.0.0.10
 mp_node_cgroup=mp-real-node
+# The node's taint: only pods that tolerate it run there, so that a chart installed for the simulated
+# nodes (whose images this node does not hold) stays on them.
+mp_node_taint=movie-platform.io/real-node
 mp_node_components=(containerd kubelet kube-proxy coredns apiserver-relay)
 # kubelet sets these at start (unless protectKernelDefaults, which makes it refuse to start instead).
 mp_node_sysctls=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
@@ -179,6 +182,8 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt",
   address = "$n/containerd/containerd.sock.ttrpc"
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = "$n/containerd/certs.d"
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = "$pause_image"
 [plugins.'io.containerd.cri.v1.runtime']
@@ -207,6 +212,14 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt",
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 EOF
+  # No image is ever pulled from outside the machine: every registry's address is 127.0.0.1:9, where
+  # nothing listens, so a pull fails at once (images come from mp_node_load_images).
+  mkdir -p "$n/containerd/certs.d/_default"
+  cat >"$n/containerd/certs.d/_default/hosts.toml" <<'EOF'
+server = "http://127.0.0.1:9"
+[host."http://127.0.0.1:9"]
+  capabilities = ["pull", "resolve"]
+EOF
   mp_log "starting containerd $(containerd --version | awk '{print $3}') (runc $(runc --version | awk 'NR==1{print $3}'))"
   mp_cluster_launch "$cluster" containerd containerd --config "$n/containerd/config.toml" --log-level warn
   mp_wait_for 30 containerd mp_node_ctr "$cluster" version || mp_cluster_fail "$cluster" containerd
@@ -216,6 +229,7 @@ EOF
   # pods' cgroups under /$mp_node_cgroup, serving on the node's address with a certificate from the
   # cluster's CA, webhook authentication and authorization (the API server asks who may read logs,
   # exec, port-forward). No image garbage collection: the images are imported, never pulled back.
+  # Tainted: see mp_node_taint.
   # Pods get only the cluster's DNS: an empty resolv.conf stands for the host's.
   : >"$n/kubelet/resolv.conf"
   cat >"$n/kubelet/config.yaml" <<EOF
@@ -247,6 +261,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 200Mi, nodefs.available: 2%, imagefs.available: 2%, nodefs.inodesFree: 2%}
 staticPodPath: ""
+registerWithTaints: [{key: $mp_node_taint, value: "true", effect: NoSchedule}]
 EOF
   mp_log "starting kubelet (node $mp_node_name at $mp_node_ip, cgroup v1, cgroupfs)"
   mp_cluster_launch "$cluster" kubelet kubelet --config="$n/kubelet/config.yaml" --kubeconfig="$n/kubelet.kubeconfig" \
