@@ -1,5 +1,11 @@
-// The real platform-operator against the Kubernetes API double and a real Prometheus. The tests are the
-// stages of one scenario on one shared environment and run in the order written (gtest's default).
+// The real platform-operator against the Kubernetes API double and a real Prometheus, for what the real
+// API server (tests/operator/operator_cluster_test.cpp, which covers scaling, healing, rollouts, watch
+// timeouts, invalid specs, RBAC, SIGTERM and leader election) will not do when a test asks. The faults
+// this file keeps the double for:
+//   - a watch ended mid-stream by a 410 Expired ERROR event, and a resume from that resourceVersion
+//     answered 410 Gone (FakeKubeApi::expireWatches). A real server sends these only once etcd
+//     compaction has outrun its watch cache, not at a moment the test picks.
+// The tests are the stages of one scenario on one shared environment and run in the order written.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -17,15 +23,8 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::seconds;
-using Clock = std::chrono::steady_clock;
 
-const std::string kAgent = "platform-operator/";
 const std::string kLoad = "app_requests_per_second{service=\"api-gateway\"}";
-constexpr int kDownWindowSeconds = 5;
-
-double secondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 class OperatorScenario : public ::testing::Test {
  protected:
@@ -34,28 +33,14 @@ class OperatorScenario : public ::testing::Test {
     harness_->exporter().set(kLoad, 5);
     ASSERT_TRUE(harness_->prometheus().waitForData("app_requests_per_second", seconds(20)));
     harness_->createDeployment("api-gateway", 1);
-    harness_->createDeployment("inventory-app", 1);
-    harness_->createPolicy(
-        "api-gateway",
-        {{"targetRef", {{"kind", "Deployment"}, {"name", "api-gateway"}}},
-         {"minReplicas", 1},
-         {"maxReplicas", 3},
-         {"metrics", json::array({{{"name", "request_rate"},
-                                   {"query", "sum(app_requests_per_second{service=\"api-gateway\"})"},
-                                   {"targetPerReplica", 10}}})},
-         {"behavior",
-          {{"scaleUpStabilizationSeconds", 0},
-           {"scaleDownStabilizationSeconds", kDownWindowSeconds},
-           {"tolerance", 0.1}}},
-         {"health", {{"query", "app_pod_up == 0"}, {"unhealthyAfterSeconds", 2}}},
-         {"fallbackReplicas", 2}});
-    metricsPort_ = freeLoopbackPort();
-    operator_ = harness_
-                    ->startOperator("it-1", {"--sync-period", "1s", "--leader-elect", "--lease-duration",
-                                             "4s", "--renew-deadline", "3s", "--retry-period", "500ms",
-                                             "--metrics-bind-address", "127.0.0.1", "--metrics-port",
-                                             std::to_string(metricsPort_)})
-                    .release();
+    harness_->createPolicy("api-gateway",
+                           {{"targetRef", {{"kind", "Deployment"}, {"name", "api-gateway"}}},
+                            {"minReplicas", 1},
+                            {"maxReplicas", 3},
+                            {"metrics", json::array({{{"name", "request_rate"},
+                                                      {"query", "sum(app_requests_per_second)"},
+                                                      {"targetPerReplica", 10}}})}});
+    operator_ = harness_->startOperator("it-1", {"--sync-period", "1s", "--metrics-port", "0"}).release();
   }
 
   static void TearDownTestSuite() {
@@ -75,148 +60,15 @@ class OperatorScenario : public ::testing::Test {
 
   static OperatorHarness* harness_;
   static ChildProcess* operator_;
-  static int metricsPort_;
-  static std::string readySince_;
 };
 
 OperatorHarness* OperatorScenario::harness_ = nullptr;
 ChildProcess* OperatorScenario::operator_ = nullptr;
-int OperatorScenario::metricsPort_ = 0;
-std::string OperatorScenario::readySince_;
 
-TEST_F(OperatorScenario, ScalesUpWhenTheLoadRises) {
-  // First the operator settles on the current load (5 per 10 per replica: one replica).
+TEST_F(OperatorScenario, SettlesOnTheCurrentLoad) {
   ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Ready").value("status", "") == "True"; },
                       seconds(20)));
   EXPECT_EQ(h().replicas("api-gateway"), 1);
-  h().exporter().set(kLoad, 25);
-  auto start = Clock::now();
-  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 3; }, seconds(20)));
-  std::cout << "scale-up 1 -> 3 observed " << secondsSince(start) << " s after the exporter changed\n";
-  EXPECT_EQ(h().podNames("api-gateway").size(), 3u);
-
-  // The Event is recorded right after the /scale write.
-  ASSERT_TRUE(waitFor([] { return !h().events("api-gateway", "Scaled").empty(); }, seconds(5)));
-  auto scaled = h().events("api-gateway", "Scaled");
-  EXPECT_NE(scaled.back()["message"].get<std::string>().find("request_rate=25"), std::string::npos)
-      << scaled.back()["message"];
-  EXPECT_EQ(scaled.back()["involvedObject"]["kind"], "ServicePolicy");
-
-  ASSERT_TRUE(waitFor([] { return h().policy("api-gateway")["status"].value("currentReplicas", 0) == 3; },
-                      seconds(10)));
-  json policy = h().policy("api-gateway");
-  const json& status = policy["status"];
-  EXPECT_EQ(status["desiredReplicas"], 3);
-  EXPECT_EQ(status["observedGeneration"], policy["metadata"]["generation"]);
-  EXPECT_TRUE(status.contains("lastScaleTime"));
-  EXPECT_EQ(status["metrics"][0]["name"], "request_rate");
-  EXPECT_EQ(status["metrics"][0]["value"], 25);
-  EXPECT_EQ(h().condition("api-gateway", "MetricsAvailable")["status"], "True");
-  EXPECT_EQ(h().condition("api-gateway", "ScalingLimited")["status"], "False");
-  EXPECT_EQ(h().condition("api-gateway", "Healthy")["status"], "True");
-  readySince_ = h().condition("api-gateway", "Ready")["lastTransitionTime"];
-  EXPECT_FALSE(readySince_.empty());
-
-  // Its own endpoints.
-  std::string base = "http://127.0.0.1:" + std::to_string(metricsPort_);
-  EXPECT_EQ(httpGetText(base + "/healthz"), "ok\n");
-  EXPECT_EQ(httpGetText(base + "/readyz"), "ok\n");
-  std::string metrics = httpGetText(base + "/metrics");
-  for (const char* name :
-       {"operator_reconciles_total{result=\"success\"}", "operator_decisions_total{decision=\"Scaled\"}",
-        "operator_prometheus_query_duration_seconds_count", "operator_leader 1",
-        "operator_policy_desired_replicas{namespace=\"default\",policy=\"api-gateway\"} 3",
-        "operator_policy_current_replicas{namespace=\"default\",policy=\"api-gateway\"}",
-        "operator_policy_metric_value{metric=\"request_rate\",namespace=\"default\",policy=\"api-gateway\"} "
-        "25",
-        "operator_policy_metric_target_per_replica{metric=\"request_rate\",namespace=\"default\",policy="
-        "\"api-gateway\"} 10",
-        "operator_errors_total{kind=\"prometheus\"} 0"}) {
-    EXPECT_NE(metrics.find(name), std::string::npos) << name;
-  }
-}
-
-TEST_F(OperatorScenario, HoldsWithinToleranceAndTheDownWindowThenScalesDown) {
-  ASSERT_EQ(h().replicas("api-gateway"), 3);
-  const std::size_t scaledBefore = h().events("api-gateway", "Scaled").size();
-  h().exporter().set(kLoad, 28);  // 28 over 3 replicas at 10 each: within the 10 % tolerance
-  std::this_thread::sleep_for(seconds(3));
-  EXPECT_EQ(h().replicas("api-gateway"), 3);
-  EXPECT_EQ(h().events("api-gateway", "Scaled").size(), scaledBefore);
-
-  h().exporter().set(kLoad, 4);  // recommends 1
-  auto start = Clock::now();
-  ASSERT_TRUE(waitFor([] { return !h().events("api-gateway", "ScaleHeld").empty(); }, seconds(10)));
-  EXPECT_NE(
-      h().events("api-gateway", "ScaleHeld").back()["message"].get<std::string>().find("ScaleDownStabilized"),
-      std::string::npos);
-  EXPECT_EQ(h().replicas("api-gateway"), 3);
-  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 1; }, seconds(25)));
-  double took = secondsSince(start);
-  std::cout << "scale-down 3 -> 1 came " << took << " s after the load fell (window " << kDownWindowSeconds
-            << " s)\n";
-  // The window runs from the last high recommendation, which the operator may have recorded up to one
-  // sync period (1 s) before the exporter changed.
-  EXPECT_GE(took, kDownWindowSeconds - 1) << "scaled down before the stabilization window had passed";
-  // One Scaled Event (it follows the /scale write): straight to the window's highest, no 3 -> 2 -> 1.
-  ASSERT_TRUE(
-      waitFor([&] { return h().events("api-gateway", "Scaled").size() == scaledBefore + 1; }, seconds(5)));
-  std::this_thread::sleep_for(seconds(1));
-  EXPECT_EQ(h().events("api-gateway", "Scaled").size(), scaledBefore + 1);
-}
-
-TEST_F(OperatorScenario, RestartsAPodThatStaysUnhealthy) {
-  auto pods = h().podNames("api-gateway");
-  ASSERT_EQ(pods.size(), 1u);
-  const std::string sick = pods[0];
-  h().exporter().set("app_pod_up{pod=\"" + sick + "\"}", 0);
-  ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "False"; },
-                      seconds(15)));
-  ASSERT_TRUE(waitFor([&] { return !h().events("api-gateway", "PodRestarted").empty(); }, seconds(20)));
-  h().exporter().remove("app_pod_up{pod=\"" + sick + "\"}");
-  auto restarted = h().events("api-gateway", "PodRestarted");
-  ASSERT_EQ(restarted.size(), 1u);
-  EXPECT_NE(restarted[0]["message"].get<std::string>().find(sick), std::string::npos);
-  auto now = h().podNames("api-gateway");
-  ASSERT_EQ(now.size(), 1u) << "the ReplicaSet replaced it";
-  EXPECT_NE(now[0], sick);
-  // The series of the deleted pod goes stale in Prometheus (lookback 5 s) and the condition recovers.
-  ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "True"; },
-                      seconds(20)));
-  EXPECT_EQ(h().events("api-gateway", "PodRestarted").size(), 1u);
-}
-
-TEST_F(OperatorScenario, AnEmptyQueryNeverScalesDownAndRisesToFallback) {
-  ASSERT_EQ(h().replicas("api-gateway"), 1);
-  h().exporter().remove(kLoad);
-  ASSERT_TRUE(
-      waitFor([] { return h().condition("api-gateway", "MetricsAvailable").value("status", "") == "False"; },
-              seconds(20)));
-  EXPECT_EQ(h().condition("api-gateway", "MetricsAvailable")["reason"], "EmptyResult");
-  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 2; }, seconds(10)))
-      << "fallbackReplicas is 2";
-  std::this_thread::sleep_for(seconds(kDownWindowSeconds + 1));
-  EXPECT_EQ(h().replicas("api-gateway"), 2);
-  json metric = h().policy("api-gateway")["status"]["metrics"][0];
-  EXPECT_FALSE(metric.contains("value"));
-  EXPECT_EQ(metric["error"], "query returned no data");
-}
-
-TEST_F(OperatorScenario, HoldsWhileTheDeploymentRollsOut) {
-  ASSERT_EQ(h().replicas("api-gateway"), 2);
-  h().api().holdRollout("default", "api-gateway", true);
-  h().exporter().set(kLoad, 25);  // recommends 3
-  ASSERT_TRUE(waitFor(
-      [] {
-        auto held = h().events("api-gateway", "ScaleHeld");
-        return !held.empty() &&
-               held.back()["message"].get<std::string>().find("RollingOut") != std::string::npos;
-      },
-      seconds(15)));
-  std::this_thread::sleep_for(seconds(2));
-  EXPECT_EQ(h().replicas("api-gateway"), 2) << "scaled during a rollout";
-  h().api().holdRollout("default", "api-gateway", false);
-  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 3; }, seconds(15)));
 }
 
 TEST_F(OperatorScenario, ReListsAfterTheWatchExpiresAndSeesSpecChanges) {
@@ -230,88 +82,6 @@ TEST_F(OperatorScenario, ReListsAfterTheWatchExpiresAndSeesSpecChanges) {
       seconds(10)));
   EXPECT_NE(operator_->log().find("re-listing"), std::string::npos);
   EXPECT_EQ(h().condition("api-gateway", "Ready")["observedGeneration"], generation);
-}
-
-TEST_F(OperatorScenario, AnInvalidSpecIsReportedAndNothingIsDone) {
-  h().createPolicy(
-      "inventory-app",
-      {{"targetRef", {{"kind", "Deployment"}, {"name", "inventory-app"}}},
-       {"minReplicas", 3},
-       {"maxReplicas", 2},
-       {"metrics", json::array({{{"name", "request_rate"}, {"query", ""}, {"targetPerReplica", 0}}})}});
-  ASSERT_TRUE(
-      waitFor([] { return h().condition("inventory-app", "Ready").value("reason", "") == "InvalidSpec"; },
-              seconds(15)));
-  std::string message = h().condition("inventory-app", "Ready")["message"];
-  EXPECT_NE(message.find("greater than spec.maxReplicas"), std::string::npos) << message;
-  EXPECT_NE(message.find("query is empty"), std::string::npos) << message;
-  EXPECT_NE(message.find("targetPerReplica must be greater than 0"), std::string::npos) << message;
-  std::this_thread::sleep_for(seconds(3));
-  EXPECT_EQ(h().replicas("inventory-app"), 1);
-  EXPECT_EQ(h().events("inventory-app", "InvalidSpec").size(), 1u) << "one Event, not one per resync";
-}
-
-TEST_F(OperatorScenario, HoldsWhenPrometheusIsDown) {
-  h().exporter().set(kLoad, 25);
-  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 3; }, seconds(20)));
-  ASSERT_TRUE(
-      waitFor([] { return h().condition("api-gateway", "MetricsAvailable").value("status", "") == "True"; },
-              seconds(10)));
-  h().exporter().set(kLoad, 1);
-  h().prometheus().stop();
-  ASSERT_TRUE(waitFor(
-      [] {
-        return h().condition("api-gateway", "MetricsAvailable").value("reason", "") ==
-               "PrometheusUnreachable";
-      },
-      seconds(15)));
-  std::this_thread::sleep_for(seconds(kDownWindowSeconds + 2));
-  EXPECT_EQ(h().replicas("api-gateway"), 3) << "never scales down without metrics";
-  EXPECT_EQ(h().condition("api-gateway", "Healthy")["status"], "Unknown");
-  auto held = h().events("api-gateway", "ScaleHeld");
-  ASSERT_FALSE(held.empty());
-  EXPECT_NE(held.back()["message"].get<std::string>().find("MetricsUnavailable"), std::string::npos);
-  EXPECT_EQ(held.back()["type"], "Warning");
-  // Ready never flipped during all of this: its lastTransitionTime stayed put.
-  EXPECT_EQ(h().condition("api-gateway", "Ready")["lastTransitionTime"], readySince_);
-}
-
-TEST_F(OperatorScenario, RbacRulesMatchWhatTheOperatorUses) {
-  json rules = loadYamlAsJson(sourcePath("charts/movie-platform/files/operator-rbac-rules.yaml"));
-  auto granted = rbacGrants(rules);
-  std::set<std::tuple<std::string, std::string, std::string>> used;
-  for (const ApiUsage& u : h().api().usage(kAgent)) {
-    used.emplace(u.verb, u.group, u.resource);
-  }
-  for (const auto& [verb, group, resource] : used) {
-    EXPECT_TRUE(granted.count({verb, group, resource}))
-        << "used but not granted: " << verb << " " << group << "/" << resource;
-  }
-  for (const auto& [verb, group, resource] : granted) {
-    EXPECT_TRUE(used.count({verb, group, resource}))
-        << "granted but never used: " << verb << " " << group << "/" << resource;
-  }
-}
-
-TEST_F(OperatorScenario, StopsOnSigtermAndReleasesTheLease) {
-  int status = operator_->stop(SIGTERM, seconds(15));
-  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  auto lease =
-      h().api().getObject("/apis/coordination.k8s.io/v1/namespaces/default/leases/platform-operator");
-  ASSERT_TRUE(lease);
-  EXPECT_EQ((*lease)["spec"]["holderIdentity"], "");
-  // Every log line is one JSON object.
-  std::istringstream lines(operator_->log());
-  std::string line;
-  int count = 0;
-  while (std::getline(lines, line)) {
-    json parsed = json::parse(line, nullptr, false);
-    ASSERT_TRUE(parsed.is_object()) << line;
-    EXPECT_TRUE(parsed.contains("msg"));
-    ++count;
-  }
-  EXPECT_GT(count, 5);
 }
 
 TEST(OperatorCommandLine, HelpAndBadFlags) {
