@@ -173,6 +173,10 @@ void ClusterHarness::setUpRbac() {
            "creating the RoleBinding");
 }
 
+int ClusterHarness::apiServerPort() const {
+  return std::atoi(adminConnection_.server.substr(adminConnection_.server.rfind(':') + 1).c_str());
+}
+
 std::string ClusterHarness::operatorKubeconfig(const std::string& identity) {
   json request = {{"apiVersion", "authentication.k8s.io/v1"},
                   {"kind", "TokenRequest"},
@@ -182,7 +186,8 @@ std::string ClusterHarness::operatorKubeconfig(const std::string& identity) {
   const std::string file = dir_.path() + "/" + identity + ".kubeconfig";
   std::ofstream out(file);
   out << "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: "
-      << adminConnection_.server << "\n    certificate-authority: " << clusterDir_ << "/pki/ca.crt\n"
+      << (operatorPort_ == 0 ? adminConnection_.server : "https://127.0.0.1:" + std::to_string(operatorPort_))
+      << "\n    certificate-authority: " << clusterDir_ << "/pki/ca.crt\n"
       << "users:\n- name: operator\n  user:\n    token: " << answer["status"]["token"].get<std::string>()
       << "\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: operator\n    namespace: "
       << namespace_ << "\ncurrent-context: local\n";

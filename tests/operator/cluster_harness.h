@@ -58,6 +58,11 @@ class ClusterHarness {
   // operator's ServiceAccount, oldest first.
   std::vector<nlohmann::json> operatorWrites();
 
+  // The API server's port on 127.0.0.1, and a loopback port (a proxy in front of it) that operators
+  // started from now on connect to instead; TLS still verifies, the certificate names 127.0.0.1.
+  int apiServerPort() const;
+  void routeOperatorsThrough(int port) { operatorPort_ = port; }
+
   // Starts the real binary (MP_OPERATOR_BIN) with a fresh TokenRequest-token kubeconfig, the harness's
   // namespace and Prometheus, plus `extra`.
   std::unique_ptr<ChildProcess> startOperator(const std::string& identity,
@@ -72,6 +77,7 @@ class ClusterHarness {
   std::unique_ptr<KubeClient> admin_;
   KubeConnection adminConnection_;
   std::string namespace_;
+  int operatorPort_ = 0;  // 0: the API server's own
   FakeExporter exporter_;
   std::unique_ptr<PrometheusServer> prometheus_;
 };

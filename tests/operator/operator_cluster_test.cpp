@@ -20,6 +20,7 @@
 #include <tuple>
 
 #include "cluster_harness.h"
+#include "cutting_proxy.h"
 #include "runtime/time_format.h"
 
 namespace mp::op::test {
@@ -496,6 +497,35 @@ TEST(OperatorWatchOnCluster, WatchesAgainAfterTheServerEndsTheWatchAndSeesSpecCh
     EXPECT_EQ(h.condition("api-gateway", "Ready")["observedGeneration"], generation);
   }
   EXPECT_TRUE(forbiddenLines(op->log()).empty()) << tail(op->log(), 4000);
+}
+
+// Every connection of the operator cut at once, the watch streams mid-stream, through a TCP proxy in
+// front of the real server (a real server does not drop its streams on demand): the operator must
+// watch again, and see a spec change made after the cut, long before its next resync (an hour here).
+TEST(OperatorWatchOnCluster, WatchesAgainAfterItsConnectionsAreCutMidStream) {
+  auto harness = harnessWithOnePolicy(json::object());
+  ASSERT_TRUE(harness != nullptr) << setupFailure();
+  ClusterHarness& h = *harness;
+  CuttingProxy proxy(h.apiServerPort());
+  h.routeOperatorsThrough(proxy.port());
+  auto op = h.startOperator("cut-1", {"--sync-period", "1h", "--metrics-port", "0"});
+  auto observed = [&] {
+    return h.policy("api-gateway").value("status", json::object()).value("observedGeneration", int64_t{0});
+  };
+  ASSERT_TRUE(waitFor([&] { return observed() == 1; }, seconds(20))) << tail(op->log(), 4000);
+  std::this_thread::sleep_for(seconds(1));
+  const int connectionsBefore = proxy.connectionsSeen();
+  proxy.cutAll();
+  std::this_thread::sleep_for(seconds(1));
+  h.patchPolicySpec("api-gateway", {{"maxReplicas", 4}});
+  const int64_t generation = h.policy("api-gateway")["metadata"]["generation"];
+  auto start = Clock::now();
+  ASSERT_TRUE(waitFor([&] { return observed() == generation; }, seconds(15)))
+      << "the spec change after the cut was not seen: " << tail(op->log(), 4000);
+  std::cout << "spec change after the cut seen " << secondsSince(start) << " s after the write; "
+            << proxy.connectionsSeen() - connectionsBefore << " new connections\n";
+  EXPECT_GT(proxy.connectionsSeen(), connectionsBefore);
+  EXPECT_NE(op->log().find("watch failed"), std::string::npos) << tail(op->log(), 4000);
 }
 
 // Two operator processes: only the Lease holder writes; when it is killed the other takes over within
