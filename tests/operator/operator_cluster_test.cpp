@@ -13,7 +13,6 @@
 #include <cctype>
 #include <chrono>
 #include <iostream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -87,10 +86,21 @@ std::unique_ptr<ClusterHarness> harnessWithOnePolicy(const json& behavior) {
   return harness;
 }
 
+// Whether `text` holds 403 standing alone (not inside a longer number or a fraction).
+bool hasCode403(const std::string& text) {
+  for (auto at = text.find("403"); at != std::string::npos; at = text.find("403", at + 1)) {
+    bool before = at > 0 && (std::isdigit(static_cast<unsigned char>(text[at - 1])) || text[at - 1] == '.');
+    bool after = at + 3 < text.size() && std::isdigit(static_cast<unsigned char>(text[at + 3]));
+    if (!before && !after) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Lines of an operator log that show the server refusing it: "forbidden" or a 403 anywhere but in the
 // timestamp (whose digits may hold one).
 std::vector<std::string> forbiddenLines(const std::string& log) {
-  static const std::regex code("(^|[^0-9.])403([^0-9]|$)");
   std::vector<std::string> out;
   std::istringstream lines(log);
   std::string line;
@@ -103,7 +113,7 @@ std::vector<std::string> forbiddenLines(const std::string& log) {
     std::string lower = text;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    if (lower.find("forbidden") != std::string::npos || std::regex_search(text, code)) {
+    if (lower.find("forbidden") != std::string::npos || hasCode403(text)) {
       out.push_back(line);
     }
   }
