@@ -73,8 +73,11 @@ int run(const Options& options) {
   KubeClient kube(connection.value(), "platform-operator/0.1 (" + identity + ")");
   PrometheusClient prometheus(options.prometheusUrl, [&metrics](double s) { metrics.prometheusQuery(s); });
   std::unique_ptr<LeaderElector> elector;
-  auto mayAct = [&elector] { return !elector || elector->isLeader(); };
-  Reconciler reconciler(kube, prometheus, metrics, mayAct, identity);
+  // Without leader election nothing fences the writes; with it, each must end before the Lease can.
+  auto writeDeadline = [&elector]() -> KubeClient::Deadline {
+    return elector ? elector->writeDeadline() : std::chrono::steady_clock::time_point::max();
+  };
+  Reconciler reconciler(kube, prometheus, metrics, writeDeadline, identity);
   Controller controller(kube, reconciler,
                         ControllerConfig{options.namespaceName, options.syncPeriod, options.watchTimeout});
 

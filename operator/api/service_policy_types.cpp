@@ -233,6 +233,10 @@ Result<ServicePolicy> policyFromJson(const json& object) {
   if (meta.contains("generation") && meta.at("generation").is_number_integer()) {
     policy.metadata.generation = meta.at("generation").get<int64_t>();
   }
+  policy.metadata.creationTimestamp = metadataText(meta, "creationTimestamp");
+  if (meta.contains("annotations") && meta.at("annotations").is_object()) {
+    policy.metadata.paused = metadataText(meta.at("annotations"), kPausedAnnotation) == "true";
+  }
   if (policy.metadata.name.empty()) {
     return Error{0, "BadObject", "object has no metadata.name"};
   }

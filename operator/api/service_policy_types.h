@@ -14,6 +14,9 @@ inline constexpr const char* kPolicyGroup = "platform.movies.dev";
 inline constexpr const char* kPolicyVersion = "v1alpha1";
 inline constexpr const char* kPolicyKind = "ServicePolicy";
 inline constexpr const char* kPolicyPlural = "servicepolicies";
+// `platform.movies.dev/paused: "true"` on a ServicePolicy: the operator reports but neither scales nor
+// restarts pods until the annotation is removed (or set to anything else).
+inline constexpr const char* kPausedAnnotation = "platform.movies.dev/paused";
 
 // The workload a policy scales; only apps/v1 Deployments are supported.
 struct TargetRef {
@@ -85,7 +88,9 @@ struct ObjectMeta {
   std::string namespaceName;
   std::string uid;
   std::string resourceVersion;
+  std::string creationTimestamp;
   int64_t generation = 0;
+  bool paused = false;  // the kPausedAnnotation annotation is "true"
 };
 
 // The ServicePolicy custom resource as the reconciler sees it. The raw spec JSON is kept so that a spec

@@ -33,12 +33,26 @@ Result<DeploymentView> readDeploymentFields(const json& deployment) {
   for (const auto& [key, value] : deployment.at(matchLabels).items()) {
     view.labelSelector += (view.labelSelector.empty() ? "" : ",") + key + "=" + value.get<std::string>();
   }
-  // The conditions `kubectl rollout status` waits for, minus availability: a pod that never becomes
-  // available must not freeze scaling forever.
+  // The conditions `kubectl rollout status` waits for, minus availability (a pod that never becomes
+  // available must not freeze scaling), and minus a rollout past its progress deadline.
   int64_t generation = integerAt(deployment, json::json_pointer("/metadata/generation"), 0);
   int64_t observed = integerAt(deployment, json::json_pointer("/status/observedGeneration"), 0);
   int64_t updated = integerAt(deployment, json::json_pointer("/status/updatedReplicas"), 0);
   int64_t total = integerAt(deployment, json::json_pointer("/status/replicas"), 0);
+  // Past spec.progressDeadlineSeconds the Deployment controller gives up waiting and says so; a rollout
+  // that will not finish must not hold the count and the health rules for ever. The condition is only
+  // trusted for the generation the controller has observed (a new spec restarts the deadline).
+  if (observed >= generation) {
+    const json conditions = deployment.value("status", json::object()).value("conditions", json::array());
+    for (const json& condition : conditions) {
+      if (condition.value("type", "") == "Progressing" && condition.value("status", "") == "False" &&
+          condition.value("reason", "") == "ProgressDeadlineExceeded") {
+        view.rolloutStuck = true;
+        view.rolloutMessage = "ProgressDeadlineExceeded: " + condition.value("message", "");
+        return view;
+      }
+    }
+  }
   if (observed < generation) {
     view.rollingOut = true;
     view.rolloutMessage =
@@ -93,6 +107,31 @@ PodView readPod(const json& pod) {
   } catch (const json::exception&) {
     return PodView{};  // unreadable: neither ready nor terminating, so it never counts as capacity
   }
+}
+
+std::vector<ReplicaClaim> readReplicaClaims(const json& list, const std::string& kind) {
+  std::vector<ReplicaClaim> claims;
+  if (!list.is_object() || !list.contains("items") || !list.at("items").is_array()) {
+    return claims;
+  }
+  const char* refField = kind == "HorizontalPodAutoscaler" ? "scaleTargetRef" : "targetRef";
+  for (const json& item : list.at("items")) {
+    ReplicaClaim claim;
+    claim.kind = kind;
+    try {
+      const json& meta = item.at("metadata");
+      claim.name = meta.value("name", "");
+      claim.creationTimestamp = meta.value("creationTimestamp", "");
+      const json& ref = item.at("spec").at(refField);
+      claim.targetKind = ref.value("kind", "");
+      claim.targetName = ref.value("name", "");
+    } catch (const json::exception&) {
+      claim.targetKind.clear();
+      claim.targetName.clear();
+    }
+    claims.push_back(claim);
+  }
+  return claims;
 }
 
 json makeEvent(const json& involved, const std::string& reason, const std::string& message, bool warning,

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "policy/health_policy.h"
+#include "policy/replica_owners.h"
 #include "runtime/result.h"
 
 namespace mp::op {
@@ -14,9 +15,10 @@ struct DeploymentView {
   std::string name;
   std::string resourceVersion;
   int32_t specReplicas = 0;
-  std::string labelSelector;  // matchLabels as "k=v,k2=v2"
-  bool rollingOut = false;
-  std::string rolloutMessage;
+  std::string labelSelector;   // matchLabels as "k=v,k2=v2"
+  bool rollingOut = false;     // a rollout is in progress and within its progress deadline
+  bool rolloutStuck = false;   // Progressing=False ProgressDeadlineExceeded: scaling and healing resume
+  std::string rolloutMessage;  // why rollingOut or rolloutStuck, for status and Events
 };
 
 // Reads a Deployment; fails when it has no usable matchLabels selector (matchExpressions are not
@@ -26,6 +28,10 @@ Result<DeploymentView> readDeployment(const nlohmann::json& deployment);
 // Reads a Pod: ready means the Ready condition is True; terminating means deletionTimestamp is set.
 // Pods that already finished (Succeeded/Failed) come back as neither ready nor counted live.
 PodView readPod(const nlohmann::json& pod);
+
+// Reads the items of a list of `kind` objects (HorizontalPodAutoscaler: spec.scaleTargetRef;
+// ServicePolicy: spec.targetRef) as replica claims; an unreadable item claims no target.
+std::vector<ReplicaClaim> readReplicaClaims(const nlohmann::json& list, const std::string& kind);
 
 // Builds a core/v1 Event about `involved` (an object's apiVersion/kind/metadata).
 nlohmann::json makeEvent(const nlohmann::json& involved, const std::string& reason,

@@ -79,13 +79,21 @@ std::vector<std::string> KubeClient::headers(const std::string& contentType) {
 }
 
 Result<json> KubeClient::send(const std::string& method, const std::string& path,
-                              const std::string& contentType, const std::string& body) {
+                              const std::string& contentType, const std::string& body, Deadline deadline) {
   HttpRequest request;
   request.method = method;
   request.url = connection_.server + path;
   request.headers = headers(contentType);
   request.body = body;
   request.tls = connection_.tls;
+  if (deadline) {
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return Error{0, "DeadlineExceeded", method + " " + path + ": not sent, its deadline has passed"};
+    }
+    request.timeoutMs = std::min<long>(request.timeoutMs, static_cast<long>(left.count()));
+  }
   auto response = httpPerform(request);
   if (!response.ok()) {
     reachable_ = false;
@@ -104,23 +112,23 @@ Result<json> KubeClient::send(const std::string& method, const std::string& path
 }
 
 Result<json> KubeClient::get(const std::string& path) {
-  return send("GET", path, "", "");
+  return send("GET", path, "", "", std::nullopt);
 }
 
-Result<json> KubeClient::create(const std::string& path, const json& object) {
-  return send("POST", path, "application/json", object.dump());
+Result<json> KubeClient::create(const std::string& path, const json& object, Deadline deadline) {
+  return send("POST", path, "application/json", object.dump(), deadline);
 }
 
-Result<json> KubeClient::update(const std::string& path, const json& object) {
-  return send("PUT", path, "application/json", object.dump());
+Result<json> KubeClient::update(const std::string& path, const json& object, Deadline deadline) {
+  return send("PUT", path, "application/json", object.dump(), deadline);
 }
 
-Result<json> KubeClient::mergePatch(const std::string& path, const json& patch) {
-  return send("PATCH", path, "application/merge-patch+json", patch.dump());
+Result<json> KubeClient::mergePatch(const std::string& path, const json& patch, Deadline deadline) {
+  return send("PATCH", path, "application/merge-patch+json", patch.dump(), deadline);
 }
 
-Status KubeClient::remove(const std::string& path) {
-  auto result = send("DELETE", path, "", "");
+Status KubeClient::remove(const std::string& path, Deadline deadline) {
+  auto result = send("DELETE", path, "", "", deadline);
   if (!result.ok()) {
     return result.error();
   }

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <ctime>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "client/kube_config.h"
@@ -25,11 +27,18 @@ class KubeClient {
  public:
   KubeClient(KubeConnection connection, std::string userAgent);
 
+  // The instant by which a request must be over: its timeout is cut to what is left (never longer than
+  // the usual 10 s), and a request whose deadline has passed is not sent (Error reason DeadlineExceeded).
+  using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
   Result<nlohmann::json> get(const std::string& path);
-  Result<nlohmann::json> create(const std::string& path, const nlohmann::json& object);
-  Result<nlohmann::json> update(const std::string& path, const nlohmann::json& object);
-  Result<nlohmann::json> mergePatch(const std::string& path, const nlohmann::json& patch);
-  Status remove(const std::string& path);
+  Result<nlohmann::json> create(const std::string& path, const nlohmann::json& object,
+                                Deadline deadline = {});
+  Result<nlohmann::json> update(const std::string& path, const nlohmann::json& object,
+                                Deadline deadline = {});
+  Result<nlohmann::json> mergePatch(const std::string& path, const nlohmann::json& patch,
+                                    Deadline deadline = {});
+  Status remove(const std::string& path, Deadline deadline = {});
 
   // Streams watch events ({"type","object"}) of `collectionPath` from `resourceVersion` until the server
   // closes the stream, onEvent returns false or `stop` is set. An ERROR event is passed on like any other.
@@ -41,7 +50,7 @@ class KubeClient {
 
  private:
   Result<nlohmann::json> send(const std::string& method, const std::string& path,
-                              const std::string& contentType, const std::string& body);
+                              const std::string& contentType, const std::string& body, Deadline deadline);
   std::vector<std::string> headers(const std::string& contentType);
   std::string currentToken();
 

@@ -17,6 +17,20 @@ std::string keyOf(const json& object) {
 
 }  // namespace
 
+Controller::PolicyEntry Controller::entryOf(const json& object) {
+  PolicyEntry entry;
+  auto policy = policyFromJson(object);
+  if (policy.ok()) {
+    entry.generation = policy.value().metadata.generation;
+    entry.paused = policy.value().metadata.paused;
+  }
+  const json spec = object.value("spec", json::object());
+  const json ref = spec.is_object() ? spec.value("targetRef", json::object()) : json::object();
+  entry.target =
+      ref.is_object() && ref.value("name", json()).is_string() ? ref["name"].get<std::string>() : "";
+  return entry;
+}
+
 Controller::Controller(KubeClient& kube, Reconciler& reconciler, ControllerConfig config)
     : kube_(kube), reconciler_(reconciler), config_(std::move(config)) {}
 
@@ -44,14 +58,30 @@ void Controller::start() {
         [this](const json& items) { onPolicyList(items); }, policiesSynced_);
   });
   deploymentInformer_ = std::thread([this, deployments] {
-    informerLoop(
-        deployments, [this](const std::string&, const json& object) { onDeploymentEvent(object); },
-        [this](const json& items) {
-          for (const json& item : items) {
-            onDeploymentEvent(item);
-          }
+    informEach(
+        deployments,
+        [this](const json& object) {
+          const json& meta = object.value("metadata", json::object());
+          enqueueTargeting(meta.value("namespace", ""), meta.value("name", ""));
         },
         deploymentsSynced_);
+  });
+  // An autoscaler that appears or goes changes who owns a Deployment's count: reconcile its policies.
+  const std::string autoscalers =
+      resourcePath("autoscaling", "v2", config_.namespaceName, "horizontalpodautoscalers");
+  autoscalerInformer_ = std::thread([this, autoscalers] {
+    informEach(
+        autoscalers,
+        [this](const json& object) {
+          const json spec = object.value("spec", json::object());
+          const json ref = spec.is_object() ? spec.value("scaleTargetRef", json::object()) : json::object();
+          if (ref.is_object() && ref.value("kind", json()) == "Deployment" &&
+              ref.value("name", json()).is_string()) {
+            enqueueTargeting(object.value("metadata", json::object()).value("namespace", ""),
+                             ref["name"].get<std::string>());
+          }
+        },
+        autoscalersSynced_);
   });
   worker_ = std::thread([this] { runWorker(); });
   logInfo("controller started", {{"namespace", config_.namespaceName.empty() ? "*" : config_.namespaceName}});
@@ -67,13 +97,14 @@ void Controller::stop() {
     pauseWake_.notify_all();
   }
   queue_.shutDown();
-  for (std::thread* t : {&policyInformer_, &deploymentInformer_, &worker_}) {
+  for (std::thread* t : {&policyInformer_, &deploymentInformer_, &autoscalerInformer_, &worker_}) {
     if (t->joinable()) {
       t->join();
     }
   }
   policiesSynced_ = false;
   deploymentsSynced_ = false;
+  autoscalersSynced_ = false;
   reconciler_.forgetAll();
   running_ = false;
   logInfo("controller stopped");
@@ -132,23 +163,32 @@ void Controller::informerLoop(const std::string& collectionPath, const EventHand
   }
 }
 
+void Controller::informEach(const std::string& collectionPath,
+                            const std::function<void(const json&)>& onObject, std::atomic<bool>& synced) {
+  informerLoop(
+      collectionPath, [&onObject](const std::string&, const json& object) { onObject(object); },
+      [&onObject](const json& items) {
+        for (const json& item : items) {
+          onObject(item);
+        }
+      },
+      synced);
+}
+
 void Controller::onPolicyEvent(const std::string& type, const json& object) {
   const std::string key = keyOf(object);
-  const json& meta = object.value("metadata", json::object());
   bool changed = true;
   {
     std::lock_guard<std::mutex> lock(indexMutex_);
     if (type == "DELETED") {
       policies_.erase(key);
     } else {
-      PolicyEntry entry;
-      entry.generation = meta.value("generation", int64_t{0});
-      entry.target =
-          object.value("spec", json::object()).value("targetRef", json::object()).value("name", "");
+      PolicyEntry entry = entryOf(object);
       auto found = policies_.find(key);
       // Status-only writes (our own included) do not change the generation: nothing to do for them.
+      // Pausing or resuming does not change it either, yet must take effect at once.
       changed = found == policies_.end() || found->second.generation != entry.generation ||
-                found->second.target != entry.target;
+                found->second.target != entry.target || found->second.paused != entry.paused;
       policies_[key] = entry;
     }
   }
@@ -160,10 +200,7 @@ void Controller::onPolicyEvent(const std::string& type, const json& object) {
 void Controller::onPolicyList(const json& items) {
   std::map<std::string, PolicyEntry> fresh;
   for (const json& item : items) {
-    PolicyEntry entry;
-    entry.generation = item.value("metadata", json::object()).value("generation", int64_t{0});
-    entry.target = item.value("spec", json::object()).value("targetRef", json::object()).value("name", "");
-    fresh[keyOf(item)] = entry;
+    fresh[keyOf(item)] = entryOf(item);
   }
   std::map<std::string, PolicyEntry> previous;
   {
@@ -182,10 +219,8 @@ void Controller::onPolicyList(const json& items) {
   }
 }
 
-void Controller::onDeploymentEvent(const json& object) {
-  const json& meta = object.value("metadata", json::object());
-  const std::string prefix = meta.value("namespace", "") + "/";
-  const std::string name = meta.value("name", "");
+void Controller::enqueueTargeting(const std::string& namespaceName, const std::string& name) {
+  const std::string prefix = namespaceName + "/";
   std::vector<std::string> keys;
   {
     std::lock_guard<std::mutex> lock(indexMutex_);

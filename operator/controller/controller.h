@@ -22,9 +22,9 @@ struct ControllerConfig {
   std::chrono::seconds watchTimeout{300};
 };
 
-// Feeds the Reconciler: list+watch of ServicePolicies and Deployments (re-listing after 410 Gone),
-// a work queue of policy keys, and a resync of every policy each sync period.
-// Thread-safety: start() and stop() from one owning thread; internally two informer threads and one
+// Feeds the Reconciler: list+watch of ServicePolicies, Deployments and HorizontalPodAutoscalers
+// (re-listing after 410 Gone), a work queue of policy keys, and a resync of every policy each sync period.
+// Thread-safety: start() and stop() from one owning thread; internally three informer threads and one
 // worker thread share the policy index under a mutex.
 class Controller {
  public:
@@ -33,12 +33,15 @@ class Controller {
 
   void start();  // no-op when running
   void stop();   // returns once every thread has ended; no-op when stopped
-  bool synced() const { return policiesSynced_.load() && deploymentsSynced_.load(); }
+  bool synced() const {
+    return policiesSynced_.load() && deploymentsSynced_.load() && autoscalersSynced_.load();
+  }
 
  private:
   struct PolicyEntry {
     std::string target;
     int64_t generation = 0;
+    bool paused = false;  // the pause annotation, which changes no generation
   };
 
   using EventHandler = std::function<void(const std::string& type, const nlohmann::json& object)>;
@@ -46,9 +49,14 @@ class Controller {
 
   void informerLoop(const std::string& collectionPath, const EventHandler& onEvent, const ListHandler& onList,
                     std::atomic<bool>& synced);
+  // informerLoop for collections whose every object, listed or watched, just goes to `onObject`.
+  void informEach(const std::string& collectionPath,
+                  const std::function<void(const nlohmann::json&)>& onObject, std::atomic<bool>& synced);
+  static PolicyEntry entryOf(const nlohmann::json& object);
   void onPolicyEvent(const std::string& type, const nlohmann::json& object);
   void onPolicyList(const nlohmann::json& items);
-  void onDeploymentEvent(const nlohmann::json& object);
+  // Enqueues the policies of that namespace that target Deployment `name`.
+  void enqueueTargeting(const std::string& namespaceName, const std::string& name);
   void enqueueAll();
   void runWorker();
   bool pause(std::chrono::milliseconds delay);  // false when stopping
@@ -60,12 +68,14 @@ class Controller {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> policiesSynced_{false};
   std::atomic<bool> deploymentsSynced_{false};
+  std::atomic<bool> autoscalersSynced_{false};
   std::mutex pauseMutex_;
   std::condition_variable pauseWake_;
   std::mutex indexMutex_;
   std::map<std::string, PolicyEntry> policies_;  // "ns/name" -> entry; guarded by indexMutex_
   std::thread policyInformer_;
   std::thread deploymentInformer_;
+  std::thread autoscalerInformer_;
   std::thread worker_;
   bool running_ = false;
 };

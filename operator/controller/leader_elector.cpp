@@ -22,15 +22,18 @@ LeaderElector::LeaderElector(KubeClient& kube, LeaseConfig config, std::function
       onStarted_(std::move(onStartedLeading)),
       onStopped_(std::move(onStoppedLeading)) {}
 
-bool LeaderElector::isLeader() const {
+std::optional<SteadyClock::time_point> LeaderElector::writeDeadline() const {
   if (!leading_.load()) {
-    return false;
+    return std::nullopt;
   }
-  auto sinceRenew = SteadyClock::now().time_since_epoch().count() - lastRenewTicks_.load();
-  return SteadyClock::duration(sinceRenew) < config_.renewDeadline;
+  const SteadyClock::time_point renewed{SteadyClock::duration(lastRenewTicks_.load())};
+  if (SteadyClock::now() - renewed >= config_.renewDeadline) {
+    return std::nullopt;
+  }
+  return renewed + config_.leaseDuration;
 }
 
-LeaderElector::Attempt LeaderElector::tryAcquireOrRenew() {
+LeaderElector::Attempt LeaderElector::tryAcquireOrRenew(SteadyClock::time_point& requestStart) {
   const std::string collection = resourcePath("coordination.k8s.io", "v1", config_.namespaceName, "leases");
   const std::string path = collection + "/" + config_.name;
   const auto leaseSeconds = std::chrono::duration_cast<std::chrono::seconds>(config_.leaseDuration).count();
@@ -50,6 +53,7 @@ LeaderElector::Attempt LeaderElector::tryAcquireOrRenew() {
                     {"acquireTime", now},
                     {"renewTime", now},
                     {"leaseTransitions", 0}}}};
+    requestStart = SteadyClock::now();
     auto created = kube_.create(collection, lease);
     if (!created.ok()) {
       return Attempt::kFailed;  // 409 AlreadyExists: someone else was faster
@@ -78,6 +82,7 @@ LeaderElector::Attempt LeaderElector::tryAcquireOrRenew() {
   spec["leaseDurationSeconds"] = std::max<int64_t>(1, leaseSeconds);
   spec["renewTime"] = now;
   lease["spec"] = spec;
+  requestStart = SteadyClock::now();
   auto updated = kube_.update(path, lease);
   if (!updated.ok()) {
     // 409: the Lease changed under us (another candidate won the race); try again next period.
@@ -124,9 +129,12 @@ void LeaderElector::run(const std::atomic<bool>& stop) {
   const json where = {{"lease", config_.namespaceName + "/" + config_.name}, {"identity", config_.identity}};
   logInfo("campaigning for leadership", where);
   while (!stop.load()) {
-    Attempt attempt = tryAcquireOrRenew();
+    SteadyClock::time_point requestStart;
+    Attempt attempt = tryAcquireOrRenew(requestStart);
     if (attempt == Attempt::kHeld) {
-      lastRenewTicks_ = SteadyClock::now().time_since_epoch().count();
+      // From when the renewal was sent, not when its answer came: the Lease may have been written (and
+      // seen by others) at any moment in between.
+      lastRenewTicks_ = requestStart.time_since_epoch().count();
       if (!leading_.exchange(true)) {
         logInfo("became leader", where);
         onStarted_();

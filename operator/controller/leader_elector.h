@@ -6,6 +6,7 @@
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "client/kube_client.h"
@@ -36,12 +37,18 @@ class LeaderElector {
   void stopNow();
 
   // True only while leading and the last renewal is younger than renewDeadline: checked before writes.
-  bool isLeader() const;
+  bool isLeader() const { return writeDeadline().has_value(); }
+
+  // While isLeader(): the instant by which every write must be over, the end of the Lease as others can
+  // see it: the start of the last successful renewal request plus leaseDuration (another candidate counts
+  // leaseDuration from when it sees that renewal, which is after the request started). nullopt otherwise.
+  std::optional<std::chrono::steady_clock::time_point> writeDeadline() const;
 
  private:
   enum class Attempt { kHeld, kHeldByOther, kFailed };
 
-  Attempt tryAcquireOrRenew();
+  // On kHeld, `requestStart` is when the write that took or renewed the Lease was sent.
+  Attempt tryAcquireOrRenew(std::chrono::steady_clock::time_point& requestStart);
   void release();
   bool waitRetry(const std::atomic<bool>& stop);
 
@@ -50,7 +57,7 @@ class LeaderElector {
   std::function<void()> onStarted_;
   std::function<void()> onStopped_;
   std::atomic<bool> leading_{false};
-  std::atomic<int64_t> lastRenewTicks_{0};  // steady_clock ticks of the last successful renewal
+  std::atomic<int64_t> lastRenewTicks_{0};  // steady_clock ticks when the last successful renewal was sent
   // The Lease as last seen and when it last changed, so expiry is judged without trusting other clocks.
   nlohmann::json observedSpec_;
   std::chrono::steady_clock::time_point observedAt_{};

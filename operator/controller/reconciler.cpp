@@ -35,22 +35,23 @@ bool sameStatus(const ServicePolicyStatus& a, const ServicePolicyStatus& b) {
 }  // namespace
 
 Reconciler::Reconciler(KubeClient& kube, const PrometheusClient& prometheus, OperatorMetrics& metrics,
-                       std::function<bool()> mayAct, std::string identity)
+                       std::function<KubeClient::Deadline()> writeDeadline, std::string identity)
     : kube_(kube),
       prometheus_(prometheus),
       metrics_(metrics),
-      mayAct_(std::move(mayAct)),
+      writeDeadline_(std::move(writeDeadline)),
       identity_(std::move(identity)) {}
 
 Status Reconciler::recordEvent(const json& policyObject, const std::string& reason,
                                const std::string& message, bool warning) {
-  if (!mayAct_()) {
+  auto deadline = writeDeadline_();
+  if (!deadline) {
     return Error{0, "NotLeader", "lost leadership"};
   }
   json event = makeEvent(policyObject, reason, message, warning, kComponent, identity_,
                          formatRfc3339(WallClock::now(), true));
   std::string ns = event["metadata"]["namespace"];
-  auto created = kube_.create(resourcePath("", "v1", ns, "events"), event);
+  auto created = kube_.create(resourcePath("", "v1", ns, "events"), event, deadline);
   metrics_.decision(reason);
   logInfo("event", {{"policy", ns + "/" + event["involvedObject"]["name"].get<std::string>()},
                     {"reason", reason},
@@ -68,18 +69,72 @@ Status Reconciler::writeStatus(const json& policyObject, const ServicePolicy& po
   if (sameStatus(policy.status, status)) {
     return okStatus();
   }
-  if (!mayAct_()) {
+  auto deadline = writeDeadline_();
+  if (!deadline) {
     return Error{0, "NotLeader", "lost leadership"};
   }
   json object = policyObject;
   object["status"] = statusToJson(status);
   auto written = kube_.update(resourcePath(kPolicyGroup, kPolicyVersion, policy.metadata.namespaceName,
                                            kPolicyPlural, policy.metadata.name, "status"),
-                              object);
+                              object, deadline);
   if (!written.ok()) {
     return written.error();
   }
   return okStatus();
+}
+
+void Reconciler::evictPod(const json& policyObject, const HealthSpec& health, const std::string& pod,
+                          int32_t readyBefore, PolicyState& state, std::string& healthMessage) {
+  const std::string ns = policyObject["metadata"].value("namespace", "");
+  const std::string key = ns + "/" + policyObject["metadata"].value("name", "");
+  // The Eviction API, not DELETE: the API server checks the pod's PodDisruptionBudget first.
+  json eviction = {
+      {"apiVersion", "policy/v1"}, {"kind", "Eviction"}, {"metadata", {{"name", pod}, {"namespace", ns}}}};
+  auto deadline = writeDeadline_();
+  if (!deadline) {
+    return;
+  }
+  auto evicted = kube_.create(resourcePath("", "v1", ns, "pods", pod, "eviction"), eviction, deadline);
+  if (!evicted.ok() && evicted.error().httpStatus == 429) {
+    // A disruption budget says "not now": nothing is recorded, the next sync asks again.
+    healthMessage += "; eviction of " + pod + " refused (429): " + evicted.error().message;
+    logInfo("eviction refused", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+    return;
+  }
+  if (!evicted.ok() && evicted.error().httpStatus != 404) {
+    metrics_.error("kubernetes");
+    healthMessage += "; eviction of " + pod + " failed: " + evicted.error().message;
+    logWarn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+    return;
+  }
+  state.health.recordRestart(pod, readyBefore);
+  std::string message = "restarted pod " + pod + " (evicted): unhealthy for at least " +
+                        std::to_string(health.unhealthyAfterSeconds) + "s by health query " + health.query;
+  logInfo("pod restarted", {{"policy", key}, {"pod", pod}});
+  recordEvent(policyObject, "PodRestarted", message, true);
+}
+
+Result<std::vector<ReplicaClaim>> Reconciler::otherOwners(const ServicePolicy& policy,
+                                                          const std::string& deployment) {
+  const std::string& ns = policy.metadata.namespaceName;
+  std::vector<ReplicaClaim> claims;
+  auto hpas = kube_.get(resourcePath("autoscaling", "v2", ns, "horizontalpodautoscalers"));
+  if (hpas.ok()) {
+    claims = readReplicaClaims(hpas.value(), "HorizontalPodAutoscaler");
+  } else if (hpas.error().httpStatus != 404) {
+    return hpas.error();  // 404: the cluster does not serve autoscaling/v2, so there is no HPA to see
+  }
+  auto policies = kube_.get(resourcePath(kPolicyGroup, kPolicyVersion, ns, kPolicyPlural));
+  if (!policies.ok()) {
+    return policies.error();
+  }
+  for (ReplicaClaim& claim : readReplicaClaims(policies.value(), kPolicyKind)) {
+    claims.push_back(std::move(claim));
+  }
+  const ReplicaClaim self{kPolicyKind, policy.metadata.name, "Deployment", deployment,
+                          policy.metadata.creationTimestamp};
+  return otherReplicaOwners(deployment, self, claims);
 }
 
 std::optional<double> Reconciler::readMetric(const std::string& query, std::string& error,
@@ -211,12 +266,30 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     pods.push_back(pod);
   }
 
+  // Who owns the count: a paused policy and one that another owner overrides only report.
+  auto owners = otherOwners(policy, target.name);
+  if (!owners.ok()) {
+    metrics_.error("kubernetes");
+    logWarn("listing other replica owners failed", {{"policy", key}, {"error", owners.error().message}});
+    return retryAfter(kErrorRetry);
+  }
+  const std::string ownersText = describeClaims(owners.value());
+
   // 3. Metrics and the scaling decision.
   ScaleInput input;
   input.currentReplicas = target.specReplicas;
   input.readyReplicas = ready;
   input.rollingOut = target.rollingOut;
   input.rolloutMessage = target.rolloutMessage;
+  if (policy.metadata.paused) {
+    input.holdReason = "Paused";
+    input.holdMessage = std::string("paused by the annotation ") + kPausedAnnotation + "=true";
+  } else if (!ownersText.empty()) {
+    input.holdReason = "OtherOwner";
+    input.holdMessage = ownersText + " also set" + (owners.value().size() == 1 ? "s" : "") +
+                        " the replicas of Deployment " + target.name + "; the count is left to " +
+                        (owners.value().size() == 1 ? "it" : "them");
+  }
   std::string metricsReason;
   for (const MetricSpec& metric : s.metrics) {
     MetricReading reading{metric.name, std::nullopt, ""};
@@ -243,6 +316,42 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
                                generation)
                    : condition("MetricsAvailable", false, metricsReason, decision.metricsMessage, generation),
                now);
+  setCondition(status.conditions,
+               policy.metadata.paused
+                   ? condition("Paused", true, "PausedByAnnotation",
+                               std::string("the annotation ") + kPausedAnnotation +
+                                   "=true: no scaling and no pod restarts until it is removed",
+                               generation)
+                   : condition("Paused", false, "NotPaused", "the operator acts on this policy", generation),
+               now);
+  setCondition(
+      status.conditions,
+      ownersText.empty()
+          ? condition("ReplicasOwned", true, "SoleOwner",
+                      "nothing else the operator can see sets the replicas of Deployment " + target.name,
+                      generation)
+          : condition("ReplicasOwned", false, "OtherOwner", input.holdMessage, generation),
+      now);
+  setCondition(status.conditions,
+               target.rolloutStuck
+                   ? condition("RolloutStuck", true, "ProgressDeadlineExceeded",
+                               "Deployment " + target.name + " " + target.rolloutMessage +
+                                   "; scaling and pod restarts are no longer held for it",
+                               generation)
+                   : condition("RolloutStuck", false, "NoStuckRollout",
+                               "no rollout of Deployment " + target.name + " is past its progress deadline",
+                               generation),
+               now);
+  if (target.rolloutStuck && !state.stuckReported) {
+    state.stuckReported =
+        recordEvent(policyObject, "RolloutStuck",
+                    "Deployment " + target.name + " " + target.rolloutMessage +
+                        "; scaling and pod restarts resume although the rollout has not finished",
+                    true)
+            .ok();
+  } else if (!target.rolloutStuck) {
+    state.stuckReported = false;
+  }
   setCondition(
       status.conditions,
       decision.limited
@@ -252,7 +361,8 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
       now);
 
   if (decision.scale) {
-    if (!mayAct_()) {
+    auto deadline = writeDeadline_();
+    if (!deadline) {
       return retryAfter(kErrorRetry);
     }
     json scale = {
@@ -261,7 +371,7 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
         {"metadata",
          {{"name", target.name}, {"namespace", namespaceName}, {"resourceVersion", target.resourceVersion}}},
         {"spec", {{"replicas", decision.desiredReplicas}}}};
-    auto scaled = kube_.update(deploymentPath + "/scale", scale);
+    auto scaled = kube_.update(deploymentPath + "/scale", scale, deadline);
     if (!scaled.ok()) {
       // A 409 means the Deployment changed since we read it: decide again on fresh data.
       metrics_.error(scaled.error().httpStatus == 409 ? "conflict" : "kubernetes");
@@ -280,12 +390,14 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     recordEvent(policyObject, "Scaled", decision.message, false);
   } else if (decision.reason == "Steady") {
     state.lastHoldEvent.clear();
-  } else if (state.lastHoldEvent != "ScaleHeld:" + decision.reason) {
-    // One Event when a hold begins (or its cause changes), not one per resync.
+  } else if (const std::string hold =
+                 "ScaleHeld:" + decision.reason + (decision.reason == "OtherOwner" ? ":" + ownersText : "");
+             state.lastHoldEvent != hold) {
+    // One Event when a hold begins (or its cause, or the set of other owners, changes), not one per resync.
     if (recordEvent(policyObject, "ScaleHeld", decision.reason + ": " + decision.message,
-                    decision.reason == "MetricsUnavailable")
+                    decision.reason == "MetricsUnavailable" || decision.reason == "OtherOwner")
             .ok()) {
-      state.lastHoldEvent = "ScaleHeld:" + decision.reason;
+      state.lastHoldEvent = hold;
     }
   }
 
@@ -314,30 +426,22 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
       healthy.status = "Unknown";
       healthy.message += ": " + samples.error().message;
     }
+    if (health.restartPod && policy.metadata.paused) {
+      healthy.message += "; restart of " + *health.restartPod + " held: the policy is paused";
+      health.restartPod.reset();
+    }
     if (health.restartPod && target.rollingOut) {
-      // A rollout replaces pods anyway; restarting on top of it only adds churn.
+      // A rollout replaces pods anyway; restarting on top of it only adds churn (until it is stuck).
       healthy.message += "; restart of " + *health.restartPod + " held while rolling out";
       health.restartPod.reset();
     }
-    setCondition(status.conditions, healthy, now);
     if (health.restartPod) {
-      if (!mayAct_()) {
+      if (!writeDeadline_()) {
         return retryAfter(kErrorRetry);
       }
-      const std::string& pod = *health.restartPod;
-      Status deleted = kube_.remove(resourcePath("", "v1", namespaceName, "pods", pod));
-      if (!deleted.ok() && deleted.error().httpStatus != 404) {
-        metrics_.error("kubernetes");
-        logWarn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", deleted.error().message}});
-      } else {
-        state.health.recordRestart(pod, ready);
-        std::string message = "restarted pod " + pod + ": unhealthy for at least " +
-                              std::to_string(s.health->unhealthyAfterSeconds) + "s by health query " +
-                              s.health->query;
-        logInfo("pod restarted", {{"policy", key}, {"pod", pod}});
-        recordEvent(policyObject, "PodRestarted", message, true);
-      }
+      evictPod(policyObject, *s.health, *health.restartPod, ready, state, healthy.message);
     }
+    setCondition(status.conditions, healthy, now);
   }
 
   setCondition(status.conditions,

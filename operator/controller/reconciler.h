@@ -11,6 +11,7 @@
 #include "client/kube_client.h"
 #include "client/prometheus_client.h"
 #include "policy/health_policy.h"
+#include "policy/replica_owners.h"
 #include "policy/scaling_policy.h"
 #include "runtime/operator_metrics.h"
 
@@ -28,9 +29,10 @@ struct ReconcileOutcome {
 // Thread-safety: none; one worker thread calls reconcile() (per-policy state is not locked).
 class Reconciler {
  public:
-  // `mayAct` is asked before every write; it turns false the moment leadership is lost.
+  // `writeDeadline` is asked before every write: nullopt the moment leadership is lost, otherwise the
+  // instant the write must be over by (the end of the Lease), which bounds its HTTP timeout.
   Reconciler(KubeClient& kube, const PrometheusClient& prometheus, OperatorMetrics& metrics,
-             std::function<bool()> mayAct, std::string identity);
+             std::function<KubeClient::Deadline()> writeDeadline, std::string identity);
 
   ReconcileOutcome reconcile(const std::string& namespaceName, const std::string& name);
 
@@ -42,19 +44,28 @@ class Reconciler {
     std::string uid;
     ScalingPolicy scaling;
     HealthPolicy health;
-    std::string lastHoldEvent;  // reason + message kind of the last ScaleHeld/InvalidSpec Event
+    std::string lastHoldEvent;   // reason + message kind of the last ScaleHeld/InvalidSpec Event
+    bool stuckReported = false;  // a RolloutStuck Event was recorded for the current stuck rollout
   };
+
+  // Who else sets the target's replica count (HorizontalPodAutoscalers, older ServicePolicies in the
+  // namespace), or an Error when that cannot be read.
+  Result<std::vector<ReplicaClaim>> otherOwners(const ServicePolicy& policy, const std::string& deployment);
 
   Status recordEvent(const nlohmann::json& policyObject, const std::string& reason,
                      const std::string& message, bool warning);
   Status writeStatus(const nlohmann::json& policyObject, const ServicePolicy& policy,
                      const ServicePolicyStatus& status);
+  // Evicts `pod` (policy/v1 Eviction); a 429 from a PodDisruptionBudget leaves it for the next sync.
+  // What happened is appended to `healthMessage`.
+  void evictPod(const nlohmann::json& policyObject, const HealthSpec& health, const std::string& pod,
+                int32_t readyBefore, PolicyState& state, std::string& healthMessage);
   std::optional<double> readMetric(const std::string& query, std::string& error, std::string& reason);
 
   KubeClient& kube_;
   const PrometheusClient& prometheus_;
   OperatorMetrics& metrics_;
-  std::function<bool()> mayAct_;
+  std::function<KubeClient::Deadline()> writeDeadline_;
   std::string identity_;
   std::map<std::string, PolicyState> states_;
 };

@@ -70,8 +70,14 @@ HealthDecision HealthPolicy::evaluate(const HealthSpec& spec, int32_t minReplica
     decision.message += "; restart of " + *candidate + " waits for the previous restart to finish";
     return decision;
   }
-  if (ready < minReplicas) {
-    decision.message += "; restart of " + *candidate + " held: only " + std::to_string(ready) +
+  // A pod the query flags may still be Ready and carry load: restarting it takes it out of service.
+  bool candidateReady = false;
+  for (const PodView& pod : pods) {
+    candidateReady = candidateReady || (pod.name == *candidate && pod.ready);
+  }
+  const int32_t readyAfter = ready - (candidateReady ? 1 : 0);
+  if (readyAfter < minReplicas) {
+    decision.message += "; restart of " + *candidate + " held: it would leave " + std::to_string(readyAfter) +
                         " ready, minReplicas " + std::to_string(minReplicas);
     return decision;
   }

@@ -20,15 +20,16 @@ struct PodView {
 
 // What to do about unhealthy pods this round.
 struct HealthDecision {
-  std::optional<std::string> restartPod;   // delete this pod so its ReplicaSet replaces it
+  std::optional<std::string> restartPod;   // evict this pod so its ReplicaSet replaces it
   std::vector<std::string> unhealthyPods;  // currently reported unhealthy, sorted
   bool known = true;                       // false when the health query could not be read
   std::string reason;                      // Healthy condition reason
   std::string message;
 };
 
-// Restarts pods that stay unhealthy: one at a time, never while fewer than minReplicas are ready, never
-// on a failed health query. Pure (no I/O); remembers since when each pod has been unhealthy.
+// Restarts pods that stay unhealthy: one at a time, never when that would leave fewer than minReplicas
+// pods ready (a flagged pod that is still Ready counts as ready until it goes), never on a failed health
+// query. Pure (no I/O); remembers since when each pod has been unhealthy.
 // Thread-safety: none; the reconciler owns one per policy and calls it from one thread at a time.
 class HealthPolicy {
  public:

@@ -99,6 +99,14 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
   decision.metricsAvailable = missing.empty();
   decision.metricsMessage = joined;
 
+  if (!input.holdReason.empty()) {
+    // Someone else decides the count (an autoscaler, an older policy) or the policy is paused.
+    remember(now, current, keep);
+    decision.reason = input.holdReason;
+    decision.message = "held at " + std::to_string(current) + ": " + input.holdMessage +
+                       (driver.empty() ? std::string() : "; " + driver);
+    return decision;
+  }
   if (input.rollingOut) {
     // Pods come and go during a rollout, so neither load per pod nor ready counts mean much: hold.
     remember(now, current, keep);

@@ -27,6 +27,10 @@ struct ScaleInput {
   int32_t readyReplicas = 0;    // pods ready and not terminating
   bool rollingOut = false;
   std::string rolloutMessage;
+  // Non-empty: hold the count whatever the metrics say, with this reason (Paused, OtherOwner) and message.
+  // Checked before everything else, rollouts included.
+  std::string holdReason;
+  std::string holdMessage;
   std::vector<MetricReading> readings;  // one per spec metric, in spec order
 };
 

@@ -8,7 +8,7 @@
 
 namespace mp::op {
 
-// Everything the command line sets (SPEC "platform-operator" plus documented test knobs).
+// Everything the command line sets (docs/operator.md, "Command line", plus documented test knobs).
 struct Options {
   std::string kubeconfig;
   std::string context;

@@ -134,7 +134,7 @@ UNIT
 }
 
 # lab_database ROLE PASSWORD DATABASE: the local PostgreSQL 15 (Debian's, on 127.0.0.1) with the
-# service's role and database (SPEC: the provisioner creates the database, the service its tables).
+# service's role and database (docs/contract.md: the provisioner creates the database, the service its tables).
 lab_database() {
   lab_apt_install postgresql
   systemctl enable --quiet --now postgresql

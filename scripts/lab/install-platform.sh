@@ -49,6 +49,9 @@ mp_log "helm upgrade --install $release $chart -n $namespace -f $values (waits u
 helm upgrade --install "$release" "$chart" -n "$namespace" --create-namespace -f "$values" \
   --wait --timeout "$timeout"
 kubectl -n "$namespace" get pods -o wide
+# The kubeconfig's context defaults to the release's namespace, so `kubectl get all` and
+# `kubectl get secrets` answer for the platform as the audits write them (docs/audits.md).
+kubectl config set-context --current --namespace "$namespace" >/dev/null
 
 master_ip=$(kubectl get node "${nodes[0]}" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')
 node_port() { kubectl -n "$namespace" get svc "$1" -o jsonpath='{.spec.ports[0].nodePort}'; }

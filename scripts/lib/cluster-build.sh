@@ -10,11 +10,42 @@
 
 MP_CLUSTER_CACHE=${MP_CLUSTER_CACHE:-/var/cache/movie-platform/cluster}
 
+MP_GO_MINIMUM=1.26
+MP_GO_TOOLCHAIN=go1.26.8
+
+# mp_go_env: a Go of at least $MP_GO_MINIMUM on PATH, and the build settings. A machine without one (a
+# fresh Debian bookworm has Go 1.19) gets Debian's golang-go and, through it, the Go toolchain module
+# golang.org/toolchain from the module proxy: what `GOTOOLCHAIN=go1.26.8` does in newer Go versions.
 mp_go_env() {
-  command -v go >/dev/null || mp_die "go is missing (Go 1.26 is expected on the machine)"
+  if ! command -v go >/dev/null || ! mp_go_recent_enough; then
+    # The module's files carry no execute bits: the go command sets them when it switches toolchains.
+    local dir=$MP_CLUSTER_CACHE/$MP_GO_TOOLCHAIN module
+    if [[ ! -x $dir/bin/go ]]; then
+      command -v go >/dev/null || apt-get install -y -qq --no-install-recommends golang-go >/dev/null ||
+        mp_die "no Go on PATH and apt-get install golang-go failed"
+      mp_log "fetching the Go toolchain $MP_GO_TOOLCHAIN (module golang.org/toolchain) from the module proxy"
+      module=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "golang.org/toolchain@v0.0.1-$MP_GO_TOOLCHAIN.linux-amd64" |
+        sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+      [[ -f $module/bin/go ]] || mp_die "could not fetch the Go toolchain $MP_GO_TOOLCHAIN"
+      rm -rf "$dir"
+      mkdir -p "$MP_CLUSTER_CACHE"
+      cp -r "$module" "$dir"
+      chmod -R u+w "$dir"
+      chmod a+x "$dir"/bin/* "$dir"/pkg/tool/*/*
+    fi
+    PATH=$dir/bin:$PATH
+    export PATH
+  fi
   export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
   # keep the machine's GOPROXY; the module and build caches are outside the work tree already
   MP_GO_VERSION=$(go env GOVERSION)
+}
+
+mp_go_recent_enough() {
+  local v
+  v=$(go env GOVERSION 2>/dev/null) || return 1
+  v=${v#go}
+  [[ $(printf '%s\n%s\n' "$MP_GO_MINIMUM" "$v" | sort -V | head -1) == "$MP_GO_MINIMUM" ]]
 }
 
 # mp_tool_dir NAME VERSION: the cache folder of one tool build.
@@ -102,6 +133,9 @@ mp_build_go_tool() {
 mp_cluster_build() {
   mp_go_env
   mkdir -p "$MP_CLUSTER_CACHE"
+  # One build at a time on this machine: a second `up` waits for the first one's build to finish.
+  exec {lock}>"$MP_CLUSTER_CACHE/.build.lock"
+  flock "$lock"
   mp_build_kubernetes
   mp_build_go_tool etcd "$MP_ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd
   mp_build_go_tool kwok "$MP_KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok kwok
@@ -111,8 +145,28 @@ mp_cluster_build() {
   mp_build_go_tool kube-state-metrics "$MP_KSM_VERSION" k8s.io/kube-state-metrics/v2 \
     k8s.io/kube-state-metrics/v2 kube-state-metrics \
     "-X github.com/prometheus/common/version.Version=${MP_KSM_VERSION#v}"
-  mp_build_go_tool helm "$MP_HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm helm \
-    "-X helm.sh/helm/v3/internal/version.version=$MP_HELM_VERSION"
+  mp_build_helm
+  flock -u "$lock"
+}
+
+# mp_build_helm: as helm's own Makefile does, the Kubernetes version that `helm template` and `helm
+# lint` assume without a cluster is the client-go version helm is built with (else it says v1.20, and
+# charts with a kubeVersion refuse to render).
+mp_build_helm() {
+  local v=$MP_HELM_VERSION dir
+  dir=$(mp_tool_dir helm "$v")
+  [[ -f $dir/.done ]] && return 0
+  mp_wrapper_module "$dir/src" "helm.sh/helm/v3@$v"
+  mp_with_progress "helm $v" "$MP_CLUSTER_CACHE/helm-build.log" bash -c '
+    cd "$1" && go get "helm.sh/helm/v3/cmd/helm@$2" || exit 1
+    k8s=$(go list -m -f "{{.Version}}" k8s.io/client-go) || exit 1
+    minor=${k8s#v0.}; minor=${minor%%.*}
+    ldf="-s -w -X helm.sh/helm/v3/internal/version.version=$2"
+    for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+      ldf+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$minor"
+    done
+    go build -trimpath -ldflags="$ldf" -o "$3/bin/helm" helm.sh/helm/v3/cmd/helm' _ "$dir/src" "$v" "$dir"
+  touch "$dir/.done"
 }
 
 # mp_cluster_path: the PATH entries of every built tool, kubernetes first.

@@ -46,6 +46,8 @@ mp_cluster_pki() {
   mp_cluster_cert "$dir" scheduler "/CN=system:kube-scheduler"
   mp_cluster_cert "$dir" front-proxy-client "/CN=front-proxy-client"
   mp_cluster_cert "$dir" localhost "/CN=localhost" "IP:127.0.0.1,DNS:localhost"
+  # The aggregation layer checks metrics-server's certificate against its Service's name.
+  mp_cluster_cert "$dir" metrics-server "/CN=metrics-server" "IP:127.0.0.1,DNS:metrics-server.kube-system.svc"
   openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
 }
 
@@ -273,7 +275,7 @@ EOF
   mp_cluster_launch "$cluster" metrics-server metrics-server \
     --bind-address=127.0.0.1 --secure-port="$ms_port" --kubeconfig="$cluster/kubeconfig" \
     --authentication-kubeconfig="$cluster/kubeconfig" --authorization-kubeconfig="$cluster/kubeconfig" \
-    --tls-cert-file="$p/localhost.crt" --tls-private-key-file="$p/localhost.key" \
+    --tls-cert-file="$p/metrics-server.crt" --tls-private-key-file="$p/metrics-server.key" \
     --kubelet-preferred-address-types=Hostname --kubelet-use-node-status-port --kubelet-insecure-tls \
     --metric-resolution=15s
   "${k[@]}" apply -f - >/dev/null <<EOF

@@ -14,6 +14,9 @@ using std::chrono::milliseconds;
 
 // How long one wait for the first delivery of a batch lasts, so that a stop request is seen quickly.
 constexpr milliseconds kIdleWait{200};
+// Between two attempts to store a batch the database could not take: capped exponential.
+constexpr milliseconds kFirstRetry{100};
+constexpr milliseconds kMaxRetry{3000};
 
 }  // namespace
 
@@ -28,6 +31,18 @@ OrderConsumer::OrderConsumer(ConsumerOptions options, OrderStore& store, pg::Poo
   stored_ = &messages.Add({{"outcome", "stored"}});
   duplicate_ = &messages.Add({{"outcome", "duplicate"}});
   rejected_ = &messages.Add({{"outcome", "rejected"}});
+  redeliveries_ = &prometheus::BuildCounter()
+                       .Name("billing_redeliveries_total")
+                       .Help("Deliveries the broker had delivered before (a crash, a lost connection).")
+                       .Register(metrics.registry())
+                       .Add({});
+  databaseRetries_ = &prometheus::BuildCounter()
+                          .Name("billing_database_retries_total")
+                          .Help(
+                              "Attempts to store a batch that found the database unable to take orders; the "
+                              "batch is held and retried, not handed back.")
+                          .Register(metrics.registry())
+                          .Add({});
   batchSize_ =
       &prometheus::BuildHistogram()
            .Name("billing_batch_size")
@@ -60,11 +75,6 @@ void OrderConsumer::run(const std::atomic<bool>& stop) {
       sessionBackoff.reset();
     } else if (end == SessionEnd::kBrokerLost) {
       amqp::sleepUnlessStopped(sessionBackoff.nextDelay(), stop);
-    }
-    if (end == SessionEnd::kDatabaseLost) {
-      // Closing the connection returns the prefetched deliveries too: nothing is taken until the database
-      // answers again.
-      connection.reset();
     }
   }
   consuming_ = false;
@@ -129,12 +139,8 @@ OrderConsumer::SessionEnd OrderConsumer::consumeOn(amqp::Connection& connection,
       continue;
     }
     setInHand(batch.size());
-    bool databaseLost = false;
-    status = settle(consumer, batch, &databaseLost);
+    status = settle(consumer, batch, stop);
     setInHand(0);
-    if (databaseLost) {
-      return SessionEnd::kDatabaseLost;
-    }
     if (!status.isOk()) {
       log::warn("amqp_connection_lost", {{"reason", status.message()}});
       return SessionEnd::kBrokerLost;
@@ -173,12 +179,12 @@ amqp::Status OrderConsumer::collect(amqp::Consumer& consumer, const std::atomic<
   return amqp::Status::ok();
 }
 
-amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<amqp::Delivery>& batch,
-                                   bool* databaseLost) {
-  std::vector<PendingOrder> orders;
-  std::vector<uint64_t> tags;
-  orders.reserve(batch.size());
-  for (const amqp::Delivery& delivery : batch) {
+amqp::Status OrderConsumer::take(amqp::Consumer& consumer, const std::vector<amqp::Delivery>& deliveries,
+                                 std::vector<PendingOrder>* orders, std::vector<uint64_t>* tags) {
+  for (const amqp::Delivery& delivery : deliveries) {
+    if (delivery.redelivered) {
+      redeliveries_->Increment();
+    }
     PendingOrder pending;
     std::string error;
     if (!parseOrderMessage(delivery.body, &pending.order, &error)) {
@@ -195,20 +201,71 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
     if (delivery.messageId && !delivery.messageId->empty()) {
       pending.messageId = delivery.messageId;
     }
-    orders.push_back(std::move(pending));
-    tags.push_back(delivery.tag);
+    orders->push_back(std::move(pending));
+    tags->push_back(delivery.tag);
+  }
+  return amqp::Status::ok();
+}
+
+amqp::Status OrderConsumer::hold(amqp::Consumer& consumer, milliseconds delay, const std::atomic<bool>& stop,
+                                 std::vector<PendingOrder>* orders, std::vector<uint64_t>* tags) {
+  const Clock::time_point until = Clock::now() + delay;
+  while (!stop.load()) {
+    const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+    if (left <= milliseconds(0)) {
+      break;
+    }
+    // Waiting on the consumer keeps heartbeats going; what the prefetch still brings joins the held batch.
+    amqp::Delivery delivery;
+    bool received = false;
+    amqp::Status status = consumer.next(std::min(left, kIdleWait), &delivery, &received);
+    if (!status.isOk()) {
+      return status;
+    }
+    if (received) {
+      status = take(consumer, {delivery}, orders, tags);
+      if (!status.isOk()) {
+        return status;
+      }
+      setInHand(orders->size());
+    }
+  }
+  return amqp::Status::ok();
+}
+
+amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<amqp::Delivery>& batch,
+                                   const std::atomic<bool>& stop) {
+  std::vector<PendingOrder> orders;
+  std::vector<uint64_t> tags;
+  orders.reserve(batch.size());
+  amqp::Status taken = take(consumer, batch, &orders, &tags);
+  if (!taken.isOk()) {
+    return taken;
   }
   batchSize_->Observe(static_cast<double>(batch.size()));
   if (orders.empty()) {
     return amqp::Status::ok();
   }
 
+  // The database cannot take orders now (down, read-only, locked, out of disk, no privilege): the batch
+  // is held unacknowledged and retried. Handing it back would count a delivery against each order's
+  // delivery limit on every attempt, until valid orders were dead-lettered.
+  Backoff retry(kFirstRetry, kMaxRetry);
   BatchResult result = store_.insertBatch(orders);
-  if (result.unavailable) {
-    *databaseLost = true;
-    log::warn("database_unavailable", {{"reason", result.message}, {"requeued", orders.size()}});
-    // Every valid delivery of this batch is still unsettled and has a tag <= the last one.
-    return consumer.nack(tags.back(), true, true);
+  for (bool reported = false; result.unavailable; result = store_.insertBatch(orders)) {
+    databaseRetries_->Increment();
+    if (!reported) {
+      log::warn("database_cannot_take_orders", {{"reason", result.message}, {"held", orders.size()}});
+      reported = true;
+    }
+    amqp::Status status = hold(consumer, retry.nextDelay(), stop, &orders, &tags);
+    if (!status.isOk()) {
+      return status;  // the broker returns what was held with the connection
+    }
+    if (stop.load()) {
+      log::warn("stopped_with_orders_held", {{"held", orders.size()}, {"reason", result.message}});
+      return amqp::Status::ok();  // they go back to the queue when the connection closes
+    }
   }
   std::vector<bool> refused(orders.size(), false);
   for (std::size_t index : result.refused) {
@@ -222,7 +279,8 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
   }
   stored_->Increment(static_cast<double>(result.inserted));
   duplicate_->Increment(static_cast<double>(orders.size() - result.refused.size() - result.inserted));
-  // Committed: one multiple-ack settles the batch (rejected tags are already settled).
+  // Committed: one multiple-ack settles the batch (rejected tags are already settled). Held deliveries
+  // arrived in tag order, so every unsettled tag is <= the last one kept.
   for (std::size_t i = orders.size(); i-- > 0;) {
     if (!refused[i]) {
       return consumer.ack(tags[i], true);

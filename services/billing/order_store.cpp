@@ -10,8 +10,11 @@ constexpr const char* kRecentSql =
     " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
     " FROM orders ORDER BY id DESC LIMIT $1";
 
-bool isUnavailable(const pg::Result& result) {
-  return result.error() == pg::ErrorKind::kUnavailable;
+// Only a data or constraint error (SQLSTATE class 22 or 23) is about the orders themselves. Any other
+// failure (no connection, 42501 privileges, 25006 read-only, 53100 disk full, 57014 timeout behind a lock,
+// 40001/40P01) means the database cannot take orders now: every order of the batch waits and is retried.
+bool cannotTakeOrdersNow(const pg::Result& result) {
+  return !result.refusedTheData();
 }
 
 }  // namespace
@@ -71,7 +74,7 @@ BatchResult OrderStore::insertBatch(const std::vector<PendingOrder>& orders) {
     outcome.inserted = result.affected();
     return outcome;
   }
-  if (isUnavailable(result)) {
+  if (cannotTakeOrdersNow(result)) {
     outcome.unavailable = true;
     outcome.message = result.message();
     return outcome;
@@ -103,7 +106,7 @@ BatchResult OrderStore::insertOneByOne(pg::Pool::Lease& lease, const std::vector
       outcome.inserted += insert.affected();
       continue;
     }
-    if (isUnavailable(insert)) {
+    if (cannotTakeOrdersNow(insert)) {
       return fail(insert);
     }
     outcome.refused.push_back(i);

@@ -28,8 +28,10 @@ struct StoredOrder {
 };
 
 // What happened to a batch: all of it is either in `orders` now (new or duplicate) or refused one by
-// one, or the database could not be reached and nothing was stored.
+// one, or the database cannot take orders now and nothing was stored.
 struct BatchResult {
+  // Nothing stored, for a reason that is not about any one order (no connection, privileges, read-only,
+  // disk full, a timeout behind a lock, a serialization failure or deadlock): retry the whole batch later.
   bool unavailable = false;
   std::string message;          // why, when unavailable
   int64_t inserted = 0;         // new rows; the other accepted orders were already there
@@ -51,9 +53,9 @@ class OrderStore {
  public:
   explicit OrderStore(pg::Pool& pool) : pool_(pool) {}
 
-  // Stores the orders in one transaction (one multi-row statement). When PostgreSQL refuses the
-  // batch for a reason other than availability, each order is retried under a savepoint in one
-  // transaction, so one bad row cannot hold back the others.
+  // Stores the orders in one transaction (one multi-row statement). Only when PostgreSQL refuses the
+  // batch's data (SQLSTATE class 22 or 23) is each order retried under a savepoint in one transaction, so
+  // that one bad row cannot hold back the others; any other error makes the batch `unavailable`.
   BatchResult insertBatch(const std::vector<PendingOrder>& orders);
 
   // Newest first. False (with reason) when the database cannot answer.

@@ -2,6 +2,7 @@
 
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <thread>
@@ -101,9 +102,20 @@ Status Connection::open(const ConnectionSettings& settings, std::unique_ptr<Conn
   std::unique_ptr<Connection> connection(new Connection(std::move(state)));
   // Marked lost until fully open, so that a half-open connection is not closed politely.
   connection->lost_ = true;
-  amqp_rpc_reply_t reply = amqp_login(connection->state(), settings.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE,
-                                      settings.heartbeatSeconds, AMQP_SASL_METHOD_PLAIN,
-                                      settings.user.c_str(), settings.password.c_str());
+  connection->socket_ = amqp_get_sockfd(connection->state());
+  // Merged with rabbitmq-c's own capabilities, which do not include connection.blocked.
+  amqp_table_entry_t capability{};
+  capability.key = amqp_cstring_bytes("connection.blocked");
+  capability.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+  capability.value.value.boolean = 1;
+  amqp_table_entry_t property{};
+  property.key = amqp_cstring_bytes("capabilities");
+  property.value.kind = AMQP_FIELD_KIND_TABLE;
+  property.value.value.table = amqp_table_t{1, &capability};
+  const amqp_table_t properties{1, &property};
+  amqp_rpc_reply_t reply = amqp_login_with_properties(
+      connection->state(), settings.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE, settings.heartbeatSeconds,
+      &properties, AMQP_SASL_METHOD_PLAIN, settings.user.c_str(), settings.password.c_str());
   if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
     return Status::error("login to " + where + " failed: " + describeReply(reply));
   }
@@ -149,9 +161,47 @@ Status Connection::checkCode(int code, const char* what) {
   return lose(std::string(what) + ": " + amqp_error_string2(code));
 }
 
+Status Connection::checkRecovering(amqp_rpc_reply_t reply, int code, const char* what) {
+  if (reply.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || reply.reply.id != AMQP_CHANNEL_CLOSE_METHOD ||
+      static_cast<const amqp_channel_close_t*>(reply.reply.decoded)->reply_code != code) {
+    return check(reply, what);
+  }
+  const std::string message = std::string(what) + ": " + describeReply(reply);
+  amqp_channel_close_ok_t closeOk{};
+  Status status = checkCode(amqp_send_method(state(), kChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOk),
+                            "channel.close-ok");
+  if (status.isOk()) {
+    amqp_channel_open(state(), kChannel);
+    status = check(amqp_get_rpc_reply(state()), "reopening the channel");
+  }
+  return status.isOk() ? Status::error(message, false) : status;
+}
+
+void Connection::interrupt() const {
+  if (socket_ >= 0) {
+    ::shutdown(socket_, SHUT_RDWR);
+  }
+}
+
 Status Connection::lose(std::string message) {
   lost_ = true;
   return Status::error(std::move(message));
+}
+
+amqp_table_entry_t textEntry(const char* key, const char* value) {
+  amqp_table_entry_t entry{};
+  entry.key = amqp_cstring_bytes(key);
+  entry.value.kind = AMQP_FIELD_KIND_UTF8;
+  entry.value.value.bytes = amqp_cstring_bytes(value);
+  return entry;
+}
+
+amqp_table_entry_t intEntry(const char* key, int32_t value) {
+  amqp_table_entry_t entry{};
+  entry.key = amqp_cstring_bytes(key);
+  entry.value.kind = AMQP_FIELD_KIND_I32;
+  entry.value.value.i32 = value;
+  return entry;
 }
 
 void sleepUnlessStopped(std::chrono::milliseconds delay, const std::atomic<bool>& stop) {

@@ -65,7 +65,8 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // One attempt: TCP connect, login with heartbeats, open channel 1.
+  // One attempt: TCP connect, login with heartbeats, open channel 1. The login announces the
+  // `connection.blocked` capability, so the broker says when a resource alarm stops it reading.
   static Status open(const ConnectionSettings& settings, std::unique_ptr<Connection>* out);
 
   // Attempts until one succeeds or `stop` becomes true, sleeping with capped exponential backoff
@@ -83,15 +84,29 @@ class Connection {
   Status checkCode(int code, const char* what);
   // Records that the broker or the socket ended the connection; later calls fail fast.
   Status lose(std::string message);
+  // When `reply` is the broker closing channel 1 with `code` (say 406 PRECONDITION_FAILED), acknowledges
+  // the close and opens the channel again, so that the connection goes on: returns that error, not marked
+  // lost. Anything else is check()ed as usual.
+  Status checkRecovering(amqp_rpc_reply_t reply, int code, const char* what);
 
   bool lost() const { return lost_; }
+
+  // The one call another thread may make (while the object is alive): shuts the socket down, so that a
+  // call blocked on it, even a publish that the broker stopped reading, returns an error at once.
+  void interrupt() const;
 
  private:
   explicit Connection(StatePtr state) : state_(std::move(state)) {}
 
   StatePtr state_;
+  int socket_ = -1;
   bool lost_ = false;
 };
+
+// Entries of an AMQP table (queue arguments, client properties); they point at `key` and `value`, which
+// must outlive the request that sends them.
+amqp_table_entry_t textEntry(const char* key, const char* value);
+amqp_table_entry_t intEntry(const char* key, int32_t value);
 
 // Waits `delay` in small steps so that a stop request ends the wait early.
 void sleepUnlessStopped(std::chrono::milliseconds delay, const std::atomic<bool>& stop);

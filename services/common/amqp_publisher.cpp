@@ -37,8 +37,8 @@ Status Publisher::publish(const std::string& exchange, const std::string& routin
     return Status::error("connection lost");
   }
   nacked_ = 0;
-  returned_ = 0;
-  nackedTags_.clear();
+  returnedCount_ = 0;
+  failedTags_.clear();
   window = window == 0 ? 1 : window;
   for (const OutgoingMessage& message : messages) {
     Status status = send(exchange, routingKey, message);
@@ -56,15 +56,14 @@ Status Publisher::publish(const std::string& exchange, const std::string& routin
   if (!status.isOk()) {
     return status;
   }
-  // A returned message cannot be told from the others by its tag, so a return fails the whole batch.
-  if (confirmed && returned_ == 0) {
+  if (confirmed) {
     for (std::size_t i = 0; i < messages.size(); ++i) {
-      (*confirmed)[i] = nackedTags_.count(firstTag + i) == 0;
+      (*confirmed)[i] = failedTags_.count(firstTag + i) == 0;
     }
   }
-  if (nacked_ > 0 || returned_ > 0) {
+  if (nacked_ > 0 || returnedCount_ > 0) {
     return Status::error(
-        std::to_string(nacked_) + " message(s) nacked and " + std::to_string(returned_) + " unroutable",
+        std::to_string(nacked_) + " message(s) nacked and " + std::to_string(returnedCount_) + " unroutable",
         false);
   }
   return Status::ok();
@@ -85,7 +84,7 @@ Status Publisher::send(const std::string& exchange, const std::string& routingKe
                                 toBytes(routingKey), true, false, &properties, toBytes(message.body));
   Status status = connection_.checkCode(code, "basic.publish");
   if (status.isOk()) {
-    outstanding_.insert(nextTag_++);
+    outstanding_.emplace(nextTag_++, message.messageId);
   }
   return status;
 }
@@ -108,14 +107,6 @@ Status Publisher::collectConfirms(std::chrono::microseconds wait,
     return Status::error("connection lost");
   }
   amqp_connection_state_t state = connection_.state();
-  // Settles `tag` (or every tag up to it) as taken or not.
-  auto report = [&](uint64_t tag, bool multiple, bool taken) {
-    auto [first, last] = settledBy(tag, multiple);
-    for (auto it = first; it != last; ++it) {
-      settled->emplace_back(*it, taken);
-    }
-    outstanding_.erase(first, last);
-  };
   timeval timeout{static_cast<time_t>(wait.count() / 1000000),
                   static_cast<suseconds_t>(wait.count() % 1000000)};
   timeval none{0, 0};
@@ -129,15 +120,49 @@ Status Publisher::collectConfirms(std::chrono::microseconds wait,
     if (!status.isOk() || confirm.kind == Confirm::kTimeout) {
       return status;
     }
-    if (confirm.kind == Confirm::kAck) {
-      // An unroutable message is returned, then acked: that ack does not mean it was stored.
-      report(confirm.tag, confirm.multiple, !returnBeforeAck_);
-      returnBeforeAck_ = false;
-    } else if (confirm.kind == Confirm::kNack) {
-      report(confirm.tag, confirm.multiple, false);
-    } else if (confirm.kind == Confirm::kReturned) {
-      returnBeforeAck_ = true;
+    book(confirm, [settled](uint64_t tag, bool taken) { settled->emplace_back(tag, taken); });
+  }
+}
+
+template <typename Settle>
+void Publisher::book(const Confirm& confirm, Settle settle) {
+  if (confirm.kind == Confirm::kReturned) {
+    // The broker sends a message's return before its ack, but not always right before: acks are
+    // coalesced (one ack `multiple` may follow several returns), so the return names its message by id.
+    auto match = outstanding_.end();
+    if (confirm.messageId) {
+      for (auto it = outstanding_.begin(); it != outstanding_.end(); ++it) {
+        if (it->second == *confirm.messageId && returned_.count(it->first) == 0) {
+          match = it;
+          break;
+        }
+      }
     }
+    if (match != outstanding_.end()) {
+      returned_.insert(match->first);
+    } else {
+      unmatchedReturn_ = true;  // cannot tell which: the next ack (which covers it) fails all it settles
+    }
+    return;
+  }
+  if (confirm.kind != Confirm::kAck && confirm.kind != Confirm::kNack) {
+    return;
+  }
+  auto first = confirm.multiple ? outstanding_.begin() : outstanding_.find(confirm.tag);
+  auto last = confirm.multiple ? outstanding_.upper_bound(confirm.tag)
+                               : (first == outstanding_.end() ? first : std::next(first));
+  for (auto it = first; it != last; ++it) {
+    const bool returned = returned_.erase(it->first) > 0 || unmatchedReturn_;
+    const bool taken = confirm.kind == Confirm::kAck && !returned;
+    if (!taken) {
+      failedTags_.insert(it->first);
+      ++(confirm.kind == Confirm::kNack ? nacked_ : returnedCount_);
+    }
+    settle(it->first, taken);
+  }
+  outstanding_.erase(first, last);
+  if (confirm.kind == Confirm::kAck) {
+    unmatchedReturn_ = false;
   }
 }
 
@@ -159,23 +184,33 @@ Status Publisher::readConfirm(const timeval* wait, Confirm* out) {
   switch (frame.payload.method.id) {
     case AMQP_BASIC_ACK_METHOD: {
       const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
-      *out = {Confirm::kAck, ack->delivery_tag, ack->multiple != 0};
+      *out = {Confirm::kAck, ack->delivery_tag, ack->multiple != 0, std::nullopt};
       return Status::ok();
     }
     case AMQP_BASIC_NACK_METHOD: {
       const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
-      *out = {Confirm::kNack, nack->delivery_tag, nack->multiple != 0};
+      *out = {Confirm::kNack, nack->delivery_tag, nack->multiple != 0, std::nullopt};
       return Status::ok();
     }
     case AMQP_BASIC_RETURN_METHOD: {
-      // The returned content follows the method; read it off the wire. Its confirm (an ack) comes next.
+      // The returned content follows the method; read it off the wire. Its confirm (an ack) comes later.
       amqp_message_t returned{};
       Status status = connection_.check(amqp_read_message(state, frame.channel, &returned, 0),
                                         "reading a returned message");
-      amqp_destroy_message(&returned);
       out->kind = Confirm::kReturned;
+      if (status.isOk() && (returned.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0) {
+        out->messageId = std::string(static_cast<const char*>(returned.properties.message_id.bytes),
+                                     returned.properties.message_id.len);
+      }
+      amqp_destroy_message(&returned);
       return status;
     }
+    case AMQP_CONNECTION_BLOCKED_METHOD:
+      blocked_ = true;
+      return Status::ok();
+    case AMQP_CONNECTION_UNBLOCKED_METHOD:
+      blocked_ = false;
+      return Status::ok();
     case AMQP_CHANNEL_CLOSE_METHOD:
       return connection_.lose("channel closed by the broker while publishing");
     case AMQP_CONNECTION_CLOSE_METHOD:
@@ -183,15 +218,6 @@ Status Publisher::readConfirm(const timeval* wait, Confirm* out) {
     default:
       return Status::ok();
   }
-}
-
-std::pair<std::set<uint64_t>::iterator, std::set<uint64_t>::iterator> Publisher::settledBy(uint64_t tag,
-                                                                                           bool multiple) {
-  if (multiple) {
-    return {outstanding_.begin(), outstanding_.upper_bound(tag)};
-  }
-  auto found = outstanding_.find(tag);
-  return {found, found == outstanding_.end() ? found : std::next(found)};
 }
 
 Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
@@ -214,6 +240,12 @@ Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
                                                 frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
     return connection_.lose("closed by the broker");
   }
+  if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_CONNECTION_BLOCKED_METHOD) {
+    blocked_ = true;
+  } else if (frame.frame_type == AMQP_FRAME_METHOD &&
+             frame.payload.method.id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
+    blocked_ = false;
+  }
   return Status::ok();
 }
 
@@ -226,28 +258,11 @@ Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
     if (!status.isOk()) {
       return status;
     }
-    switch (confirm.kind) {
-      case Confirm::kTimeout:
-        return connection_.lose(std::string("waiting for publisher confirms: ") +
-                                amqp_error_string2(AMQP_STATUS_TIMEOUT));
-      case Confirm::kAck: {
-        auto [first, last] = settledBy(confirm.tag, confirm.multiple);
-        outstanding_.erase(first, last);
-        break;
-      }
-      case Confirm::kNack: {
-        auto [first, last] = settledBy(confirm.tag, confirm.multiple);
-        nackedTags_.insert(first, last);
-        nacked_ += static_cast<std::size_t>(std::distance(first, last));
-        outstanding_.erase(first, last);
-        break;
-      }
-      case Confirm::kReturned:
-        ++returned_;
-        break;
-      case Confirm::kNone:
-        break;
+    if (confirm.kind == Confirm::kTimeout) {
+      return connection_.lose(std::string("waiting for publisher confirms: ") +
+                              amqp_error_string2(AMQP_STATUS_TIMEOUT));
     }
+    book(confirm, [](uint64_t, bool) {});
   }
   return Status::ok();
 }

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -33,8 +35,9 @@ class Publisher {
   // name), keeping at most `window` unconfirmed at once, and waits for the last confirm. Fails when any
   // message was nacked or unroutable (mandatory flag), or when the connection broke: then some of the
   // messages may have been stored anyway, so callers that retry must use message ids.
-  // When `confirmed` is given it receives, per message, whether the broker confirmed it (acked and not
-  // nacked); on an ok status every entry is true.
+  // When `confirmed` is given it receives, per message, whether the broker took it (acked, neither nacked
+  // nor returned; returns are matched by message_id as in collectConfirms()); on an ok status every entry
+  // is true.
   Status publish(const std::string& exchange, const std::string& routingKey,
                  const std::vector<OutgoingMessage>& messages, std::size_t window = 1000,
                  std::vector<bool>* confirmed = nullptr);
@@ -44,13 +47,20 @@ class Publisher {
   Status publishAsync(const std::string& exchange, const std::string& routingKey,
                       const OutgoingMessage& message, uint64_t* tag);
   // Reads the broker's frames for up to `wait` (then whatever is already buffered) and appends each
-  // delivery tag settled meanwhile, with whether the broker took the message (acked, not returned).
+  // delivery tag settled meanwhile, with whether the broker took the message (acked, not nacked, not
+  // returned). A basic.return is matched to its own message by `message_id` (publish with distinct ids:
+  // a return without one, or with an id no outstanding message has, fails every message its ack settles).
   // Fails when the connection or channel broke; unsettled messages then have an unknown outcome.
   Status collectConfirms(std::chrono::microseconds wait, std::vector<std::pair<uint64_t, bool>>* settled);
 
   // While nothing is to be published: waits up to `wait` for a frame, so that heartbeats are sent and a
   // closed connection or channel is noticed. Ok on a quiet wait.
   Status serviceIdle(std::chrono::milliseconds wait);
+
+  // True between the broker's connection.blocked (a memory or disk alarm: it has stopped reading from
+  // publishing connections) and connection.unblocked, as far as the frames read so far tell. Publishes
+  // meanwhile wait unread in the socket; callers should refuse work instead.
+  bool blocked() const { return blocked_; }
 
  private:
   // Reads broker frames until no more than `maxOutstanding` publishes wait for their confirm.
@@ -60,23 +70,27 @@ class Publisher {
     enum Kind { kNone, kTimeout, kAck, kNack, kReturned } kind = kNone;
     uint64_t tag = 0;
     bool multiple = false;
+    std::optional<std::string> messageId;  // of a returned message
   };
   // Waits up to `wait` (null: no limit) for a frame; acks, nacks and returns (whose content it reads)
-  // fill `out`, a closed channel or connection fails the status.
+  // fill `out`, connection.blocked/unblocked set blocked(), a closed channel or connection fails the status.
   Status readConfirm(const timeval* wait, Confirm* out);
-  // The outstanding tags a confirm of `tag` settles: `tag` alone, or with `multiple` every tag up to it.
-  std::pair<std::set<uint64_t>::iterator, std::set<uint64_t>::iterator> settledBy(uint64_t tag,
-                                                                                  bool multiple);
+  // Books an ack, nack or return: calls `settle(tag, taken)` for each outstanding tag an ack or nack
+  // settles and forgets those tags; a return marks its message so that its ack settles it as not taken.
+  template <typename Settle>
+  void book(const Confirm& confirm, Settle settle);
   Status send(const std::string& exchange, const std::string& routingKey, const OutgoingMessage& message);
 
   Connection& connection_;
   bool confirming_ = false;
+  bool blocked_ = false;
   uint64_t nextTag_ = 1;
-  std::set<uint64_t> outstanding_;
+  std::map<uint64_t, std::string> outstanding_;  // tag -> message_id of each unconfirmed publish
+  std::set<uint64_t> returned_;                  // outstanding tags whose message came back
+  bool unmatchedReturn_ = false;                 // a return no outstanding tag could be matched to
+  std::set<uint64_t> failedTags_;                // publish(): tags nacked or returned
   std::size_t nacked_ = 0;
-  std::set<uint64_t> nackedTags_;
-  std::size_t returned_ = 0;
-  bool returnBeforeAck_ = false;  // collectConfirms(): a basic.return precedes its message's ack
+  std::size_t returnedCount_ = 0;
 };
 
 }  // namespace mp::amqp

@@ -41,11 +41,24 @@ std::optional<std::string> Request::param(std::string_view name) const {
   return findValue(params, name);
 }
 
-Response Response::json(int status, const nlohmann::json& body) {
+namespace {
+
+template <typename Json>
+Response jsonResponse(int status, const Json& body) {
   Response response;
   response.status = status;
-  response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  response.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
   return response;
+}
+
+}  // namespace
+
+Response Response::json(int status, const nlohmann::json& body) {
+  return jsonResponse(status, body);
+}
+
+Response Response::jsonInOrder(int status, const nlohmann::ordered_json& body) {
+  return jsonResponse(status, body);
 }
 
 Response Response::error(int status, std::string_view code, std::string_view message) {

@@ -34,7 +34,9 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 
   static Response json(int status, const nlohmann::json& body);
-  // SPEC's error shape: {"error": "<short_code>", "message": "<human sentence>"}.
+  // The same with the members in the order they were added (nlohmann::json sorts them by name).
+  static Response jsonInOrder(int status, const nlohmann::ordered_json& body);
+  // The error shape of docs/openapi.yaml: {"error": "<short_code>", "message": "<human sentence>"}.
   static Response error(int status, std::string_view code, std::string_view message);
 };
 

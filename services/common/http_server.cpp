@@ -151,8 +151,8 @@ class Adapter : public P::Http::Handler {
   }
 
   // Replaces Pistache's own input path so that (1) HTTP/1.1 is keep-alive unless the client says
-  // otherwise (Pistache 0.0.5 closes), and (2) oversized or malformed requests get SPEC's JSON error
-  // rather than Pistache's plain text, after which the rest of that stream is ignored.
+  // otherwise (Pistache 0.0.5 closes), and (2) oversized or malformed requests get the JSON error of
+  // docs/openapi.yaml rather than Pistache's plain text, after which the rest of that stream is ignored.
   void onInput(const char* buffer, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) override {
     auto guard = guardOf(peer);
     if (guard->discarding) {
@@ -342,14 +342,22 @@ class Adapter : public P::Http::Handler {
       return;
     }
     auto shared = std::make_shared<P::Http::ResponseWriter>(std::move(writer));
+    // What the access log and the metrics need of a request answered without running its handler.
+    Request summary;
+    summary.method = request.method;
+    summary.path = request.path;
+    summary.remoteAddress = request.remoteAddress;
     auto job = [target, shared, finish, request = std::move(request)]() mutable {
       finish(*shared, request, runHandler(*target, request));
     };
-    if (!state->workers->submit(job)) {
-      Request rejected;
-      rejected.method = P::Http::methodString(raw.method());
-      rejected.path = raw.resource();
-      finish(*shared, rejected,
+    // Still queued when the drain timeout ends: answered at once and never run.
+    auto refuse = [shared, finish, summary]() {
+      auto response = Response::error(503, "draining", "the service is shutting down");
+      response.headers.emplace_back("Connection", "close");
+      finish(*shared, summary, response);
+    };
+    if (!state->workers->submit(std::move(job), std::move(refuse))) {
+      finish(*shared, summary,
              Response::error(503, "overloaded", "too many requests are waiting; retry shortly"));
     }
   }
@@ -461,7 +469,12 @@ void HttpServer::drainAndStop() {
   }
   state_->draining = true;
   if (!state_->workers->waitIdle(state_->options.drainTimeout)) {
-    log::warn("drain_timeout", {{"timeout_ms", state_->options.drainTimeout.count()}});
+    // Past the deadline nothing queued may start: each is answered 503 `draining` now. Handlers still
+    // running are waited for; each is bounded by its own timeouts (database answer, upstream).
+    const size_t refused = state_->workers->refuseQueued();
+    log::warn("drain_timeout", {{"timeout_ms", state_->options.drainTimeout.count()}, {"refused", refused}});
+    // Their answers go out before the endpoint closes; stop() below would wait for them anyway.
+    state_->workers->waitIdle(state_->options.drainTimeout);
   }
   // Answers are queued to the reactor; give it a moment to put them on the wire.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

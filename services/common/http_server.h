@@ -37,8 +37,9 @@ using Admission = std::function<std::optional<Response>(const Request& request, 
 
 // The HTTP server every service runs: Pistache's reactor parses requests (HTTP/1.1 keep-alive by
 // default), the Router picks a handler, cheap handlers run inline and blocking ones on a bounded worker
-// pool. It serves /healthz, /readyz and /metrics, answers every error as SPEC's JSON, records metrics and
-// one access-log line per request, and drains in-flight work on stop. Thread-safe after start().
+// pool. It serves /healthz, /readyz and /metrics, answers every error as the JSON of docs/openapi.yaml,
+// records metrics and one access-log line per request, and drains in-flight work on stop. Thread-safe after
+// start().
 class HttpServer {
  public:
   HttpServer(ServerOptions options, ServiceMetrics& metrics);
@@ -57,7 +58,9 @@ class HttpServer {
   bool start(std::string* error);
   uint16_t port() const;
 
-  // Refuses new requests (503), waits for in-flight ones up to drainTimeout, then stops. Idempotent.
+  // Refuses new requests (503 `draining`), waits for queued and running ones up to drainTimeout; then
+  // answers those still queued 503 `draining` without running them, waits for the handlers already
+  // running, and stops. Idempotent.
   void drainAndStop();
 
   struct State;

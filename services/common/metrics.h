@@ -13,8 +13,8 @@
 
 namespace mp {
 
-// A service's Prometheus registry with the HTTP metrics every service exports (SPEC "Metrics") and
-// the process gauges, rendered in the text format for GET /metrics. Thread-safe (prometheus-cpp).
+// A service's Prometheus registry with the HTTP metrics every service exports (docs/contract.md, "Metrics")
+// and the process gauges, rendered in the text format for GET /metrics. Thread-safe (prometheus-cpp).
 class ServiceMetrics {
  public:
   explicit ServiceMetrics(std::string service);

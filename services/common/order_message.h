@@ -6,8 +6,9 @@
 
 namespace mp {
 
-// A billing order as SPEC defines it, validated: the gateway checks it before publishing and billing-app
-// before storing, with the same rules. The amount is kept exact in cents, never as a double.
+// A billing order as docs/contract.md ("Messages") defines it, validated: the gateway checks it before
+// publishing and billing-app before storing, with the same rules. The amount is kept exact in cents, never as
+// a double.
 struct OrderMessage {
   std::string userId;         // non-empty, at most kMaxUserIdBytes
   int32_t numberOfItems = 0;  // > 0

@@ -1,6 +1,9 @@
 #include "common/postgres.h"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <functional>
 
 #include "common/log.h"
@@ -27,6 +30,19 @@ struct Pool::Slot {
   std::chrono::milliseconds backoff{0};
   bool leased = false;
 };
+
+std::string Result::sqlState() const {
+  const char* state = result_ ? PQresultErrorField(result_.get(), PG_DIAG_SQLSTATE) : nullptr;
+  return state ? state : "";
+}
+
+bool Result::refusedTheData() const {
+  if (ok()) {
+    return false;
+  }
+  const std::string state = sqlState();
+  return state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0;
+}
 
 int64_t Result::affected() const {
   if (!result_) {
@@ -150,14 +166,20 @@ bool Pool::Lease::ensureConnected(std::string* reason) {
   // Defaults first, the URL last: libpq lets later keywords override, so the URL's own settings win.
   std::string connectTimeout = std::to_string(std::max<int64_t>(1, options.connectTimeout.count() / 1000));
   std::string serverOptions = "-c statement_timeout=" + std::to_string(options.statementTimeout.count());
-  const char* keywords[] = {"connect_timeout",     "options",          "application_name", "keepalives_idle",
-                            "keepalives_interval", "keepalives_count", "dbname",           nullptr};
+  // An idle connection to a vanished server is found by keepalives (10 s idle, then 3 probes 5 s apart);
+  // one with unacknowledged data by tcp_user_timeout; one whose peer still acknowledges but never answers
+  // (a hung server, a proxy) only by the answer timeout in awaitAnswer().
+  const char* keywords[] = {
+      "connect_timeout",     "options",          "application_name", "keepalives", "keepalives_idle",
+      "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",     nullptr};
   const char* values[] = {connectTimeout.c_str(),
                           serverOptions.c_str(),
                           options.applicationName.c_str(),
+                          "1",
                           "10",
                           "5",
                           "3",
+                          "10000",
                           pool_->url_.c_str(),
                           nullptr};
   ConnectionPtr conn(PQconnectdbParams(keywords, values, 1));
@@ -175,9 +197,13 @@ bool Pool::Lease::ensureConnected(std::string* reason) {
 
 namespace {
 
+bool succeeded(const PGresult* result) {
+  const auto status = PQresultStatus(result);
+  return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+}
+
 Result classify(PGconn* conn, ResultPtr result) {
-  auto status = PQresultStatus(result.get());
-  if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+  if (succeeded(result.get())) {
     return Result(std::move(result), ErrorKind::kNone, "");
   }
   std::string message = trimmed(result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn));
@@ -186,6 +212,9 @@ Result classify(PGconn* conn, ResultPtr result) {
   }
   const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
   std::string sqlState = state ? state : "";
+  if (!sqlState.empty()) {
+    message += " (SQLSTATE " + sqlState + ")";
+  }
   if (sqlState == "23505") {
     return Result(std::move(result), ErrorKind::kUniqueViolation, message);
   }
@@ -200,6 +229,59 @@ Result classify(PGconn* conn, ResultPtr result) {
 }
 
 }  // namespace
+
+bool Pool::Lease::dropIfLost() {
+  if (slot_->conn && PQstatus(slot_->conn.get()) == CONNECTION_OK) {
+    return false;
+  }
+  // The server went away (restart, failover) or never answered: reconnect on the next use without waiting.
+  slot_->conn.reset();
+  slot_->nextAttempt = {};
+  return true;
+}
+
+Result Pool::Lease::awaitAnswer(bool sent) {
+  PGconn* conn = slot_->conn.get();
+  if (!sent) {
+    return classify(conn, nullptr);
+  }
+  const auto& options = pool_->options_;
+  const auto limit = options.answerTimeout.count() > 0
+                         ? options.answerTimeout
+                         : options.statementTimeout + std::chrono::milliseconds(2000);
+  const Clock::time_point deadline = Clock::now() + limit;
+  // Like PQexec: the first error, or else the last result (a multi-statement string has one per statement).
+  ResultPtr answer;
+  for (;;) {
+    while (PQisBusy(conn) != 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left <= std::chrono::milliseconds(0)) {
+        slot_->conn.reset();
+        slot_->nextAttempt = {};
+        return Result(nullptr, ErrorKind::kUnavailable,
+                      "database connection lost: no answer within " + std::to_string(limit.count()) + " ms");
+      }
+      pollfd ready{PQsocket(conn), POLLIN, 0};
+      if (::poll(&ready, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+        break;
+      }
+      if (PQconsumeInput(conn) == 0) {
+        break;  // the connection failed: PQgetResult reports it
+      }
+    }
+    ResultPtr next(PQgetResult(conn));
+    if (!next) {
+      break;
+    }
+    if (!answer || succeeded(answer.get())) {
+      answer = std::move(next);
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+      break;
+    }
+  }
+  return classify(conn, std::move(answer));
+}
 
 Result Pool::Lease::execute(const std::string& statement, const Params& params) {
   const auto& statements = pool_->statements_;
@@ -223,30 +305,28 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
     // Prepared on first use per connection, so that statements may name tables migrations create.
     if (!known->planEachCall && !slot_->prepared[index]) {
       Result prepared =
-          classify(conn, ResultPtr(PQprepare(conn, known->name.c_str(), known->sql.c_str(), 0, nullptr)));
+          awaitAnswer(PQsendPrepare(conn, known->name.c_str(), known->sql.c_str(), 0, nullptr) == 1);
       if (!prepared.ok()) {
-        if (PQstatus(conn) != CONNECTION_OK) {
-          slot_->conn.reset();
-          slot_->nextAttempt = {};
+        // Nothing ran yet: a connection the server closed may be retried whatever the statement.
+        const bool gaveUp = !slot_->conn;
+        if (dropIfLost() && !gaveUp && attempt == 0) {
+          continue;
         }
         return prepared;
       }
       slot_->prepared[index] = true;
     }
     const int count = static_cast<int>(values.size());
-    ResultPtr raw(
-        known->planEachCall
-            ? PQexecParams(conn, known->sql.c_str(), count, nullptr, values.data(), nullptr, nullptr, 0)
-            : PQexecPrepared(conn, statement.c_str(), count, values.data(), nullptr, nullptr, 0));
-    Result result = classify(conn, std::move(raw));
-    if (PQstatus(conn) != CONNECTION_OK) {
-      // The server went away (restart, failover): reconnect on the next use without waiting, and retry
-      // at once a statement that is safe to repeat.
-      slot_->conn.reset();
-      slot_->nextAttempt = {};
-      if (attempt == 0 && known->idempotent) {
-        continue;
-      }
+    const bool sent =
+        (known->planEachCall
+             ? PQsendQueryParams(conn, known->sql.c_str(), count, nullptr, values.data(), nullptr, nullptr, 0)
+             : PQsendQueryPrepared(conn, statement.c_str(), count, values.data(), nullptr, nullptr, 0)) == 1;
+    Result result = awaitAnswer(sent);
+    // A connection awaitAnswer gave up on is gone already and is not retried: a server that does not
+    // answer would only make the caller wait twice. One the server closed is.
+    const bool gaveUp = !slot_->conn;
+    if (dropIfLost() && !gaveUp && attempt == 0 && known->retry == Retry::kOnReconnect) {
+      continue;
     }
     return result;
   }
@@ -262,15 +342,12 @@ Result Pool::Lease::exec(const std::string& sql, const Params& params) {
   for (const auto& param : params) {
     values.push_back(param ? param->c_str() : nullptr);
   }
-  // Without parameters, PQexec: it accepts several statements at once (migrations need that).
-  ResultPtr raw(params.empty() ? PQexec(conn, sql.c_str())
-                               : PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                                              values.data(), nullptr, nullptr, 0));
-  Result result = classify(conn, std::move(raw));
-  if (PQstatus(conn) != CONNECTION_OK) {
-    slot_->conn.reset();
-    slot_->nextAttempt = {};
-  }
+  // Without parameters, the simple protocol: it accepts several statements at once (migrations need that).
+  const bool sent = (params.empty() ? PQsendQuery(conn, sql.c_str())
+                                    : PQsendQueryParams(conn, sql.c_str(), static_cast<int>(values.size()),
+                                                        nullptr, values.data(), nullptr, nullptr, 0)) == 1;
+  Result result = awaitAnswer(sent);
+  dropIfLost();
   return result;
 }
 

@@ -25,7 +25,8 @@ using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
 enum class ErrorKind {
   kNone,
-  kUnavailable,      // no connection to the server (down, restarting, unreachable)
+  kUnavailable,      // no answer: no connection, the connection was lost, no answer within the deadline, or
+                     // the server is shutting down or cancelled the statement (SQLSTATE classes 08, 57)
   kUniqueViolation,  // SQLSTATE 23505
   kCheckViolation,   // SQLSTATE 23514
   kQuery,            // any other error the server reported
@@ -41,6 +42,11 @@ class Result {
   bool ok() const { return error_ == ErrorKind::kNone; }
   ErrorKind error() const { return error_; }
   const std::string& message() const { return message_; }
+  // The server's five-character SQLSTATE; "" when the server did not answer.
+  std::string sqlState() const;
+  // The server refused the statement's values: SQLSTATE class 22 (data exception) or 23 (integrity
+  // constraint violation). Any other failure says nothing about the values and may pass with time.
+  bool refusedTheData() const;
 
   int rows() const { return result_ ? PQntuples(result_.get()) : 0; }
   bool isNull(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
@@ -55,13 +61,18 @@ class Result {
   std::string message_;
 };
 
-// A statement prepared on every connection of a pool when the connection is made.
+// Whether a statement whose connection was lost before its answer arrived is sent again, once, on a fresh
+// connection. Only for statements idempotent in their answer: running them twice gives the caller the same
+// answer as running them once (reads; an UPDATE ... RETURNING of given values). Never for a statement
+// whose answer changes when it already ran (an INSERT creates a second row; a DELETE's second run finds
+// nothing and its row count, 0, would say the delete did not happen): the caller gets kUnavailable.
+enum class Retry { kNever, kOnReconnect };
+
+// A statement prepared on each connection of a pool on its first use there.
 struct Statement {
   std::string name;
   std::string sql;
-  // Safe to run twice: a read, or a write whose repetition changes nothing. Such statements are
-  // retried once on a fresh connection when the old one turns out to be dead (server restarted).
-  bool idempotent = false;
+  Retry retry = Retry::kNever;  // every statement states its choice (see Retry)
   // Planned anew with each call's values instead of prepared once: for statements whose best plan depends
   // on a value (a LIKE pattern: a generic plan cannot see the pattern, so it never picks a trigram index).
   bool planEachCall = false;
@@ -71,8 +82,14 @@ using Params = std::vector<std::optional<std::string>>;
 
 struct PoolOptions {
   size_t size = 4;
+  // libpq's connect_timeout (whole seconds, at least 1): the whole start-up, TCP to authentication.
   std::chrono::milliseconds connectTimeout{2000};
+  // The server's statement_timeout for each connection (unless the URL sets `options` itself).
   std::chrono::milliseconds statementTimeout{5000};
+  // Client side: the longest wait for a statement's answer. A server that vanished without closing the
+  // connection never sends one; past this the connection is dropped and the statement is kUnavailable.
+  // Zero: statementTimeout + 2 s (a live server answers by then, with 57014 at worst).
+  std::chrono::milliseconds answerTimeout{0};
   std::chrono::milliseconds maxBackoff{1000};
   std::string applicationName = "movie-platform";
 };
@@ -129,13 +146,19 @@ class Pool::Lease {
   Lease& operator=(Lease&&) = delete;
   ~Lease();
 
+  // Both wait for the answer at most the pool's answer timeout.
   Result execute(const std::string& statement, const Params& params);
-  // Unprepared SQL with $1.. parameters (transactions, migrations, one-off statements).
+  // Unprepared SQL with $1.. parameters (transactions, migrations, one-off statements). Never retried.
   Result exec(const std::string& sql, const Params& params = {});
   // Connects now if the connection is down and the backoff allows; false when unavailable.
   bool ensureConnected(std::string* reason);
 
  private:
+  // Waits for the answer to what was just sent on the lease's connection, up to the answer timeout.
+  Result awaitAnswer(bool sent);
+  // After a failure: forgets a connection that is no longer usable; true when it was dropped.
+  bool dropIfLost();
+
   Pool* pool_;
   Slot* slot_;
 };

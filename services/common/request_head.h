@@ -7,7 +7,8 @@
 
 namespace mp::http {
 
-// Why a request head is refused: the status, SPEC's error code and a sentence for the client.
+// Why a request head is refused: the status, the error code of docs/openapi.yaml and a sentence for the
+// client.
 struct HeadRejection {
   int status;
   std::string code;

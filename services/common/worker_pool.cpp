@@ -13,13 +13,13 @@ WorkerPool::~WorkerPool() {
   stop();
 }
 
-bool WorkerPool::submit(std::function<void()> task) {
+bool WorkerPool::submit(std::function<void()> task, std::function<void()> refuse) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_ || queue_.size() >= queueLimit_) {
       return false;
     }
-    queue_.push_back(std::move(task));
+    queue_.push_back({std::move(task), std::move(refuse)});
   }
   wake_.notify_one();
   return true;
@@ -28,6 +28,24 @@ bool WorkerPool::submit(std::function<void()> task) {
 bool WorkerPool::waitIdle(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);
   return idle_.wait_for(lock, timeout, [this] { return queue_.empty() && running_ == 0; });
+}
+
+size_t WorkerPool::refuseQueued() {
+  std::deque<Task> queued;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    queued.swap(queue_);
+    if (running_ == 0) {
+      idle_.notify_all();
+    }
+  }
+  for (Task& task : queued) {
+    if (task.refuse) {
+      task.refuse();
+    }
+  }
+  return queued.size();
 }
 
 void WorkerPool::stop() {
@@ -49,7 +67,7 @@ void WorkerPool::stop() {
 
 void WorkerPool::run() {
   for (;;) {
-    std::function<void()> task;
+    Task task;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -60,7 +78,7 @@ void WorkerPool::run() {
       queue_.pop_front();
       ++running_;
     }
-    task();
+    task.run();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --running_;

@@ -20,13 +20,18 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // False when the queue is full or the pool is stopping; the task is then not run.
-  bool submit(std::function<void()> task);
+  // False when the queue is full or the pool is stopping; the task is then not run. `refuse` (optional)
+  // is what refuseQueued() calls instead of `task` if the task is still queued then.
+  bool submit(std::function<void()> task, std::function<void()> refuse = nullptr);
 
   // Waits until the queue is empty and no task runs, or the timeout passes; true when idle.
   bool waitIdle(std::chrono::milliseconds timeout);
 
-  // Runs what is queued, then joins the threads. Idempotent.
+  // Stops taking tasks and takes out every task no thread has started, calling its `refuse` on the
+  // caller's thread; running tasks go on. Returns how many were refused.
+  size_t refuseQueued();
+
+  // Runs what is still queued, then joins the threads (waiting for running tasks). Idempotent.
   void stop();
 
   size_t threadCount() const { return threads_.size(); }
@@ -37,7 +42,11 @@ class WorkerPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable idle_;
-  std::deque<std::function<void()>> queue_;
+  struct Task {
+    std::function<void()> run;
+    std::function<void()> refuse;
+  };
+  std::deque<Task> queue_;
   std::vector<std::thread> threads_;
   size_t queueLimit_;
   size_t running_ = 0;

@@ -20,6 +20,9 @@ struct BillingPublisherSettings {
   amqp::ConnectionSettings connection;
   std::string queue = "billing_queue";
   size_t maxBatch = 256;
+  // Orders waiting to be published beyond which new ones are refused (503) rather than queued.
+  size_t maxQueued = 1024;
+  // The longest an order waits for its confirm, and the longest one publish may take to be written.
   std::chrono::milliseconds confirmTimeout{5000};
 };
 
@@ -27,6 +30,9 @@ struct BillingPublisherSettings {
 // (rabbitmq-c connections are single-threaded). Publishing is pipelined: each order goes out as soon
 // as it arrives, beside earlier ones still waiting for their confirm, and its request is answered when
 // its own delivery tag is settled. Every message is persistent with the message_id it is given.
+// Nothing blocks for ever: while the broker has blocked the connection (connection.blocked, a resource
+// alarm) orders are refused at once; a watchdog thread shuts the socket of a publish stuck longer than
+// confirmTimeout, and of a stop() the publishing thread does not finish promptly.
 // Thread-safe.
 class BillingPublisher {
  public:
@@ -40,12 +46,10 @@ class BillingPublisher {
   void start();
   void stop();
 
-  // Blocks until the broker confirmed the message, or answers kUnavailable (broker unreachable, a
-  // nack, or no confirm within confirmTimeout). `detail` says why on failure. billing-app stores one row
-  // per messageId, however often it is published.
+  // Blocks until the broker confirmed the message, or answers kUnavailable (broker unreachable or
+  // blocked, maxQueued orders already waiting, a nack or return, or no confirm within confirmTimeout).
+  // `detail` says why on failure. billing-app stores one row per messageId, however often it is published.
   Outcome publish(std::string body, std::string messageId, std::string* detail);
-
-  bool connected() const { return connected_; }
 
  private:
   struct Pending {
@@ -55,22 +59,35 @@ class BillingPublisher {
   };
 
   void run();
+  // The watchdog thread: interrupts the connection when a publish is stuck or a stop is not honoured.
+  void watch();
   void failQueued(const std::string& reason);
   std::deque<std::shared_ptr<Pending>> takeBatch(std::chrono::milliseconds wait);
   void waitBackoff(std::chrono::milliseconds delay, const std::string& reason);
+  // Makes `connection` (or none) the one the watchdog may interrupt.
+  void watchConnection(const amqp::Connection* connection);
 
   BillingPublisherSettings settings_;
   prometheus::Counter* confirmed_;
   prometheus::Counter* failed_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards queue_
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Pending>> queue_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
+  std::atomic<bool> blocked_{false};
+  // Steady-clock time (ns since epoch) since which the publishing thread is inside one publish; 0: not.
+  std::atomic<int64_t> publishingSince_{0};
+  std::atomic<int64_t> stopRequestedAt_{0};
+  std::mutex watchMutex_;  // guards watched_ and watchDone_
+  std::condition_variable watchWake_;
+  const amqp::Connection* watched_ = nullptr;
+  bool watchDone_ = false;
   std::thread thread_;
+  std::thread watchdog_;
 };
 
-// A random (version 4) UUID, for message ids.
+// A random (version 4) UUID, for message ids: 122 bits from the kernel's getrandom() for each id.
 std::string newMessageId();
 
 // The message_id of an order: "key:" + the client's Idempotency-Key header when it sent one (so a

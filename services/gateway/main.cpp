@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
   mp::finishConfiguration(
       env, argc, argv,
       "api-gateway: forwards /api/movies to inventory-app and publishes /api/billing orders "
-      "to RabbitMQ (SPEC \"api-gateway\").");
+      "to RabbitMQ (docs/openapi.yaml).");
   int code = mp::gateway::run(settings);
   curl_global_cleanup();
   return code;

@@ -6,6 +6,6 @@ int main(int argc, char** argv) {
   mp::Environment env;
   auto settings = mp::inventory::readSettings(env);
   mp::finishConfiguration(env, argc, argv,
-                          "inventory-app: the movies API (SPEC \"inventory-app\") over PostgreSQL.");
+                          "inventory-app: the movies API (docs/openapi.yaml) over PostgreSQL.");
   return mp::inventory::run(settings);
 }

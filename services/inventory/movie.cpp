@@ -25,7 +25,7 @@ std::optional<int64_t> parseNonNegative(const std::string& text) {
 
 }  // namespace
 
-nlohmann::json toJson(const Movie& movie) {
+nlohmann::ordered_json toJson(const Movie& movie) {
   return {{"id", movie.id}, {"title", movie.title}, {"description", movie.description}};
 }
 

@@ -16,7 +16,8 @@ struct Movie {
   std::string description;
 };
 
-nlohmann::json toJson(const Movie& movie);
+// {"id", "title", "description"} in that order, what people read first (docs/contract.md).
+nlohmann::ordered_json toJson(const Movie& movie);
 
 // A movie's fields as a client sends them in POST and PUT.
 struct MovieInput {

@@ -34,11 +34,11 @@ Response listMovies(MovieStore& store, const Request& request) {
   if (stored.failed()) {
     return storageError(stored);
   }
-  nlohmann::json movies = nlohmann::json::array();
+  nlohmann::ordered_json movies = nlohmann::ordered_json::array();
   for (const auto& movie : *stored.value) {
     movies.push_back(toJson(movie));
   }
-  return Response::json(200, movies);
+  return Response::jsonInOrder(200, movies);
 }
 
 Response createMovie(MovieStore& store, const Request& request) {
@@ -50,7 +50,7 @@ Response createMovie(MovieStore& store, const Request& request) {
   if (stored.failed() || !stored.value) {
     return storageError(stored);
   }
-  auto response = Response::json(201, toJson(*stored.value));
+  auto response = Response::jsonInOrder(201, toJson(*stored.value));
   response.headers.emplace_back("Location", "/api/movies/" + std::to_string(stored.value->id));
   return response;
 }
@@ -72,7 +72,7 @@ Response getMovie(MovieStore& store, const Request& request) {
   if (stored.failed()) {
     return storageError(stored);
   }
-  return stored.value ? Response::json(200, toJson(*stored.value)) : notFound(*id);
+  return stored.value ? Response::jsonInOrder(200, toJson(*stored.value)) : notFound(*id);
 }
 
 Response updateMovie(MovieStore& store, const Request& request) {
@@ -88,7 +88,7 @@ Response updateMovie(MovieStore& store, const Request& request) {
   if (stored.failed()) {
     return storageError(stored);
   }
-  return stored.value ? Response::json(200, toJson(*stored.value)) : notFound(*id);
+  return stored.value ? Response::jsonInOrder(200, toJson(*stored.value)) : notFound(*id);
 }
 
 Response deleteMovie(MovieStore& store, const Request& request) {

@@ -5,7 +5,7 @@
 
 namespace mp::inventory {
 
-// Registers SPEC's /api/movies routes on the server; handlers run on the worker pool.
+// Registers the /api/movies routes of docs/openapi.yaml on the server; handlers run on the worker pool.
 void addMovieRoutes(http::HttpServer& server, MovieStore& store);
 
 }  // namespace mp::inventory

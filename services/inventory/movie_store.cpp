@@ -48,19 +48,25 @@ std::optional<std::string> text(const std::optional<int64_t>& value) {
 
 std::vector<pg::Statement> MovieStore::statements() {
   const std::string columns = "SELECT id, title, description FROM movies ";
+  using pg::Retry;
+  // Retry::kOnReconnect only where a second run answers as the first would (pg::Retry). A DELETE run again
+  // after its answer was lost finds nothing: 404 or {"deleted": 0} for a delete that happened.
   return {
       // LIMIT NULL means no limit.
-      {"movies_list", columns + "ORDER BY id LIMIT $1 OFFSET $2", true},
+      {"movies_list", columns + "ORDER BY id LIMIT $1 OFFSET $2", Retry::kOnReconnect},
       // ILIKE with a pattern from containsPattern(): served by the trigram index. Planned per call: the
       // generic plan of a prepared statement guesses the pattern's selectivity and walks the primary key.
-      {"movies_search", columns + "WHERE title ILIKE $1 ORDER BY id LIMIT $2 OFFSET $3", true, true},
-      {"movie_find", columns + "WHERE id = $1", true},
+      {"movies_search", columns + "WHERE title ILIKE $1 ORDER BY id LIMIT $2 OFFSET $3", Retry::kOnReconnect,
+       true},
+      {"movie_find", columns + "WHERE id = $1", Retry::kOnReconnect},
       {"movie_insert",
-       "INSERT INTO movies (title, description) VALUES ($1, $2) RETURNING id, title, description", false},
+       "INSERT INTO movies (title, description) VALUES ($1, $2) RETURNING id, title, description",
+       Retry::kNever},
       {"movie_update",
-       "UPDATE movies SET title = $2, description = $3 WHERE id = $1 RETURNING id, title, description", true},
-      {"movie_delete", "DELETE FROM movies WHERE id = $1", true},
-      {"movies_delete_all", "DELETE FROM movies", true},
+       "UPDATE movies SET title = $2, description = $3 WHERE id = $1 RETURNING id, title, description",
+       Retry::kOnReconnect},
+      {"movie_delete", "DELETE FROM movies WHERE id = $1", Retry::kNever},
+      {"movies_delete_all", "DELETE FROM movies", Retry::kNever},
   };
 }
 

@@ -165,17 +165,19 @@ class BillingAppTest : public ::testing::Test {
   }
 
   // Starts a fresh billing-app process on a free port (each run has its own output file).
-  void startApp() {
+  // `databaseUrl` empty: the test database as its superuser.
+  void startApp(const std::string& databaseUrl = "") {
     retireApp();
-    app_ = std::make_unique<test::ServiceProcess>(MP_BILLING_APP_PATH,
-                                                  test::EnvironmentOverrides{
-                                                      {"BILLING_APP_PORT", "0"},
-                                                      {"BIND_ADDRESS", "127.0.0.1"},
-                                                      {"BILLING_DATABASE_URL", database_->url()},
-                                                      {"RABBITMQ_URL", test::requiredEnv("MP_TEST_AMQP_URL")},
-                                                      {"BILLING_QUEUE", queue_},
-                                                      {"ACCESS_LOG", "off"},
-                                                  });
+    app_ = std::make_unique<test::ServiceProcess>(
+        MP_BILLING_APP_PATH,
+        test::EnvironmentOverrides{
+            {"BILLING_APP_PORT", "0"},
+            {"BIND_ADDRESS", "127.0.0.1"},
+            {"BILLING_DATABASE_URL", databaseUrl.empty() ? database_->url() : databaseUrl},
+            {"RABBITMQ_URL", test::requiredEnv("MP_TEST_AMQP_URL")},
+            {"BILLING_QUEUE", queue_},
+            {"ACCESS_LOG", "off"},
+        });
     ASSERT_TRUE(app_->start()) << app_->output();
   }
 
@@ -225,6 +227,24 @@ class BillingAppTest : public ::testing::Test {
   }
 
   bool logContains(const std::string& text) { return app_->output().find(text) != std::string::npos; }
+
+  // The value of an unlabelled counter on /metrics, -1 when it is not there.
+  double metric(const std::string& name) {
+    std::string body;
+    if (httpStatus("/metrics", &body) != 200) {
+      return -1;
+    }
+    const std::size_t at = body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::atof(body.c_str() + at + name.size() + 2);
+  }
+
+  // Until billing-app has created `orders` (bounded: 30 s).
+  void waitForMigration() {
+    const long created = pollUntil(
+        [] { return database_->scalar("SELECT to_regclass('orders') IS NOT NULL") == "t" ? 1L : 0L; },
+        [](long n) { return n == 1; }, seconds(30));
+    ASSERT_EQ(created, 1) << "billing-app did not create orders";
+  }
 
   static test::TestDatabase* database_;
   std::string queue_;
@@ -322,8 +342,9 @@ TEST_F(BillingAppTest, BrokerAndDatabaseRestartsMidRunKeepTheCountExact) {
   EXPECT_TRUE(app_->running());
   ASSERT_TRUE(test::brokerControl("start"));
 
-  // Database restart: billing gets deliveries it cannot store; it must hand them back, report not
-  // ready, and store them once PostgreSQL is back.
+  // Database restart: billing gets deliveries it cannot store; it must hold them (not hand them back,
+  // which would count against their delivery limit), report not ready, and store them once PostgreSQL is
+  // back.
   ASSERT_GE(waitForRows(total * 7 / 10), total * 7 / 10);
   const char* pgControl = std::getenv("MP_TEST_PG_CTL");
   ASSERT_NE(pgControl, nullptr);
@@ -344,7 +365,8 @@ TEST_F(BillingAppTest, BrokerAndDatabaseRestartsMidRunKeepTheCountExact) {
             200)
       << body;
   EXPECT_TRUE(logContains("amqp_connection_lost")) << "the broker restart did not reach the consumer";
-  EXPECT_TRUE(logContains("\"requeued\"")) << "no batch was in hand while the database was down";
+  EXPECT_TRUE(logContains("database_cannot_take_orders"))
+      << "no batch was in hand while the database was down";
 }
 
 TEST_F(BillingAppTest, DatabaseDownAtStartIsWaitedFor) {
@@ -404,6 +426,69 @@ TEST_F(BillingAppTest, SigtermFinishesTheBatchInHandAndExitsZero) {
   // And the rest is stored by the next run.
   startApp();
   expectExactly(total);
+}
+
+// Issue 15's reproduction: billing-app as an ordinary role, INSERT revoked for 10 s while 300 valid orders
+// wait. A privilege error is not about an order: none may be dead-lettered; all are stored after the GRANT.
+TEST_F(BillingAppTest, RevokedInsertPrivilegeHoldsOrdersUntilGrantedAndDeadLettersNone) {
+  const std::string role = "billing_app_writer_" + std::to_string(getpid());
+  database_->scalar("DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role + " LOGIN; ALTER DATABASE " +
+                    database_->name() + " OWNER TO " + role);
+  std::string url = database_->url();
+  url.replace(url.find("postgres@"), std::string("postgres@").size(), role + "@");
+  startApp(url);
+  waitForMigration();
+  ASSERT_EQ(database_->scalar("SELECT tableowner FROM pg_tables WHERE tablename = 'orders'"), role);
+  database_->scalar("REVOKE INSERT ON orders FROM " + role);
+  ASSERT_TRUE(test::publishAll(queue_, orders("revoked", 0, 300)));
+  std::this_thread::sleep_for(seconds(10));
+  EXPECT_EQ(rows(), 0);
+  EXPECT_EQ(test::countReady(queue_ + ".dlq"), 0) << "valid orders were dead-lettered during the REVOKE";
+  EXPECT_TRUE(logContains("42501")) << "the privilege error was not reported";
+  database_->scalar("GRANT INSERT ON orders TO " + role);
+  expectExactly(300);
+  retireApp();
+  database_->scalar("DROP TABLE IF EXISTS orders, schema_migrations; ALTER DATABASE " + database_->name() +
+                    " OWNER TO postgres; DROP ROLE " + role);
+}
+
+// An ACCESS EXCLUSIVE lock on `orders` (an ALTER, a non-concurrent index build) that outlives the statement
+// timeout: every insert fails with 57014 while SELECT 1 answers. The consumer must hold its deliveries and
+// retry with backoff, not hand them back and re-read them until the delivery limit dead-letters them.
+// MP_TEST_ORDERS_LOCK_SECONDS sets the lock's length (60 s by default; docs/reliability.md has a 300 s run).
+TEST_F(BillingAppTest, ALongTableLockDeadLettersNothingAndAddsBoundedRedeliveries) {
+  const char* configured = std::getenv("MP_TEST_ORDERS_LOCK_SECONDS");
+  const int lockSeconds = configured != nullptr && std::atoi(configured) > 0 ? std::atoi(configured) : 60;
+  const int total = 1000;
+  // A short statement timeout makes each failed insert quick, which is what made the old loop spin.
+  startApp(database_->url() + "?options=-c%20statement_timeout%3D250");
+  waitForMigration();
+  test::SqlSession locker(database_->url());
+  locker.scalar("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE");
+  ASSERT_TRUE(test::publishAll(queue_, orders("locked", 0, total)));
+  const Clock::time_point lockStarted = Clock::now();
+  const Clock::time_point lockEnds = lockStarted + seconds(lockSeconds);
+  while (Clock::now() < lockEnds) {
+    std::this_thread::sleep_for(seconds(1));
+    // SELECT 1 answers all along: the database is up, only `orders` is locked.
+    ASSERT_EQ(database_->scalar("SELECT 1"), "1");
+    const long dead = test::countReady(queue_ + ".dlq");
+    if (dead != 0) {
+      ADD_FAILURE() << dead << " valid orders dead-lettered after "
+                    << std::chrono::duration_cast<seconds>(Clock::now() - lockStarted).count()
+                    << " s of the lock";
+      break;
+    }
+  }
+  const double attempts = metric("billing_database_retries_total");
+  locker.scalar("ROLLBACK");
+  expectExactly(total);
+  const double redeliveries = metric("billing_redeliveries_total");
+  std::cerr << "lock of " << lockSeconds << " s: " << total << " orders stored, DLQ empty, " << redeliveries
+            << " redeliveries, " << attempts << " retried inserts during the lock\n";
+  EXPECT_GE(redeliveries, 0) << "billing_redeliveries_total is missing";
+  // At most one return of what billing held (its prefetch is twice the batch of 500).
+  EXPECT_LE(redeliveries, 1000);
 }
 
 TEST(BillingAppSettings, MissingOrBadSettingStopsWithOneLineNamingIt) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <map>
+#include <set>
 
 #include <atomic>
 #include <chrono>
@@ -283,6 +284,179 @@ TEST_F(AmqpBrokerTest, PipelinedPublishesAreSettledOneByOneAndAReturnFailsOnlyIt
   EXPECT_TRUE(settled[routed1]);
   EXPECT_FALSE(settled[unroutable]);
   EXPECT_TRUE(settled[routed2]);
+}
+
+// The gateway's path: many publishes in flight, some unroutable. The broker sends each basic.return at
+// at once and acks a quorum queue's confirms together with later ones, so returns and acks interleave
+// (a return, then one ack `multiple` over routed and returned tags alike); each return must fail exactly its
+// own message, found by its message_id, and every message reported taken must be in the queue.
+TEST_F(AmqpBrokerTest, PipelinedReturnsInterleavedAmongAcksFailExactlyTheirOwnMessages) {
+  Publisher publisher(*connection_);
+  ASSERT_TRUE(publisher.enableConfirms().isOk());
+  constexpr int kRounds = 5;
+  constexpr int kPerRound = 60;
+  std::map<uint64_t, bool> routed;  // tag -> sent to the real queue
+  std::map<uint64_t, std::string> ids;
+  int routedCount = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kPerRound; ++i) {
+      const int n = round * kPerRound + i;
+      // Irregular pattern: runs of returns and of routed messages of different lengths.
+      const bool toQueue = (n * 7 % 11) < 6;
+      OutgoingMessage message{"{\"n\":" + std::to_string(n) + "}", "id-" + std::to_string(n)};
+      uint64_t tag = 0;
+      ASSERT_TRUE(publisher.publishAsync("", toQueue ? queue_ : queue_ + "-missing", message, &tag).isOk());
+      routed[tag] = toQueue;
+      ids[tag] = message.messageId;
+      routedCount += toQueue;
+      // Pauses of 0 to 3 ms let some confirms of the quorum queue reach the channel between publishes:
+      // the broker then acks them together with the next return's message (one ack, `multiple`).
+      std::this_thread::sleep_for(std::chrono::microseconds(1000 * (n % 4)));
+    }
+  }
+  std::map<uint64_t, bool> settled;
+  for (int turn = 0; turn < 500 && settled.size() < routed.size(); ++turn) {
+    std::vector<std::pair<uint64_t, bool>> batch;
+    Status status = publisher.collectConfirms(std::chrono::milliseconds(20), &batch);
+    ASSERT_TRUE(status.isOk()) << status.message();
+    for (const auto& [tag, taken] : batch) {
+      EXPECT_TRUE(settled.emplace(tag, taken).second) << "tag " << tag << " settled twice";
+    }
+  }
+  ASSERT_EQ(settled.size(), routed.size());
+  int wrong = 0;
+  for (const auto& [tag, toQueue] : routed) {
+    if (settled[tag] != toQueue) {
+      ++wrong;
+      ADD_FAILURE() << ids[tag]
+                    << (toQueue ? " was routed but reported failed" : " was returned but reported taken");
+    }
+  }
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(readyEventually(queue_, routedCount), routedCount);
+}
+
+// Declares `name` durable with `arguments`; the outcome as a Status (a 406 leaves the connection usable).
+Status declareWith(Connection& connection, const std::string& name, amqp_table_t arguments) {
+  amqp_queue_declare(connection.state(), Connection::kChannel, amqp_cstring_bytes(name.c_str()), false, true,
+                     false, false, arguments);
+  return connection.checkRecovering(amqp_get_rpc_reply(connection.state()), 406, "queue.declare");
+}
+
+// The topology the version before issue 15 declared: at-most-once dead-lettering into a classic queue.
+void declarePreviousTopology(Connection& connection, const BillingTopology& topology) {
+  amqp_exchange_declare(connection.state(), Connection::kChannel,
+                        amqp_cstring_bytes(topology.deadLetterExchange.c_str()), amqp_cstring_bytes("direct"),
+                        false, true, false, false, amqp_empty_table);
+  ASSERT_TRUE(connection.check(amqp_get_rpc_reply(connection.state()), "exchange.declare").isOk());
+  ASSERT_TRUE(declareWith(connection, topology.deadLetterQueue, amqp_empty_table).isOk());
+  amqp_queue_bind(connection.state(), Connection::kChannel,
+                  amqp_cstring_bytes(topology.deadLetterQueue.c_str()),
+                  amqp_cstring_bytes(topology.deadLetterExchange.c_str()),
+                  amqp_cstring_bytes(topology.deadLetterQueue.c_str()), amqp_empty_table);
+  ASSERT_TRUE(connection.check(amqp_get_rpc_reply(connection.state()), "queue.bind").isOk());
+  amqp_table_entry_t entries[] = {textEntry("x-queue-type", "quorum"),
+                                  textEntry("x-dead-letter-exchange", topology.deadLetterExchange.c_str()),
+                                  textEntry("x-dead-letter-routing-key", topology.deadLetterQueue.c_str()),
+                                  intEntry("x-delivery-limit", kDeliveryLimit)};
+  ASSERT_TRUE(declareWith(connection, topology.queue, amqp_table_t{4, entries}).isOk());
+}
+
+// Queue arguments are checked on every redeclare, so the declared topology is what the broker holds:
+// the dead-letter queue is a quorum queue (a classic declaration of it is refused) and the billing queue
+// dead-letters at least once with reject-publish (a declaration without them is refused).
+TEST_F(AmqpBrokerTest, DeadLettersGoAtLeastOnceIntoAQuorumQueue) {
+  const BillingTopology topology = BillingTopology::forQueue(queue_);
+  Status classic = declareWith(*connection_, topology.deadLetterQueue, amqp_empty_table);
+  EXPECT_FALSE(classic.isOk());
+  EXPECT_NE(classic.message().find("x-queue-type"), std::string::npos) << classic.message();
+  amqp_table_entry_t atMostOnce[] = {textEntry("x-queue-type", "quorum"),
+                                     textEntry("x-dead-letter-exchange", topology.deadLetterExchange.c_str()),
+                                     textEntry("x-dead-letter-routing-key", topology.deadLetterQueue.c_str()),
+                                     textEntry("x-dead-letter-strategy", "at-most-once")};
+  Status strategy = declareWith(*connection_, topology.queue, amqp_table_t{4, atMostOnce});
+  EXPECT_FALSE(strategy.isOk());
+  EXPECT_NE(strategy.message().find("PRECONDITION_FAILED"), std::string::npos) << strategy.message();
+  // And a rejected message still arrives in the dead-letter queue (now through the at-least-once worker).
+  Consumer consumer(*connection_);
+  std::vector<Delivery> got = publishAndTake(consumer, 1, 10);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE(consumer.reject(got[0].tag, false).isOk());
+  EXPECT_EQ(readyEventually(topology.deadLetterQueue, 1), 1);
+}
+
+// An upgrade meets the queues of the earlier version, whose arguments a redeclare cannot change: the
+// services go on with them (with a warning), and migrateBillingTopology() brings them to the current
+// arguments without losing a message.
+TEST_F(AmqpBrokerTest, AnEarlierVersionsQueuesAreUsedThenMigratedKeepingTheirMessages) {
+  const BillingTopology topology = BillingTopology::forQueue(queue_);
+  connection_.reset();
+  test::deleteBillingTopology(queue_);
+  connection_ = test::connectToTestBroker();
+  ASSERT_TRUE(connection_);
+  declarePreviousTopology(*connection_, topology);
+  ASSERT_TRUE(test::publishAll(topology.queue, numbered(30)));
+  ASSERT_TRUE(test::publishAll(topology.deadLetterQueue, numbered(4)));
+  Status status = declareBillingTopology(*connection_, topology);
+  EXPECT_TRUE(status.isOk()) << status.message();
+  EXPECT_FALSE(connection_->lost());
+
+  ConnectionSettings settings;
+  ASSERT_TRUE(parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).isOk());
+  MigrationReport report;
+  status = migrateBillingTopology(settings, topology, &report);
+  ASSERT_TRUE(status.isOk()) << status.message();
+  EXPECT_EQ(report.migrated, (std::vector<std::string>{topology.deadLetterQueue, topology.queue}));
+  EXPECT_EQ(report.moved, 34u);
+  EXPECT_EQ(readyEventually(topology.queue, 30), 30);
+  EXPECT_EQ(readyEventually(topology.deadLetterQueue, 4), 4);
+  EXPECT_FALSE(declareWith(*connection_, topology.deadLetterQueue, amqp_empty_table).isOk())
+      << "the dead-letter queue is a quorum queue now";
+  // Run again: nothing left to do.
+  MigrationReport again;
+  ASSERT_TRUE(migrateBillingTopology(settings, topology, &again).isOk());
+  EXPECT_TRUE(again.migrated.empty());
+  // A consumer attached (billing-app still running): the queue is not deleted under it.
+  connection_.reset();
+  test::deleteBillingTopology(queue_);
+  connection_ = test::connectToTestBroker();
+  ASSERT_TRUE(connection_);
+  declarePreviousTopology(*connection_, topology);
+  Consumer consumer(*connection_);
+  ASSERT_TRUE(consumer.start(topology.queue, 10).isOk());
+  MigrationReport refused;
+  status = migrateBillingTopology(settings, topology, &refused);
+  EXPECT_FALSE(status.isOk());
+  EXPECT_NE(status.message().find("stop it first"), std::string::npos) << status.message();
+  connection_.reset();
+  test::deleteBillingTopology(queue_ + ".migrating");
+}
+
+// The operator's replay (billing-app replay-dead-letters): what is in the DLQ when it starts goes back to
+// the queue once, with its message_id.
+TEST_F(AmqpBrokerTest, ReplayMovesTheDeadLettersBackOnceWithTheirIds) {
+  const BillingTopology topology = BillingTopology::forQueue(queue_);
+  ASSERT_TRUE(test::publishAll(topology.deadLetterQueue, numbered(250)));
+  EXPECT_EQ(readyEventually(topology.deadLetterQueue, 250), 250);
+  ConnectionSettings settings;
+  ASSERT_TRUE(parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).isOk());
+  ReplayReport report;
+  Status status = replayDeadLetters(settings, topology, &report);
+  ASSERT_TRUE(status.isOk()) << status.message();
+  EXPECT_EQ(report.waiting, 250u);
+  EXPECT_EQ(report.replayed, 250u);
+  EXPECT_EQ(readyEventually(topology.deadLetterQueue, 0), 0);
+  Consumer consumer(*connection_);
+  ASSERT_TRUE(consumer.start(topology.queue, 300).isOk());
+  std::vector<Delivery> got = take(consumer, 250);
+  ASSERT_EQ(got.size(), 250u);
+  std::set<std::string> ids;
+  for (const Delivery& delivery : got) {
+    ids.insert(delivery.messageId.value_or(""));
+  }
+  EXPECT_EQ(ids.size(), 250u);
+  EXPECT_EQ(ids.count("id-0") + ids.count("id-249"), 2u);
+  EXPECT_EQ(got[7].body, "{\"n\":7}");
 }
 
 TEST_F(AmqpBrokerTest, ConsumingAMissingQueueLosesTheChannel) {

@@ -20,6 +20,7 @@ namespace mp::http {
 namespace {
 
 using test::HttpClient;
+using test::HttpReply;
 
 class HttpServerTest : public ::testing::Test {
  protected:
@@ -43,7 +44,8 @@ class HttpServerTest : public ::testing::Test {
       return Response::json(200, {{"size", r.body.size()}});
     });
     server_->route("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("boom"); });
-    server_->route("GET", "/slow", [](const Request&) {
+    server_->route("GET", "/slow", [this](const Request&) {
+      ++slowRuns_;
       std::this_thread::sleep_for(std::chrono::milliseconds(400));
       return Response::json(200, {{"slow", true}});
     });
@@ -63,6 +65,7 @@ class HttpServerTest : public ::testing::Test {
   }
 
   ServiceMetrics metrics_{"test-service"};
+  std::atomic<int> slowRuns_{0};  // handler runs of /slow
   std::unique_ptr<HttpServer> server_;
   uint16_t port_ = 0;
 };
@@ -243,6 +246,49 @@ TEST_F(HttpServerTest, DrainFinishesInFlightWorkThenStops) {
   EXPECT_EQ(slow.get(), 200);
   HttpClient after(port_, std::chrono::seconds(2));
   EXPECT_EQ(after.request("GET", "/echo/a").status, 0);
+}
+
+TEST_F(HttpServerTest, DrainIsBoundedAndRequestsStillQueuedAtItsEndAre503Draining) {
+  ServerOptions options;
+  options.workerThreads = 1;
+  options.drainTimeout = std::chrono::milliseconds(300);
+  startServer(options);
+  constexpr int kRequests = 12;
+  std::vector<std::future<HttpReply>> replies;
+  for (int i = 0; i < kRequests; ++i) {
+    replies.push_back(std::async(std::launch::async, [this] {
+      HttpClient client(port_, std::chrono::seconds(15));
+      return client.request("GET", "/slow");
+    }));
+  }
+  // One runs, the others wait in the worker queue (the client connections all arrive within this pause).
+  while (slowRuns_ == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  const auto started = std::chrono::steady_clock::now();
+  server_->drainAndStop();
+  const auto drainedMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+          .count();
+  int ok = 0, draining = 0;
+  for (auto& reply : replies) {
+    HttpReply answer = reply.get();
+    if (answer.status == 200) {
+      ++ok;
+    } else {
+      EXPECT_EQ(answer.status, 503) << answer.body;
+      EXPECT_NE(answer.body.find("\"draining\""), std::string::npos) << answer.body;
+      ++draining;
+    }
+  }
+  // The one running at the drain's start, and at most one started before its deadline, ran; the queued
+  // rest were answered without running. 400 ms each: running all would take about 4.4 s.
+  EXPECT_LE(slowRuns_, 2);
+  EXPECT_EQ(ok, slowRuns_);
+  EXPECT_EQ(ok + draining, kRequests);
+  // The drain timeout, the rest of the handler still running at its end, and the 100 ms flush pause.
+  EXPECT_LT(drainedMs, 300 + 400 + 100 + 700);
 }
 
 }  // namespace

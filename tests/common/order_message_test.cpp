@@ -1,4 +1,5 @@
-// Order validation shared by the gateway and billing-app: SPEC's rules, exact amounts, clear reasons.
+// Order validation shared by the gateway and billing-app: the rules of docs/contract.md, exact amounts, clear
+// reasons.
 #include "common/order_message.h"
 
 #include <gtest/gtest.h>

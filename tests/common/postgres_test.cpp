@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <set>
 #include <thread>
 
+#include "support/tcp_proxy.h"
 #include "support/test_database.h"
 
 namespace mp::pg {
@@ -14,14 +16,14 @@ namespace {
 using test::TestDatabase;
 
 std::vector<Statement> statements() {
-  return {{"insert_item", "INSERT INTO items (name, qty) VALUES ($1, $2) RETURNING id", false},
-          {"count_items", "SELECT count(*) FROM items", true},
-          {"backend_pid", "SELECT pg_backend_pid()", true},
-          {"broken", "SELECT FROM nowhere_at_all", true},
+  return {{"insert_item", "INSERT INTO items (name, qty) VALUES ($1, $2) RETURNING id", Retry::kNever},
+          {"count_items", "SELECT count(*) FROM items", Retry::kOnReconnect},
+          {"backend_pid", "SELECT pg_backend_pid()", Retry::kOnReconnect},
+          {"broken", "SELECT FROM nowhere_at_all", Retry::kOnReconnect},
           {"prepared_names",
            "SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_prepared_statements WHERE name "
            "LIKE $1",
-           true, true}};
+           Retry::kOnReconnect, true}};
 }
 
 std::vector<Migration> migrations() {
@@ -130,6 +132,117 @@ TEST(PostgresPool, AnUnreachableServerIsReportedFastAndBacksOff) {
   std::string reason;
   EXPECT_FALSE(pool.ping(&reason));
   EXPECT_FALSE(reason.empty());
+}
+
+// The URL of `db` with its port replaced by the proxy's.
+std::string throughProxy(const TestDatabase& db, const test::TcpProxy& proxy) {
+  std::string url = db.url();
+  const std::size_t colon = url.rfind(':');
+  const std::size_t slash = url.find('/', colon);
+  return url.substr(0, colon + 1) + std::to_string(proxy.port()) + url.substr(slash);
+}
+
+uint16_t serverPort(const TestDatabase& db) {
+  const std::string& url = db.url();
+  return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
+}
+
+// Runs `call` on its own thread; when it has not returned after `limit`, fails the test and closes the
+// proxy's connections (as the kernel would after ~15 minutes of retransmissions) so that it returns.
+template <typename Call>
+Result boundedCall(test::TcpProxy& proxy, std::chrono::seconds limit, Call call, int64_t* tookMs) {
+  const auto started = std::chrono::steady_clock::now();
+  auto future = std::async(std::launch::async, call);
+  if (future.wait_for(limit) != std::future_status::ready) {
+    ADD_FAILURE() << "still waiting on a silent server after " << limit.count() << " s";
+    proxy.closeAll();
+  }
+  Result result = future.get();
+  *tookMs = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                .count();
+  return result;
+}
+
+// A server that vanishes without closing the connection (power loss, a partition): the socket stays open
+// and nothing ever answers. A statement and an unprepared exec must both fail within the client-side
+// answer deadline (statement timeout + 2 s), not wait for the kernel to give up on the connection.
+TEST(PostgresPool, AServerThatGoesSilentFailsTheStatementWithinTheAnswerDeadline) {
+  TestDatabase db("pool_silent");
+  {
+    Pool direct(db.url(), {}, PoolOptions{}, nullptr, "test");
+    ASSERT_EQ(migrate(direct, "test", migrations()), "");
+  }
+  test::TcpProxy proxy(serverPort(db));
+  PoolOptions options;
+  options.size = 1;
+  options.statementTimeout = std::chrono::milliseconds(1000);
+  Pool pool(throughProxy(db, proxy), statements(), options, nullptr, "test");
+  ASSERT_TRUE(pool.run("count_items", {}).ok());
+
+  proxy.setMode(test::TcpProxy::Mode::kSilent);
+  int64_t took = 0;
+  Result statement = boundedCall(
+      proxy, std::chrono::seconds(20), [&] { return pool.run("count_items", {}); }, &took);
+  EXPECT_EQ(statement.error(), ErrorKind::kUnavailable) << statement.message();
+  EXPECT_LT(took, 1000 + 2000 + 1500) << statement.message();
+
+  proxy.setMode(test::TcpProxy::Mode::kForward);
+  bool back = false;
+  for (int i = 0; i < 50 && !back; ++i) {  // past the pool's reconnect backoff (at most 1 s)
+    back = pool.run("count_items", {}).ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(back) << "the pool did not reconnect";
+  proxy.setMode(test::TcpProxy::Mode::kSilent);
+  Result exec = boundedCall(
+      proxy, std::chrono::seconds(20),
+      [&] {
+        auto lease = pool.acquire(std::chrono::seconds(1));
+        return lease ? lease->exec("SELECT count(*) FROM items") : Result();
+      },
+      &took);
+  EXPECT_EQ(exec.error(), ErrorKind::kUnavailable) << exec.message();
+  EXPECT_LT(took, 1000 + 2000 + 1500) << exec.message();
+}
+
+// The statement ran, then its answer was lost with the connection: sent again only when it chose
+// Retry::kOnReconnect; an INSERT (Retry::kNever) reports kUnavailable and is not run twice.
+TEST(PostgresPool, ALostAnswerIsRetriedOnlyForStatementsThatChoseIt) {
+  TestDatabase db("pool_lost_answer");
+  test::TcpProxy proxy(serverPort(db));
+  PoolOptions options;
+  options.size = 1;
+  Pool pool(throughProxy(db, proxy), statements(), options, nullptr, "test");
+  ASSERT_EQ(migrate(pool, "test", migrations()), "");
+  ASSERT_TRUE(pool.run("insert_item", {std::string("warm"), std::string("1")}).ok());  // prepared now
+  ASSERT_TRUE(pool.run("count_items", {}).ok());
+
+  proxy.setMode(test::TcpProxy::Mode::kCutNextReply);
+  Result read = pool.run("count_items", {});
+  EXPECT_EQ(proxy.repliesCut(), 1);
+  ASSERT_TRUE(read.ok()) << "a read whose answer was lost was not retried: " << read.message();
+  EXPECT_EQ(read.integer(0, 0), 1);
+
+  ASSERT_TRUE(pool.run("insert_item", {std::string("warm-2"), std::string("1")}).ok());  // prepared again
+  proxy.setMode(test::TcpProxy::Mode::kCutNextReply);
+  Result insert = pool.run("insert_item", {std::string("once"), std::string("1")});
+  EXPECT_EQ(proxy.repliesCut(), 2);
+  EXPECT_EQ(insert.error(), ErrorKind::kUnavailable) << insert.message();
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM items WHERE name = 'once'"), "1") << "it ran, once";
+}
+
+TEST(PostgresPool, AServerThatGoesSilentFailsTheConnectWithinTheConnectTimeout) {
+  TestDatabase db("pool_silent_connect");
+  test::TcpProxy proxy(serverPort(db));
+  proxy.setMode(test::TcpProxy::Mode::kSilent);
+  PoolOptions options;
+  options.connectTimeout = std::chrono::milliseconds(2000);
+  Pool pool(throughProxy(db, proxy), statements(), options, nullptr, "test");
+  int64_t took = 0;
+  Result result = boundedCall(
+      proxy, std::chrono::seconds(20), [&] { return pool.run("count_items", {}); }, &took);
+  EXPECT_EQ(result.error(), ErrorKind::kUnavailable) << result.message();
+  EXPECT_LT(took, 2000 + 1500) << result.message();
 }
 
 }  // namespace

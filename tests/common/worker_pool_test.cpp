@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 namespace mp {
 namespace {
@@ -16,6 +17,32 @@ TEST(WorkerPool, RunsEveryTask) {
   }
   ASSERT_TRUE(pool.waitIdle(std::chrono::seconds(10)));
   EXPECT_EQ(done, 500);
+}
+
+TEST(WorkerPool, RefuseQueuedHandsBackWhatNoThreadStartedAndLetsTheRunningTaskFinish) {
+  WorkerPool pool(1, 100);
+  std::promise<void> release;
+  auto gate = release.get_future().share();
+  std::atomic<bool> started{false};
+  std::atomic<int> ran{0};
+  std::atomic<int> refused{0};
+  ASSERT_TRUE(pool.submit([&, gate] {
+    started = true;
+    gate.wait();
+    ++ran;
+  }));
+  while (!started) {
+    std::this_thread::yield();
+  }
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(pool.submit([&] { ++ran; }, [&] { ++refused; }));
+  }
+  EXPECT_EQ(pool.refuseQueued(), 5u);
+  EXPECT_EQ(refused, 5);
+  EXPECT_FALSE(pool.submit([&] { ++ran; })) << "a pool that refused its queue takes no new task";
+  release.set_value();
+  pool.stop();
+  EXPECT_EQ(ran, 1);
 }
 
 TEST(WorkerPool, RefusesWhenTheQueueIsFull) {

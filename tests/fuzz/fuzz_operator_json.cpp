@@ -1,5 +1,6 @@
 // libFuzzer harness: the JSON platform-operator reads from the Kubernetes API (ServicePolicy objects,
-// Deployments, Pods). A hostile or malformed object must give an Error value or defaults, never a crash.
+// Deployments, Pods, HorizontalPodAutoscaler and ServicePolicy lists). A hostile or malformed object must
+// give an Error value or defaults, never a crash.
 #include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -28,5 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   op::readDeployment(object);
   op::readPod(object);
+  op::readReplicaClaims(object, "HorizontalPodAutoscaler");
+  op::readReplicaClaims(object, "ServicePolicy");
   return 0;
 }

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
+#include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -178,6 +181,115 @@ TEST_F(GatewayBilling, AnIdempotencyKeyIsTheMessageIdOfEveryRetry) {
   EXPECT_EQ(drainAll().size(), 0u);
 }
 
+// A real resource alarm (docs/contract.md, api-gateway: the broker unavailable gives 503): with the memory watermark
+// set to almost nothing RabbitMQ blocks publishing connections and stops reading from them. The gateway
+// must answer orders 503 without each waiting for the confirm timeout, must not keep orders to publish
+// later, and SIGTERM must end it within its drain timeout although its broker connection is stuck.
+TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigtermEndsItInTime) {
+  constexpr auto kDrainTimeout = std::chrono::seconds(4);
+  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
+                         {{"INVENTORY_APP_URL", "http://127.0.0.1:1"},
+                          {"API_GATEWAY_PORT", "0"},
+                          {"BIND_ADDRESS", "127.0.0.1"},
+                          {"ACCESS_LOG", "off"},
+                          {"GATEWAY_WORKERS", "8"},
+                          {"BILLING_CONFIRM_TIMEOUT", "3s"},
+                          {"SHUTDOWN_DRAIN_TIMEOUT", "4s"},
+                          {"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")},
+                          {"BILLING_QUEUE", kQueue}});
+  ASSERT_TRUE(gateway.start()) << gateway.output();
+  ASSERT_TRUE(gateway.waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway.output();
+  const std::string order = R"({"user_id":"31","number_of_items":"1","total_amount":"3"})";
+  ASSERT_EQ(HttpClient(gateway.port()).request("POST", "/api/billing", order).status, 200);
+
+  ASSERT_TRUE(brokerControl("memory-alarm on"));
+  struct Answer {
+    int status;
+    std::string error;
+    Clock::duration took;
+  };
+  constexpr int kClients = 8;
+  std::atomic<bool> done{false};
+  std::vector<std::future<std::vector<Answer>>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::async(std::launch::async, [&] {
+      std::vector<Answer> answers;
+      HttpClient client(gateway.port(), std::chrono::seconds(20));
+      while (!done) {
+        const auto started = Clock::now();
+        auto reply = client.request("POST", "/api/billing", order);
+        std::string error;
+        if (reply.status != 0 && reply.status != 200) {
+          error = json::parse(reply.body, nullptr, false).value("error", "");
+        }
+        answers.push_back({reply.status, error, Clock::now() - started});
+        if (reply.status == 0) {
+          break;  // the gateway is gone
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      return answers;
+    }));
+  }
+  // Past the confirm timeout of the orders that were on the wire when the broker blocked.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  // SIGTERM while the clients still post and the broker still blocks.
+  const auto stopping = Clock::now();
+  const int code = gateway.stop(kDrainTimeout + std::chrono::seconds(1));
+  const auto stopTook = Clock::now() - stopping;
+  done = true;
+  std::vector<Answer> answers;
+  for (auto& client : clients) {
+    auto some = client.get();
+    answers.insert(answers.end(), some.begin(), some.end());
+  }
+  EXPECT_TRUE(brokerControl("memory-alarm off"));
+
+  EXPECT_EQ(code, 0) << "SIGTERM must end the gateway within its drain timeout and a second; it took "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(stopTook).count() << " ms\n"
+                     << gateway.output();
+  int confirmed = 0;
+  int waitedTheTimeout = 0;
+  int fast503 = 0;
+  std::map<std::string, int> histogram;  // "status error" and whole seconds taken -> answers
+  for (const auto& answer : answers) {
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(answer.took).count();
+    ++histogram[std::to_string(answer.status) + " " + answer.error + " " + std::to_string(seconds) + "s"];
+  }
+  std::string summary;
+  for (const auto& [key, count] : histogram) {
+    summary += key + ": " + std::to_string(count) + "; ";
+  }
+  for (const auto& answer : answers) {
+    if (answer.status == 0) {
+      continue;  // cut off by the shutdown
+    }
+    if (answer.status == 200) {
+      ++confirmed;
+      continue;
+    }
+    EXPECT_TRUE(answer.status == 503 && (answer.error == "broker_unavailable" || answer.error == "draining"))
+        << answer.status << " " << answer.error;
+    if (answer.took >= std::chrono::seconds(1)) {
+      ++waitedTheTimeout;  // waited for a confirm (until the confirm timeout, or the gateway gave up)
+    } else {
+      ++fast503;
+    }
+  }
+  std::cout << "answers under the alarm: " << summary
+            << "SIGTERM to exit: " << std::chrono::duration_cast<std::chrono::milliseconds>(stopTook).count()
+            << " ms\n";
+  // Only the orders already on the wire when the broker blocked may wait for their confirm; every later one
+  // is refused at once.
+  EXPECT_LE(waitedTheTimeout, kClients) << summary;
+  EXPECT_GE(fast503, 10 * kClients) << summary;
+  // Nothing was kept to be published later: the queue holds the order before the alarm, the confirmed
+  // ones and at most those that were on the wire (their outcome was unknown: 503).
+  const auto queued = drainAll().size();
+  EXPECT_LE(queued, static_cast<std::size_t>(1 + confirmed + waitedTheTimeout)) << summary << "\n"
+                                                                                << gateway.output();
+}
+
 // Last: it stops the broker.
 TEST_F(GatewayBilling, BrokerDownIs503FastAndPublishingResumesWhenItIsBack) {
   ASSERT_TRUE(brokerControl("stop"));
@@ -197,7 +309,9 @@ TEST_F(GatewayBilling, BrokerDownIs503FastAndPublishingResumesWhenItIsBack) {
     EXPECT_EQ(json::parse(reply.body)["error"], "broker_unavailable");
     EXPECT_LT(Clock::now() - started, std::chrono::seconds(2));
   }
-  EXPECT_EQ(client.request("GET", "/readyz").status, 503);
+  // Readiness does not follow the broker (docs/contract.md, readiness; this suite's inventory-app is unreachable,
+  // which is what keeps /readyz at 503 here).
+  EXPECT_EQ(client.request("GET", "/readyz").body.find("RabbitMQ"), std::string::npos);
 
   ASSERT_TRUE(brokerControl("start"));
   deadline = Clock::now() + std::chrono::seconds(30);

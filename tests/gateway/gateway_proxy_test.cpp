@@ -77,6 +77,23 @@ TestDatabase* GatewayProxy::db_ = nullptr;
 ServiceProcess* GatewayProxy::inventory_ = nullptr;
 ServiceProcess* GatewayProxy::gateway_ = nullptr;
 
+// Readiness (docs/contract.md, readiness): the broker serves one route only. This suite's gateway has no reachable
+// RabbitMQ (port 1): it is ready, movie requests are served, and an order is a fast 503.
+TEST_F(GatewayProxy, ReadyAndServingMoviesWhileTheBrokerIsUnreachable) {
+  HttpClient gateway(gateway_->port());
+  auto ready = gateway.request("GET", "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(gateway.request("GET", "/api/movies").status, 200);
+  for (int i = 0; i < 3; ++i) {
+    auto started = Clock::now();
+    auto order =
+        gateway.request("POST", "/api/billing", R"({"user_id":"1","number_of_items":1,"total_amount":2})");
+    EXPECT_EQ(order.status, 503) << order.body;
+    EXPECT_EQ(json::parse(order.body)["error"], "broker_unavailable") << order.body;
+    EXPECT_LT(Clock::now() - started, std::chrono::seconds(1));
+  }
+}
+
 TEST_F(GatewayProxy, MovieRequestsGoUpAndAnswersComeBackUnchanged) {
   HttpClient gateway(gateway_->port());
   auto created = gateway.request("POST", "/api/movies",

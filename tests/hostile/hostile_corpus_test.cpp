@@ -1,8 +1,8 @@
 // Runs the hostile-request corpus (tests/hostile/corpus.json) over raw TCP against a real api-gateway,
 // inventory-app and billing-app (real PostgreSQL and RabbitMQ behind them). Each entry is sent to each of
-// its targets and must get the outcome it states: a specific 4xx with SPEC's JSON error, the answer
-// "Connection: close" for malformed HTTP, or (for slowloris entries) the connection held open while the
-// service goes on answering others. After every entry each target must still answer a good request.
+// its targets and must get the outcome it states: a specific 4xx with the JSON error of docs/openapi.yaml,
+// the answer "Connection: close" for malformed HTTP, or (for slowloris entries) the connection held open
+// while the service goes on answering others. After every entry each target must still answer a good request.
 //
 // An entry: {"name", "targets": [...], "request": PARTS, "body": PARTS, "expect": OUTCOME,
 //            "expect_by_target": {target: OUTCOME}, "hold": true, "connections": N}

@@ -8,6 +8,7 @@
 
 #include "support/http_client.h"
 #include "support/service_process.h"
+#include "support/tcp_proxy.h"
 #include "support/test_database.h"
 
 namespace mp::test {
@@ -64,6 +65,42 @@ TEST(InventoryDatabaseOutage, Gives503WithinTwoSecondsAndRecoversByItself) {
   EXPECT_EQ(client.request("GET", "/readyz").status, 200);
   EXPECT_EQ(client.request("POST", "/api/movies", R"({"title":"after"})").status, 201);
   EXPECT_TRUE(app.running());
+  EXPECT_EQ(app.stop(), 0);
+}
+
+// The delete commits, then its answer is lost on the way back (the connection drops). Repeating the DELETE
+// on a fresh connection would find no row and answer 404 for a delete that happened; the honest answer is
+// 503 (outcome unknown to the service), and the movie is gone.
+TEST(InventoryDatabaseOutage, ADeleteWhoseAnswerWasLostIsNotRetriedInto404) {
+  TestDatabase db("inventory_lost_reply");
+  const std::string& direct = db.url();
+  TcpProxy proxy(static_cast<uint16_t>(std::stoi(direct.substr(direct.rfind(':') + 1))));
+  const std::size_t colon = direct.rfind(':');
+  const std::string url =
+      direct.substr(0, colon + 1) + std::to_string(proxy.port()) + direct.substr(direct.find('/', colon));
+  // One connection, so the statement is prepared on the connection whose answer the proxy cuts.
+  ServiceProcess app(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
+                     {{"INVENTORY_DATABASE_URL", url},
+                      {"INVENTORY_APP_PORT", "0"},
+                      {"BIND_ADDRESS", "127.0.0.1"},
+                      {"DB_POOL_SIZE", "1"},
+                      {"ACCESS_LOG", "off"}});
+  ASSERT_TRUE(app.start()) << app.output();
+  HttpClient client(app.port(), std::chrono::seconds(10));
+  ASSERT_TRUE(waitForStatus(app.port(), "/readyz", 200, std::chrono::seconds(20))) << app.output();
+  auto created = client.request("POST", "/api/movies", R"({"title":"doomed"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = std::to_string(json::parse(created.body)["id"].get<int64_t>());
+  ASSERT_EQ(client.request("DELETE", "/api/movies/999999999").status, 404);  // prepares the DELETE
+
+  proxy.setMode(TcpProxy::Mode::kCutNextReply);
+  auto reply = client.request("DELETE", "/api/movies/" + id);
+  EXPECT_EQ(proxy.repliesCut(), 1);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM movies WHERE id = " + id), "0") << "the delete did not commit";
+  EXPECT_NE(reply.status, 404) << "a delete that happened was answered 404: " << reply.body;
+  EXPECT_EQ(reply.status, 503) << reply.body;
+  // A client that retries learns the movie is gone.
+  EXPECT_EQ(client.request("DELETE", "/api/movies/" + id).status, 404);
   EXPECT_EQ(app.stop(), 0);
 }
 

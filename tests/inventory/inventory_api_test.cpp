@@ -99,6 +99,21 @@ TEST_F(InventoryApi, CreateReadUpdateDeleteFollowTheSpec) {
   }
 }
 
+// What people read first comes first: every movie on the wire is {"id", "title", "description"} in
+// that order (POST, GET one, GET all, PUT), not the alphabetical order of a sorted JSON object.
+TEST_F(InventoryApi, MovieJsonKeysAreIdTitleDescriptionInThatOrder) {
+  auto created = client_->request("POST", "/api/movies", R"({"description":"d","title":"Keys in order"})");
+  ASSERT_EQ(created.status, 201);
+  auto id = std::to_string(json::parse(created.body)["id"].get<int64_t>());
+  std::string expected = R"({"id":)" + id + R"(,"title":"Keys in order","description":"d"})";
+  EXPECT_EQ(created.body, expected);
+  EXPECT_EQ(client_->request("GET", "/api/movies/" + id).body, expected);
+  EXPECT_EQ(client_->request("GET", "/api/movies").body, "[" + expected + "]");
+  auto updated =
+      client_->request("PUT", "/api/movies/" + id, R"({"description":"e","title":"Keys in order"})");
+  EXPECT_EQ(updated.body, R"({"id":)" + id + R"(,"title":"Keys in order","description":"e"})");
+}
+
 TEST_F(InventoryApi, ListIsOrderedByIdWithLimitAndOffset) {
   std::vector<int64_t> ids;
   for (int i = 0; i < 5; ++i) {
@@ -169,7 +184,8 @@ TEST_F(InventoryApi, UnicodeTitlesRoundTrip) {
   EXPECT_EQ(json::parse(client_->request("GET", "/api/movies?title=AM%C3%89LIE").body).size(), 1u);
 }
 
-// Each hostile request gets SPEC's JSON error with the right status, and the process keeps serving.
+// Each hostile request gets the JSON error of docs/openapi.yaml with the right status, and the process keeps
+// serving.
 TEST_F(InventoryApi, BadInputTable) {
   auto movie = create("target");
   std::string id = std::to_string(movie["id"].get<int64_t>());

@@ -1,6 +1,8 @@
 // Scans files for credentials written in clear (lib/credentials.mjs). Kubernetes Secrets inside YAML
-// files are skipped (that is where credentials belong), and so is whatever the allowlist names.
-//   node credentials-scan.mjs --allowlist FILE [--expect-findings] FILE...
+// files are skipped (that is where credentials belong), and so is whatever the allowlist names; with
+// --secret-values (the git tree: a committed Secret is a committed password) a Secret's literal data or
+// stringData value is itself a finding (template expressions such as `{{ ... }}` are not).
+//   node credentials-scan.mjs --allowlist FILE [--secret-values] [--expect-findings] FILE...
 // Exit 1 when something is found (or, with --expect-findings, when some file has no finding: used on
 // the planted fixtures to prove the scan can fail).
 import { readFileSync } from "node:fs";
@@ -9,10 +11,12 @@ import { findCredentials } from "./lib/credentials.mjs";
 const args = process.argv.slice(2);
 let allowlistFile = null;
 let expectFindings = false;
+let secretValues = false;
 const files = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--allowlist") allowlistFile = args[++i];
   else if (args[i] === "--expect-findings") expectFindings = true;
+  else if (args[i] === "--secret-values") secretValues = true;
   else files.push(args[i]);
 }
 
@@ -37,6 +41,43 @@ function scannable(file, text) {
     .join("\n");
 }
 
+// [{line, kind, text}] for each literal value under data: or stringData: of a Secret document.
+function secretValueFindings(file, text) {
+  if (!/\.ya?ml$/.test(file)) return [];
+  const found = [];
+  let inSecret = false;
+  let mapIndent = -1;  // indentation of the data:/stringData: key while inside its map
+  const lines = text.split("\n");
+  const docStart = (i) => {
+    for (let j = i; j < lines.length && !/^---\s*$/.test(lines[j]); j++) {
+      if (/^kind:\s*Secret\s*$/.test(lines[j])) return true;
+    }
+    return false;
+  };
+  inSecret = docStart(0);
+  lines.forEach((line, i) => {
+    if (/^---\s*$/.test(line)) {
+      inSecret = docStart(i + 1);
+      mapIndent = -1;
+      return;
+    }
+    if (!inSecret || /^\s*(#.*)?$/.test(line)) return;
+    const indent = line.length - line.trimStart().length;
+    if (mapIndent >= 0 && indent <= mapIndent) mapIndent = -1;
+    const m = line.match(/^(\s*)(data|stringData):\s*(\S.*)?$/);
+    if (m) {
+      if (m[3] === undefined) mapIndent = m[1].length;
+      else if (!/^(\{\}|\{\{)/.test(m[3])) found.push({ line: i + 1, kind: "a Secret's value committed", text: line.trim() });
+      return;
+    }
+    const entry = mapIndent >= 0 && line.match(/^\s+[A-Za-z0-9_.-]+:\s*(\S.*)?$/);
+    if (entry && entry[1] !== undefined && !/^(\{\{|""$|''$|\|-?$)/.test(entry[1])) {
+      found.push({ line: i + 1, kind: "a Secret's value committed", text: line.trim().slice(0, 160) });
+    }
+  });
+  return found;
+}
+
 let problems = 0;
 for (const file of files) {
   let text;
@@ -47,7 +88,9 @@ for (const file of files) {
   } catch {
     continue;  // deleted in the work tree
   }
-  let findings = findCredentials(scannable(file, text)).filter((f) => {
+  const all = findCredentials(scannable(file, text));
+  if (secretValues) all.push(...secretValueFindings(file, text));
+  let findings = all.filter((f) => {
     const rule = allowed.find((a) => a.path === file && f.text.includes(a.text));
     if (rule) rule.used = true;
     return !rule;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "runtime/time_format.h"
 
@@ -26,6 +27,8 @@ const std::vector<KindInfo> kKinds = {
     {"", "v1", "namespaces", "Namespace", false, true, false},
     {"apps", "v1", "deployments", "Deployment", true, true, true},
     {"coordination.k8s.io", "v1", "leases", "Lease", true, false, false},
+    {"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, true, false},
+    {"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, true, false},
     {"platform.movies.dev", "v1alpha1", "servicepolicies", "ServicePolicy", true, true, false},
 };
 
@@ -71,6 +74,25 @@ bool matchesSelector(const json& object, const std::string& selector) {
     bool equal =
         labels.contains(key) && labels.at(key).is_string() && labels.at(key).get<std::string>() == value;
     if (equal == negate) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool podIsReady(const json& pod) {
+  for (const json& c : pod.value("status", json::object()).value("conditions", json::array())) {
+    if (c.value("type", "") == "Ready" && c.value("status", "") == "True") {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool matchLabelsSelect(const json& matchLabels, const json& object) {
+  const json labels = object.value("metadata", json::object()).value("labels", json::object());
+  for (const auto& [k, v] : matchLabels.items()) {
+    if (!labels.contains(k) || labels.at(k) != v) {
       return false;
     }
   }
@@ -284,12 +306,23 @@ void FakeKubeApi::syncDeploymentLocked(const std::string& namespaceName, const s
       }
     }
   }
+  const std::string id = namespaceName + "/" + name;
+  json progressing = {{"type", "Progressing"}, {"status", "True"}, {"reason", "NewReplicaSetAvailable"}};
+  if (pastDeadline_.count(id) != 0) {
+    progressing = {{"type", "Progressing"},
+                   {"status", "False"},
+                   {"reason", "ProgressDeadlineExceeded"},
+                   {"message", "ReplicaSet \"" + name + "-5d8f\" has timed out progressing."}};
+  } else if (rollingOut_.count(id) != 0) {
+    progressing["reason"] = "ReplicaSetUpdated";
+  }
   json status = {{"observedGeneration", deployment["metadata"].value("generation", int64_t{1})},
                  {"replicas", static_cast<int64_t>(live.size())},
                  {"updatedReplicas", static_cast<int64_t>(live.size()) -
                                          (rollingOut_.count(namespaceName + "/" + name) != 0 ? 1 : 0)},
                  {"readyReplicas", ready},
-                 {"availableReplicas", ready}};
+                 {"availableReplicas", ready},
+                 {"conditions", json::array({progressing})}};
   if (deployment.value("status", json::object()) != status) {
     deployment["status"] = status;
     stampAndStore(deployments, deployment, "MODIFIED");
@@ -318,6 +351,12 @@ json FakeKubeApi::apply(const std::string& method, const Route& route, const Tes
     status = code;
     return statusObject(code, reason, message);
   };
+  if (route.plural == "pods" && route.subresource == "eviction" && !route.name.empty()) {
+    if (method != "POST") {
+      return fail(405, "MethodNotAllowed", method + " is not supported on pods/eviction");
+    }
+    return evictLocked(route, request, status);
+  }
   if ((!route.subresource.empty()) && !((route.subresource == "status" && kind->statusSubresource) ||
                                         (route.subresource == "scale" && kind->scaleSubresource))) {
     return fail(404, "NotFound", "the server could not find the requested resource");
@@ -472,6 +511,78 @@ json FakeKubeApi::apply(const std::string& method, const Route& route, const Tes
   return route.subresource == "scale" ? scaleOf(stored) : stored;
 }
 
+json FakeKubeApi::evictLocked(const Route& route, const TestRequest& request, int& status) {
+  auto fail = [&](int code, const std::string& reason, const std::string& message, json causes = nullptr) {
+    status = code;
+    json body = statusObject(code, reason, message);
+    if (!causes.is_null()) {
+      body["details"] = {{"name", route.name}, {"kind", "pods"}, {"causes", causes}};
+    }
+    return body;
+  };
+  json eviction = json::parse(request.body, nullptr, false);
+  if (!eviction.is_object() || eviction.value("apiVersion", "") != "policy/v1" ||
+      eviction.value("kind", "") != "Eviction") {
+    return fail(400, "BadRequest", "the body is not a policy/v1 Eviction");
+  }
+  if (eviction.value("metadata", json::object()).value("name", "") != route.name) {
+    return fail(400, "BadRequest", "name in URL does not match name in Eviction object");
+  }
+  auto found = objects_.find(keyOf(route, route.name));
+  if (found == objects_.end()) {
+    return fail(404, "NotFound", "pods \"" + route.name + "\" not found");
+  }
+  const json pod = found->second;
+  // The disruption controller's arithmetic for the one budget that selects the pod (more than one is a
+  // 500, as in the real API server). An unready pod may go while the budget is met (IfHealthyBudget).
+  std::vector<json> budgets;
+  for (const auto& [key, object] : objects_) {
+    if (key.rfind("policy/poddisruptionbudgets/" + route.namespaceName + "/", 0) == 0 &&
+        matchLabelsSelect(object["spec"]["selector"].value("matchLabels", json::object()), pod)) {
+      budgets.push_back(object);
+    }
+  }
+  if (budgets.size() > 1) {
+    return fail(
+        500, "InternalError",
+        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.");
+  }
+  if (budgets.size() == 1) {
+    const json& budget = budgets[0];
+    const json matchLabels = budget["spec"]["selector"].value("matchLabels", json::object());
+    int64_t expected = 0;
+    int64_t healthy = 0;
+    const std::string prefix = "/pods/" + route.namespaceName + "/";
+    for (const auto& [key, object] : objects_) {
+      if (key.rfind(prefix, 0) == 0 && matchLabelsSelect(matchLabels, object)) {
+        ++expected;
+        healthy += podIsReady(object) ? 1 : 0;
+      }
+    }
+    int64_t desired = budget["spec"].contains("minAvailable")
+                          ? budget["spec"]["minAvailable"].get<int64_t>()
+                          : expected - budget["spec"].value("maxUnavailable", int64_t{0});
+    bool allowed = podIsReady(pod) ? healthy - 1 >= desired : healthy >= desired;
+    if (!allowed) {
+      const std::string name = budget["metadata"]["name"];
+      return fail(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+                  json::array({{{"reason", "DisruptionBudget"},
+                                {"message", "The disruption budget " + name + " needs " +
+                                                std::to_string(desired) + " healthy pods and has " +
+                                                std::to_string(healthy) + " currently"}}}));
+    }
+  }
+  removeLocked(route, route.name);
+  syncAllDeploymentsLocked();
+  ++evictions_;
+  status = 201;
+  json success = statusObject(201, "", "");
+  success["status"] = "Success";
+  success.erase("reason");
+  success.erase("message");
+  return success;
+}
+
 bool FakeKubeApi::discovery(HttpExchange& exchange) {
   const std::string& path = exchange.request().path;
   json body;
@@ -485,9 +596,9 @@ bool FakeKubeApi::discovery(HttpExchange& exchange) {
             {"serverAddressByClientCIDRs", {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1"}}}}};
   } else if (path == "/apis") {
     json groups = json::array();
-    for (const auto& [group, version] :
-         {std::pair{"apps", "v1"}, std::pair{"coordination.k8s.io", "v1"},
-          std::pair{"platform.movies.dev", "v1alpha1"}, std::pair{"autoscaling", "v1"}}) {
+    for (const auto& [group, version] : {std::pair{"apps", "v1"}, std::pair{"coordination.k8s.io", "v1"},
+                                         std::pair{"platform.movies.dev", "v1alpha1"},
+                                         std::pair{"autoscaling", "v2"}, std::pair{"policy", "v1"}}) {
       json gv = {{"groupVersion", std::string(group) + "/" + version}, {"version", version}};
       groups.push_back({{"name", group}, {"versions", json::array({gv})}, {"preferredVersion", gv}});
     }
@@ -495,6 +606,7 @@ bool FakeKubeApi::discovery(HttpExchange& exchange) {
   } else if (path == "/api/v1") {
     body = resourceList("v1", {resource("pods", "Pod", true, kAllVerbs),
                                resource("pods/status", "Pod", true, {"get", "patch", "update"}),
+                               resource("pods/eviction", "Eviction", true, {"create"}, "policy", "v1"),
                                resource("events", "Event", true, kAllVerbs),
                                resource("namespaces", "Namespace", false,
                                         {"create", "delete", "get", "list", "patch", "update", "watch"})});
@@ -504,8 +616,16 @@ bool FakeKubeApi::discovery(HttpExchange& exchange) {
         {resource("deployments", "Deployment", true, kAllVerbs),
          resource("deployments/scale", "Scale", true, {"get", "patch", "update"}, "autoscaling", "v1"),
          resource("deployments/status", "Deployment", true, {"get", "patch", "update"})});
-  } else if (path == "/apis/autoscaling/v1") {
-    body = resourceList("autoscaling/v1", json::array());
+  } else if (path == "/apis/autoscaling/v2") {
+    body = resourceList("autoscaling/v2",
+                        {resource("horizontalpodautoscalers", "HorizontalPodAutoscaler", true, kAllVerbs),
+                         resource("horizontalpodautoscalers/status", "HorizontalPodAutoscaler", true,
+                                  {"get", "patch", "update"})});
+  } else if (path == "/apis/policy/v1") {
+    body = resourceList(
+        "policy/v1",
+        {resource("poddisruptionbudgets", "PodDisruptionBudget", true, kAllVerbs),
+         resource("poddisruptionbudgets/status", "PodDisruptionBudget", true, {"get", "patch", "update"})});
   } else if (path == "/apis/coordination.k8s.io/v1") {
     body =
         resourceList("coordination.k8s.io/v1", json::array({resource("leases", "Lease", true, kAllVerbs)}));
@@ -554,11 +674,34 @@ void FakeKubeApi::handle(HttpExchange& exchange) {
     }
     int status = 200;
     json body;
+    std::chrono::milliseconds delay{0};
+    Timing timing{request.method, request.path, agent, std::chrono::steady_clock::now(), {}, false};
     {
       std::lock_guard<std::mutex> lock(mutex_);
       body = apply(request.method, route, request, status);
+      for (const auto& [method, suffix, held] : delays_) {
+        if (method == request.method && request.path.size() >= suffix.size() &&
+            request.path.compare(request.path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+          delay = held;
+        }
+      }
     }
-    exchange.respond(status, body.dump());
+    if (delay.count() > 0) {
+      auto until = timing.arrived + delay;
+      while (std::chrono::steady_clock::now() < until && !exchange.clientGone() &&
+             !exchange.serverStopping()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      timing.clientGaveUp = exchange.clientGone();
+    }
+    if (!timing.clientGaveUp) {
+      exchange.respond(status, body.dump());
+    }
+    if (delay.count() > 0) {
+      timing.ended = std::chrono::steady_clock::now();
+      std::lock_guard<std::mutex> lock(mutex_);
+      timings_.push_back(timing);
+    }
     return;
   }
   if (request.method == "GET" && discovery(exchange)) {
@@ -708,13 +851,41 @@ void FakeKubeApi::setPodReady(const std::string& namespaceName, const std::strin
 }
 
 void FakeKubeApi::holdRollout(const std::string& namespaceName, const std::string& deployment, bool held) {
+  markDeployment(rollingOut_, namespaceName, deployment, held);
+}
+
+void FakeKubeApi::exceedProgressDeadline(const std::string& namespaceName, const std::string& deployment,
+                                         bool exceeded) {
+  markDeployment(pastDeadline_, namespaceName, deployment, exceeded);
+}
+
+void FakeKubeApi::markDeployment(std::set<std::string>& marks, const std::string& namespaceName,
+                                 const std::string& deployment, bool on) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (held) {
-    rollingOut_.insert(namespaceName + "/" + deployment);
+  if (on) {
+    marks.insert(namespaceName + "/" + deployment);
   } else {
-    rollingOut_.erase(namespaceName + "/" + deployment);
+    marks.erase(namespaceName + "/" + deployment);
   }
   syncDeploymentLocked(namespaceName, deployment);
+}
+
+void FakeKubeApi::deleteObject(const std::string& objectPath) {
+  Route route = parse(objectPath);
+  std::lock_guard<std::mutex> lock(mutex_);
+  removeLocked(route, route.name);
+  syncAllDeploymentsLocked();
+}
+
+void FakeKubeApi::delayAnswers(const std::string& method, const std::string& pathSuffix,
+                               std::chrono::milliseconds delay) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  delays_.emplace_back(method, pathSuffix, delay);
+}
+
+std::vector<FakeKubeApi::Timing> FakeKubeApi::timings() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return timings_;
 }
 
 void FakeKubeApi::expireWatches() {
@@ -733,6 +904,11 @@ std::set<ApiUsage> FakeKubeApi::usage(const std::string& agentPrefix) const {
     }
   }
   return out;
+}
+
+int FakeKubeApi::evictions() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return evictions_;
 }
 
 int FakeKubeApi::writeCount(const std::string& agentPrefix) const {

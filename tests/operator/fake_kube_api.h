@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,8 +31,10 @@ struct ApiUsage {
 // An in-process stand-in for the Kubernetes API server on 127.0.0.1, faithful to the conventions in
 // OFFLINE-K8S.md: discovery, resourceVersion on every write with 409 Conflict on a stale PUT, 409
 // AlreadyExists, 404 NotFound Status objects, generation bumped by spec changes only, /status and
-// /scale subresources, chunked watch streams with 410 Expired, labelSelector on lists. It also plays
-// the Deployment/ReplicaSet controllers: pods follow spec.replicas, a deleted pod is replaced.
+// /scale subresources, chunked watch streams with 410 Expired, labelSelector on lists, the policy/v1
+// Eviction subresource checked against PodDisruptionBudgets (201, 429 TooManyRequests), autoscaling/v2
+// HorizontalPodAutoscalers as stored objects. It also plays the Deployment/ReplicaSet controllers: pods
+// follow spec.replicas, a deleted or evicted pod is replaced.
 // Thread-safety: all methods may be called from any thread (one mutex guards the store).
 class FakeKubeApi {
  public:
@@ -55,6 +59,28 @@ class FakeKubeApi {
 
   // While held, the Deployment reports a rollout in progress (one replica not yet updated).
   void holdRollout(const std::string& namespaceName, const std::string& deployment, bool held);
+  // While set, that rollout is past its progress deadline: Progressing=False ProgressDeadlineExceeded,
+  // as the Deployment controller reports after spec.progressDeadlineSeconds.
+  void exceedProgressDeadline(const std::string& namespaceName, const std::string& deployment, bool exceeded);
+
+  // Deletes an object as a DELETE request would (for tests; not recorded as usage).
+  void deleteObject(const std::string& objectPath);
+
+  // From now on the answer to every `method` request whose path ends with `pathSuffix` is held for
+  // `delay` after the request took effect (or until the client gives up), like a slow API server.
+  void delayAnswers(const std::string& method, const std::string& pathSuffix,
+                    std::chrono::milliseconds delay);
+
+  // When each request arrived and ended, for the requests delayAnswers() held.
+  struct Timing {
+    std::string method;
+    std::string path;
+    std::string agent;
+    std::chrono::steady_clock::time_point arrived;
+    std::chrono::steady_clock::time_point ended;  // answered, or the client went away
+    bool clientGaveUp = false;
+  };
+  std::vector<Timing> timings() const;
 
   // Forgets the watch history so a watch resuming from an older resourceVersion gets 410 Expired, and
   // ends every open watch with that error (as an API server does after etcd compaction).
@@ -62,6 +88,8 @@ class FakeKubeApi {
 
   // Everything clients whose User-Agent starts with `agentPrefix` did.
   std::set<ApiUsage> usage(const std::string& agentPrefix) const;
+  // Pods removed through the Eviction API (POST pods/<name>/eviction answered 201).
+  int evictions() const;
   // Number of write requests (POST/PUT/PATCH/DELETE) by agents starting with `agentPrefix`.
   int writeCount(const std::string& agentPrefix) const;
 
@@ -94,6 +122,12 @@ class FakeKubeApi {
   std::string keyOf(const Route& route, const std::string& name) const;
   nlohmann::json stampAndStore(const Route& route, nlohmann::json object, const std::string& type);
   void removeLocked(const Route& route, const std::string& name);
+  // POST pods/<name>/eviction (policy/v1): 201 and the pod deleted, or 429 when a PodDisruptionBudget
+  // (minAvailable or maxUnavailable, matchLabels) would be violated.
+  nlohmann::json evictLocked(const Route& route, const TestRequest& request, int& status);
+  // Adds or removes "ns/name" in `marks` (rollingOut_, pastDeadline_) and brings its status up to date.
+  void markDeployment(std::set<std::string>& marks, const std::string& namespaceName,
+                      const std::string& deployment, bool on);
   void syncDeploymentLocked(const std::string& namespaceName, const std::string& name);
   void syncAllDeploymentsLocked();
   nlohmann::json scaleOf(const nlohmann::json& deployment) const;
@@ -107,7 +141,11 @@ class FakeKubeApi {
   int64_t expiryEpoch_ = 0;      // bumped by expireWatches() to end open streams
   int64_t uidCounter_ = 0;
   int64_t podCounter_ = 0;
-  std::set<std::string> rollingOut_;                 // "ns/name" of Deployments mid-rollout
+  int evictions_ = 0;
+  std::set<std::string> rollingOut_;    // "ns/name" of Deployments mid-rollout
+  std::set<std::string> pastDeadline_;  // "ns/name" of rollouts past their progress deadline
+  std::vector<std::tuple<std::string, std::string, std::chrono::milliseconds>> delays_;  // method, suffix
+  std::vector<Timing> timings_;
   std::map<std::string, std::set<ApiUsage>> usage_;  // by User-Agent
   std::map<std::string, int> writes_;                // by User-Agent
   HttpTestServer server_;                            // last: it must stop before the state above is destroyed

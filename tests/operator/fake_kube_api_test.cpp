@@ -80,6 +80,47 @@ TEST_F(FakeKubeApiTest, FollowsTheWriteConventions) {
   EXPECT_EQ(client_.get(deployments_ + "/web").value()["status"]["replicas"], 1);
 }
 
+// POST pods/<name>/eviction with a policy/v1 Eviction: 201 and the pod replaced, or 429 while a
+// PodDisruptionBudget would be violated (the shapes a real API server answers with).
+TEST_F(FakeKubeApiTest, EvictionHonoursPodDisruptionBudgets) {
+  ASSERT_TRUE(client_.create(deployments_, deploymentObject("web", 2)).ok());
+  ASSERT_TRUE(
+      client_
+          .create("/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+                  {{"apiVersion", "policy/v1"},
+                   {"kind", "PodDisruptionBudget"},
+                   {"metadata", {{"name", "web"}}},
+                   {"spec", {{"minAvailable", 2}, {"selector", {{"matchLabels", {{"app", "web"}}}}}}}})
+          .ok());
+  auto pods = api_.listObjects("/api/v1/namespaces/default/pods");
+  ASSERT_EQ(pods.size(), 2u);
+  const std::string victim = pods[0]["metadata"]["name"];
+  const std::string path = "/api/v1/namespaces/default/pods/" + victim + "/eviction";
+  const json eviction = {{"apiVersion", "policy/v1"},
+                         {"kind", "Eviction"},
+                         {"metadata", {{"name", victim}, {"namespace", "default"}}}};
+  auto refused = client_.create(path, eviction);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().httpStatus, 429);
+  EXPECT_EQ(refused.error().reason, "TooManyRequests");
+  EXPECT_NE(refused.error().message.find("disruption budget"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(api_.evictions(), 0);
+
+  api_.updateObject("/apis/policy/v1/namespaces/default/poddisruptionbudgets/web",
+                    [](json& pdb) { pdb["spec"]["minAvailable"] = 1; });
+  auto evicted = client_.create(path, eviction);
+  ASSERT_TRUE(evicted.ok()) << evicted.error().message;
+  EXPECT_EQ(evicted.value()["kind"], "Status");
+  EXPECT_EQ(evicted.value()["status"], "Success");
+  EXPECT_EQ(api_.evictions(), 1);
+  EXPECT_FALSE(api_.getObject("/api/v1/namespaces/default/pods/" + victim));
+  EXPECT_EQ(api_.listObjects("/api/v1/namespaces/default/pods").size(), 2u) << "the ReplicaSet replaced it";
+  auto gone = client_.create(path, eviction);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().httpStatus, 404);
+  EXPECT_TRUE(api_.usage("test-client").count({"create", "", "pods/eviction"}) == 1);
+}
+
 TEST_F(FakeKubeApiTest, WatchStreamsEventsAndExpiresOldVersions) {
   auto list = client_.get(deployments_);
   std::string from = list.value()["metadata"]["resourceVersion"];

@@ -58,15 +58,34 @@ TEST(HealthPolicy, AFailedHealthQueryRestartsNothing) {
   EXPECT_TRUE(policy.evaluate(spec(), 1, all, Names{"a"}, at(121)).restartPod);
 }
 
-TEST(HealthPolicy, NeverRestartsWhileFewerThanMinReplicasAreReady) {
-  HealthPolicy policy;
-  auto some = pods({{"a", true, false}, {"b", false, false}, {"c", false, false}});
-  policy.evaluate(spec(0), 2, some, Names{"a"}, at(0));
-  HealthDecision held = policy.evaluate(spec(0), 2, some, Names{"a"}, at(10));
-  EXPECT_FALSE(held.restartPod);
-  EXPECT_NE(held.message.find("minReplicas"), std::string::npos);
-  auto enough = pods({{"a", true, false}, {"b", true, false}, {"c", false, false}});
-  EXPECT_TRUE(policy.evaluate(spec(0), 2, enough, Names{"a"}, at(11)).restartPod);
+// A restart takes the pod out of service: it may only happen when the pods still ready afterwards are at
+// least minReplicas (a pod the health query flags may still be Ready and carry load).
+TEST(HealthPolicy, NeverRestartsWhenThatLeavesFewerThanMinReplicasReady) {
+  struct Case {
+    const char* what;
+    std::vector<PodView> pods;
+    int32_t minReplicas;
+    bool restarts;
+  } cases[] = {
+      {"the only pod, min 1", {{"a", true, false}}, 1, false},
+      {"ready == min", {{"a", true, false}, {"b", true, false}}, 2, false},
+      {"one spare ready pod", {{"a", true, false}, {"b", true, false}, {"c", true, false}}, 2, true},
+      {"the victim is not ready, others meet min", {{"a", false, false}, {"b", true, false}}, 1, true},
+      {"the victim is not ready, others below min", {{"a", false, false}, {"b", true, false}}, 2, false},
+      {"fewer than min ready already",
+       {{"a", true, false}, {"b", false, false}, {"c", false, false}},
+       2,
+       false},
+  };
+  for (const Case& c : cases) {
+    HealthPolicy policy;
+    policy.evaluate(spec(0), c.minReplicas, c.pods, Names{"a"}, at(0));
+    HealthDecision d = policy.evaluate(spec(0), c.minReplicas, c.pods, Names{"a"}, at(10));
+    EXPECT_EQ(d.restartPod.has_value(), c.restarts) << c.what;
+    if (!c.restarts) {
+      EXPECT_NE(d.message.find("held"), std::string::npos) << c.what << ": " << d.message;
+    }
+  }
 }
 
 TEST(HealthPolicy, OnePodAtATime) {

@@ -137,6 +137,24 @@ INSTANTIATE_TEST_SUITE_P(
                        return in;
                      }(),
                      1, false, "RollingOut", true, ""},
+        // Another owner of the count, or a paused policy: held even above max and during a rollout.
+        DecisionCase{"OtherOwnerHolds", noChange,
+                     [] {
+                       ScaleInput in = input(5, {100.0});
+                       in.rollingOut = true;
+                       in.holdReason = "OtherOwner";
+                       in.holdMessage = "HorizontalPodAutoscaler gw sets the replicas";
+                       return in;
+                     }(),
+                     5, false, "OtherOwner", true, ""},
+        DecisionCase{"PausedHoldsEvenWithoutMetrics", noChange,
+                     [] {
+                       ScaleInput in = input(1, {std::nullopt});
+                       in.holdReason = "Paused";
+                       in.holdMessage = "paused by annotation";
+                       return in;
+                     }(),
+                     1, false, "Paused", false, ""},
         // Safety: pods that are not ready do not count as carrying load.
         DecisionCase{"NotReadyPodsNotCounted", noChange, input(3, {19.5}, 2), 3, false, "Steady", true, ""},
         DecisionCase{"AllReadyPodsCounted", noChange, input(3, {19.5}, 3), 2, true, "Scaled", true, ""},

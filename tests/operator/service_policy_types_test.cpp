@@ -132,6 +132,26 @@ TEST(PolicyObject, ReadsMetadataAndStatus) {
   EXPECT_FALSE(policyFromJson(json{{"spec", validSpec()}}).ok());
 }
 
+TEST(PolicyObject, ThePauseAnnotationIsExactlyTrue) {
+  struct Case {
+    json annotations;
+    bool paused;
+  } cases[] = {
+      {json::object(), false},
+      {{{"platform.movies.dev/paused", "true"}}, true},
+      {{{"platform.movies.dev/paused", "false"}}, false},
+      {{{"platform.movies.dev/paused", "yes"}}, false},
+      {{{"platform.movies.dev/paused", true}}, false},  // annotations are strings; a bool is not one
+      {{{"other/paused", "true"}}, false},
+      {"not an object", false},
+  };
+  for (const Case& c : cases) {
+    auto policy = policyFromJson(json{{"metadata", {{"name", "gw"}, {"annotations", c.annotations}}}});
+    ASSERT_TRUE(policy.ok());
+    EXPECT_EQ(policy.value().metadata.paused, c.paused) << c.annotations.dump();
+  }
+}
+
 // A metadata member of the wrong type (found by tests/fuzz/fuzz_operator_json) reads as absent.
 TEST(PolicyObject, MetadataOfTheWrongTypeIsAnErrorNotAnException) {
   EXPECT_FALSE(policyFromJson(json{{"metadata", {{"name", 2}}}}).ok());

@@ -38,6 +38,48 @@ TEST(ReadDeployment, DetectsRollouts) {
   EXPECT_EQ(view.value().resourceVersion, "5");
 }
 
+json withProgressing(json object, const std::string& status, const std::string& reason) {
+  object["status"]["conditions"] = {
+      {{"type", "Available"}, {"status", "True"}, {"reason", "MinimumReplicasAvailable"}},
+      {{"type", "Progressing"},
+       {"status", status},
+       {"reason", reason},
+       {"message", "ReplicaSet \"gw-7d4\" has timed out progressing."}}};
+  return object;
+}
+
+// Past its progress deadline a rollout no longer holds scaling and healing: it is reported instead.
+TEST(ReadDeployment, ARolloutPastItsProgressDeadlineIsStuckNotRollingOut) {
+  struct Case {
+    const char* what;
+    json object;
+    bool rollingOut;
+    bool stuck;
+  } cases[] = {
+      {"new ReplicaSet still progressing",
+       withProgressing(deployment(2, 2, 3, 1, 3), "True", "ReplicaSetUpdated"), true, false},
+      {"deadline exceeded, pod not updated",
+       withProgressing(deployment(2, 2, 3, 1, 4), "False", "ProgressDeadlineExceeded"), false, true},
+      {"deadline exceeded, old replicas left",
+       withProgressing(deployment(2, 2, 3, 3, 4), "False", "ProgressDeadlineExceeded"), false, true},
+      {"a new spec restarts the deadline",
+       withProgressing(deployment(3, 2, 3, 1, 3), "False", "ProgressDeadlineExceeded"), true, false},
+      {"complete", withProgressing(deployment(2, 2, 3, 3, 3), "True", "NewReplicaSetAvailable"), false,
+       false},
+      {"False for another reason", withProgressing(deployment(2, 2, 3, 1, 3), "False", "Other"), true, false},
+  };
+  for (const Case& c : cases) {
+    auto view = readDeployment(c.object);
+    ASSERT_TRUE(view.ok()) << c.what;
+    EXPECT_EQ(view.value().rollingOut, c.rollingOut) << c.what;
+    EXPECT_EQ(view.value().rolloutStuck, c.stuck) << c.what;
+    if (c.stuck) {
+      EXPECT_NE(view.value().rolloutMessage.find("ProgressDeadlineExceeded"), std::string::npos) << c.what;
+      EXPECT_NE(view.value().rolloutMessage.find("timed out progressing"), std::string::npos) << c.what;
+    }
+  }
+}
+
 TEST(ReadDeployment, RefusesSelectorsItCannotListPodsBy) {
   json noSelector = deployment(1, 1, 1, 1, 1);
   noSelector["spec"].erase("selector");

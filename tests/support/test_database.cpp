@@ -19,12 +19,9 @@ struct ResultCloser {
 using Conn = std::unique_ptr<PGconn, ConnCloser>;
 using Res = std::unique_ptr<PGresult, ResultCloser>;
 
-std::string run(const std::string& url, const std::string& sql) {
-  Conn conn(PQconnectdb(url.c_str()));
-  if (PQstatus(conn.get()) != CONNECTION_OK) {
-    throw std::runtime_error("cannot connect to test PostgreSQL: " + std::string(PQerrorMessage(conn.get())));
-  }
-  Res result(PQexec(conn.get(), sql.c_str()));
+// Runs SQL on `conn` and returns the first column of the first row ("" when none); throws on failure.
+std::string firstValue(PGconn* conn, const std::string& sql) {
+  Res result(PQexec(conn, sql.c_str()));
   auto status = PQresultStatus(result.get());
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
     throw std::runtime_error("SQL failed (" + sql + "): " + PQresultErrorMessage(result.get()));
@@ -33,6 +30,14 @@ std::string run(const std::string& url, const std::string& sql) {
     return PQgetvalue(result.get(), 0, 0);
   }
   return "";
+}
+
+std::string run(const std::string& url, const std::string& sql) {
+  Conn conn(PQconnectdb(url.c_str()));
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error("cannot connect to test PostgreSQL: " + std::string(PQerrorMessage(conn.get())));
+  }
+  return firstValue(conn.get(), sql);
 }
 
 std::string withDatabase(const std::string& adminUrl, const std::string& database) {
@@ -72,6 +77,47 @@ TestDatabase::~TestDatabase() {
 
 std::string TestDatabase::scalar(const std::string& sql) {
   return run(url_, sql);
+}
+
+SqlSession::SqlSession(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string error = PQerrorMessage(conn_);
+    PQfinish(conn_);
+    throw std::runtime_error("cannot connect to test PostgreSQL: " + error);
+  }
+}
+
+SqlSession::~SqlSession() {
+  PQfinish(conn_);
+}
+
+std::string SqlSession::scalar(const std::string& sql) {
+  return firstValue(conn_, sql);
+}
+
+void SqlSession::start(const std::string& sql) {
+  if (PQsendQuery(conn_, sql.c_str()) != 1) {
+    throw std::runtime_error("cannot send (" + sql + "): " + PQerrorMessage(conn_));
+  }
+}
+
+std::string SqlSession::finish() {
+  std::string error;
+  while (PGresult* raw = PQgetResult(conn_)) {
+    Res result(raw);
+    auto status = PQresultStatus(raw);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && error.empty()) {
+      error = PQresultErrorMessage(raw);
+      if (error.empty()) {
+        error = "failed";
+      }
+    }
+  }
+  return error;
+}
+
+int SqlSession::backendPid() {
+  return PQbackendPID(conn_);
 }
 
 }  // namespace mp::test

@@ -32,4 +32,25 @@ class TestDatabase {
   std::string url_;
 };
 
+// One libpq connection a test holds open across statements (a transaction, a lock, a statement left
+// running while the test goes on). Not thread-safe.
+class SqlSession {
+ public:
+  explicit SqlSession(const std::string& url);
+  ~SqlSession();
+  SqlSession(const SqlSession&) = delete;
+  SqlSession& operator=(const SqlSession&) = delete;
+
+  // Runs SQL and returns the first column of the first row ("" when none); throws std::runtime_error.
+  std::string scalar(const std::string& sql);
+  // Sends SQL without waiting for its answer; finish() collects it. Throws when it cannot be sent.
+  void start(const std::string& sql);
+  // Waits for what start() sent; "" on success, the server's error message otherwise.
+  std::string finish();
+  int backendPid();
+
+ private:
+  PGconn* conn_ = nullptr;
+};
+
 }  // namespace mp::test

@@ -1,6 +1,6 @@
 {{/*
 Shared pieces of the movie-platform chart. Object names are the component names themselves
-(api-gateway, inventory-app, ...), as SPEC and the ServicePolicies use them: one release per namespace.
+(api-gateway, inventory-app, ...), as docs/contract.md and the ServicePolicies use them: one release per namespace.
 */}}
 
 {{- define "movie-platform.chart" -}}
@@ -101,7 +101,7 @@ http://prometheus:9090
 {{- if $fields }}{{ toYaml $fields }}{{ end -}}
 {{- end }}
 
-{{/* The environment every service reads (SPEC "Every service"). */}}
+{{/* The environment every service reads (the README's "Configuration"). */}}
 {{- define "movie-platform.serviceEnv" -}}
 - name: BIND_ADDRESS
   value: "0.0.0.0"

@@ -239,9 +239,11 @@ const maxGrants = {
   "platform.movies.dev/servicepolicies/status": ["update"],
   "apps/deployments": ["get", "list", "watch"],
   "apps/deployments/scale": ["update"],
-  "/pods": ["get", "list", "watch", "delete"],
+  "/pods": ["get", "list", "watch"],
+  "/pods/eviction": ["create"],
   "/events": ["create"],
   "coordination.k8s.io/leases": ["get", "create", "update"],
+  "autoscaling/horizontalpodautoscalers": ["list", "watch"],
 };
 
 // The paths between the release's pods that may be open: client -> server (component names).

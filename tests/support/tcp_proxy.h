@@ -1,0 +1,46 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+namespace mp::test {
+
+// A loopback TCP proxy in front of a real server, for faults the server itself will not produce: a
+// connection that goes silent (the peer vanished without closing) or an answer lost on the way back.
+// Listens on 127.0.0.1 on a free port; its own thread forwards. Thread-safe.
+class TcpProxy {
+ public:
+  enum class Mode {
+    kForward,       // bytes pass both ways
+    kSilent,        // nothing passes and nothing is closed: every connection, new ones too, just hangs
+    kCutNextReply,  // the next bytes from the server are dropped and that connection closed; then kForward
+  };
+
+  explicit TcpProxy(uint16_t targetPort);
+  ~TcpProxy();
+  TcpProxy(const TcpProxy&) = delete;
+  TcpProxy& operator=(const TcpProxy&) = delete;
+
+  uint16_t port() const { return port_; }
+  void setMode(Mode mode) { mode_ = mode; }
+  Mode mode() const { return mode_; }
+  // Closes every proxied connection, both sides (what a peer that finally gives up does).
+  void closeAll() { closeAll_ = true; }
+  // Replies dropped by kCutNextReply so far.
+  int repliesCut() const { return repliesCut_; }
+
+ private:
+  void run();
+
+  uint16_t targetPort_;
+  uint16_t port_ = 0;
+  int listener_ = -1;
+  std::atomic<Mode> mode_{Mode::kForward};
+  std::atomic<bool> closeAll_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<int> repliesCut_{0};
+  std::thread thread_;
+};
+
+}  // namespace mp::test
