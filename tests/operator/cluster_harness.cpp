@@ -144,7 +144,7 @@ std::string ClusterHarness::operatorUser() const {
 
 std::string ClusterHarness::path(const std::string& group, const std::string& plural, const std::string& name,
                                  const std::string& subresource) const {
-  std::string version = group.empty() ? "v1" : group == kPolicyGroup ? "v1alpha1" : "v1";
+  std::string version = group == kPolicyGroup ? "v1alpha1" : group == "autoscaling" ? "v2" : "v1";
   return resourcePath(group, version, namespace_, plural, name, subresource);
 }
 

@@ -36,7 +36,8 @@ class ClusterHarness {
   // The user name the server gives the operator's token: system:serviceaccount:<ns>:platform-operator.
   std::string operatorUser() const;
 
-  // Path of an object or collection in the harness's namespace: path("apps", "deployments", "x").
+  // Path of an object or collection in the harness's namespace: path("apps", "deployments", "x"). The
+  // version is v1, but v1alpha1 for ServicePolicies and v2 for group autoscaling.
   std::string path(const std::string& group, const std::string& plural, const std::string& name = "",
                    const std::string& subresource = "") const;
 

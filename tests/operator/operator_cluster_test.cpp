@@ -31,9 +31,9 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kLoad = "app_requests_per_second{service=\"api-gateway\"}";
 constexpr int kDownWindowSeconds = 5;
-// The operator deletes an unhealthy pod, or evicts it through the Eviction API: either way the
-// ReplicaSet replaces it; the Event's reason is one of these.
-const std::vector<std::string> kRestartReasons = {"PodRestarted", "PodEvicted"};
+// The progress deadline of the stuck rollout stage: long enough to see the hold within it.
+constexpr int kProgressDeadlineSeconds = 20;
+const std::string kPausedAnnotation = "platform.movies.dev/paused";
 
 double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -183,6 +183,55 @@ class OperatorOnCluster : public ::testing::Test {
   static bool readyPods(int n) {
     return h().policy("api-gateway").value("status", json::object()).value("currentReplicas", 0) == n;
   }
+  static std::string deployment() { return h().path("apps", "deployments", "api-gateway"); }
+
+  // A new template that no node accepts: the Deployment controller makes a new ReplicaSet whose pod
+  // stays Pending, so the rollout never completes (maxSurge 25 % of 2 or 3 = 1 new pod, the old ones
+  // stay). Returns once the controller has observed it.
+  static void startUnfinishableRollout(int progressDeadlineSeconds) {
+    ASSERT_TRUE(
+        h().api()
+            .mergePatch(deployment(),
+                        {{"spec",
+                          {{"progressDeadlineSeconds", progressDeadlineSeconds},
+                           {"template", {{"spec", {{"nodeSelector", {{"no-such-node", "true"}}}}}}}}}})
+            .ok());
+    ASSERT_TRUE(waitFor(
+        [] {
+          auto d = h().api().get(deployment());
+          return d.ok() &&
+                 d.value()["status"].value("observedGeneration", 0) == d.value()["metadata"]["generation"] &&
+                 d.value()["status"].value("updatedReplicas", 0) == 1;
+        },
+        seconds(15)))
+        << "the Deployment controller did not start the rollout";
+  }
+
+  // Back to the old template (and the default deadline): the controller returns to the old ReplicaSet
+  // and the rollout is complete.
+  static void undoRollout() {
+    ASSERT_TRUE(h().api()
+                    .mergePatch(deployment(), {{"spec",
+                                                {{"progressDeadlineSeconds", 600},
+                                                 {"template", {{"spec", {{"nodeSelector", nullptr}}}}}}}})
+                    .ok());
+  }
+
+  // What the server answered each eviction the operator asked for (HTTP codes from the audit log).
+  static std::vector<int> evictionAnswers() {
+    std::vector<int> codes;
+    for (const json& record : h().operatorWrites()) {
+      if (record["objectRef"].value("subresource", "") == "eviction") {
+        codes.push_back(record["responseStatus"].value("code", 0));
+      }
+    }
+    return codes;
+  }
+
+  static bool heldFor(const std::string& reason, std::size_t after) {
+    auto held = h().events("api-gateway", {"ScaleHeld"});
+    return held.size() > after && held.back()["message"].get<std::string>().find(reason) != std::string::npos;
+  }
 
   static ClusterHarness* harness_;
   static ChildProcess* operator_;
@@ -247,35 +296,6 @@ TEST_F(OperatorOnCluster, ScalesUpWhenTheLoadRises) {
   }
 }
 
-TEST_F(OperatorOnCluster, RestartsAPodThatStaysUnhealthy) {
-  // Three replicas, so that restarting one never goes near the minReplicas floor.
-  auto pods = h().livePodNames("api-gateway");
-  ASSERT_EQ(pods.size(), 3u);
-  const std::string sick = pods[0];
-  h().exporter().set("app_pod_up{pod=\"" + sick + "\"}", 0);
-  ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "False"; },
-                      seconds(15)));
-  ASSERT_TRUE(waitFor([&] { return !h().events("api-gateway", kRestartReasons).empty(); }, seconds(20)));
-  h().exporter().remove("app_pod_up{pod=\"" + sick + "\"}");
-  auto restarted = h().events("api-gateway", kRestartReasons);
-  ASSERT_EQ(restarted.size(), 1u);
-  EXPECT_NE(restarted[0]["message"].get<std::string>().find(sick), std::string::npos);
-  // Deleted or evicted, the pod goes, and the ReplicaSet creates a replacement that kwok makes Ready.
-  EXPECT_TRUE(waitFor([&] { return h().podGoneOrTerminating(sick); }, seconds(15)));
-  ASSERT_TRUE(waitFor(
-      [&] {
-        auto now = h().livePodNames("api-gateway");
-        return now.size() == 3u && std::find(now.begin(), now.end(), sick) == now.end() && readyPods(3);
-      },
-      seconds(30)))
-      << "the ReplicaSet did not replace " << sick;
-  // The series of the removed pod goes stale in Prometheus (lookback 5 s) and the condition recovers.
-  ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "True"; },
-                      seconds(20)));
-  EXPECT_EQ(h().events("api-gateway", kRestartReasons).size(), 1u);
-  EXPECT_EQ(h().replicas("api-gateway"), 3);
-}
-
 TEST_F(OperatorOnCluster, HoldsWithinToleranceAndTheDownWindowThenScalesDown) {
   ASSERT_EQ(h().replicas("api-gateway"), 3);
   ASSERT_TRUE(waitFor([] { return readyPods(3); }, seconds(10)));
@@ -287,13 +307,7 @@ TEST_F(OperatorOnCluster, HoldsWithinToleranceAndTheDownWindowThenScalesDown) {
 
   h().exporter().set(kLoad, 4);  // recommends 1
   auto start = Clock::now();
-  ASSERT_TRUE(waitFor(
-      [] {
-        auto held = h().events("api-gateway", {"ScaleHeld"});
-        return !held.empty() &&
-               held.back()["message"].get<std::string>().find("ScaleDownStabilized") != std::string::npos;
-      },
-      seconds(10)));
+  ASSERT_TRUE(waitFor([] { return heldFor("ScaleDownStabilized", 0); }, seconds(10)));
   EXPECT_EQ(h().replicas("api-gateway"), 3);
   ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 1; }, seconds(25)));
   double took = secondsSince(start);
@@ -308,6 +322,76 @@ TEST_F(OperatorOnCluster, HoldsWithinToleranceAndTheDownWindowThenScalesDown) {
   // The ReplicaSet removes two pods; kwok finishes their deletion.
   EXPECT_TRUE(
       waitFor([] { return h().livePodNames("api-gateway").size() == 1u && readyPods(1); }, seconds(30)));
+}
+
+// Healing through the Eviction API as the real server applies it (the disruption controller works out
+// each budget's disruptionsAllowed): never fewer than minReplicas ready, a 429 from a PodDisruptionBudget
+// taken as "not now", and one eviction once the budget allows it; the ReplicaSet replaces the pod.
+TEST_F(OperatorOnCluster, RestartsAPodThatStaysUnhealthyByEvictionNeverBelowMinReplicas) {
+  auto pods = h().livePodNames("api-gateway");
+  ASSERT_EQ(pods.size(), 1u);
+  const std::string sick = pods[0];
+  const std::string sickSeries = "app_pod_up{pod=\"" + sick + "\"}";
+  auto healthyMessage = [] { return h().condition("api-gateway", "Healthy").value("message", ""); };
+  h().exporter().set(sickSeries, 0);
+  ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "False"; },
+                      seconds(15)));
+  // minReplicas 1 and one ready pod: restarting it would leave none ready.
+  ASSERT_TRUE(waitFor([&] { return healthyMessage().find("minReplicas") != std::string::npos; }, seconds(10)))
+      << healthyMessage();
+  std::this_thread::sleep_for(seconds(3));
+  EXPECT_TRUE(h().events("api-gateway", {"PodRestarted"}).empty()) << "restarted the only ready pod";
+  EXPECT_TRUE(evictionAnswers().empty()) << "asked to evict the only ready pod";
+  EXPECT_FALSE(h().podGoneOrTerminating(sick));
+
+  // Two ready pods, but a budget that allows no disruption: the server answers the eviction 429.
+  const std::string budgets = h().path("policy", "poddisruptionbudgets");
+  ASSERT_TRUE(
+      h().api()
+          .create(
+              budgets,
+              {{"apiVersion", "policy/v1"},
+               {"kind", "PodDisruptionBudget"},
+               {"metadata", {{"name", "api-gateway"}}},
+               {"spec", {{"minAvailable", 2}, {"selector", {{"matchLabels", {{"app", "api-gateway"}}}}}}}})
+          .ok());
+  h().exporter().set(kLoad, 15);  // recommends 2
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 2 && readyPods(2); }, seconds(30)));
+  ASSERT_TRUE(waitFor([&] { return healthyMessage().find("429") != std::string::npos; }, seconds(20)))
+      << healthyMessage();
+  EXPECT_TRUE(h().events("api-gateway", {"PodRestarted"}).empty());
+  EXPECT_FALSE(h().podGoneOrTerminating(sick));
+  auto answers = evictionAnswers();
+  EXPECT_FALSE(answers.empty());
+  EXPECT_EQ(std::count(answers.begin(), answers.end(), 429), static_cast<long>(answers.size()))
+      << "an eviction was answered other than 429 while the budget allowed none";
+
+  // The budget allows one disruption now: the next sync evicts the pod, once.
+  ASSERT_TRUE(h().api().mergePatch(budgets + "/api-gateway", {{"spec", {{"minAvailable", 1}}}}).ok());
+  ASSERT_TRUE(waitFor([&] { return !h().events("api-gateway", {"PodRestarted"}).empty(); }, seconds(20)))
+      << healthyMessage();
+  h().exporter().remove(sickSeries);
+  auto restarted = h().events("api-gateway", {"PodRestarted"});
+  ASSERT_EQ(restarted.size(), 1u);
+  EXPECT_NE(restarted[0]["message"].get<std::string>().find(sick), std::string::npos);
+  answers = evictionAnswers();
+  EXPECT_EQ(std::count_if(answers.begin(), answers.end(), [](int code) { return code < 300; }), 1)
+      << "evictions granted by the server: not exactly one";
+  EXPECT_TRUE(waitFor([&] { return h().podGoneOrTerminating(sick); }, seconds(15)));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto now = h().livePodNames("api-gateway");
+        return now.size() == 2u && std::find(now.begin(), now.end(), sick) == now.end() && readyPods(2);
+      },
+      seconds(30)))
+      << "the ReplicaSet did not replace " << sick;
+  // The series of the evicted pod goes stale in Prometheus (lookback 5 s) and the condition recovers.
+  ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Healthy").value("status", "") == "True"; },
+                      seconds(20)));
+  EXPECT_EQ(h().events("api-gateway", {"PodRestarted"}).size(), 1u);
+  EXPECT_TRUE(h().api().remove(budgets + "/api-gateway").ok());
+  h().exporter().set(kLoad, 4);  // back to one replica for the stages below
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 1 && readyPods(1); }, seconds(30)));
 }
 
 TEST_F(OperatorOnCluster, AnEmptyQueryNeverScalesDownAndRisesToFallback) {
@@ -329,42 +413,61 @@ TEST_F(OperatorOnCluster, AnEmptyQueryNeverScalesDownAndRisesToFallback) {
 
 TEST_F(OperatorOnCluster, HoldsWhileTheDeploymentRollsOut) {
   ASSERT_EQ(h().replicas("api-gateway"), 2);
-  // A new template that no node accepts: the Deployment controller makes a new ReplicaSet whose pod
-  // stays Pending, so the rollout never completes (maxSurge 25 % of 2 = 1 new pod, the 2 old ones stay).
-  const std::string deployment = h().path("apps", "deployments", "api-gateway");
-  ASSERT_TRUE(
-      h().api()
-          .mergePatch(deployment,
-                      {{"spec", {{"template", {{"spec", {{"nodeSelector", {{"no-such-node", "true"}}}}}}}}}})
-          .ok());
-  ASSERT_TRUE(waitFor(
-      [&] {
-        auto d = h().api().get(deployment);
-        return d.ok() &&
-               d.value()["status"].value("observedGeneration", 0) == d.value()["metadata"]["generation"] &&
-               d.value()["status"].value("updatedReplicas", 0) == 1;
-      },
-      seconds(15)))
-      << "the Deployment controller did not start the rollout";
+  const std::size_t heldBefore = h().events("api-gateway", {"ScaleHeld"}).size();
+  ASSERT_NO_FATAL_FAILURE(startUnfinishableRollout(600));
   h().exporter().set(kLoad, 25);  // recommends 3
-  ASSERT_TRUE(waitFor(
-      [] {
-        auto held = h().events("api-gateway", {"ScaleHeld"});
-        return !held.empty() &&
-               held.back()["message"].get<std::string>().find("RollingOut") != std::string::npos;
-      },
-      seconds(15)))
+  ASSERT_TRUE(waitFor([&] { return heldFor("RollingOut", heldBefore); }, seconds(15)))
       << "no ScaleHeld RollingOut Event; replicas now " << h().replicas("api-gateway");
   std::this_thread::sleep_for(seconds(3));
   EXPECT_EQ(h().replicas("api-gateway"), 2) << "scaled during a rollout";
-  // Back to the old template: the controller returns to the old ReplicaSet and the rollout is complete.
-  ASSERT_TRUE(h().api()
-                  .mergePatch(deployment, {{"spec", {{"template", {{"spec", {{"nodeSelector", nullptr}}}}}}}})
-                  .ok());
+  undoRollout();
   auto start = Clock::now();
   ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 3; }, seconds(30)));
   std::cout << "scaled 2 -> 3 " << secondsSince(start) << " s after the rollout was undone\n";
   EXPECT_TRUE(waitFor([] { return readyPods(3); }, seconds(30)));
+}
+
+// Past its progress deadline a rollout no longer holds the count: the real Deployment controller marks
+// it Progressing=False ProgressDeadlineExceeded, scaling resumes, and the policy says so in a condition
+// and one Event.
+TEST_F(OperatorOnCluster, AStuckRolloutStopsHoldingPastItsProgressDeadline) {
+  ASSERT_EQ(h().replicas("api-gateway"), 3);
+  ASSERT_TRUE(waitFor([] { return readyPods(3); }, seconds(10)));
+  const std::size_t heldBefore = h().events("api-gateway", {"ScaleHeld"}).size();
+  struct Undo {  // the stages below need a finished rollout even when this one fails
+    ~Undo() { undoRollout(); }
+  } undo;
+  auto started = Clock::now();
+  ASSERT_NO_FATAL_FAILURE(startUnfinishableRollout(kProgressDeadlineSeconds));
+  h().exporter().set(kLoad, 15);  // recommends 2
+  ASSERT_TRUE(waitFor([&] { return heldFor("RollingOut", heldBefore); }, seconds(15)));
+  std::this_thread::sleep_for(seconds(2));
+  ASSERT_LT(secondsSince(started), kProgressDeadlineSeconds)
+      << "too slow to see the hold within the deadline";
+  EXPECT_EQ(h().replicas("api-gateway"), 3) << "scaled during a rollout within its deadline";
+
+  ASSERT_TRUE(
+      waitFor([] { return h().replicas("api-gateway") == 2; }, seconds(kProgressDeadlineSeconds + 20)))
+      << "a rollout past its progress deadline still holds the count";
+  std::cout << "scaled 3 -> 2 " << secondsSince(started) << " s after the rollout began (progress deadline "
+            << kProgressDeadlineSeconds << " s, down window " << kDownWindowSeconds << " s)\n";
+  ASSERT_TRUE(waitFor(
+      [] { return h().condition("api-gateway", "RolloutStuck").value("status", "") == "True"; }, seconds(5)));
+  json stuck = h().condition("api-gateway", "RolloutStuck");
+  EXPECT_EQ(stuck["reason"], "ProgressDeadlineExceeded");
+  EXPECT_NE(stuck["message"].get<std::string>().find("timed out progressing"), std::string::npos) << stuck;
+  auto events = h().events("api-gateway", {"RolloutStuck"});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_NE(events[0]["message"].get<std::string>().find("ProgressDeadlineExceeded"), std::string::npos);
+
+  undoRollout();
+  ASSERT_TRUE(
+      waitFor([] { return h().condition("api-gateway", "RolloutStuck").value("status", "") == "False"; },
+              seconds(30)));
+  EXPECT_EQ(h().events("api-gateway", {"RolloutStuck"}).size(), 1u) << "one Event per stuck rollout";
+  EXPECT_TRUE(
+      waitFor([] { return h().livePodNames("api-gateway").size() == 2u && readyPods(2); }, seconds(30)));
 }
 
 TEST_F(OperatorOnCluster, AnInvalidSpecIsReportedAndNothingIsDone) {
@@ -398,7 +501,84 @@ TEST_F(OperatorOnCluster, AnInvalidSpecIsReportedAndNothingIsDone) {
   EXPECT_EQ(h().events("inventory-app", {"InvalidSpec"}).size(), 1u) << "one Event, not one per resync";
 }
 
+// A real HorizontalPodAutoscaler on the same Deployment owns its count: the operator holds, says so, and
+// names it. (The HPA controller itself changes nothing here: the pods request no CPU, so it has no
+// utilization to act on.)
+TEST_F(OperatorOnCluster, LeavesTheCountToAHorizontalPodAutoscaler) {
+  const int before = h().replicas("api-gateway");
+  ASSERT_EQ(before, 2);
+  const std::string hpas = h().path("autoscaling", "horizontalpodautoscalers");
+  ASSERT_TRUE(
+      h().api()
+          .create(
+              hpas,
+              {{"apiVersion", "autoscaling/v2"},
+               {"kind", "HorizontalPodAutoscaler"},
+               {"metadata", {{"name", "api-gateway-cpu"}}},
+               {"spec",
+                {{"scaleTargetRef",
+                  {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "api-gateway"}}},
+                 {"minReplicas", 1},
+                 {"maxReplicas", 5},
+                 {"metrics",
+                  json::array({{{"type", "Resource"},
+                                {"resource",
+                                 {{"name", "cpu"},
+                                  {"target", {{"type", "Utilization"}, {"averageUtilization", 60}}}}}}})}}}})
+          .ok());
+  h().exporter().set(kLoad, 25);  // recommends 3
+  ASSERT_TRUE(
+      waitFor([] { return h().condition("api-gateway", "ReplicasOwned").value("status", "") == "False"; },
+              seconds(10)));
+  std::this_thread::sleep_for(seconds(4));
+  EXPECT_EQ(h().replicas("api-gateway"), before) << "scaled a Deployment that an HPA also scales";
+  json owned = h().condition("api-gateway", "ReplicasOwned");
+  EXPECT_EQ(owned["reason"], "OtherOwner");
+  EXPECT_NE(owned.value("message", "").find("HorizontalPodAutoscaler api-gateway-cpu"), std::string::npos)
+      << owned;
+  auto held = h().events("api-gateway", {"ScaleHeld"});
+  ASSERT_FALSE(held.empty());
+  EXPECT_NE(held.back()["message"].get<std::string>().find("OtherOwner"), std::string::npos);
+  EXPECT_NE(held.back()["message"].get<std::string>().find("HorizontalPodAutoscaler api-gateway-cpu"),
+            std::string::npos)
+      << held.back()["message"];
+  EXPECT_EQ(held.back()["type"], "Warning");
+
+  // The HPA goes: the operator owns the count again at once (its informer sees the deletion).
+  ASSERT_TRUE(h().api().remove(hpas + "/api-gateway-cpu").ok());
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 3; }, seconds(15)));
+  EXPECT_EQ(h().condition("api-gateway", "ReplicasOwned")["status"], "True");
+  EXPECT_TRUE(waitFor([] { return readyPods(3); }, seconds(30)));
+}
+
+// The pause annotation (metadata only: no new generation): status and Events go on, the count and the
+// pods are left alone.
+TEST_F(OperatorOnCluster, APausedPolicyOnlyReports) {
+  const int before = h().replicas("api-gateway");
+  ASSERT_EQ(before, 3);
+  const std::string policy = h().path("platform.movies.dev", "servicepolicies", "api-gateway");
+  const std::size_t heldBefore = h().events("api-gateway", {"ScaleHeld"}).size();
+  ASSERT_TRUE(
+      h().api().mergePatch(policy, {{"metadata", {{"annotations", {{kPausedAnnotation, "true"}}}}}}).ok());
+  h().exporter().set(kLoad, 15);  // recommends 2
+  ASSERT_TRUE(waitFor([&] { return heldFor("Paused", heldBefore); }, seconds(10)));
+  std::this_thread::sleep_for(seconds(kDownWindowSeconds + 3));
+  EXPECT_EQ(h().replicas("api-gateway"), before) << "a paused policy scaled";
+  json paused = h().condition("api-gateway", "Paused");
+  EXPECT_EQ(paused["status"], "True");
+  EXPECT_EQ(paused["reason"], "PausedByAnnotation");
+  EXPECT_NE(h().condition("api-gateway", "Ready")["message"].get<std::string>().find("Paused"),
+            std::string::npos);
+
+  ASSERT_TRUE(
+      h().api().mergePatch(policy, {{"metadata", {{"annotations", {{kPausedAnnotation, nullptr}}}}}}).ok());
+  ASSERT_TRUE(waitFor([] { return h().condition("api-gateway", "Paused").value("status", "") == "False"; },
+                      seconds(10)));
+  ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 2; }, seconds(25)));
+}
+
 TEST_F(OperatorOnCluster, HoldsWhenPrometheusIsDown) {
+  h().exporter().set(kLoad, 25);
   ASSERT_TRUE(waitFor([] { return h().replicas("api-gateway") == 3; }, seconds(20)));
   ASSERT_TRUE(
       waitFor([] { return h().condition("api-gateway", "MetricsAvailable").value("status", "") == "True"; },
