@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -274,7 +275,8 @@ std::string ClusterHarness::leaseHolder() {
   return lease.ok() ? lease.value()["spec"].value("holderIdentity", "") : "";
 }
 
-std::vector<json> ClusterHarness::operatorWrites() {
+std::vector<json> ClusterHarness::operatorRequests(bool reads) {
+  static const std::set<std::string> readVerbs = {"get", "list", "watch"};
   std::vector<json> out;
   std::ifstream in(clusterDir_ + "/logs/audit.log");
   std::string line;
@@ -284,8 +286,14 @@ std::vector<json> ClusterHarness::operatorWrites() {
       continue;  // cheap pre-filter: the log holds every component's writes
     }
     json record = json::parse(line, nullptr, false);
-    if (record.is_discarded() || record.value("stage", "") != "ResponseComplete" ||
-        record.value("user", json::object()).value("username", "") != user ||
+    if (record.is_discarded()) {
+      continue;
+    }
+    const std::string verb = record.value("verb", "");
+    const std::string stage = record.value("stage", "");
+    const bool read = readVerbs.count(verb) > 0;
+    const bool complete = stage == "ResponseComplete" || (verb == "watch" && stage == "ResponseStarted");
+    if ((read && !reads) || !complete || record.value("user", json::object()).value("username", "") != user ||
         record.value("objectRef", json::object()).value("namespace", "") != namespace_) {
       continue;
     }

@@ -55,9 +55,11 @@ class ClusterHarness {
   std::vector<nlohmann::json> events(const std::string& policy, const std::vector<std::string>& reasons);
   std::string leaseHolder();
 
-  // The API server's audit records (ResponseComplete) of writes in the harness's namespace by the
-  // operator's ServiceAccount, oldest first.
-  std::vector<nlohmann::json> operatorWrites();
+  // The API server's audit records of requests in the harness's namespace by the operator's
+  // ServiceAccount, oldest first: writes (ResponseComplete), and with `reads` also its get, list and
+  // watch (a watch as soon as it started: ResponseStarted or ResponseComplete).
+  std::vector<nlohmann::json> operatorRequests(bool reads);
+  std::vector<nlohmann::json> operatorWrites() { return operatorRequests(false); }
 
   // The API server's port on 127.0.0.1, and a loopback port (a proxy in front of it) that operators
   // started from now on connect to instead; TLS still verifies, the certificate names 127.0.0.1.
