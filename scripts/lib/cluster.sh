@@ -114,7 +114,10 @@ mp_cluster_port() { sed -n "s/^$2=//p" "$1/ports"; }
 # --- the control plane ---------------------------------------------------------------------------
 
 # The audit policy: who wrote what (metadata of every create, update, patch and delete), so a test can
-# show which identity changed Deployments, pods and Leases and when. Reads are not logged.
+# show which identity changed Deployments, pods and Leases and when; and the reads (get, list, watch) of
+# ServiceAccounts outside kube-system, i.e. of the programs under test such as the operator, so that a
+# test can show which read grants they use. The controllers' own reads (kube-system) and Events are not
+# logged.
 mp_cluster_audit_policy() {
   cat >"$1" <<'EOF'
 apiVersion: audit.k8s.io/v1
@@ -125,6 +128,11 @@ rules:
   resources: [{group: "", resources: [events]}, {group: events.k8s.io, resources: [events]}]
 - level: Metadata
   verbs: [create, update, patch, delete, deletecollection]
+- level: None
+  userGroups: ["system:serviceaccounts:kube-system"]
+- level: Metadata
+  userGroups: ["system:serviceaccounts"]
+  verbs: [get, list, watch]
 - level: None
 EOF
 }
