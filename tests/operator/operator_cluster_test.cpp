@@ -19,8 +19,8 @@
 #include <tuple>
 
 #include "cluster_harness.h"
-#include "cutting_proxy.h"
 #include "runtime/time_format.h"
+#include "support/tcp_proxy.h"
 
 namespace mp::op::test {
 namespace {
@@ -698,7 +698,7 @@ TEST(OperatorWatchOnCluster, WatchesAgainAfterItsConnectionsAreCutMidStream) {
   auto harness = harnessWithOnePolicy(json::object());
   ASSERT_TRUE(harness != nullptr) << setupFailure();
   ClusterHarness& h = *harness;
-  CuttingProxy proxy(h.apiServerPort());
+  mp::test::TcpProxy proxy(static_cast<uint16_t>(h.apiServerPort()));
   h.routeOperatorsThrough(proxy.port());
   auto op = h.startOperator("cut-1", {"--sync-period", "1h", "--metrics-port", "0"});
   auto observed = [&] {
@@ -706,8 +706,8 @@ TEST(OperatorWatchOnCluster, WatchesAgainAfterItsConnectionsAreCutMidStream) {
   };
   ASSERT_TRUE(waitFor([&] { return observed() == 1; }, seconds(20))) << tail(op->log(), 4000);
   std::this_thread::sleep_for(seconds(1));
-  const int connectionsBefore = proxy.connectionsSeen();
-  proxy.cutAll();
+  const int connectionsBefore = proxy.connectionsAccepted();
+  proxy.closeAll();
   std::this_thread::sleep_for(seconds(1));
   h.patchPolicySpec("api-gateway", {{"maxReplicas", 4}});
   const int64_t generation = h.policy("api-gateway")["metadata"]["generation"];
@@ -715,8 +715,8 @@ TEST(OperatorWatchOnCluster, WatchesAgainAfterItsConnectionsAreCutMidStream) {
   ASSERT_TRUE(waitFor([&] { return observed() == generation; }, seconds(15)))
       << "the spec change after the cut was not seen: " << tail(op->log(), 4000);
   std::cout << "spec change after the cut seen " << secondsSince(start) << " s after the write; "
-            << proxy.connectionsSeen() - connectionsBefore << " new connections\n";
-  EXPECT_GT(proxy.connectionsSeen(), connectionsBefore);
+            << proxy.connectionsAccepted() - connectionsBefore << " new connections\n";
+  EXPECT_GT(proxy.connectionsAccepted(), connectionsBefore);
   EXPECT_NE(op->log().find("watch failed"), std::string::npos) << tail(op->log(), 4000);
 }
 
