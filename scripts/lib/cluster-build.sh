@@ -143,13 +143,15 @@ mp_build_kubernetes_cmds() {
   mp_build_end
 }
 
-# mp_build_go_tool NAME VERSION MODULE PACKAGE BINARY [LDFLAGS]: one main package of MODULE@VERSION built
-# into NAME's cache folder as bin/BINARY.
+# mp_build_go_tool NAME VERSION MODULE PACKAGE BINARY [LDFLAGS [GO-MOD-EDIT-ARGS...]]: one main package
+# of MODULE@VERSION built into NAME's cache folder as bin/BINARY; the wrapper module gets the go mod edit
+# arguments (the replace lines of MODULE's own go.mod that its code needs).
 mp_build_go_tool() {
   local name=$1 v=$2 module=$3 pkg=$4 binary=$5 ldf=${6:-} dir
+  shift $(($# < 6 ? $# : 6))
   dir=$(mp_tool_dir "$name" "$v")
   mp_build_begin "$dir" || return 0
-  mp_wrapper_module "$dir/src" "$module@$v"
+  mp_wrapper_module "$dir/src" "$module@$v" "$@"
   mp_with_progress "$name $v" "$MP_CLUSTER_CACHE/$name-build.log" bash -c '
     cd "$1" && go get "$7@$3" && go build -trimpath -ldflags="-s -w $4" -o "$5/bin/$6" "$7"' \
     _ "$dir/src" "$module" "$v" "$ldf" "$dir" "$binary" "$pkg"
@@ -210,11 +212,27 @@ mp_cluster_build_node() {
   mp_build_kubernetes_node
   mp_build_containerd
   mp_build_coredns
+  mp_build_go_tool kube-router "$MP_KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2 \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router kube-router \
+    "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$MP_KUBE_ROUTER_VERSION"
+  mp_build_prometheus
+}
+
+# mp_build_prometheus: Prometheus at the chart's version, for the real node's image of it (Debian's 2.42
+# has no kubernetes_sd_configs, which the chart's configuration uses). Prometheus's own go.mod replaces
+# klog with a go-kit logger whose functions cmd/prometheus calls, so the wrapper keeps those two lines.
+# Without the builtinassets tag: the web UI's files are not in the binary (the API and /metrics are).
+mp_build_prometheus() {
+  local v=$MP_PROMETHEUS_VERSION m=github.com/prometheus/prometheus c=github.com/prometheus/common/version
+  # the module's versions are v0.MINOR.PATCH for the release v2.MINOR.PATCH
+  mp_build_go_tool prometheus "v0.${v#v2.}" "$m" "$m/cmd/prometheus" prometheus "-X $c.Version=${v#v} -X $c.Branch=release" \
+    -replace=k8s.io/klog=github.com/simonpasquier/klog-gokit@v0.3.0 \
+    -replace=k8s.io/klog/v2=github.com/simonpasquier/klog-gokit/v3@v3.3.0
 }
 
 # mp_cluster_node_path: the PATH entries of the real node's programs.
 mp_cluster_node_path() {
-  echo "$(mp_tool_dir kubernetes-node "$MP_K8S_VERSION")/bin:$(mp_tool_dir containerd "$MP_CONTAINERD_VERSION")/bin:$(mp_tool_dir coredns "$MP_COREDNS_VERSION")/bin"
+  echo "$(mp_tool_dir kubernetes-node "$MP_K8S_VERSION")/bin:$(mp_tool_dir containerd "$MP_CONTAINERD_VERSION")/bin:$(mp_tool_dir coredns "$MP_COREDNS_VERSION")/bin:$(mp_tool_dir kube-router "$MP_KUBE_ROUTER_VERSION")/bin"
 }
 
 # mp_cluster_build: every program of the cluster; prints nothing for what the cache already has.

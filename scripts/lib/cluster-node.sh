@@ -27,7 +27,11 @@ mp_node_cgroup=mp-real-node
 # The node's taint: only pods that tolerate it run there, so that a chart installed for the simulated
 # nodes (whose images this node does not hold) stays on them.
 mp_node_taint=movie-platform.io/real-node
-mp_node_components=(containerd kubelet kube-proxy coredns apiserver-relay)
+mp_node_components=(containerd kubelet kube-proxy coredns apiserver-relay kube-router)
+# The relay's port on the node's address, the kubernetes Service's endpoint: the API server's port of
+# kubeadm and k3s clusters, so that the chart's egress policies to the API server (operator.apiServer.ports,
+# 443 and 6443) hold here as they are. NetworkPolicies see the endpoint's port, after kube-proxy's DNAT.
+mp_node_relay_port=6443
 # kubelet sets these at start (unless protectKernelDefaults, which makes it refuse to start instead).
 mp_node_sysctls=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
   kernel.keys.root_maxbytes)
@@ -38,7 +42,7 @@ mp_node_ctr() { ctr --address "$1/node/containerd/containerd.sock" --namespace k
 mp_node_check() {
   [[ $(id -u) -eq 0 ]] || mp_die "--real-node needs root (containers, mounts, netfilter)"
   local tool
-  for tool in runc nft ip socat; do
+  for tool in runc nft ip socat ipset iptables; do
     command -v "$tool" >/dev/null || mp_die "--real-node: $tool is missing: run scripts/install-deps"
   done
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local ]] ||
@@ -49,8 +53,29 @@ mp_node_check() {
   fi
 }
 
-# mp_node_pause_image: a docker-archive of the pods' sandbox image (images/pause/pause.c, static),
-# made once per source in the cache; prints its path. Its tag is the source's digest.
+# mp_node_image DIR REF CONFIG: DIR/image.tar, a docker-archive of one layer made of DIR/rootfs (every
+# file owned by root), named REF, with CONFIG the image's "config" object (JSON). For the images the
+# node itself provides, built without buildah: each holds one program and nothing else.
+mp_node_image() {
+  local dir=$1 ref=$2 config_object=$3 layer config
+  rm -rf "$dir/archive"
+  tar --numeric-owner --owner=0 --group=0 -C "$dir/rootfs" -cf "$dir/layer.tar" .
+  layer=$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)
+  printf '{"architecture":"amd64","os":"linux","config":%s,"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$config_object" "$layer" >"$dir/config.json"
+  config=$(sha256sum "$dir/config.json" | cut -d' ' -f1)
+  mkdir -p "$dir/archive/$layer"
+  mv "$dir/layer.tar" "$dir/archive/$layer/layer.tar"
+  mv "$dir/config.json" "$dir/archive/$config.json"
+  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' "$config" "$ref" "$layer" \
+    >"$dir/archive/manifest.json"
+  tar -C "$dir/archive" -cf "$dir/image.tar.tmp" .
+  mv "$dir/image.tar.tmp" "$dir/image.tar"
+  rm -rf "$dir/archive"
+}
+
+# mp_node_pause_image SOURCE: the pods' sandbox image (images/pause/pause.c, static), made once per
+# source in the cache; prints the archive's path and the image's name. Its tag is the source's digest.
 mp_node_pause_image() {
   local src=$1 digest dir
   digest=$(sha256sum "$src" | cut -c1-12)
@@ -60,21 +85,30 @@ mp_node_pause_image() {
     mkdir -p "$dir/rootfs"
     gcc -static -Os -Wall -Wextra -Werror -o "$dir/rootfs/pause" "$src" || mp_die "could not build $src"
     strip "$dir/rootfs/pause"
-    tar --numeric-owner --owner=0 --group=0 -C "$dir/rootfs" -cf "$dir/layer.tar" pause
-    local layer config
-    layer=$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)
-    printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-      "$layer" >"$dir/config.json"
-    config=$(sha256sum "$dir/config.json" | cut -d' ' -f1)
-    mkdir -p "$dir/archive/$layer"
-    mv "$dir/layer.tar" "$dir/archive/$layer/layer.tar"
-    mv "$dir/config.json" "$dir/archive/$config.json"
-    printf '[{"Config":"%s.json","RepoTags":["docker.io/movie-platform/pause:%s"],"Layers":["%s/layer.tar"]}]' \
-      "$config" "$digest" "$layer" >"$dir/archive/manifest.json"
-    tar -C "$dir/archive" -cf "$dir/pause.tar.tmp" .
-    mv "$dir/pause.tar.tmp" "$dir/pause.tar"
+    mp_node_image "$dir" "docker.io/movie-platform/pause:$digest" '{"Entrypoint":["/pause"],"User":"65535:65535"}'
+    mv "$dir/image.tar" "$dir/pause.tar"
   fi
   echo "$dir/pause.tar docker.io/movie-platform/pause:$digest"
+}
+
+# mp_node_prometheus_image: the image the real node runs the chart's Prometheus from
+# (mp_node_prometheus_ref): the prometheus program built from its Go module at the chart's version
+# (mp_build_prometheus), laid out as prom/prometheus has it: /bin/prometheus, user nobody, working in
+# /prometheus (the chart mounts its data there, its configuration in /etc/prometheus). Made once per
+# build; prints the archive's path.
+mp_node_prometheus_ref=docker.io/movie-platform/prometheus:$MP_PROMETHEUS_VERSION
+mp_node_prometheus_image() {
+  local tool dir
+  tool=$(mp_tool_dir prometheus "v0.${MP_PROMETHEUS_VERSION#v2.}")
+  dir=$tool/image
+  if [[ ! -f $dir/image.tar || $dir/image.tar -ot $tool/bin/prometheus ]]; then
+    rm -rf "$dir"
+    mkdir -p "$dir/rootfs/bin" "$dir/rootfs/prometheus" "$dir/rootfs/etc/prometheus"
+    cp "$tool/bin/prometheus" "$dir/rootfs/bin/prometheus"
+    mp_node_image "$dir" "$mp_node_prometheus_ref" \
+      '{"Entrypoint":["/bin/prometheus"],"User":"65534:65534","WorkingDir":"/prometheus","ExposedPorts":{"9090/tcp":{}}}'
+  fi
+  echo "$dir/image.tar"
 }
 
 # mp_node_certs PKI: the node's identities, from the cluster's CA. The Node authorizer knows kubelet by
@@ -86,15 +120,18 @@ mp_node_certs() {
   mp_cluster_cert "$p" kubelet "/O=system:nodes/CN=system:node:$mp_node_name" "IP:$mp_node_ip,DNS:$mp_node_name"
   mp_cluster_cert "$p" kube-proxy "/CN=system:kube-proxy"
   mp_cluster_cert "$p" coredns "/CN=system:coredns"
+  mp_cluster_cert "$p" kube-router "/CN=system:kube-router"
 }
 
 # mp_node_host_save CLUSTER: records what kubelet and kube-proxy will change, for mp_node_down.
 mp_node_host_save() {
   local f=$1/node/host-state s
-  : >"$f"
-  for s in "${mp_node_sysctls[@]}"; do echo "sysctl $s=$(sysctl -n "$s")" >>"$f"; done
-  { iptables-save; ip6tables-save; } 2>/dev/null | sed -n 's/^:\([^ ]*\) .*/chain \1/p' | sort -u >>"$f"
-  nft list tables | sed 's/^table /table /' >>"$f"
+  {
+    for s in "${mp_node_sysctls[@]}"; do echo "sysctl $s=$(sysctl -n "$s")"; done
+    { iptables-save; ip6tables-save; } 2>/dev/null | sed -n 's/^:\([^ ]*\) .*/chain \1/p' | sort -u
+    nft list tables | sed 's/^table /table /'
+    ipset list -n 2>/dev/null | sed 's/^/ipset /'
+  } >"$f"
 }
 
 # mp_node_cgroup_dirs: /<mp_node_cgroup> in every hierarchy mounted under /sys/fs/cgroup (the v1
@@ -114,15 +151,17 @@ mp_node_up() {
   k=(kubectl --kubeconfig "$cluster/kubeconfig")
   mkdir -p "$n/containerd" "$n/kubelet" "$n/pod-logs" "$n/cni/net.d" "$n/cni/leases"
   for name in kubelet kubelet-healthz kube-proxy-healthz kube-proxy-metrics coredns-health coredns-ready \
-    coredns-metrics apiserver-relay; do
+    coredns-metrics kube-router-health; do
     grep -q "^$name=" "$cluster/ports" || echo "$name=$(mp_free_port)" >>"$cluster/ports"
   done
+  grep -q "^apiserver-relay=" "$cluster/ports" || echo "apiserver-relay=$mp_node_relay_port" >>"$cluster/ports"
   mp_node_certs "$p"
   local api
   api=https://127.0.0.1:$(mp_cluster_port "$cluster" apiserver)
   mp_cluster_kubeconfig "$n/kubelet.kubeconfig" "$api" "$p/ca.crt" "system:node:$mp_node_name" "$p/kubelet.crt" "$p/kubelet.key"
   mp_cluster_kubeconfig "$n/kube-proxy.kubeconfig" "$api" "$p/ca.crt" kube-proxy "$p/kube-proxy.crt" "$p/kube-proxy.key"
   mp_cluster_kubeconfig "$n/coredns.kubeconfig" "$api" "$p/ca.crt" coredns "$p/coredns.crt" "$p/coredns.key"
+  mp_cluster_kubeconfig "$n/kube-router.kubeconfig" "$api" "$p/ca.crt" kube-router "$p/kube-router.crt" "$p/kube-router.key"
   mp_node_host_save "$cluster"
 
   mp_log "node network: bridge $mp_node_bridge $mp_node_ip/${mp_node_cidr#*/}, Services $mp_node_service_cidr routed to it"
@@ -224,6 +263,8 @@ EOF
   mp_cluster_launch "$cluster" containerd containerd --config "$n/containerd/config.toml" --log-level warn
   mp_wait_for 30 containerd mp_node_ctr "$cluster" version || mp_cluster_fail "$cluster" containerd
   mp_node_ctr "$cluster" images import "$pause" >/dev/null 2>&1 || mp_die "could not import the pause image into containerd"
+  mp_node_ctr "$cluster" images import "$(mp_node_prometheus_image)" >/dev/null 2>&1 ||
+    mp_die "could not import the Prometheus image into containerd"
 
   # kubelet: cgroup v1 (failCgroupV1: false; this kernel mounts only v1 controllers), cgroupfs, its
   # pods' cgroups under /$mp_node_cgroup, serving on the node's address with a certificate from the
@@ -309,20 +350,10 @@ EOF
   mp_node_volumes "$cluster"
 
   mp_log "starting CoreDNS on $mp_node_ip:53 (Service kube-dns $mp_node_dns_ip; cluster.local only)"
+  mp_node_agent_role "$cluster" coredns \
+    '{apiGroups: [""], resources: [endpoints, services, pods, namespaces], verbs: [list, watch]}' \
+    '{apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}'
   "${k[@]}" apply -f - >/dev/null <<EOF
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: "system:coredns"}
-rules:
-- {apiGroups: [""], resources: [endpoints, services, pods, namespaces], verbs: [list, watch]}
-- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "system:coredns"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:coredns"}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns"}]
----
 apiVersion: v1
 kind: Service
 metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
@@ -358,6 +389,46 @@ EOF
   mp_cluster_launch "$cluster" coredns coredns -conf "$n/Corefile"
   mp_wait_for 60 CoreDNS curl -fsS "http://127.0.0.1:$(mp_cluster_port "$cluster" coredns-ready)/ready" ||
     mp_cluster_fail "$cluster" coredns
+  mp_node_netpol_up "$cluster"
+}
+
+# mp_node_agent_role CLUSTER NAME RULE...: ClusterRole system:NAME with the RULEs (flow-style YAML), bound
+# to the user system:NAME (the CN of the agent's certificate, mp_node_certs).
+mp_node_agent_role() {
+  local cluster=$1 name=system:$2 rule
+  shift 2
+  {
+    printf 'apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: "%s"}\nrules:\n' "$name"
+    for rule in "$@"; do echo "- $rule"; done
+    cat <<EOF
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "$name"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "$name"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "$name"}]
+EOF
+  } | kubectl --kubeconfig "$cluster/kubeconfig" apply -f - >/dev/null
+}
+
+# mp_node_netpol_up CLUSTER: NetworkPolicies enforced for the node's pods by kube-router's NetworkPolicy
+# controller alone (no routing, no service proxy: kube-proxy does that), on the host as the node's other
+# agents are. It keeps iptables chains (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*) and ipsets in step
+# with the policies; traffic from the node itself (kubelet's probes) stays allowed, as Kubernetes
+# expects. Why not kube-network-policies: docs/cluster.md ("NetworkPolicies").
+mp_node_netpol_up() {
+  local cluster=$1 n=$1/node port
+  mp_node_agent_role "$cluster" kube-router \
+    '{apiGroups: [""], resources: [namespaces, pods, services, nodes, endpoints], verbs: [get, list, watch]}' \
+    '{apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}' \
+    '{apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}'
+  port=$(mp_cluster_port "$cluster" kube-router-health)
+  mp_log "starting kube-router $MP_KUBE_ROUTER_VERSION, its NetworkPolicy controller only (iptables, ipset)"
+  mp_cluster_launch "$cluster" kube-router kube-router --run-firewall=true --run-router=false \
+    --run-service-proxy=false --enable-cni=false --kubeconfig="$n/kube-router.kubeconfig" \
+    --hostname-override="$mp_node_name" --service-cluster-ip-range="$mp_node_service_cidr" \
+    --health-port="$port" --v=1
+  mp_wait_for 60 kube-router curl -fsS "http://127.0.0.1:$port/healthz" || mp_cluster_fail "$cluster" kube-router
 }
 
 # mp_node_volumes CLUSTER: the StorageClass real-node and $mp_node_volume_count local PersistentVolumes on
@@ -454,7 +525,7 @@ mp_node_stop_pids() {
 mp_node_down() {
   local cluster=$1 n=$1/node name pid pids=()
   [[ -d $n ]] || return 0
-  for name in apiserver-relay coredns kube-proxy kubelet; do
+  for name in kube-router apiserver-relay coredns kube-proxy kubelet; do
     pid=$(mp_cluster_pid "$cluster" "$name") && pids+=("$pid")
   done
   mp_node_stop_pids "${pids[@]}"
@@ -499,14 +570,19 @@ mp_node_down() {
         while read -r chain; do
           grep -qxF "chain $chain" "$n/host-state" && continue
           while read -r rule; do
-            read -r -a words <<<"${rule/#-A /-D }"
-            "$cmd" -t "$table" "${words[@]}" 2>/dev/null || true
+            # xargs splits the rule as iptables quotes it (kube-router's comments hold spaces)
+            xargs "$cmd" -t "$table" <<<"${rule/#-A /-D }" 2>/dev/null || true
           done < <("$cmd" -t "$table" -S 2>/dev/null | grep -E "^-A .* -j $chain( |\$)")
           "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
           "$cmd" -t "$table" -X "$chain" 2>/dev/null || true
         done < <("$cmd" -t "$table" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[^ ]*\)$/\1/p')
       done
     done
+    # kube-router's ipsets, now that no rule names them.
+    local set
+    while read -r set; do
+      grep -qxF "ipset $set" "$n/host-state" || ipset destroy "$set" 2>/dev/null || true
+    done < <(ipset list -n 2>/dev/null)
     # Tables those chains made (iptables-nft makes a table on first use) and that are empty now.
     local family name
     while read -r _ family name; do

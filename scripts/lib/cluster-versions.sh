@@ -12,3 +12,5 @@ MP_HELM_VERSION=v3.22.0                # helm.sh/helm/v3
 # The real node (scripts/cluster up --real-node); kubelet and kube-proxy are k8s.io/kubernetes at MP_K8S_VERSION
 MP_CONTAINERD_VERSION=v2.2.9           # github.com/containerd/containerd/v2: containerd, ctr, containerd-shim-runc-v2 (runc: Debian's)
 MP_COREDNS_VERSION=v1.13.2             # github.com/coredns/coredns: the cluster's DNS, with the plugins a cluster uses
+MP_KUBE_ROUTER_VERSION=v2.1.0          # github.com/cloudnativelabs/kube-router/v2: its NetworkPolicy controller alone (iptables, ipset; docs/cluster.md: why not kube-network-policies)
+MP_PROMETHEUS_VERSION=v2.53.4          # github.com/prometheus/prometheus (module v0.53.4): the chart's prometheus.image.tag, as an image for the real node

@@ -247,7 +247,7 @@ const maxGrants = {
 };
 
 // The paths between the release's pods that may be open: client -> server (component names).
-const allowedPaths = new Set([
+export const allowedPaths = new Set([
   "api-gateway->inventory-app",
   "api-gateway->rabbitmq",
   "billing-app->rabbitmq",
