@@ -8,7 +8,7 @@
 
 #include "common/amqp_connection.h"
 #include "common/amqp_publisher.h"
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

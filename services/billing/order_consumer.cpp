@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "common/backoff.h"
-#include "common/billing_topology.h"
+#include "base/retry.h"
 #include "common/log.h"
+#include "orders/billing_topology.h"
 
 namespace mp::billing {
 namespace {
@@ -74,7 +74,7 @@ void OrderConsumer::run(const std::atomic<bool>& stop) {
     if (consumed) {
       sessionBackoff.reset();
     } else if (end == SessionEnd::kBrokerLost) {
-      amqp::sleepUnlessStopped(sessionBackoff.nextDelay(), stop);
+      sleepUnlessStopped(sessionBackoff.nextDelay(), stop);
     }
   }
   consuming_ = false;
@@ -89,7 +89,7 @@ void OrderConsumer::setInHand(std::size_t deliveries) {
 bool OrderConsumer::waitForDatabase(const std::atomic<bool>& stop) {
   Backoff backoff(milliseconds(100), milliseconds(3000));
   bool reported = false;
-  while (!stop.load()) {
+  return retryUntilStopped(stop, backoff, [&](milliseconds) {
     std::string reason;
     if (!migrated_) {
       reason = pg::migrate(pool_, "billing", orderMigrations());
@@ -107,9 +107,8 @@ bool OrderConsumer::waitForDatabase(const std::atomic<bool>& stop) {
       log::warn("database_unavailable", {{"reason", reason}});
       reported = true;
     }
-    amqp::sleepUnlessStopped(backoff.nextDelay(), stop);
-  }
-  return false;
+    return false;
+  });
 }
 
 OrderConsumer::SessionEnd OrderConsumer::consumeOn(amqp::Connection& connection,

@@ -1,7 +1,8 @@
 #include "billing/queue_depth_probe.h"
 
-#include "common/billing_topology.h"
+#include "base/retry.h"
 #include "common/log.h"
+#include "orders/billing_topology.h"
 
 namespace mp::billing {
 
@@ -38,7 +39,7 @@ void QueueDepthProbe::start() {
         log::warn("queue_depth_unavailable", {{"queue", queue_}, {"reason", status.message()}});
       }
       reported = !status.isOk();
-      amqp::sleepUnlessStopped(interval_, stop_);
+      sleepUnlessStopped(interval_, stop_);
     }
     connection_.reset();
   });

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/backoff.h"
+#include "base/retry.h"
 
 namespace mp::amqp {
 namespace {
@@ -133,18 +133,15 @@ std::unique_ptr<Connection> Connection::openWithRetry(const ConnectionSettings& 
                                                       const std::atomic<bool>& stop,
                                                       const std::function<void(const Status&)>& onFailure) {
   Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(3000));
-  while (!stop.load()) {
-    std::unique_ptr<Connection> connection;
+  std::unique_ptr<Connection> connection;
+  retryUntilStopped(stop, backoff, [&](std::chrono::milliseconds) {
     Status status = open(settings, &connection);
-    if (status.isOk()) {
-      return connection;
-    }
-    if (onFailure) {
+    if (!status.isOk() && onFailure) {
       onFailure(status);
     }
-    sleepUnlessStopped(backoff.nextDelay(), stop);
-  }
-  return nullptr;
+    return status.isOk();
+  });
+  return connection;
 }
 
 Status Connection::check(amqp_rpc_reply_t reply, const char* what) {
@@ -202,14 +199,6 @@ amqp_table_entry_t intEntry(const char* key, int32_t value) {
   entry.value.kind = AMQP_FIELD_KIND_I32;
   entry.value.value.i32 = value;
   return entry;
-}
-
-void sleepUnlessStopped(std::chrono::milliseconds delay, const std::atomic<bool>& stop) {
-  const auto deadline = std::chrono::steady_clock::now() + delay;
-  while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(50), deadline - std::chrono::steady_clock::now()));
-  }
 }
 
 }  // namespace mp::amqp

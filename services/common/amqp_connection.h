@@ -108,7 +108,4 @@ class Connection {
 amqp_table_entry_t textEntry(const char* key, const char* value);
 amqp_table_entry_t intEntry(const char* key, int32_t value);
 
-// Waits `delay` in small steps so that a stop request ends the wait early.
-void sleepUnlessStopped(std::chrono::milliseconds delay, const std::atomic<bool>& stop);
-
 }  // namespace mp::amqp

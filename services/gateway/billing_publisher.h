@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/amqp_connection.h"
+#include "common/amqp_publisher.h"
 #include "common/metrics.h"
 
 namespace mp::gateway {
@@ -63,7 +64,9 @@ class BillingPublisher {
   void watch();
   void failQueued(const std::string& reason);
   std::deque<std::shared_ptr<Pending>> takeBatch(std::chrono::milliseconds wait);
-  void waitBackoff(std::chrono::milliseconds delay, const std::string& reason);
+  // Opens a connection, declares the topology and enables confirms; on failure leaves both pointers empty.
+  amqp::Status connect(std::unique_ptr<amqp::Connection>* connection,
+                       std::unique_ptr<amqp::Publisher>* publisher);
   // Makes `connection` (or none) the one the watchdog may interrupt.
   void watchConnection(const amqp::Connection* connection);
 
@@ -86,13 +89,5 @@ class BillingPublisher {
   std::thread thread_;
   std::thread watchdog_;
 };
-
-// A random (version 4) UUID, for message ids: 122 bits from the kernel's getrandom() for each id.
-std::string newMessageId();
-
-// The message_id of an order: "key:" + the client's Idempotency-Key header when it sent one (so a
-// retried post is stored once; the prefix keeps client keys apart from generated ids), else a fresh
-// UUID. False when the key is unusable: more than 200 bytes, or not printable ASCII without spaces.
-bool orderMessageId(const std::optional<std::string>& idempotencyKey, std::string* messageId);
 
 }  // namespace mp::gateway

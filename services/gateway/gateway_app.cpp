@@ -2,11 +2,13 @@
 
 #include <memory>
 
+#include "common/broker_settings.h"
 #include "common/json_body.h"
 #include "common/log.h"
-#include "common/order_message.h"
 #include "gateway/bearer_token.h"
+#include "gateway/message_id.h"
 #include "gateway/rate_limiter.h"
+#include "orders/order_message.h"
 
 namespace mp::gateway {
 
@@ -21,15 +23,8 @@ GatewaySettings readSettings(Environment& env) {
                                                    "longest wait to connect to inventory-app (then 502)");
   settings.service.server.workerThreads = static_cast<size_t>(env.integer(
       "GATEWAY_WORKERS", 32, 1, 1024, "requests forwarded at once (each keeps its upstream connection)"));
-  auto rabbitmqUrl =
-      env.requiredUrl("RABBITMQ_URL", {"amqp"}, "AMQP URI of RabbitMQ, e.g. amqp://user:pass@host:5672/%2f");
-  if (!rabbitmqUrl.empty()) {
-    auto parsed = amqp::parseUrl(rabbitmqUrl, &settings.billing.connection);
-    if (!parsed.isOk()) {
-      env.reportError("RABBITMQ_URL: " + parsed.message());
-    }
-  }
-  settings.billing.queue = env.text("BILLING_QUEUE", "billing_queue", "queue that orders are published to");
+  settings.billing.connection = readBrokerSettings(env);
+  settings.billing.queue = readBillingQueue(env);
   settings.billing.confirmTimeout = env.duration("BILLING_CONFIRM_TIMEOUT", std::chrono::seconds(5),
                                                  "longest wait for RabbitMQ to confirm an order (then 503)");
   settings.access.token = env.text(
@@ -136,8 +131,8 @@ int run(const GatewaySettings& settings) {
   server.route("POST", "/api/billing", [&billing](const http::Request& r) { return postOrder(billing, r); });
   server.setAdmission(makeAdmission(settings.access));
   // Ready means the gateway can do its main job, forwarding to inventory-app. The broker serves
-  // POST /api/billing alone, which answers a fast 503 while it is away (docs/contract.md, readiness): a pod taken out
-  // of its Service for the broker's sake would fail movie reads too.
+  // POST /api/billing alone, which answers a fast 503 while it is away (docs/contract.md, readiness): a pod
+  // taken out of its Service for the broker's sake would fail movie reads too.
   server.setReadiness([&inventory](std::string* reason) { return inventory.reachable(reason); });
   int code = serveUntilSignal(server, settings.service);
   billing.stop();

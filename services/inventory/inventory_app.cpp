@@ -3,6 +3,7 @@
 #include <atomic>
 #include <thread>
 
+#include "base/retry.h"
 #include "common/log.h"
 #include "inventory/movie_routes.h"
 #include "inventory/movie_store.h"
@@ -44,18 +45,17 @@ int run(const InventorySettings& settings) {
   });
   // Migrations wait for the database in the background so that /healthz answers meanwhile.
   std::thread migrator([&] {
-    auto backoff = std::chrono::milliseconds(100);
-    while (!stopping) {
+    Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
+    retryUntilStopped(stopping, backoff, [&](std::chrono::milliseconds retryIn) {
       auto error = pg::migrate(pool, "inventory", MovieStore::migrations());
-      if (error.empty()) {
-        migrated = true;
-        log::info("ready", {{"schema", "migrated"}});
-        return;
+      if (!error.empty()) {
+        log::warn("migration_failed", {{"reason", error}, {"retry_in_ms", retryIn.count()}});
+        return false;
       }
-      log::warn("migration_failed", {{"reason", error}, {"retry_in_ms", backoff.count()}});
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
-    }
+      migrated = true;
+      log::info("ready", {{"schema", "migrated"}});
+      return true;
+    });
   });
   int code = serveUntilSignal(server, settings.service);
   stopping = true;

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "common/amqp_publisher.h"
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 #include "support/broker.h"
 #include "support/http_client.h"
 #include "support/service_process.h"

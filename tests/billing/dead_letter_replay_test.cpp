@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 #include "support/broker.h"
 #include "support/service_process.h"
 #include "support/test_database.h"

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "common/amqp_consumer.h"
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 #include "support/broker.h"
 
 namespace mp::billing {

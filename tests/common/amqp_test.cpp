@@ -15,7 +15,7 @@
 
 #include "common/amqp_consumer.h"
 #include "common/amqp_publisher.h"
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 #include "support/broker.h"
 
 namespace mp::amqp {

@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 
 namespace mp::test {
 

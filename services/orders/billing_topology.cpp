@@ -1,4 +1,4 @@
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 
 #include <amqp_framing.h>
 
@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "base/retry.h"
 #include "common/amqp_consumer.h"
 #include "common/amqp_publisher.h"
 #include "common/log.h"
@@ -121,7 +122,7 @@ Status parkAndDelete(const ConnectionSettings& settings, Connection& connection,
     if (status.isOk() || status.connectionLost()) {
       return status;
     }
-    sleepUnlessStopped(std::chrono::milliseconds(200), never);
+    mp::sleepUnlessStopped(std::chrono::milliseconds(200), never);
   }
   return Status::error(status.message() + " (is billing-app still consuming? stop it first)", false);
 }
