@@ -2,12 +2,12 @@
 
 #include <thread>
 
+#include "base/log.h"
 #include "billing/order_store.h"
 #include "billing/queue_depth_probe.h"
 #include "common/broker_settings.h"
 #include "common/config.h"
 #include "common/http_server.h"
-#include "common/log.h"
 #include "common/metrics.h"
 #include "common/postgres.h"
 #include "common/service.h"
@@ -79,15 +79,11 @@ int run(const BillingSettings& settings) {
   http::HttpServer server(settings.service.server, metrics);
   server.route("GET", "/api/orders",
                [&store](const http::Request& request) { return listOrders(store, request); });
-  server.setReadiness([&pool, &consumer](std::string* reason) {
-    if (!pool.ping(reason)) {
-      return false;
+  server.setReadiness([&pool, &consumer] {
+    if (Status database = pool.ping(); !database.ok()) {
+      return database;
     }
-    if (!consumer.consuming()) {
-      *reason = "not consuming from the broker";
-      return false;
-    }
-    return true;
+    return consumer.consuming() ? okStatus() : Status::unavailable("not consuming from the broker");
   });
 
   // The consumer has its own thread (rabbitmq-c connections are single-threaded); HTTP has its own.

@@ -1,6 +1,6 @@
+#include "base/signals.h"
 #include "billing/billing_app.h"
 #include "billing/queue_commands.h"
-#include "common/shutdown.h"
 
 int main(int argc, char** argv) {
   if (mp::billing::isQueueCommand(argc, argv)) {

@@ -4,9 +4,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/log.h"
 #include "common/broker_settings.h"
 #include "common/config.h"
-#include "common/log.h"
 #include "orders/billing_topology.h"
 
 namespace mp::billing {
@@ -36,7 +36,7 @@ int runQueueCommand(int argc, char** argv) {
   log::setup("billing-app", log::Level::kInfo);
   const auto topology = amqp::BillingTopology::forQueue(queue);
   nlohmann::json result = {{"command", command}, {"queue", queue}};
-  amqp::Status status = amqp::Status::ok();
+  amqp::Status status = okStatus();
   if (command == kReplay) {
     amqp::ReplayReport report;
     status = amqp::replayDeadLetters(broker, topology, &report);
@@ -48,12 +48,12 @@ int runQueueCommand(int argc, char** argv) {
     result["migrated"] = report.migrated;
     result["messages_moved"] = report.moved;
   }
-  result["ok"] = status.isOk();
-  if (!status.isOk()) {
+  result["ok"] = status.ok();
+  if (!status.ok()) {
     result["error"] = status.message();
   }
   std::cout << result.dump() << std::endl;
-  return status.isOk() ? 0 : 1;
+  return status.ok() ? 0 : 1;
 }
 
 }  // namespace mp::billing

@@ -8,7 +8,7 @@ amqp::ConnectionSettings readBrokerSettings(Environment& env) {
       env.requiredUrl("RABBITMQ_URL", {"amqp"}, "AMQP URI of RabbitMQ, e.g. amqp://user:pass@host:5672/%2f");
   if (!url.empty()) {
     amqp::Status parsed = amqp::parseUrl(url, &broker);
-    if (!parsed.isOk()) {
+    if (!parsed.ok()) {
       env.reportError("RABBITMQ_URL: " + parsed.message());
     }
   }

@@ -6,7 +6,7 @@
 
 #include <thread>
 
-#include "common/log.h"
+#include "base/log.h"
 #include "common/pistache_input.h"
 #include "common/worker_pool.h"
 
@@ -177,9 +177,10 @@ bool HttpServer::start(std::string* error) {
         if (self->draining) {
           return Response::error(503, "draining", "the service is shutting down");
         }
-        std::string reason;
-        if (self->readiness && !self->readiness(&reason)) {
-          return Response::error(503, "not_ready", reason);
+        if (self->readiness) {
+          if (Status ready = self->readiness(); !ready.ok()) {
+            return Response::error(503, "not_ready", ready.message());
+          }
         }
         return Response::json(200, {{"status", "ready"}});
       },

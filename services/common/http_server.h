@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "base/status.h"
 #include "common/metrics.h"
 #include "common/router.h"
 
@@ -28,8 +29,8 @@ struct ServerOptions {
   bool accessLog = true;
 };
 
-// Answers "are my dependencies reachable?"; fills reason when not. Runs on a worker thread.
-using ReadinessCheck = std::function<bool(std::string* reason)>;
+// Answers "are my dependencies reachable?": ok, or why not (the 503's message). Runs on a worker thread.
+using ReadinessCheck = std::function<Status()>;
 
 // Decides, before routing, whether a request may proceed (e.g. a bearer token, a rate limit); an answer
 // refuses it. `route` is the matched template ("unmatched" when none). Runs on the reactor: must not block.

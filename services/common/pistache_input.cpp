@@ -7,7 +7,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "common/log.h"
+#include "base/log.h"
 #include "common/request_head.h"
 
 namespace mp::http {
@@ -67,8 +67,8 @@ Request convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>&
   } else {
     out.query = std::move(*parsed);
   }
-  // One stream per thread, reset per header: constructing an ostringstream (its locale) per header per
-  // request showed in the profile.
+  // One stream per thread, reset per header: no stream (and its locale) is built per header
+  // (docs/performance.md).
   thread_local std::ostringstream value;
   for (const auto& header : in.headers().list()) {
     value.str(std::string());

@@ -4,9 +4,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/log.h"
 #include "base/retry.h"
 #include "common/amqp_publisher.h"
-#include "common/log.h"
 #include "orders/billing_topology.h"
 
 namespace mp::gateway {
@@ -169,15 +169,15 @@ std::deque<std::shared_ptr<BillingPublisher::Pending>> BillingPublisher::takeBat
 amqp::Status BillingPublisher::connect(std::unique_ptr<amqp::Connection>* connection,
                                        std::unique_ptr<amqp::Publisher>* publisher) {
   amqp::Status status = amqp::Connection::open(settings_.connection, connection);
-  if (status.isOk()) {
+  if (status.ok()) {
     watchConnection(connection->get());
     status = amqp::declareBillingTopology(**connection, amqp::BillingTopology::forQueue(settings_.queue));
   }
-  if (status.isOk()) {
+  if (status.ok()) {
     *publisher = std::make_unique<amqp::Publisher>(**connection);
     status = (*publisher)->enableConfirms();
   }
-  if (!status.isOk()) {
+  if (!status.ok()) {
     publisher->reset();
     watchConnection(nullptr);
     connection->reset();
@@ -190,10 +190,10 @@ void BillingPublisher::run() {
   while (!stopping_) {
     std::unique_ptr<amqp::Connection> connection;
     std::unique_ptr<amqp::Publisher> publisher;
-    amqp::Status status = amqp::Status::ok();
+    amqp::Status status = okStatus();
     const bool connected = retryUntilStopped(stopping_, backoff, [&](std::chrono::milliseconds retryIn) {
       status = connect(&connection, &publisher);
-      if (status.isOk()) {
+      if (status.ok()) {
         return true;
       }
       log::warn("broker_unavailable", {{"reason", status.message()}, {"retry_in_ms", retryIn.count()}});
@@ -207,8 +207,7 @@ void BillingPublisher::run() {
     connected_ = true;
     log::info("broker_connected", {{"queue", settings_.queue}});
     // Pipelined: an order goes out as soon as it arrives, beside those still waiting for their confirm,
-    // and each is answered when its own delivery tag is settled. (Publishing in batches that each waited
-    // for all their confirms kept about half of the concurrent orders off the wire: docs/performance.md.)
+    // and each is answered when its own delivery tag is settled (docs/performance.md, why not in batches).
     std::map<uint64_t, std::shared_ptr<Pending>> inFlight;
     std::vector<std::pair<uint64_t, bool>> settled;
     auto lastProgress = SteadyClock::now();
@@ -241,36 +240,36 @@ void BillingPublisher::run() {
       auto batch =
           takeBatch(inFlight.empty() ? std::chrono::milliseconds(500) : std::chrono::milliseconds(0));
       // What already arrived first: a connection.blocked read now keeps this batch off a blocked socket.
-      if (status.isOk()) {
+      if (status.ok()) {
         status = publisher->collectConfirms(std::chrono::microseconds(0), &settled);
         answerSettled();
         noteBlocked();
       }
       for (auto& pending : batch) {
         uint64_t tag = 0;
-        if (status.isOk() && blocked_) {
+        if (status.ok() && blocked_) {
           pending->done.set_value({Outcome::kUnavailable,
                                    "RabbitMQ refuses new messages for now (resource "
                                    "alarm: connection blocked)"});
           continue;
         }
-        if (status.isOk()) {
+        if (status.ok()) {
           publishingSince_ = nowTicks();
           status = publisher->publishAsync("", settings_.queue, {pending->body, pending->messageId}, &tag);
           publishingSince_ = 0;
         }
-        if (status.isOk()) {
+        if (status.ok()) {
           inFlight.emplace(tag, std::move(pending));
         } else {
           pending->done.set_value(
               {Outcome::kUnavailable, "RabbitMQ did not take the order: " + status.message()});
         }
       }
-      if (status.isOk() && inFlight.empty()) {
+      if (status.ok() && inFlight.empty()) {
         status = publisher->serviceIdle(std::chrono::milliseconds(0));
         noteBlocked();
         lastProgress = SteadyClock::now();
-      } else if (status.isOk()) {
+      } else if (status.ok()) {
         // A short wait (well under a confirm's round trip, about 1.5 ms on a quiet machine): orders that
         // arrive meanwhile are published on the next turn.
         status = publisher->collectConfirms(std::chrono::microseconds(200), &settled);
@@ -286,11 +285,11 @@ void BillingPublisher::run() {
           break;
         }
       }
-      if (!status.isOk() && status.connectionLost()) {
+      if (!status.ok() && amqp::connectionLost(status)) {
         break;
       }
-      if (!status.isOk()) {
-        status = amqp::Status::ok();  // that order was answered; the connection still serves the next
+      if (!status.ok()) {
+        status = okStatus();  // that order was answered; the connection still serves the next
       }
     }
     // Whatever is still unconfirmed has an unknown outcome: the client is told 503 and may retry (the

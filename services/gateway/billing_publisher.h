@@ -73,19 +73,19 @@ class BillingPublisher {
   BillingPublisherSettings settings_;
   prometheus::Counter* confirmed_;
   prometheus::Counter* failed_;
-  std::mutex mutex_;  // guards queue_
+  std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<std::shared_ptr<Pending>> queue_;
+  std::deque<std::shared_ptr<Pending>> queue_;  // guarded by mutex_
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
   std::atomic<bool> blocked_{false};
   // Steady-clock time (ns since epoch) since which the publishing thread is inside one publish; 0: not.
   std::atomic<int64_t> publishingSince_{0};
   std::atomic<int64_t> stopRequestedAt_{0};
-  std::mutex watchMutex_;  // guards watched_ and watchDone_
+  std::mutex watchMutex_;
   std::condition_variable watchWake_;
-  const amqp::Connection* watched_ = nullptr;
-  bool watchDone_ = false;
+  const amqp::Connection* watched_ = nullptr;  // guarded by watchMutex_
+  bool watchDone_ = false;                     // guarded by watchMutex_
   std::thread thread_;
   std::thread watchdog_;
 };

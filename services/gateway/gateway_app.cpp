@@ -2,9 +2,9 @@
 
 #include <memory>
 
+#include "base/log.h"
 #include "common/broker_settings.h"
 #include "common/json_body.h"
-#include "common/log.h"
 #include "gateway/bearer_token.h"
 #include "gateway/message_id.h"
 #include "gateway/rate_limiter.h"
@@ -133,7 +133,7 @@ int run(const GatewaySettings& settings) {
   // Ready means the gateway can do its main job, forwarding to inventory-app. The broker serves
   // POST /api/billing alone, which answers a fast 503 while it is away (docs/contract.md, readiness): a pod
   // taken out of its Service for the broker's sake would fail movie reads too.
-  server.setReadiness([&inventory](std::string* reason) { return inventory.reachable(reason); });
+  server.setReadiness([&inventory] { return inventory.reachable(); });
   int code = serveUntilSignal(server, settings.service);
   billing.stop();
   return code;

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "common/log.h"
+#include "base/log.h"
 
 namespace mp::gateway {
 namespace {
@@ -160,7 +160,7 @@ http::Response InventoryProxy::forward(const http::Request& request) const {
   return response;
 }
 
-bool InventoryProxy::reachable(std::string* reason) const {
+Status InventoryProxy::reachable() const {
   CURL* curl = threadHandle();
   Collected collected;
   commonOptions(curl, settings_, settings_.baseUrl + "/healthz", &collected);
@@ -169,10 +169,10 @@ bool InventoryProxy::reachable(std::string* reason) const {
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   if (code != CURLE_OK || status != 200) {
-    *reason = std::string("inventory-app: ") + (code != CURLE_OK ? curl_easy_strerror(code) : "not healthy");
-    return false;
+    return Status::unavailable(std::string("inventory-app: ") +
+                               (code != CURLE_OK ? curl_easy_strerror(code) : "not healthy"));
   }
-  return true;
+  return okStatus();
 }
 
 }  // namespace mp::gateway

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <string>
 
+#include "base/status.h"
 #include "common/http.h"
 
 namespace mp::gateway {
@@ -24,7 +25,7 @@ class InventoryProxy {
   http::Response forward(const http::Request& request) const;
 
   // True when inventory-app answers its /healthz now (for the gateway's readiness).
-  bool reachable(std::string* reason) const;
+  Status reachable() const;
 
  private:
   ProxySettings settings_;

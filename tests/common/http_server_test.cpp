@@ -200,10 +200,7 @@ TEST_F(HttpServerTest, HealthAndMetricsUseRouteTemplates) {
 TEST_F(HttpServerTest, ReadinessFollowsTheCheck) {
   // Flipped by the test while the server's worker threads read it (found by the ThreadSanitizer run).
   std::atomic<bool> ready{false};
-  startServer({}, [&](std::string* reason) {
-    *reason = "dependency down";
-    return ready.load();
-  });
+  startServer({}, [&] { return ready.load() ? okStatus() : Status::unavailable("dependency down"); });
   HttpClient client(port_);
   auto down = client.request("GET", "/readyz");
   EXPECT_EQ(down.status, 503);

@@ -1,0 +1,106 @@
+// The base library as a specification: the one duration syntax, the one retry loop, Status.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "base/duration.h"
+#include "base/log.h"
+#include "base/retry.h"
+#include "base/status.h"
+
+namespace mp {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(ParseDuration, AcceptsBothFormerSyntaxes) {
+  struct Case {
+    const char* text;
+    std::optional<int64_t> millis;  // nullopt: refused
+  } cases[] = {
+      {"1500", 1500},  // a bare number is milliseconds (the services' settings)
+      {"250ms", 250},
+      {"2s", 2000},
+      {"0.5s", 500},
+      {"1m", 60000},
+      {"5h", 18000000},  // hours (the operator's flags)
+      {"1h30m", 5400000},
+      {"1m30s", 90000},
+      {"0", 0},
+      {"", std::nullopt},
+      {"-1s", std::nullopt},
+      {"s", std::nullopt},
+      {"3d", std::nullopt},
+      {"1m30", std::nullopt},  // a bare number only on its own
+      {"1.2.3s", std::nullopt},
+      {"10000000000000", std::nullopt},  // above 10^12 ms
+  };
+  for (const Case& c : cases) {
+    auto parsed = parseDuration(c.text);
+    if (c.millis) {
+      ASSERT_TRUE(parsed) << c.text;
+      EXPECT_EQ(parsed->count(), *c.millis) << c.text;
+    } else {
+      EXPECT_FALSE(parsed) << c.text;
+    }
+  }
+}
+
+TEST(RetryUntilStopped, RetriesWithTheBackoffUntilAnAttemptSucceeds) {
+  std::atomic<bool> stop{false};
+  Backoff backoff(milliseconds(1), milliseconds(4));
+  std::vector<int64_t> announced;
+  const bool succeeded = retryUntilStopped(stop, backoff, [&](milliseconds retryIn) {
+    announced.push_back(retryIn.count());
+    return announced.size() == 5;
+  });
+  EXPECT_TRUE(succeeded);
+  EXPECT_EQ(announced, (std::vector<int64_t>{1, 2, 4, 4, 4}));
+  EXPECT_EQ(backoff.upcomingDelay(), milliseconds(1)) << "reset after the success";
+}
+
+TEST(RetryUntilStopped, AStopEndsTheWaitAndNoAttemptFollows) {
+  std::atomic<bool> stop{false};
+  Backoff backoff(milliseconds(60'000), milliseconds(60'000));
+  int attempts = 0;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(milliseconds(100));
+    stop = true;
+  });
+  const bool succeeded = retryUntilStopped(stop, backoff, [&](milliseconds) {
+    ++attempts;
+    return false;
+  });
+  stopper.join();
+  EXPECT_FALSE(succeeded) << "it returns, within the minute's wait, once stopped";
+  EXPECT_EQ(attempts, 1);
+}
+
+TEST(Status, CarriesACanonicalCodeAndGainsContext) {
+  EXPECT_TRUE(Status().ok());
+  Status lost = Status::unavailable("connection reset");
+  EXPECT_EQ(lost.code(), Code::kUnavailable);
+  EXPECT_EQ(lost.withContext("declaring billing_queue").message(),
+            "declaring billing_queue: connection reset");
+  EXPECT_EQ(lost.withContext("x").code(), Code::kUnavailable);
+  StatusOr<int> value = 7;
+  EXPECT_TRUE(value.ok());
+  EXPECT_EQ(*value, 7);
+  StatusOr<int> missing = Status::notFound("no such queue");
+  EXPECT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+}
+
+TEST(LogLevel, OneTableOfNames) {
+  log::Level level = log::Level::kInfo;
+  for (const char* name : {"debug", "info", "warn", "error"}) {
+    EXPECT_TRUE(log::parseLevel(name, &level)) << name;
+    EXPECT_STREQ(log::kLevelNames[static_cast<int>(level)], name);
+  }
+  EXPECT_FALSE(log::parseLevel("verbose", &level));
+}
+
+}  // namespace
+}  // namespace mp
