@@ -7,13 +7,14 @@
 #include <memory>
 #include <thread>
 
+#include "base/log.h"
+#include "base/signals.h"
 #include "client/kube_client.h"
 #include "client/prometheus_client.h"
 #include "controller/controller.h"
 #include "controller/leader_elector.h"
 #include "controller/reconciler.h"
 #include "runtime/admin_server.h"
-#include "runtime/log.h"
 #include "runtime/operator_metrics.h"
 #include "runtime/options.h"
 
@@ -29,29 +30,15 @@ std::string defaultIdentity() {
   return std::string(host) + "_" + std::to_string(getpid());
 }
 
-LogLevel levelFrom(const std::string& name) {
-  if (name == "debug") {
-    return LogLevel::kDebug;
-  }
-  if (name == "warn") {
-    return LogLevel::kWarn;
-  }
-  return name == "error" ? LogLevel::kError : LogLevel::kInfo;
-}
-
 int run(const Options& options) {
-  setLogLevel(levelFrom(options.logLevel));
-  // Signals are taken by sigwait on this thread only; every thread started below inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  mp::log::Level level = mp::log::Level::kInfo;
+  mp::log::parseLevel(options.logLevel, &level);  // parseOptions accepted only a name of the table
+  mp::log::setup("platform-operator", level);
 
   auto connection = options.kubeconfig.empty() ? loadInCluster(options.serviceAccountDir)
                                                : loadKubeconfig(options.kubeconfig, options.context);
   if (!connection.ok()) {
-    logError("cannot configure the Kubernetes client", {{"error", connection.error().message}});
+    mp::log::error("cannot configure the Kubernetes client", {{"error", connection.error().message}});
     return 1;
   }
   const std::string identity = options.identity.empty() ? defaultIdentity() : options.identity;
@@ -61,13 +48,13 @@ int run(const Options& options) {
                      : !connection.value().namespaceName.empty() ? connection.value().namespaceName
                                                                  : "default";
   }
-  logInfo("starting", {{"server", connection.value().server},
-                       {"prometheusUrl", options.prometheusUrl},
-                       {"namespace", options.namespaceName.empty() ? "*" : options.namespaceName},
-                       {"syncPeriodMs", options.syncPeriod.count()},
-                       {"leaderElect", options.leaderElect},
-                       {"identity", identity},
-                       {"metricsPort", options.metricsPort}});
+  mp::log::info("starting", {{"server", connection.value().server},
+                             {"prometheusUrl", options.prometheusUrl},
+                             {"namespace", options.namespaceName.empty() ? "*" : options.namespaceName},
+                             {"syncPeriodMs", options.syncPeriod.count()},
+                             {"leaderElect", options.leaderElect},
+                             {"identity", identity},
+                             {"metricsPort", options.metricsPort}});
 
   OperatorMetrics metrics;
   KubeClient kube(connection.value(), "platform-operator/0.1 (" + identity + ")");
@@ -84,11 +71,11 @@ int run(const Options& options) {
   AdminServer admin([&kube] { return kube.reachable(); }, [&metrics] { return metrics.render(); });
   if (options.metricsPort != 0) {
     if (Status started = admin.start(options.metricsBindAddress, options.metricsPort); !started.ok()) {
-      logError("cannot start the admin server", {{"error", started.error().message}});
+      mp::log::error("cannot start the admin server", {{"error", started.error().message}});
       return 1;
     }
-    logInfo("serving /healthz /readyz /metrics",
-            {{"address", options.metricsBindAddress}, {"port", options.metricsPort}});
+    mp::log::info("serving /healthz /readyz /metrics",
+                  {{"address", options.metricsBindAddress}, {"port", options.metricsPort}});
   }
 
   std::atomic<bool> stopping{false};
@@ -112,9 +99,8 @@ int run(const Options& options) {
     controller.start();
   }
 
-  int signal = 0;
-  sigwait(&signals, &signal);
-  logInfo("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  const int signal = mp::waitForTerminationSignal();
+  mp::log::info("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
   stopping = true;
   if (elector) {
     elector->stopNow();
@@ -122,13 +108,15 @@ int run(const Options& options) {
   }
   controller.stop();
   admin.stop();
-  logInfo("stopped");
+  mp::log::info("stopped");
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts: every thread inherits the blocked mask, and only sigwait sees the signals.
+  mp::blockTerminationSignals();
   std::vector<std::string> args(argv + 1, argv + argc);
   auto options = parseOptions(args);
   if (!options.ok()) {

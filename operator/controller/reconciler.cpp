@@ -3,7 +3,7 @@
 #include <set>
 
 #include "api/workload_objects.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/time_format.h"
 
 namespace mp::op {
@@ -53,12 +53,12 @@ Status Reconciler::recordEvent(const json& policyObject, const std::string& reas
   std::string ns = event["metadata"]["namespace"];
   auto created = kube_.create(resourcePath("", "v1", ns, "events"), event, deadline);
   metrics_.decision(reason);
-  logInfo("event", {{"policy", ns + "/" + event["involvedObject"]["name"].get<std::string>()},
+  log::info("event", {{"policy", ns + "/" + event["involvedObject"]["name"].get<std::string>()},
                     {"reason", reason},
                     {"message", message}});
   if (!created.ok()) {
     metrics_.error("kubernetes");
-    logWarn("recording an Event failed", {{"error", created.error().message}});
+    log::warn("recording an Event failed", {{"error", created.error().message}});
     return created.error();
   }
   return okStatus();
@@ -99,19 +99,19 @@ void Reconciler::evictPod(const json& policyObject, const HealthSpec& health, co
   if (!evicted.ok() && evicted.error().httpStatus == 429) {
     // A disruption budget says "not now": nothing is recorded, the next sync asks again.
     healthMessage += "; eviction of " + pod + " refused (429): " + evicted.error().message;
-    logInfo("eviction refused", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+    log::info("eviction refused", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
     return;
   }
   if (!evicted.ok() && evicted.error().httpStatus != 404) {
     metrics_.error("kubernetes");
     healthMessage += "; eviction of " + pod + " failed: " + evicted.error().message;
-    logWarn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+    log::warn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
     return;
   }
   state.health.recordRestart(pod, readyBefore);
   std::string message = "restarted pod " + pod + " (evicted): unhealthy for at least " +
                         std::to_string(health.unhealthyAfterSeconds) + "s by health query " + health.query;
-  logInfo("pod restarted", {{"policy", key}, {"pod", pod}});
+  log::info("pod restarted", {{"policy", key}, {"pod", pod}});
   recordEvent(policyObject, "PodRestarted", message, true);
 }
 
@@ -164,13 +164,13 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
       return {};
     }
     metrics_.error("kubernetes");
-    logWarn("reading policy failed", {{"policy", key}, {"error", fetched.error().message}});
+    log::warn("reading policy failed", {{"policy", key}, {"error", fetched.error().message}});
     return retryAfter(kErrorRetry);
   }
   const json& policyObject = fetched.value();
   auto parsed = policyFromJson(policyObject);
   if (!parsed.ok()) {
-    logWarn("unreadable policy object", {{"policy", key}, {"error", parsed.error().message}});
+    log::warn("unreadable policy object", {{"policy", key}, {"error", parsed.error().message}});
     return {};
   }
   const ServicePolicy& policy = parsed.value();
@@ -193,7 +193,7 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
       }
       if (written.error().reason != "NotLeader") {
         metrics_.error("kubernetes");
-        logWarn("writing status failed", {{"policy", key}, {"error", written.error().message}});
+        log::warn("writing status failed", {{"policy", key}, {"error", written.error().message}});
       }
       metrics_.reconciled(false);
       return retryAfter(kErrorRetry);
@@ -255,7 +255,7 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
                            "?labelSelector=" + urlEncode(target.labelSelector));
   if (!podList.ok()) {
     metrics_.error("kubernetes");
-    logWarn("listing pods failed", {{"policy", key}, {"error", podList.error().message}});
+    log::warn("listing pods failed", {{"policy", key}, {"error", podList.error().message}});
     return retryAfter(kErrorRetry);
   }
   std::vector<PodView> pods;
@@ -270,7 +270,7 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
   auto owners = otherOwners(policy, target.name);
   if (!owners.ok()) {
     metrics_.error("kubernetes");
-    logWarn("listing other replica owners failed", {{"policy", key}, {"error", owners.error().message}});
+    log::warn("listing other replica owners failed", {{"policy", key}, {"error", owners.error().message}});
     return retryAfter(kErrorRetry);
   }
   const std::string ownersText = describeClaims(owners.value());
@@ -375,14 +375,14 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     if (!scaled.ok()) {
       // A 409 means the Deployment changed since we read it: decide again on fresh data.
       metrics_.error(scaled.error().httpStatus == 409 ? "conflict" : "kubernetes");
-      logWarn("scaling failed", {{"policy", key}, {"error", scaled.error().message}});
+      log::warn("scaling failed", {{"policy", key}, {"error", scaled.error().message}});
       metrics_.reconciled(false);
       return retryAfter(scaled.error().httpStatus == 409 ? kConflictRetry : kErrorRetry);
     }
     state.scaling.recordApplied(decision, target.specReplicas, steadyNow);
     status.lastScaleTime = now;
     state.lastHoldEvent.clear();
-    logInfo("scaled", {{"policy", key},
+    log::info("scaled", {{"policy", key},
                        {"deployment", target.name},
                        {"from", target.specReplicas},
                        {"to", decision.desiredReplicas},

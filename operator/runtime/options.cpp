@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 
+#include "base/log.h"
 #include "runtime/time_format.h"
 
 namespace mp::op {
@@ -110,7 +111,8 @@ Result<Options> parseOptions(const std::vector<std::string>& args) {
       {"--service-account-dir", text(&options.serviceAccountDir)},
       {"--log-level",
        [&options](const std::string& flag, const std::string& value) -> Status {
-         if (value != "debug" && value != "info" && value != "warn" && value != "error") {
+         log::Level level;
+         if (!log::parseLevel(value, &level)) {
            return Error{0, "BadFlag", flag + ": \"" + value + "\" is not one of debug, info, warn, error"};
          }
          options.logLevel = value;

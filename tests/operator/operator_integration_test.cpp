@@ -454,7 +454,7 @@ TEST_F(OperatorScenario, StopsOnSigtermAndReleasesTheLease) {
   while (std::getline(lines, line)) {
     json parsed = json::parse(line, nullptr, false);
     ASSERT_TRUE(parsed.is_object()) << line;
-    EXPECT_TRUE(parsed.contains("msg"));
+    EXPECT_TRUE(parsed.contains("event"));
     ++count;
   }
   EXPECT_GT(count, 5);
