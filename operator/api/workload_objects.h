@@ -4,11 +4,28 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "policy/health_policy.h"
-#include "policy/replica_owners.h"
+#include <vector>
+
 #include "runtime/result.h"
 
 namespace mp::op {
+
+// A pod of the target as the health rules need it.
+struct PodView {
+  std::string name;
+  bool ready = false;
+  bool terminating = false;
+};
+
+// An object that sets some workload's replica count, as the operator sees it: an autoscaling/v2
+// HorizontalPodAutoscaler (spec.scaleTargetRef) or a ServicePolicy (spec.targetRef).
+struct ReplicaClaim {
+  std::string kind;  // "HorizontalPodAutoscaler" or "ServicePolicy"
+  std::string name;
+  std::string targetKind;
+  std::string targetName;
+  std::string creationTimestamp;  // RFC 3339 as the API server writes it (UTC, "Z"), so it sorts as text
+};
 
 // What the reconciler reads from an apps/v1 Deployment.
 struct DeploymentView {

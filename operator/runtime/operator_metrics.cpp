@@ -65,8 +65,9 @@ void OperatorMetrics::reconciled(bool success) {
   reconciles_.Add({{"result", success ? "success" : "error"}}).Increment();
 }
 
-void OperatorMetrics::error(const std::string& kind) {
-  errors_.Add({{"kind", kind}}).Increment();
+void OperatorMetrics::error(Failure kind) {
+  static const char* const kNames[] = {"kubernetes", "prometheus", "conflict", "spec"};
+  errors_.Add({{"kind", kNames[static_cast<int>(kind)]}}).Increment();
 }
 
 void OperatorMetrics::decision(const std::string& decision) {

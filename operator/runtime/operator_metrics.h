@@ -23,7 +23,10 @@ class OperatorMetrics {
   OperatorMetrics();
 
   void reconciled(bool success);
-  void error(const std::string& kind);         // kind: kubernetes, prometheus, conflict, spec
+  // What failed: the `kind` label of operator_errors_total.
+  enum class Failure { kKubernetes, kPrometheus, kConflict, kSpec };
+  void error(Failure kind);
+
   void decision(const std::string& decision);  // Scaled, ScaleHeld, PodRestarted, InvalidSpec
   void prometheusQuery(double seconds);
   void leader(bool isLeader);
@@ -57,7 +60,7 @@ class OperatorMetrics {
   prometheus::Family<prometheus::Gauge>& metricTarget_;
   std::mutex policiesMutex_;
   // Metric names exported per (namespace, policy), to remove the series of metrics no longer in a spec.
-  std::map<std::pair<std::string, std::string>, std::set<std::string>> policyMetrics_;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> policyMetrics_;  // guarded by policiesMutex_
 };
 
 }  // namespace mp::op
