@@ -24,6 +24,14 @@ if [[ -n ${RABBITMQ_DEFAULT_USER:-}${RABBITMQ_DEFAULT_PASS:-} ]]; then
   export RABBITMQ_CONFIG_FILES=$conf_dir
   unset RABBITMQ_DEFAULT_PASS
 fi
+# RabbitMQ writes its upgrade log to a file whatever log.file says (<node>_upgrade.log in the log base): on
+# a read-only root file system, as the chart runs it, /var/log/rabbitmq fails the start with
+# {cannot_log_to_file, ".../rabbit@localhost_upgrade.log", erofs}. So the log base is under $TMPDIR
+# unless /var/log/rabbitmq is writable.
+if [[ -z ${RABBITMQ_LOG_BASE:-} && ! -w /var/log/rabbitmq ]]; then
+  export RABBITMQ_LOG_BASE=${TMPDIR:-/tmp}/rabbitmq-log
+  mkdir -p "$RABBITMQ_LOG_BASE"
+fi
 # The server's own script, not Debian's /usr/sbin wrapper: that one sends the logs to files under
 # /var/log/rabbitmq and does not pass SIGTERM on; this one logs to the console and stops cleanly.
 shift

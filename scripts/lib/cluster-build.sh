@@ -85,12 +85,25 @@ mp_wrapper_module() {
   )
 }
 
-# mp_build_kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl. The ldflags set
-# the version the binaries report (/version; Helm compares kubeVersion with it), as upstream's
-# hack/lib/version.sh does; without them they say v0.0.0-master.
+# mp_build_kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl.
 mp_build_kubernetes() {
-  local v=$MP_K8S_VERSION dir src gomod mods m ldf minor staging
-  dir=$(mp_tool_dir kubernetes "$v")
+  mp_build_kubernetes_cmds kubernetes "cold: 15-25 min" kube-apiserver kube-controller-manager kube-scheduler kubectl
+}
+
+# mp_build_kubernetes_node: kubelet and kube-proxy, for the real node (scripts/cluster up --real-node). Their
+# own cache folder, so that the control plane's does not change; Go's build cache shares the packages.
+mp_build_kubernetes_node() {
+  mp_build_kubernetes_cmds kubernetes-node "cold: 10-20 min, 3-6 min after the control plane's" kubelet kube-proxy
+}
+
+# mp_build_kubernetes_cmds NAME HINT CMD...: the main packages k8s.io/kubernetes/cmd/CMD at
+# $MP_K8S_VERSION into NAME's cache folder. The ldflags set the version the binaries report (/version;
+# Helm compares kubeVersion with it), as upstream's hack/lib/version.sh does; without them they say
+# v0.0.0-master.
+mp_build_kubernetes_cmds() {
+  local name=$1 hint=$2 v=$MP_K8S_VERSION dir src gomod mods m ldf minor staging
+  shift 2
+  dir=$(mp_tool_dir "$name" "$v")
   [[ -f $dir/.done ]] && return 0
   src=$dir/src
   minor=${v#v1.}
@@ -107,12 +120,11 @@ mp_build_kubernetes() {
     ldf+=" -X $m.gitVersion=$v -X $m.gitMajor=1 -X $m.gitMinor=$minor -X $m.gitTreeState=clean"
     ldf+=" -X $m.buildDate=1970-01-01T00:00:00Z"
   done
-  mp_with_progress "kubernetes $v (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl; cold: 15-25 min)" \
-    "$MP_CLUSTER_CACHE/kubernetes-build.log" bash -c '
-      cd "$1" && go get k8s.io/kubernetes/cmd/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}@"$2" &&
-      go build -trimpath -tags=selinux,notest -ldflags="$3" -o "$4/bin/" \
-        k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-        k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl' _ "$src" "$v" "$ldf" "$dir"
+  local pkgs=() cmd
+  for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
+  mp_with_progress "kubernetes $v ($*; $hint)" "$MP_CLUSTER_CACHE/$name-build.log" bash -c '
+      cd "$1" && v=$2 ldf=$3 out=$4 && shift 4 && go get "${@/%/@$v}" &&
+      go build -trimpath -tags=selinux,notest -ldflags="$ldf" -o "$out/bin/" "$@"' _ "$src" "$v" "$ldf" "$dir" "${pkgs[@]}"
   touch "$dir/.done"
 }
 
@@ -127,6 +139,67 @@ mp_build_go_tool() {
     cd "$1" && go get "$7@$3" && go build -trimpath -ldflags="-s -w $4" -o "$5/bin/$6" "$7"' \
     _ "$dir/src" "$module" "$v" "$ldf" "$dir" "$binary" "$pkg"
   touch "$dir/.done"
+}
+
+# mp_build_containerd: containerd with its runc shim and ctr. Without cgo, so the btrfs snapshotter (a
+# cgo library) is left out; overlayfs is what the node uses.
+mp_build_containerd() {
+  local v=$MP_CONTAINERD_VERSION dir m=github.com/containerd/containerd/v2
+  dir=$(mp_tool_dir containerd "$v")
+  [[ -f $dir/.done ]] && return 0
+  mp_wrapper_module "$dir/src" "$m@$v"
+  mp_with_progress "containerd $v (containerd, containerd-shim-runc-v2, ctr; cold: 5-10 min)" \
+    "$MP_CLUSTER_CACHE/containerd-build.log" bash -c '
+      cd "$1" && go get "$2/cmd/containerd@$3" "$2/cmd/ctr@$3" "$2/cmd/containerd-shim-runc-v2@$3" &&
+      go build -trimpath -tags=no_btrfs -ldflags="-s -w -X $2/version.Version=$3" -o "$4/bin/" \
+        "$2/cmd/containerd" "$2/cmd/ctr" "$2/cmd/containerd-shim-runc-v2"' _ "$dir/src" "$m" "$v" "$dir"
+  touch "$dir/.done"
+}
+
+# mp_build_coredns: CoreDNS with the plugins a cluster's DNS uses (what kubeadm's Corefile names, and
+# metrics, the prometheus directive), not its hundred others: the cloud providers' plugins alone would double
+# the build. A main of our own, importing CoreDNS's coremain and those plugins, as CoreDNS's docs
+# describe for custom builds. No forward plugin: the cluster's DNS answers for cluster.local only and never
+# sends a query off the machine.
+mp_coredns_plugins=(bind errors health ready kubernetes metrics cache reload loadbalance log)
+mp_build_coredns() {
+  local v=$MP_COREDNS_VERSION dir m=github.com/coredns/coredns p
+  dir=$(mp_tool_dir coredns "$v")
+  [[ -f $dir/.done ]] && return 0
+  mp_wrapper_module "$dir/src" "$m@$v"
+  {
+    echo '// A CoreDNS with only the plugins the local cluster uses (scripts/lib/cluster-build.sh).'
+    echo 'package main'
+    echo
+    echo 'import ('
+    echo "	\"$m/coremain\""
+    for p in "${mp_coredns_plugins[@]}"; do echo "	_ \"$m/plugin/$p\""; done
+    echo ')'
+    echo
+    echo 'func main() { coremain.Run() }'
+  } >"$dir/src/main.go"
+  mp_with_progress "coredns $v (${#mp_coredns_plugins[@]} plugins; cold: 3-8 min)" "$MP_CLUSTER_CACHE/coredns-build.log" bash -c '
+    cd "$1" && go get "$2@$3" && go mod tidy &&
+    go build -trimpath -ldflags="-s -w" -o "$4/bin/coredns" .' _ "$dir/src" "$m" "$v" "$dir"
+  touch "$dir/.done"
+}
+
+# mp_cluster_build_node: the real node's programs (scripts/cluster up --real-node), beside the control
+# plane's; runc and the CNI plugins are Debian's (scripts/install-deps).
+mp_cluster_build_node() {
+  mp_go_env
+  mkdir -p "$MP_CLUSTER_CACHE"
+  exec {lock}>"$MP_CLUSTER_CACHE/.build.lock"
+  flock "$lock"
+  mp_build_kubernetes_node
+  mp_build_containerd
+  mp_build_coredns
+  flock -u "$lock"
+}
+
+# mp_cluster_node_path: the PATH entries of the real node's programs.
+mp_cluster_node_path() {
+  echo "$(mp_tool_dir kubernetes-node "$MP_K8S_VERSION")/bin:$(mp_tool_dir containerd "$MP_CONTAINERD_VERSION")/bin:$(mp_tool_dir coredns "$MP_COREDNS_VERSION")/bin"
 }
 
 # mp_cluster_build: every program of the cluster; prints nothing for what the cache already has.

@@ -9,3 +9,6 @@ MP_KWOK_VERSION=v0.8.0                 # sigs.k8s.io/kwok: simulated nodes
 MP_METRICS_SERVER_VERSION=v0.8.0       # sigs.k8s.io/metrics-server: metrics.k8s.io for the HPA
 MP_KSM_VERSION=v2.15.0                 # k8s.io/kube-state-metrics/v2: the dashboards' kube_* series (v2.16.0: no sum.golang.org entry)
 MP_HELM_VERSION=v3.22.0                # helm.sh/helm/v3
+# The real node (scripts/cluster up --real-node); kubelet and kube-proxy are k8s.io/kubernetes at MP_K8S_VERSION
+MP_CONTAINERD_VERSION=v2.2.9           # github.com/containerd/containerd/v2: containerd, ctr, containerd-shim-runc-v2 (runc: Debian's)
+MP_COREDNS_VERSION=v1.13.2             # github.com/coredns/coredns: the cluster's DNS, with the plugins a cluster uses

@@ -45,6 +45,9 @@ mp_cluster_pki() {
   mp_cluster_cert "$dir" controller-manager "/CN=system:kube-controller-manager"
   mp_cluster_cert "$dir" scheduler "/CN=system:kube-scheduler"
   mp_cluster_cert "$dir" front-proxy-client "/CN=front-proxy-client"
+  # The API server's identity towards kubelets (logs, exec, port-forward): kubelet asks the API server
+  # whether this user may, and system:masters may.
+  mp_cluster_cert "$dir" apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
   mp_cluster_cert "$dir" localhost "/CN=localhost" "IP:127.0.0.1,DNS:localhost"
   # The aggregation layer checks metrics-server's certificate against its Service's name.
   mp_cluster_cert "$dir" metrics-server "/CN=metrics-server" "IP:127.0.0.1,DNS:metrics-server.kube-system.svc"
@@ -111,7 +114,10 @@ mp_cluster_port() { sed -n "s/^$2=//p" "$1/ports"; }
 # --- the control plane ---------------------------------------------------------------------------
 
 # The audit policy: who wrote what (metadata of every create, update, patch and delete), so a test can
-# show which identity changed Deployments, pods and Leases and when. Reads are not logged.
+# show which identity changed Deployments, pods and Leases and when; and the reads (get, list, watch) of
+# ServiceAccounts outside kube-system, i.e. of the programs under test such as the operator, so that a
+# test can show which read grants they use. The controllers' own reads (kube-system) and Events are not
+# logged.
 mp_cluster_audit_policy() {
   cat >"$1" <<'EOF'
 apiVersion: audit.k8s.io/v1
@@ -122,6 +128,11 @@ rules:
   resources: [{group: "", resources: [events]}, {group: events.k8s.io, resources: [events]}]
 - level: Metadata
   verbs: [create, update, patch, delete, deletecollection]
+- level: None
+  userGroups: ["system:serviceaccounts:kube-system"]
+- level: Metadata
+  userGroups: ["system:serviceaccounts"]
+  verbs: [get, list, watch]
 - level: None
 EOF
 }
@@ -184,9 +195,13 @@ mp_cluster_up() {
   mp_log "starting kube-apiserver on $api (RBAC, default admission plugins, audit log)"
   # --advertise-address: with no default route the API server cannot pick one itself.
   # --endpoint-reconciler-type=none: nothing in the cluster reaches 127.0.0.1 through the kubernetes Service.
+  # --kubelet-preferred-address-types: a node's InternalIP first; its name would need a DNS lookup. Every
+  # kubelet's (and kwok's) serving certificate is from the cluster's CA.
   mp_cluster_launch "$cluster" kube-apiserver kube-apiserver \
     --etcd-servers="http://127.0.0.1:$etcd_port" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
     --secure-port="$(mp_cluster_port "$cluster" apiserver)" --endpoint-reconciler-type=none \
+    --kubelet-preferred-address-types=InternalIP,Hostname --kubelet-certificate-authority="$p/ca.crt" \
+    --kubelet-client-certificate="$p/apiserver-kubelet-client.crt" --kubelet-client-key="$p/apiserver-kubelet-client.key" \
     --authorization-mode=Node,RBAC --allow-privileged=true \
     --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" --client-ca-file="$p/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
@@ -223,8 +238,10 @@ mp_cluster_up() {
   local kwok_port
   kwok_port=$(mp_cluster_port "$cluster" kwok)
   mp_cluster_kwok_config "$cluster/kwok.yaml"
+  # kwok plays the kubelet of the nodes annotated kwok.x-k8s.io/node=fake only (those created below), so a
+  # real node (scripts/cluster up --real-node) keeps its own kubelet.
   mp_cluster_launch "$cluster" kwok kwok --kubeconfig="$cluster/kubeconfig" --config="$cluster/kwok.yaml" \
-    --manage-all-nodes=true --node-name=localhost --node-ip=127.0.0.1 --node-port="$kwok_port" \
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake --node-name=localhost --node-ip=127.0.0.1 --node-port="$kwok_port" \
     --server-address="127.0.0.1:$kwok_port" --tls-cert-file="$p/localhost.crt" --tls-private-key-file="$p/localhost.key" \
     --node-lease-duration-seconds=40
   local i
@@ -249,7 +266,7 @@ status:
   capacity: {cpu: "4", memory: 16Gi, pods: "110"}
 EOF
   done
-  "${k[@]}" wait --for=condition=Ready node --all --timeout=120s >/dev/null || mp_cluster_fail "$cluster" kwok
+  "${k[@]}" wait --for=condition=Ready node -l type=kwok --timeout=120s >/dev/null || mp_cluster_fail "$cluster" kwok
   "${k[@]}" apply -f - >/dev/null <<'EOF'
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -271,12 +288,14 @@ EOF
   local ms_port ksm_port
   ms_port=$(mp_cluster_port "$cluster" metrics-server)
   mp_log "starting metrics-server on 127.0.0.1:$ms_port (metrics.k8s.io through the aggregator)"
-  # It scrapes kwok's kubelet-style endpoint: the node's Hostname address (localhost) at kwok's port.
+  # It scrapes each node's kubelet at its InternalIP (a name would need a DNS lookup: this machine's
+  # resolver knows no node names): kwok's kubelet-style endpoint at 127.0.0.1 and kwok's port for the
+  # simulated nodes, kubelet at the bridge address for the real node.
   mp_cluster_launch "$cluster" metrics-server metrics-server \
     --bind-address=127.0.0.1 --secure-port="$ms_port" --kubeconfig="$cluster/kubeconfig" \
     --authentication-kubeconfig="$cluster/kubeconfig" --authorization-kubeconfig="$cluster/kubeconfig" \
     --tls-cert-file="$p/metrics-server.crt" --tls-private-key-file="$p/metrics-server.key" \
-    --kubelet-preferred-address-types=Hostname --kubelet-use-node-status-port --kubelet-insecure-tls \
+    --kubelet-preferred-address-types=InternalIP,Hostname --kubelet-use-node-status-port --kubelet-insecure-tls \
     --metric-resolution=15s
   "${k[@]}" apply -f - >/dev/null <<EOF
 apiVersion: v1

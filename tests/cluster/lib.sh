@@ -32,18 +32,20 @@ finish() {
 
 fails() { ! "$@" >/dev/null 2>&1; }
 
-# mp_test_cluster: sets KUBECONFIG and PATH for the cluster, starting one when none runs; sets
-# own_cluster=1 when it started it (cluster_cleanup then stops it).
+# mp_test_cluster [--real-node]: sets KUBECONFIG and PATH for the cluster, starting one when none runs
+# (or, with --real-node, none with a real node); sets own_cluster=1 when it started it (cluster_cleanup
+# then stops it).
 own_cluster=0
 mp_test_cluster() {
   mp_go_env
-  PATH=$(mp_cluster_path):$PATH
+  PATH=$(mp_cluster_path):$(mp_cluster_node_path):$PATH
   export PATH
-  if [[ -z ${MP_CLUSTER_DIR:-} ]] || ! mp_cluster_pid "$MP_CLUSTER_DIR" kube-apiserver >/dev/null; then
+  if [[ -z ${MP_CLUSTER_DIR:-} ]] || ! mp_cluster_pid "$MP_CLUSTER_DIR" kube-apiserver >/dev/null ||
+    { [[ ${1:-} == --real-node ]] && ! mp_cluster_pid "$MP_CLUSTER_DIR" kubelet >/dev/null; }; then
     MP_CLUSTER_DIR=$(mktemp -d /tmp/mp-cluster.XXXXXX)
     own_cluster=1
-    mp_log "no cluster at MP_CLUSTER_DIR: starting one in $MP_CLUSTER_DIR"
-    MP_CLUSTER_DIR=$MP_CLUSTER_DIR "$root/scripts/cluster" up >"$MP_CLUSTER_DIR.up.log" 2>&1 || {
+    mp_log "no cluster${1:+ with a real node} at MP_CLUSTER_DIR: starting one in $MP_CLUSTER_DIR"
+    MP_CLUSTER_DIR=$MP_CLUSTER_DIR "$root/scripts/cluster" up "$@" >"$MP_CLUSTER_DIR.up.log" 2>&1 || {
       tail -n 30 "$MP_CLUSTER_DIR.up.log"
       echo "FAILED scripts/cluster up"
       echo "0 passed, 1 failed"

@@ -1,8 +1,12 @@
-// Two real platform-operator processes against one API double: only the Lease holder acts; when it is
-// killed the other takes over within 20 s (default 15 s lease, 10 s renew deadline, 2 s retry); a leader
-// whose Lease is taken stops acting at once.
+// A real platform-operator against the Kubernetes API double, for the one leader-election fault a real
+// API server will not produce when a test asks: slow answers to chosen requests (each Lease renewal
+// answered 1 s after it was written, a /scale write held 15 s, FakeKubeApi::delayAnswers). A real server
+// answers as soon as it is done, and a TCP proxy in front of it cannot pick the /scale write out of a
+// TLS connection. The rest of leader election (only the holder writes, takeover after kill -9, a taken
+// Lease stopping the writes) runs on the real server: OperatorLeaderElectionOnCluster in
+// operator_cluster_test.cpp. The other fault kept on the double, a 410 Gone on a watch, is in
+// operator_integration_test.cpp.
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <chrono>
 #include <optional>
@@ -19,10 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kLoad = "app_requests_per_second{service=\"api-gateway\"}";
 const std::string kLease = "/apis/coordination.k8s.io/v1/namespaces/default/leases/platform-operator";
-
-std::string agentOf(const std::string& identity) {
-  return "platform-operator/0.1 (" + identity + ")";
-}
 
 class LeaderElection : public ::testing::Test {
  protected:
@@ -41,12 +41,10 @@ class LeaderElection : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure()) {
-      for (auto* p : {a_.get(), b_.get()}) {
-        if (p != nullptr) {
-          std::string log = p->log();
-          std::cerr << "--- " << p->logFile() << " ---\n"
-                    << log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
-        }
+      if (a_ != nullptr) {
+        std::string log = a_->log();
+        std::cerr << "--- " << a_->logFile() << " ---\n"
+                  << log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
       }
     }
   }
@@ -58,58 +56,7 @@ class LeaderElection : public ::testing::Test {
 
   OperatorHarness h_;
   std::unique_ptr<ChildProcess> a_;
-  std::unique_ptr<ChildProcess> b_;
 };
-
-TEST_F(LeaderElection, OnlyTheHolderActsAndTheOtherTakesOverWhenItDies) {
-  const std::vector<std::string> flags = {"--sync-period", "1s", "--leader-elect", "--metrics-port", "0"};
-  a_ = h_.startOperator("op-a", flags);
-  ASSERT_TRUE(waitFor([&] { return holder() == "op-a"; }, seconds(10)));
-  b_ = h_.startOperator("op-b", flags);
-
-  h_.exporter().set(kLoad, 25);
-  ASSERT_TRUE(waitFor([&] { return h_.replicas("api-gateway") == 3; }, seconds(20)));
-  std::this_thread::sleep_for(seconds(3));
-  EXPECT_EQ(holder(), "op-a");
-  EXPECT_GT(h_.api().writeCount(agentOf("op-a")), 0);
-  EXPECT_EQ(h_.api().writeCount(agentOf("op-b")), 0) << "the standby wrote something";
-  EXPECT_FALSE(h_.api().usage(agentOf("op-b")).empty()) << "the standby keeps trying for the Lease";
-
-  // Kill the leader without letting it release the Lease; the load falls meanwhile.
-  h_.exporter().set(kLoad, 12);  // recommends 2
-  auto killed = Clock::now();
-  a_->stop(SIGKILL);
-  ASSERT_TRUE(waitFor([&] { return holder() == "op-b"; }, seconds(25)));
-  double takeover = std::chrono::duration<double>(Clock::now() - killed).count();
-  std::cout << "op-b held the Lease " << takeover << " s after op-a was killed\n";
-  EXPECT_LE(takeover, 20.0);
-  ASSERT_TRUE(waitFor([&] { return h_.replicas("api-gateway") == 2; }, seconds(15)));
-  std::cout << "op-b scaled 3 -> 2 " << std::chrono::duration<double>(Clock::now() - killed).count()
-            << " s after op-a was killed\n";
-  EXPECT_GT(h_.api().writeCount(agentOf("op-b")), 0);
-
-  // Someone else takes the Lease (and keeps renewing it): op-b must stop acting within a retry period.
-  std::atomic<bool> stopIntruder{false};
-  std::thread intruder([&] {
-    while (!stopIntruder) {
-      h_.api().updateObject(kLease, [](json& lease) {
-        lease["spec"]["holderIdentity"] = "intruder";
-        lease["spec"]["renewTime"] = "2026-01-01T00:00:00.000000Z";
-        lease["spec"]["leaseDurationSeconds"] = 15;
-      });
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-  });
-  std::this_thread::sleep_for(seconds(3));
-  int writesAfterLoss = h_.api().writeCount(agentOf("op-b"));
-  h_.exporter().set(kLoad, 30);  // would scale 2 -> 3
-  std::this_thread::sleep_for(seconds(5));
-  stopIntruder = true;
-  intruder.join();
-  EXPECT_EQ(h_.replicas("api-gateway"), 2) << "a leader that lost its Lease still scaled";
-  EXPECT_EQ(h_.api().writeCount(agentOf("op-b")), writesAfterLoss);
-  EXPECT_NE(b_->log().find("lost leadership"), std::string::npos);
-}
 
 // Fencing: a write must be over before the Lease could pass to someone else, i.e. by the start of the
 // renewal request that last succeeded plus leaseDuration. The API double answers each Lease renewal 1 s

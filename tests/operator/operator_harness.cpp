@@ -60,13 +60,7 @@ json OperatorHarness::policy(const std::string& name) {
 }
 
 json OperatorHarness::condition(const std::string& policyName, const std::string& type) {
-  json object = policy(policyName);
-  for (const json& c : object.value("status", json::object()).value("conditions", json::array())) {
-    if (c.value("type", "") == type) {
-      return c;
-    }
-  }
-  return json::object();
+  return conditionOf(policy(policyName), type);
 }
 
 std::vector<json> OperatorHarness::events(const std::string& policyName, const std::string& reason) {

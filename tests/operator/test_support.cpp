@@ -189,6 +189,16 @@ std::string sourcePath(const std::string& relative) {
   return std::string(root == nullptr ? "." : root) + "/" + relative;
 }
 
+nlohmann::json conditionOf(const nlohmann::json& policy, const std::string& type) {
+  for (const auto& c :
+       policy.value("status", nlohmann::json::object()).value("conditions", nlohmann::json::array())) {
+    if (c.value("type", "") == type) {
+      return c;
+    }
+  }
+  return nlohmann::json::object();
+}
+
 std::set<std::tuple<std::string, std::string, std::string>> rbacGrants(const nlohmann::json& rules) {
   std::set<std::tuple<std::string, std::string, std::string>> grants;
   for (const auto& rule : rules) {

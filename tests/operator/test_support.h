@@ -82,6 +82,9 @@ nlohmann::json loadYamlAsJson(const std::string& path);
 // The repository root (MP_SOURCE_DIR, set by CTest) joined with `relative`.
 std::string sourcePath(const std::string& relative);
 
+// The condition of `type` in a ServicePolicy object's status, or an empty object.
+nlohmann::json conditionOf(const nlohmann::json& policy, const std::string& type);
+
 // The (verb, group, resource) triples the operator's RBAC rules file grants.
 std::set<std::tuple<std::string, std::string, std::string>> rbacGrants(const nlohmann::json& rules);
 

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -36,6 +37,7 @@ constexpr milliseconds kWriteInterval{40};  // per writer: ~50 movie writes/s in
 constexpr milliseconds kReadInterval{20};   // per reader: ~100 reads/s in all
 constexpr milliseconds kRetryPause{250};    // between attempts of a billing post answered 503
 constexpr std::chrono::seconds kRetryFor{30};
+constexpr std::chrono::seconds kOverrun{120};  // the longest the movie load waits for STOP_FILE
 
 int64_t wallMs() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -82,8 +84,9 @@ std::string fields(const Timed& t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 7) {
-    std::fprintf(stderr, "usage: fault-load PORT SECONDS BILLING_POSTS RUN_ID TIMEOUT_MS OUT_DIR\n");
+  if (argc != 7 && argc != 8) {
+    std::fprintf(stderr,
+                 "usage: fault-load PORT SECONDS BILLING_POSTS RUN_ID TIMEOUT_MS OUT_DIR [STOP_FILE]\n");
     return 2;
   }
   const auto port = static_cast<uint16_t>(std::atoi(argv[1]));
@@ -92,6 +95,9 @@ int main(int argc, char** argv) {
   const std::string runId = argv[4];
   const milliseconds timeout{std::atol(argv[5])};
   const std::string outDir = argv[6];
+  // With STOP_FILE, the movie writers and readers go on past SECONDS until that file exists (at most
+  // kOverrun more), so that a fault the script starts late on a slow machine still meets requests.
+  const std::string stopFile = argc == 8 ? argv[7] : "";
   if (port == 0 || duration.count() <= 0 || billingPosts <= 0 || timeout.count() <= 0) {
     std::fprintf(stderr, "fault-load: PORT, SECONDS, BILLING_POSTS and TIMEOUT_MS must be positive\n");
     return 2;
@@ -105,6 +111,12 @@ int main(int argc, char** argv) {
 
   const auto begin = Clock::now();
   const auto end = begin + duration;
+  const auto movieLoadGoesOn = [&] {
+    const auto now = Clock::now();
+    if (now < end)
+      return true;
+    return !stopFile.empty() && now < end + kOverrun && !std::filesystem::exists(stopFile);
+  };
   // Billing posts are spread evenly over the run so that every fault meets some of them.
   const auto spacing = std::chrono::duration_cast<std::chrono::microseconds>(duration) / billingPosts;
   std::atomic<long> nextPost{0};
@@ -141,7 +153,7 @@ int main(int argc, char** argv) {
   for (int t = 0; t < kWriterThreads; ++t) {
     threads.emplace_back([&, t] {
       mp::test::HttpClient client(port, timeout);
-      for (long n = 0; Clock::now() < end; ++n) {
+      for (long n = 0; movieLoadGoesOn(); ++n) {
         std::this_thread::sleep_until(begin + kWriteInterval * n + milliseconds(t * 7));
         std::string title = runId + "-w" + std::to_string(t) + "-" + std::to_string(n);
         auto timed =
@@ -162,7 +174,7 @@ int main(int argc, char** argv) {
   for (int t = 0; t < kReaderThreads; ++t) {
     threads.emplace_back([&, t] {
       mp::test::HttpClient client(port, timeout);
-      for (long n = 0; Clock::now() < end; ++n) {
+      for (long n = 0; movieLoadGoesOn(); ++n) {
         std::this_thread::sleep_until(begin + kReadInterval * n + milliseconds(t * 5));
         // Alternates a single movie (the newest written) and a page of the list.
         int64_t id = lastMovieId.load();

@@ -101,6 +101,7 @@ void TcpProxy::run() {
       pair.server = pair.client >= 0 ? connectTo(targetPort_) : -1;
       if (pair.server >= 0) {
         pairs.push_back(pair);
+        ++connectionsAccepted_;
       } else if (pair.client >= 0) {
         ::close(pair.client);
       }

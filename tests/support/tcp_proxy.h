@@ -29,6 +29,8 @@ class TcpProxy {
   void closeAll() { closeAll_ = true; }
   // Replies dropped by kCutNextReply so far.
   int repliesCut() const { return repliesCut_; }
+  // Connections accepted and forwarded so far (a client that reconnects after closeAll() adds to it).
+  int connectionsAccepted() const { return connectionsAccepted_; }
 
  private:
   void run();
@@ -40,6 +42,7 @@ class TcpProxy {
   std::atomic<bool> closeAll_{false};
   std::atomic<bool> stop_{false};
   std::atomic<int> repliesCut_{0};
+  std::atomic<int> connectionsAccepted_{0};
   std::thread thread_;
 };
 

@@ -115,15 +115,68 @@ http://prometheus:9090
   value: {{ .Values.serviceDefaults.maxRequestBytes | int64 | quote }}
 {{- end }}
 
+{{/*
+Where the services reach a server the chart may bundle: its own Service, or (enabled: false) the external
+one. Call with (dict "key" "inventoryDatabase" "values" V "service" "inventory-database" "port" 5432);
+prints YAML {host, port, external, cidrs} (fromYaml). Fails when external is chosen without a host or a
+password Secret: the chart generates no password for a server it does not run.
+*/}}
+{{- define "movie-platform.server" -}}
+{{- if include "movie-platform.bundled" .values -}}
+{{ dict "host" .service "port" .port "external" false "cidrs" (list) | toYaml }}
+{{- else -}}
+{{- $ext := .values.external | default dict -}}
+{{- if not $ext.host -}}
+{{ fail (printf "%s.enabled=false (an external server) needs %s.external.host" .key .key) }}
+{{- end -}}
+{{- if not .values.auth.existingSecret -}}
+{{ fail (printf "%s.enabled=false (an external server) needs %s.auth.existingSecret: the Secret holding its password under %s.auth.existingSecretPasswordKey (%s)" .key .key .key .values.auth.existingSecretPasswordKey) }}
+{{- end -}}
+{{- if .values.auth.password -}}
+{{ fail (printf "%s.enabled=false (an external server): put its password in the Secret %s.auth.existingSecret, not in %s.auth.password" .key .key .key) }}
+{{- end -}}
+{{ dict "host" $ext.host "port" ($ext.port | default .port) "external" true "cidrs" ($ext.cidrs | default (list)) | toYaml }}
+{{- end -}}
+{{- end }}
+
+{{/*
+Whether the chart runs a server (inventoryDatabase, billingDatabase, rabbitmq): "true" or nothing. A
+missing enabled counts as true: `helm upgrade --reuse-values` from a chart before the value keeps the
+old chart's values, without it.
+*/}}
+{{- define "movie-platform.bundled" -}}
+{{- if or (not (hasKey . "enabled")) .enabled }}true{{ end -}}
+{{- end }}
+
+{{/* The three servers, each as movie-platform.server prints it. Call with the root context. */}}
+{{- define "movie-platform.inventoryDatabaseServer" -}}
+{{ include "movie-platform.server" (dict "key" "inventoryDatabase" "values" .Values.inventoryDatabase "service" "inventory-database" "port" 5432) }}
+{{- end }}
+{{- define "movie-platform.billingDatabaseServer" -}}
+{{ include "movie-platform.server" (dict "key" "billingDatabase" "values" .Values.billingDatabase "service" "billing-database" "port" 5432) }}
+{{- end }}
+{{- define "movie-platform.rabbitmqServer" -}}
+{{ include "movie-platform.server" (dict "key" "rabbitmq" "values" .Values.rabbitmq "service" "rabbitmq" "port" 5672) }}
+{{- end }}
+
+{{/* A user name, database or vhost as one percent-encoded URI segment ("/" -> %2F, "@" -> %40). */}}
+{{- define "movie-platform.uriSegment" -}}
+{{ urlquery . | replace "+" "%20" }}
+{{- end }}
+
 {{/* AMQP URL built in the container from the Secret-sourced RABBITMQ_PASSWORD (no password here). */}}
 {{- define "movie-platform.rabbitmqEnv" -}}
+{{- $mq := .Values.rabbitmq -}}
+{{- $server := include "movie-platform.rabbitmqServer" . | fromYaml -}}
+{{- /* The bundled broker's default vhost "/", written as the chart always has. */}}
+{{- $vhost := ternary "%2f" (include "movie-platform.uriSegment" (dig "external" "vhost" "/" $mq)) (not $server.external) -}}
 - name: RABBITMQ_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "movie-platform.secretName" (dict "auth" .Values.rabbitmq.auth "default" "rabbitmq-credentials") }}
-      key: {{ .Values.rabbitmq.auth.existingSecretPasswordKey }}
+      name: {{ include "movie-platform.secretName" (dict "auth" $mq.auth "default" "rabbitmq-credentials") }}
+      key: {{ $mq.auth.existingSecretPasswordKey }}
 - name: RABBITMQ_URL
-  value: "amqp://{{ .Values.rabbitmq.auth.username }}:$(RABBITMQ_PASSWORD)@rabbitmq:5672/%2f"
+  value: "amqp://{{ include "movie-platform.uriSegment" $mq.auth.username }}:$(RABBITMQ_PASSWORD)@{{ $server.host }}:{{ $server.port }}/{{ $vhost }}"
 {{- end }}
 
 {{/*

@@ -267,11 +267,27 @@ const openToAnyone = (component, rulePorts) =>
   (openIngress[component] === null || (rulePorts?.length && rulePorts.every((p) => openIngress[component].includes(p.port))));
 const externalEgress = new Set(["platform-operator", "prometheus"]);
 
+// The servers a pod's configuration names outside the release: every URL in its environment whose host
+// is not one of the release's Services (a bring-your-own database or broker), as {host, port}.
+const serverUrl = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?([^:/@]+):(\d+)/i;
+function externalServers(podSpec, serviceNames) {
+  const servers = [];
+  for (const { c } of containersOf(podSpec)) {
+    for (const e of c.env ?? []) {
+      const m = typeof e.value === "string" && e.value.match(serverUrl);
+      if (m && !serviceNames.has(m[1])) servers.push({ host: m[1], port: Number(m[2]), env: e.name });
+    }
+  }
+  return servers;
+}
+
 function podsOf(objects) {
+  const serviceNames = new Set(objects.filter((o) => o.kind === "Service").map((o) => o.metadata?.name));
   return podSpecs(objects).map(({ owner, podSpec }) => {
     const labels = owner.kind === "Pod" ? owner.metadata?.labels ?? {} : owner.spec?.template?.metadata?.labels ?? {};
     const ports = containersOf(podSpec).flatMap(({ c }) => (c.ports ?? []).map((p) => p.containerPort));
-    return { component: labels["app.kubernetes.io/name"] ?? owner.metadata?.name, labels, ports };
+    const servers = externalServers(podSpec, serviceNames);
+    return { component: labels["app.kubernetes.io/name"] ?? owner.metadata?.name, labels, ports, servers };
   });
 }
 
@@ -313,7 +329,15 @@ function checkNetworkPaths(objects) {
     }
   }
   // From and to outside the release: ingress open to all only at the entry points; egress to any address
-  // (beyond DNS) only for the components that talk to the Kubernetes API.
+  // (beyond DNS) only for the components that talk to the Kubernetes API, and for a service to an external
+  // server its configuration names, on that server's port only. Each such server must be reachable.
+  const outside = (r) => !r.to?.length || r.to.some((p) => p.ipBlock);
+  for (const pod of pods) {
+    for (const server of pod.servers) {
+      const reachable = isolating(pod, "Egress").some((np) => (np.spec.egress ?? []).some((r) => outside(r) && portMatches(r.ports, server.port)));
+      if (!reachable) errors.push(`pod ${pod.component} cannot reach ${server.host}:${server.port} (its ${server.env}): no egress rule outside the release on that port`);
+    }
+  }
   for (const np of policies) {
     for (const pod of pods.filter((p) => selects(np.spec.podSelector, p.labels))) {
       for (const r of np.spec.ingress ?? []) {
@@ -323,7 +347,8 @@ function checkNetworkPaths(objects) {
       }
       for (const r of np.spec.egress ?? []) {
         const dnsOnly = r.ports?.length && r.ports.every((p) => p.port === 53);
-        if ((!r.to?.length || r.to.some((p) => p.ipBlock)) && !dnsOnly && !externalEgress.has(pod.component)) {
+        const toItsServers = r.ports?.length && r.ports.every((p) => pod.servers.some((s) => s.port === p.port));
+        if (outside(r) && !dnsOnly && !toItsServers && !externalEgress.has(pod.component)) {
           errors.push(`${name(np)}: lets ${pod.component} connect anywhere`);
         }
       }

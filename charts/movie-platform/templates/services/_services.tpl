@@ -45,14 +45,14 @@ service="{{ .component }}",namespace="{{ .ctx.Release.Namespace }}"
   value: {{ .Values.inventoryApp.port | quote }}
 - name: DB_POOL_SIZE
   value: {{ .Values.inventoryApp.dbPoolSize | quote }}
-{{ include "movie-platform.databaseUrlEnv" (dict "ctx" . "db" .Values.inventoryDatabase "name" "inventory-database" "var" "INVENTORY_DATABASE_URL") }}
+{{ include "movie-platform.databaseUrlEnv" (dict "ctx" . "db" .Values.inventoryDatabase "name" "inventory-database" "var" "INVENTORY_DATABASE_URL" "server" (include "movie-platform.inventoryDatabaseServer" . | fromYaml)) }}
 {{- end }}
 
 {{- define "movie-platform.env.billing-app" -}}
 {{ include "movie-platform.serviceEnv" . }}
 - name: BILLING_APP_PORT
   value: {{ .Values.billingApp.port | quote }}
-{{ include "movie-platform.databaseUrlEnv" (dict "ctx" . "db" .Values.billingDatabase "name" "billing-database" "var" "BILLING_DATABASE_URL") }}
+{{ include "movie-platform.databaseUrlEnv" (dict "ctx" . "db" .Values.billingDatabase "name" "billing-database" "var" "BILLING_DATABASE_URL" "server" (include "movie-platform.billingDatabaseServer" . | fromYaml)) }}
 {{ include "movie-platform.rabbitmqEnv" . }}
 - name: BILLING_QUEUE
   value: {{ .Values.billingApp.queue | quote }}
@@ -60,7 +60,8 @@ service="{{ .component }}",namespace="{{ .ctx.Release.Namespace }}"
 
 {{/*
 A libpq URI built in the container: the password comes from the database's Secret into DATABASE_PASSWORD
-and Kubernetes expands $(DATABASE_PASSWORD), so no password sits outside a Secret.
+and Kubernetes expands $(DATABASE_PASSWORD), so no password sits outside a Secret. "server" is where the
+database is (movie-platform.server): the chart's Service or the external host.
 */}}
 {{- define "movie-platform.databaseUrlEnv" -}}
 - name: DATABASE_PASSWORD
@@ -69,5 +70,5 @@ and Kubernetes expands $(DATABASE_PASSWORD), so no password sits outside a Secre
       name: {{ include "movie-platform.secretName" (dict "auth" .db.auth "default" (printf "%s-credentials" .name)) }}
       key: {{ .db.auth.existingSecretPasswordKey }}
 - name: {{ .var }}
-  value: "postgresql://{{ .db.auth.username }}:$(DATABASE_PASSWORD)@{{ .name }}:5432/{{ .db.database }}"
+  value: "postgresql://{{ include "movie-platform.uriSegment" .db.auth.username }}:$(DATABASE_PASSWORD)@{{ .server.host }}:{{ .server.port }}/{{ include "movie-platform.uriSegment" .db.database }}"
 {{- end }}

@@ -1,0 +1,242 @@
+# shellcheck shell=bash disable=SC2154  # bench/run's settings and stack: stack, data, work, sql, movies, ...
+# bench/lib/scale.sh: how cost grows with the work (issue 16). Sourced by bench/run after its helpers
+# (wrk_run, pgbench_run, psql_as, pid_of, rss_mb, ...); the functions run against bench/run's stack. Each
+# appends its points to $data/NAME.tsv, which the plots (bench/plot.gp) and scale_tables read.
+
+# drain_backlog COUNT SAMPLES: billing-app stopped, the queue purged, COUNT orders published by raw-publish
+# (window 1000), `orders` emptied, billing-app started. Until all are stored, every 0.25 s billing-app's
+# RSS and the rows stored so far go to SAMPLES ("ms_since_start rss_mb stored"). Appends the summary to
+# $data/drain.tsv and sets drain_published_rps, drain_stored, drain_seconds (first to last row),
+# drain_rate, drain_cpu_per_10k, drain_hwm (VmHWM, MB) and drain_rss_max (largest sample, MB).
+drain_backlog() {
+  local count=$1 samples=$2 pid started now stored=0 rss rss_start
+  "${stack[@]}" stop billing-app >/dev/null 2>&1 || true
+  rmq_ctl "$MP_STACK_DIR/rabbitmq" purge_queue billing_queue >/dev/null
+  drain_published_rps=$(build/bench-bin/raw-publish "$amqp_url" billing_queue "$count" 1000 |
+    awk '/^raw-publish/ {print $NF}')
+  echo "TRUNCATE orders RESTART IDENTITY;" | psql_as billing orders
+  start_timed billing-app "$BILLING_APP_PORT" >/dev/null
+  started=$(uptime_ms)
+  pid=$(pid_of billing-app)
+  rss_start=$(rss_mb "$pid" VmRSS)
+  echo "0 $rss_start 0" >"$samples"
+  # max(id) reads the primary key's last entry (one consumer inserts in order); count(*) would read the
+  # whole table at every look and slow the drain it watches.
+  local deadline=$((SECONDS + 60 + count / 2000))
+  while ((stored < count && SECONDS < deadline)); do
+    stored=$(echo "SELECT coalesce(max(id), 0) FROM orders" | psql_as billing orders)
+    now=$(uptime_ms)
+    rss=$(rss_mb "$pid" VmRSS)
+    echo "$((now - started)) $rss $stored" >>"$samples"
+    sleep 0.25
+  done
+  drain_stored=$(echo "SELECT count(*) FROM orders" | psql_as billing orders)
+  ((drain_stored >= count)) || mp_log "warning: only $drain_stored of $count orders stored in time"
+  drain_seconds=$(echo "SELECT extract(epoch FROM max(created_at) - min(created_at)) FROM orders" |
+    psql_as billing orders)
+  drain_rate=$(awk -v n="$drain_stored" -v d="$drain_seconds" 'BEGIN { printf "%.0f", (d > 0 ? n / d : 0) }')
+  # All of the process's CPU: it did nothing but start and drain.
+  drain_cpu_per_10k=$(awk -v t="$(cpu_ticks "$pid")" -v hz="$clock_ticks" -v n="$drain_stored" \
+    'BEGIN { printf "%.2f", (n > 0 ? t / hz / n * 10000 : 0) }')
+  drain_hwm=$(rss_mb "$pid" VmHWM)
+  drain_rss_max=$(awk '$2 > m { m = $2 } END { printf "%.1f", m }' "$samples")
+  echo "$count $drain_published_rps $drain_stored $drain_seconds $drain_rate $rss_start $drain_rss_max" \
+    "$drain_hwm $drain_cpu_per_10k" >>"$data/drain.tsv"
+  mp_log "    $drain_stored orders, first to last row ${drain_seconds}s, billing-app RSS $rss_start -> max $drain_rss_max MB"
+}
+
+# scale_open_loop: GET /api/movies/:id via api-gateway at 50, 80 and 95 % of the maximum, which wrk's
+# closed loop measures just before (sets open_max, open_max_p99), $open_seconds each. Open loop: vegeta
+# sends at the rate whatever the answers take, so a stall shows as latency instead of slowing a generator
+# that waits for each answer. Points in $data/openloop.tsv:
+# "percent offered_rps achieved_rps non2xx p50_ms p99_ms p999_ms".
+scale_open_loop() {
+  # shellcheck disable=SC2034  # seconds and warmup: wrk_run's durations, by dynamic scope
+  local seconds=$scale_seconds warmup=1 targets=$work/vegeta-targets percent rate
+  read -r open_max _ open_max_p99 _ <<<"$(wrk_run "$gateway/api/movies/" MP_WRK_IDS="$movies")"
+  for _ in $(seq 1 1000); do
+    echo "GET $gateway/api/movies/$(((RANDOM * 32768 + RANDOM) % movies + 1))"
+  done >"$targets"
+  for percent in 50 80 95; do
+    rate=$((open_max * percent / 100))
+    ((rate > 0)) || rate=1
+    "$vegeta" attack -rate="$rate" -duration="${open_seconds}s" -timeout=10s -targets="$targets" \
+      >"$work/vegeta.bin"
+    # CSV: timestamp, status code, latency in ns, ...
+    "$vegeta" encode -to csv <"$work/vegeta.bin" | awk -F, '{ print $3, $2 }' | sort -n |
+      awk -v percent="$percent" -v rate="$rate" -v d="$open_seconds" '
+        { ns[NR] = $1; if ($2 !~ /^2/) bad++ }
+        END {
+          printf "%d %d %.0f %d %.2f %.2f %.2f\n", percent, rate, NR / d, bad, ns[int(NR * 0.5) + 1] / 1e6,
+            ns[int(NR * 0.99) + 1] / 1e6, ns[int(NR * 0.999) + 1] / 1e6
+        }' >>"$data/openloop.tsv"
+  done
+}
+
+# scale_idle: no idle connection, then each count of idle_sizes, held on api-gateway by idle-connections
+# (bench/idle_connections.cpp: one GET /healthz each, then silent); meanwhile wrk's $connections active
+# connections on GET /api/movies/:id. Points in $data/idle.tsv:
+# "idle open_seconds answered still_open_after gateway_rss_kb active_rps active_p99_ms".
+scale_idle() {
+  # shellcheck disable=SC2034  # seconds and warmup: wrk_run's durations, by dynamic scope
+  local seconds=$scale_seconds warmup=1 n gw_pid hold rss rps p99 line open_s answered still
+  gw_pid=$(pid_of api-gateway)
+  for n in 0 "${idle_sizes[@]}"; do
+    open_s=0 answered=0 still=0
+    if ((n > 0)); then
+      rm -f "$work/idle.in" "$work/idle.out"
+      mkfifo "$work/idle.in"
+      build/bench-bin/idle-connections 127.0.0.1 "$API_GATEWAY_PORT" "$n" /healthz <"$work/idle.in" \
+        >"$work/idle.out" &
+      holder_pid=$!
+      exec {hold}>"$work/idle.in" # idle-connections holds them until this closes
+      mp_wait_for 150 "$n idle connections" grep -q '^idle-connections opened' "$work/idle.out" ||
+        mp_die "idle-connections did not open $n connections"
+      line=$(grep '^idle-connections opened' "$work/idle.out")
+      [[ $line =~ answered=([0-9]+) ]] && answered=${BASH_REMATCH[1]}
+      [[ $line =~ seconds=([0-9.]+) ]] && open_s=${BASH_REMATCH[1]}
+      ((answered == n)) || mp_log "warning: only $answered of $n idle connections were answered ($line)"
+    fi
+    sleep 1
+    rss=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$gw_pid/status") # kB: a connection costs a few
+    read -r rps _ p99 _ <<<"$(wrk_run "$gateway/api/movies/" MP_WRK_IDS="$movies")"
+    if ((n > 0)); then
+      exec {hold}>&-
+      wait "$holder_pid" || true
+      holder_pid=""
+      still=$(sed -n 's/^idle-connections still_open=//p' "$work/idle.out")
+    fi
+    echo "$n $open_s $answered ${still:-0} $rss $rps $p99" >>"$data/idle.tsv"
+    mp_log "    $n idle: gateway RSS $rss kB, active $rps req/s (p99 $p99 ms)"
+  done
+}
+
+# explain_ms SETTINGS: the median execution time in ms of 3 EXPLAIN ANALYZE runs of the title search's SQL,
+# after the SQL SETTINGS.
+explain_ms() {
+  for _ in 1 2 3; do
+    printf '%s\nEXPLAIN (ANALYZE, TIMING OFF) %s\n' "$1" "$(cat "$sql/search.sql")" | psql_as inventory movies |
+      awk '/Execution Time/ {print $3}'
+  done | sort -n | sed -n 2p
+}
+
+# scale_movies: the movies table grown through scale_sizes; the "matrix" titles are among the first size's
+# only (about 1 % of them), so every size has the same matches and only the table grows. At each size:
+# the title search through inventory-app and its SQL through pgbench; one search's execution time with the
+# trigram index and with a sequential scan forced; the first and the last page of 20 (OFFSET walks the
+# rows before it); one unpaged GET /api/movies (every row in one answer). Points in $data/movies.tsv:
+# "movies matches search_rps search_p99_ms pgbench_tps index_ms seqscan_ms first_page_rps last_page_rps
+#  full_list_s full_list_mb inventory_hwm_mb full_list_http_status".
+scale_movies() {
+  # shellcheck disable=SC2034  # seconds and warmup: wrk_run's and pgbench_run's durations, by dynamic scope
+  local seconds=$scale_seconds warmup=1 size previous=0 matches search_rps search_p99 pg_tps index_ms seq_ms
+  local first_rps last_rps full hwm
+  for size in "${scale_sizes[@]}"; do
+    mp_log "  $size movies"
+    seed_movies $((previous + 1)) "$size" "${scale_sizes[0]}"
+    previous=$size
+    matches=$(echo "SELECT count(*) FROM movies WHERE title ILIKE '%matrix%'" | psql_as inventory movies)
+    read -r search_rps _ search_p99 _ <<<"$(wrk_run "$inventory/api/movies?title=matrix")"
+    read -r pg_tps _ _ _ <<<"$(pgbench_run inventory movies "$connections" "$sql/search.sql")"
+    index_ms=$(explain_ms "")
+    seq_ms=$(explain_ms "SET enable_bitmapscan = off; SET enable_indexscan = off;")
+    read -r first_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20")"
+    read -r last_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20&offset=$((size > 20 ? size - 20 : 0))")"
+    full=$(curl -sS -m 300 -o /dev/null -w '%{time_total} %{size_download} %{http_code}' "$inventory/api/movies") ||
+      full="0 0 000"
+    hwm=$(rss_mb "$(pid_of inventory-app)" VmHWM)
+    echo "$size $matches $search_rps $search_p99 $pg_tps $index_ms $seq_ms $first_rps $last_rps" \
+      "$(awk '{ printf "%.2f %.1f", $1, $2 / 1048576 }' <<<"$full") $hwm ${full##* }" >>"$data/movies.tsv"
+    mp_log "    search $search_rps req/s (index $index_ms ms, seq scan $seq_ms ms), pages $first_rps / $last_rps req/s"
+  done
+}
+
+# exponent N1 COST1 N2 COST2: how a cost grows with the size, log(COST2/COST1) / log(N2/N1): 0 is flat,
+# 1 linear.
+exponent() {
+  awk -v n1="$1" -v c1="$2" -v n2="$3" -v c2="$4" \
+    'BEGIN { if (c1 > 0 && c2 > 0 && n2 > n1) printf "%.2f", log(c2 / c1) / log(n2 / n1); else print "n/a" }'
+}
+
+# movies_exponent COLUMN rate|time: the exponent of one column of movies.tsv between its first and last row
+# (for a rate, the cost is one over it).
+movies_exponent() {
+  local column=$1 kind=$2 first last n1 c1 n2 c2
+  first=$(head -1 "$data/movies.tsv")
+  last=$(tail -1 "$data/movies.tsv")
+  read -r n1 c1 < <(awk -v c="$column" -v k="$kind" '{ print $1, (k == "rate" ? ($c > 0 ? 1 / $c : 0) : $c) }' <<<"$first")
+  read -r n2 c2 < <(awk -v c="$column" -v k="$kind" '{ print $1, (k == "rate" ? ($c > 0 ? 1 / $c : 0) : $c) }' <<<"$last")
+  exponent "$n1" "$c1" "$n2" "$c2"
+}
+
+# scale_tables: the Markdown of every cost curve measured.
+scale_tables() {
+  if [[ -s $data/movies.tsv ]]; then
+    cat <<EOF
+### Title search and list by table size
+
+The "matrix" titles are about 1 % of the first ${scale_sizes[0]} movies and none after, so every size has the same
+matches and only the table grows. Execution times from \`EXPLAIN ANALYZE\` (median of 3): with the
+\`movies_title_trgm\` index as planned, and with a sequential scan forced (\`enable_bitmapscan\`,
+\`enable_indexscan\` off). Pages: \`?limit=20\` and \`?limit=20&offset=<movies - 20>\`. The unpaged list is one
+\`GET /api/movies\`: every row in one answer.
+
+| movies | matches | search, inventory-app | search SQL, pgbench | one search: index / seq scan | first page | last page | unpaged list: time, size | inventory-app VmHWM after |
+|---|---|---|---|---|---|---|---|---|
+$(awk '{ printf "| %d | %d | %d req/s, p99 %s ms | %d tx/s | %s / %s ms | %d req/s | %d req/s | %s s, %s MB%s | %s MB |\n",
+  $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ($13 == 200 ? "" : " (HTTP " $13 ")"), $12 }' "$data/movies.tsv")
+
+Growth exponent from ${scale_sizes[0]} to ${scale_sizes[-1]} movies (cost = 1 / rate, or the time; 0 is flat, 1 linear): search
+through inventory-app $(movies_exponent 3 rate), its SQL through pgbench $(movies_exponent 5 rate), one search with the index
+$(movies_exponent 6 time), with a sequential scan $(movies_exponent 7 time); first page $(movies_exponent 8 rate), last page
+$(movies_exponent 9 rate), unpaged list $(movies_exponent 10 time).
+
+EOF
+  fi
+  if [[ -s $data/drain.tsv ]]; then
+    cat <<EOF
+### Billing drain by backlog size
+
+RSS of billing-app sampled from \`/proc\` every 0.25 s while it drains; VmHWM is the kernel's peak.
+
+| backlog | published (raw-publish, window 1000) | stored | first to last row | drain rate | billing-app RSS at start / largest sample / VmHWM | CPU per 10k orders |
+|---|---|---|---|---|---|---|
+$(awk '{ printf "| %d | %d msg/s | %d | %.2f s | %d orders/s | %s / %s / %s MB | %s s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' \
+      "$data/drain.tsv")
+
+EOF
+  fi
+  if [[ -s $data/idle.tsv ]]; then
+    cat <<EOF
+### Idle keep-alive connections held on api-gateway
+
+Each idle connection sent one \`GET /healthz\` and then nothing; meanwhile wrk's $connections connections ran
+\`GET /api/movies/:id\` through the gateway for ${scale_seconds} s. RSS per connection: the gateway's RSS above
+the row without idle connections, divided by their number. Open-file limit for the run: $(ulimit -Sn).
+
+| idle connections | opened in | still open after the row | api-gateway RSS | RSS per idle connection | active connections meanwhile |
+|---|---|---|---|---|---|
+$(awk 'NR == 1 { base = $5 }
+  { per = $1 > 0 ? sprintf("%.1f kB", ($5 - base) / $1) : "—"
+    printf "| %d | %s s | %d of %d | %.1f MB | %s | %d req/s, p99 %s ms |\n", $1, $2, $4, $3, $5 / 1024, per, $6, $7 }' \
+      "$data/idle.tsv")
+
+EOF
+  fi
+  if [[ -s $data/openloop.tsv ]]; then
+    cat <<EOF
+### Latency at a fixed offered rate (open loop)
+
+\`GET /api/movies/:id\` via api-gateway, vegeta $vegeta_version at a fixed rate for ${open_seconds} s each, a
+share of the maximum wrk measured just before ($open_max req/s, p99 $open_max_p99 ms, closed loop at
+$connections connections, ${scale_seconds} s).
+Vegeta's own CPU comes from the same two cores.
+
+| offered | achieved | non-2xx | p50 | p99 | p99.9 |
+|---|---|---|---|---|---|
+$(awk '{ printf "| %d %% (%d req/s) | %d req/s | %d | %s ms | %s ms | %s ms |\n", $1, $2, $3, $4, $5, $6, $7 }' \
+      "$data/openloop.tsv")
+
+EOF
+  fi
+}
