@@ -71,6 +71,20 @@ mp_with_progress() {
   mp_log "built $what in $((SECONDS - start))s"
 }
 
+# mp_build_begin DIR: 1 when DIR holds a finished build (its .done), else 0 holding the machine's one
+# build lock: two builds never run at once (the second waits, then finds the first one's .done), and
+# an `up` with everything built takes no lock, so it never waits on another clone's longer build.
+# mp_build_end releases the lock; a build that fails holds it until its process exits.
+mp_build_begin() {
+  [[ -f $1/.done ]] && return 1
+  exec {mp_build_lock}>"$MP_CLUSTER_CACHE/.build.lock"
+  flock "$mp_build_lock"
+  [[ -f $1/.done ]] || return 0
+  mp_build_end
+  return 1
+}
+mp_build_end() { exec {mp_build_lock}>&-; }
+
 # mp_wrapper_module DIR MODULE@VERSION [go mod edit args...]: a wrapper module in DIR requiring MODULE.
 mp_wrapper_module() {
   local dir=$1 req=$2
@@ -104,7 +118,7 @@ mp_build_kubernetes_cmds() {
   local name=$1 hint=$2 v=$MP_K8S_VERSION dir src gomod mods m ldf minor staging
   shift 2
   dir=$(mp_tool_dir "$name" "$v")
-  [[ -f $dir/.done ]] && return 0
+  mp_build_begin "$dir" || return 0
   src=$dir/src
   minor=${v#v1.}
   minor=${minor%%.*}
@@ -126,6 +140,7 @@ mp_build_kubernetes_cmds() {
       cd "$1" && v=$2 ldf=$3 out=$4 && shift 4 && go get "${@/%/@$v}" &&
       go build -trimpath -tags=selinux,notest -ldflags="$ldf" -o "$out/bin/" "$@"' _ "$src" "$v" "$ldf" "$dir" "${pkgs[@]}"
   touch "$dir/.done"
+  mp_build_end
 }
 
 # mp_build_go_tool NAME VERSION MODULE PACKAGE BINARY [LDFLAGS]: one main package of MODULE@VERSION built
@@ -133,12 +148,13 @@ mp_build_kubernetes_cmds() {
 mp_build_go_tool() {
   local name=$1 v=$2 module=$3 pkg=$4 binary=$5 ldf=${6:-} dir
   dir=$(mp_tool_dir "$name" "$v")
-  [[ -f $dir/.done ]] && return 0
+  mp_build_begin "$dir" || return 0
   mp_wrapper_module "$dir/src" "$module@$v"
   mp_with_progress "$name $v" "$MP_CLUSTER_CACHE/$name-build.log" bash -c '
     cd "$1" && go get "$7@$3" && go build -trimpath -ldflags="-s -w $4" -o "$5/bin/$6" "$7"' \
     _ "$dir/src" "$module" "$v" "$ldf" "$dir" "$binary" "$pkg"
   touch "$dir/.done"
+  mp_build_end
 }
 
 # mp_build_containerd: containerd with its runc shim and ctr. Without cgo, so the btrfs snapshotter (a
@@ -146,7 +162,7 @@ mp_build_go_tool() {
 mp_build_containerd() {
   local v=$MP_CONTAINERD_VERSION dir m=github.com/containerd/containerd/v2
   dir=$(mp_tool_dir containerd "$v")
-  [[ -f $dir/.done ]] && return 0
+  mp_build_begin "$dir" || return 0
   mp_wrapper_module "$dir/src" "$m@$v"
   mp_with_progress "containerd $v (containerd, containerd-shim-runc-v2, ctr; cold: 5-10 min)" \
     "$MP_CLUSTER_CACHE/containerd-build.log" bash -c '
@@ -154,6 +170,7 @@ mp_build_containerd() {
       go build -trimpath -tags=no_btrfs -ldflags="-s -w -X $2/version.Version=$3" -o "$4/bin/" \
         "$2/cmd/containerd" "$2/cmd/ctr" "$2/cmd/containerd-shim-runc-v2"' _ "$dir/src" "$m" "$v" "$dir"
   touch "$dir/.done"
+  mp_build_end
 }
 
 # mp_build_coredns: CoreDNS with the plugins a cluster's DNS uses (what kubeadm's Corefile names, and
@@ -165,7 +182,7 @@ mp_coredns_plugins=(bind errors health ready kubernetes metrics cache reload loa
 mp_build_coredns() {
   local v=$MP_COREDNS_VERSION dir m=github.com/coredns/coredns p
   dir=$(mp_tool_dir coredns "$v")
-  [[ -f $dir/.done ]] && return 0
+  mp_build_begin "$dir" || return 0
   mp_wrapper_module "$dir/src" "$m@$v"
   {
     echo '// A CoreDNS with only the plugins the local cluster uses (scripts/lib/cluster-build.sh).'
@@ -182,6 +199,7 @@ mp_build_coredns() {
     cd "$1" && go get "$2@$3" && go mod tidy &&
     go build -trimpath -ldflags="-s -w" -o "$4/bin/coredns" .' _ "$dir/src" "$m" "$v" "$dir"
   touch "$dir/.done"
+  mp_build_end
 }
 
 # mp_cluster_build_node: the real node's programs (scripts/cluster up --real-node), beside the control
@@ -189,12 +207,9 @@ mp_build_coredns() {
 mp_cluster_build_node() {
   mp_go_env
   mkdir -p "$MP_CLUSTER_CACHE"
-  exec {lock}>"$MP_CLUSTER_CACHE/.build.lock"
-  flock "$lock"
   mp_build_kubernetes_node
   mp_build_containerd
   mp_build_coredns
-  flock -u "$lock"
 }
 
 # mp_cluster_node_path: the PATH entries of the real node's programs.
@@ -206,9 +221,6 @@ mp_cluster_node_path() {
 mp_cluster_build() {
   mp_go_env
   mkdir -p "$MP_CLUSTER_CACHE"
-  # One build at a time on this machine: a second `up` waits for the first one's build to finish.
-  exec {lock}>"$MP_CLUSTER_CACHE/.build.lock"
-  flock "$lock"
   mp_build_kubernetes
   mp_build_go_tool etcd "$MP_ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd
   mp_build_go_tool kwok "$MP_KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok kwok
@@ -219,7 +231,6 @@ mp_cluster_build() {
     k8s.io/kube-state-metrics/v2 kube-state-metrics \
     "-X github.com/prometheus/common/version.Version=${MP_KSM_VERSION#v}"
   mp_build_helm
-  flock -u "$lock"
 }
 
 # mp_build_helm: as helm's own Makefile does, the Kubernetes version that `helm template` and `helm
@@ -228,7 +239,7 @@ mp_cluster_build() {
 mp_build_helm() {
   local v=$MP_HELM_VERSION dir
   dir=$(mp_tool_dir helm "$v")
-  [[ -f $dir/.done ]] && return 0
+  mp_build_begin "$dir" || return 0
   mp_wrapper_module "$dir/src" "helm.sh/helm/v3@$v"
   mp_with_progress "helm $v" "$MP_CLUSTER_CACHE/helm-build.log" bash -c '
     cd "$1" && go get "helm.sh/helm/v3/cmd/helm@$2" || exit 1
@@ -240,6 +251,7 @@ mp_build_helm() {
     done
     go build -trimpath -ldflags="$ldf" -o "$3/bin/helm" helm.sh/helm/v3/cmd/helm' _ "$dir/src" "$v" "$dir"
   touch "$dir/.done"
+  mp_build_end
 }
 
 # mp_cluster_path: the PATH entries of every built tool, kubernetes first.
