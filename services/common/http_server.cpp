@@ -72,13 +72,8 @@ class Dispatcher : public RequestSink {
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       state->metrics.observeRequest(req.method, route, response.status, seconds);
       state->metrics.inFlight().Decrement();
-      if (state->options.accessLog && log::enabled(log::Level::kInfo)) {
-        log::info("http_request", {{"method", req.method},
-                                   {"path", req.path},
-                                   {"route", route},
-                                   {"status", response.status},
-                                   {"duration_ms", seconds * 1000},
-                                   {"remote", req.remoteAddress}});
+      if (state->options.accessLog) {
+        log::httpRequest(req.method, req.path, route, response.status, seconds * 1000, req.remoteAddress);
       }
     };
 
