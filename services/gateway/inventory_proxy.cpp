@@ -130,10 +130,12 @@ void InventoryProxy::forward(const http::Request& request, std::function<void(ht
   bytes += " HTTP/1.1\r\nHost: ";
   bytes += hostHeader_;
   bytes += "\r\n";
-  if (auto contentType = request.header("content-type")) {
+  // An empty value goes nowhere: "Accept:" alone is not a valid request header (and Pistache 0.0.5's
+  // parser hands every Accept header on empty).
+  if (auto contentType = request.header("content-type"); contentType && !contentType->empty()) {
     bytes += "Content-Type: " + *contentType + "\r\n";
   }
-  if (auto accept = request.header("accept")) {
+  if (auto accept = request.header("accept"); accept && !accept->empty()) {
     bytes += "Accept: " + *accept + "\r\n";
   }
   if (!request.remoteAddress.empty()) {

@@ -199,6 +199,19 @@ TEST_F(GatewayProxy, SlowInventoryIs504AfterTheConfiguredTimeout) {
   EXPECT_EQ(gateway.request("GET", "/api/movies").status, 200) << "recovers once inventory answers";
 }
 
+// What curl and browsers send (Accept: */*, which the gateway's parser keeps as an empty value) reaches
+// inventory-app as a request it accepts.
+TEST_F(GatewayProxy, CommonAcceptHeadersGoUpAsValidRequests) {
+  HttpClient gateway(gateway_->port());
+  HttpClient direct(inventory_->port());
+  for (const char* accept : {"*/*", "application/json", "text/html,application/xhtml+xml,*/*;q=0.8"}) {
+    auto viaGateway = gateway.request("GET", "/api/movies", "", {{"Accept", accept}});
+    EXPECT_EQ(viaGateway.status, 200) << accept << ": " << viaGateway.body;
+    EXPECT_EQ(viaGateway.status, direct.request("GET", "/api/movies", "", {{"Accept", accept}}).status)
+        << accept;
+  }
+}
+
 // The upstream answers arrive on the gateway's event loop: requests waiting for a slow inventory hold
 // no worker thread, so the routes that need one (here POST /api/billing, a fast 503 without a broker)
 // are answered at once while GATEWAY_WORKERS=2 such requests are in flight.
