@@ -1,9 +1,13 @@
 #include "base/log.h"
 
+#include "base/json_text.h"
+
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 namespace mp::log {
@@ -16,12 +20,36 @@ std::string timestamp() {
   auto now = std::chrono::system_clock::now();
   auto seconds = std::chrono::system_clock::to_time_t(now);
   auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
+  // The date and time to the second change once a second: formatted then, per thread.
+  thread_local std::time_t cachedSecond = -1;
+  thread_local char cached[32];
+  thread_local size_t cachedLength = 0;
+  if (seconds != cachedSecond) {
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    cachedLength = std::strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &utc);
+    cachedSecond = seconds;
+  }
   char buffer[40];
-  size_t n = std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%S", &utc);
-  std::snprintf(buffer + n, sizeof(buffer) - n, ".%03dZ", static_cast<int>(millis));
+  std::memcpy(buffer, cached, cachedLength);
+  std::snprintf(buffer + cachedLength, sizeof(buffer) - cachedLength, ".%03dZ", static_cast<int>(millis));
   return buffer;
+}
+
+void writeLine(const std::string& text) {
+  const char* data = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDOUT_FILENO, data, left);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      return;  // stdout gone: nothing useful to do
+    }
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
 }
 
 }  // namespace
@@ -77,19 +105,42 @@ void write(Level level, std::string_view event, const nlohmann::json& fields) {
     }
   }
   text += "}\n";
-  const char* data = text.data();
-  size_t left = text.size();
-  while (left > 0) {
-    ssize_t n = ::write(STDOUT_FILENO, data, left);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      return;  // stdout gone: nothing useful to do
-    }
-    data += n;
-    left -= static_cast<size_t>(n);
+  writeLine(text);
+}
+
+void httpRequest(std::string_view method, std::string_view path, std::string_view route, int status,
+                 double durationMs, std::string_view remote) {
+  if (!enabled(Level::kInfo)) {
+    return;
   }
+  // The members in json's (sorted) order, as write() gives them.
+  std::string text;
+  text.reserve(200 + path.size());
+  text += "{\"ts\":\"";
+  text += timestamp();
+  text += "\",\"level\":\"info\",\"service\":";
+  appendJsonString(text, gService);
+  text += ",\"event\":\"http_request\",\"duration_ms\":";
+  char number[32];
+  auto written = std::to_chars(number, number + sizeof number, durationMs);
+  std::string_view digits(number, static_cast<size_t>(written.ptr - number));
+  text += digits;
+  // json writes a whole double as "2.0".
+  if (digits.find_first_of(".eEn") == std::string_view::npos) {
+    text += ".0";
+  }
+  text += ",\"method\":";
+  appendJsonString(text, method);
+  text += ",\"path\":";
+  appendJsonString(text, path);
+  text += ",\"remote\":";
+  appendJsonString(text, remote);
+  text += ",\"route\":";
+  appendJsonString(text, route);
+  text += ",\"status\":";
+  text += std::to_string(status);
+  text += "}\n";
+  writeLine(text);
 }
 
 }  // namespace mp::log

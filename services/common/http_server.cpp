@@ -4,6 +4,8 @@
 #include <pistache/http.h>
 #include <pistache/peer.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "base/log.h"
@@ -23,8 +25,26 @@ struct HttpServer::State {
   std::unique_ptr<WorkerPool> workers;
   std::unique_ptr<P::Http::Endpoint> endpoint;
   std::atomic<bool> draining{false};
+  std::mutex asyncMutex;
+  std::condition_variable asyncIdle;
+  size_t asyncInFlight = 0;  // guarded by asyncMutex: asynchronous handlers not answered yet
 
   State(ServerOptions o, ServiceMetrics& m) : options(std::move(o)), metrics(m) {}
+
+  void asyncStarted() {
+    std::lock_guard<std::mutex> lock(asyncMutex);
+    ++asyncInFlight;
+  }
+  void asyncAnswered() {
+    std::lock_guard<std::mutex> lock(asyncMutex);
+    if (--asyncInFlight == 0) {
+      asyncIdle.notify_all();
+    }
+  }
+  bool waitAsyncIdle(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(asyncMutex);
+    return asyncIdle.wait_for(lock, timeout, [this] { return asyncInFlight == 0; });
+  }
 };
 
 namespace {
@@ -52,13 +72,8 @@ class Dispatcher : public RequestSink {
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       state->metrics.observeRequest(req.method, route, response.status, seconds);
       state->metrics.inFlight().Decrement();
-      if (state->options.accessLog && log::enabled(log::Level::kInfo)) {
-        log::info("http_request", {{"method", req.method},
-                                   {"path", req.path},
-                                   {"route", route},
-                                   {"status", response.status},
-                                   {"duration_ms", seconds * 1000},
-                                   {"remote", req.remoteAddress}});
+      if (state->options.accessLog) {
+        log::httpRequest(req.method, req.path, route, response.status, seconds * 1000, req.remoteAddress);
       }
     };
 
@@ -105,6 +120,12 @@ class Dispatcher : public RequestSink {
     summary.method = request.method;
     summary.path = request.path;
     summary.remoteAddress = request.remoteAddress;
+    if (target->dispatch == Dispatch::kAsync) {
+      runAsync(*target, request, [shared, finish, summary = std::move(summary)](Response response) {
+        finish(*shared, summary, std::move(response));
+      });
+      return;
+    }
     auto job = [target, shared, finish, request = std::move(request)]() mutable {
       finish(*shared, request, runHandler(*target, request));
     };
@@ -118,6 +139,29 @@ class Dispatcher : public RequestSink {
       finish(*shared, summary,
              Response::error(503, "overloaded", "too many requests are waiting; retry shortly"));
     }
+  }
+
+  // Starts an asynchronous handler; `answer` runs once, for its reply or for a 500 when it throws first.
+  void runAsync(const Router::Route& route, const Request& request, std::function<void(Response)> answer) {
+    auto state = state_;
+    auto replied = std::make_shared<std::atomic<bool>>(false);
+    state->asyncStarted();
+    Reply reply = [state, replied, answer = std::move(answer)](Response response) {
+      if (!replied->exchange(true)) {
+        answer(std::move(response));
+        state->asyncAnswered();
+      }
+    };
+    try {
+      route.asyncHandler(request, reply);
+      return;
+    } catch (const std::exception& e) {
+      log::error("handler_failed",
+                 {{"route", route.pattern}, {"method", request.method}, {"reason", e.what()}});
+    } catch (...) {
+      log::error("handler_failed", {{"route", route.pattern}, {"method", request.method}});
+    }
+    reply(Response::error(500, "internal_error", "the request could not be handled"));
   }
 
   // No request can crash the process: whatever a handler throws becomes a 500.
@@ -150,6 +194,10 @@ HttpServer::~HttpServer() {
 
 void HttpServer::route(std::string method, const std::string& pattern, Handler handler, Dispatch dispatch) {
   state_->router.add(std::move(method), pattern, std::move(handler), dispatch);
+}
+
+void HttpServer::routeAsync(std::string method, const std::string& pattern, AsyncHandler handler) {
+  state_->router.addAsync(std::move(method), pattern, std::move(handler));
 }
 
 void HttpServer::setReadiness(ReadinessCheck check) {
@@ -238,6 +286,11 @@ void HttpServer::drainAndStop() {
     log::warn("drain_timeout", {{"timeout_ms", state_->options.drainTimeout.count()}, {"refused", refused}});
     // Their answers go out before the endpoint closes; stop() below would wait for them anyway.
     state_->workers->waitIdle(state_->options.drainTimeout);
+  }
+  // Asynchronous handlers are bounded by their own timeouts too (the upstream's).
+  if (!state_->waitAsyncIdle(state_->options.drainTimeout)) {
+    log::warn("drain_timeout",
+              {{"timeout_ms", state_->options.drainTimeout.count()}, {"asynchronous", true}});
   }
   // Answers are queued to the reactor; give it a moment to put them on the wire.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

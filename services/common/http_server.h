@@ -51,6 +51,8 @@ class HttpServer {
   // Routes and the readiness check must be set before start(): the server's threads read them unlocked.
   void route(std::string method, const std::string& pattern, Handler handler,
              Dispatch dispatch = Dispatch::kWorker);
+  // A handler that answers from elsewhere (router.h, AsyncHandler); the drain waits for its answers too.
+  void routeAsync(std::string method, const std::string& pattern, AsyncHandler handler);
   void setReadiness(ReadinessCheck check);
   // Must be set before start().
   void setAdmission(Admission admission);
@@ -59,9 +61,9 @@ class HttpServer {
   bool start(std::string* error);
   uint16_t port() const;
 
-  // Refuses new requests (503 `draining`), waits for queued and running ones up to drainTimeout; then
-  // answers those still queued 503 `draining` without running them, waits for the handlers already
-  // running, and stops. Idempotent.
+  // Refuses new requests (503 `draining`), waits for queued and running ones (asynchronous ones too) up
+  // to drainTimeout; then answers those still queued 503 `draining` without running them, waits for the
+  // handlers already running, and stops. Idempotent.
   void drainAndStop();
 
   struct State;

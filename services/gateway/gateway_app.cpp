@@ -22,7 +22,10 @@ GatewaySettings readSettings(Environment& env) {
   settings.inventory.connectTimeout = env.duration("UPSTREAM_CONNECT_TIMEOUT", std::chrono::seconds(1),
                                                    "longest wait to connect to inventory-app (then 502)");
   settings.service.server.workerThreads = static_cast<size_t>(env.integer(
-      "GATEWAY_WORKERS", 32, 1, 1024, "requests forwarded at once (each keeps its upstream connection)"));
+      "GATEWAY_WORKERS", 32, 1, 1024,
+      "requests forwarded to inventory-app at once, each on its keep-alive connection; also the threads "
+      "that wait for RabbitMQ's confirms"));
+  settings.inventory.maxConnections = settings.service.server.workerThreads;
   settings.billing.connection = readBrokerSettings(env);
   settings.billing.queue = readBillingQueue(env);
   settings.billing.confirmTimeout = env.duration("BILLING_CONFIRM_TIMEOUT", std::chrono::seconds(5),
@@ -108,16 +111,19 @@ http::Response postOrder(BillingPublisher& publisher, const http::Request& reque
 int run(const GatewaySettings& settings) {
   log::setup(settings.service.service, settings.service.logLevel);
   ServiceMetrics metrics(settings.service.service);
-  http::HttpServer server(settings.service.server, metrics);
+  // Before the server: its handlers use the proxy until the server has stopped.
   InventoryProxy inventory(settings.inventory);
+  http::HttpServer server(settings.service.server, metrics);
   BillingPublisher billing(settings.billing, metrics);
   billing.start();
 
-  auto forward = [&inventory](const http::Request& request) { return inventory.forward(request); };
+  auto forward = [&inventory](const http::Request& request, http::Reply reply) {
+    inventory.forward(request, std::move(reply));
+  };
   for (const char* method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
-    server.route(method, "/api/movies", forward);
-    server.route(method, "/api/movies/:id", forward);
-    server.route(method, "/api/movies/*", forward);
+    server.routeAsync(method, "/api/movies", forward);
+    server.routeAsync(method, "/api/movies/:id", forward);
+    server.routeAsync(method, "/api/movies/*", forward);
   }
   server.route(
       "GET", "/api/docs",
