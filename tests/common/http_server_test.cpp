@@ -12,8 +12,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "support/http_client.h"
