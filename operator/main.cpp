@@ -38,7 +38,7 @@ int run(const Options& options) {
   auto connection = options.kubeconfig.empty() ? loadInCluster(options.serviceAccountDir)
                                                : loadKubeconfig(options.kubeconfig, options.context);
   if (!connection.ok()) {
-    mp::log::error("cannot configure the Kubernetes client", {{"error", connection.error().message}});
+    mp::log::error("cannot configure the Kubernetes client", {{"error", connection.status().message()}});
     return 1;
   }
   const std::string identity = options.identity.empty() ? defaultIdentity() : options.identity;
@@ -70,8 +70,8 @@ int run(const Options& options) {
 
   AdminServer admin([&kube] { return kube.reachable(); }, [&metrics] { return metrics.render(); });
   if (options.metricsPort != 0) {
-    if (Status started = admin.start(options.metricsBindAddress, options.metricsPort); !started.ok()) {
-      mp::log::error("cannot start the admin server", {{"error", started.error().message}});
+    if (mp::Status started = admin.start(options.metricsBindAddress, options.metricsPort); !started.ok()) {
+      mp::log::error("cannot start the admin server", {{"error", started.message()}});
       return 1;
     }
     mp::log::info("serving /healthz /readyz /metrics",
@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto options = parseOptions(args);
   if (!options.ok()) {
-    std::cerr << "platform-operator: " << options.error().message << "\n";
+    std::cerr << "platform-operator: " << options.status().message() << "\n";
     return kExitUsage;
   }
   if (options.value().help) {

@@ -64,8 +64,9 @@ Status AdminServer::start(const std::string& bindAddress, int port) {
     endpoint_->serveThreaded();
   } catch (const std::exception& e) {
     endpoint_.reset();
-    return Error{0, "BindFailed",
-                 "cannot serve on " + bindAddress + ":" + std::to_string(port) + ": " + e.what()};
+    return Status::unavailable("cannot serve on " + bindAddress + ":" + std::to_string(port) + ": " +
+                               e.what())
+        .withReason("BindFailed");
   }
   return okStatus();
 }

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/result.h"
+#include "base/status.h"
 
 namespace Pistache::Http {
 class Endpoint;
