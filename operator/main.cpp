@@ -11,10 +11,11 @@
 #include "base/signals.h"
 #include "client/kube_client.h"
 #include "client/prometheus_client.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
 #include "controller/controller.h"
 #include "controller/leader_elector.h"
 #include "controller/reconciler.h"
-#include "runtime/admin_server.h"
 #include "runtime/operator_metrics.h"
 #include "runtime/options.h"
 
@@ -56,7 +57,9 @@ int run(const Options& options) {
                              {"identity", identity},
                              {"metricsPort", options.metricsPort}});
 
-  OperatorMetrics metrics;
+  // One registry for GET /metrics: the admin server's HTTP metrics and the operator's own.
+  mp::ServiceMetrics serverMetrics("platform-operator");
+  OperatorMetrics metrics(serverMetrics.sharedRegistry());
   KubeClient kube(connection.value(), "platform-operator/0.1 (" + identity + ")");
   PrometheusClient prometheus(options.prometheusUrl, [&metrics](double s) { metrics.prometheusQuery(s); });
   std::unique_ptr<LeaderElector> elector;
@@ -68,10 +71,22 @@ int run(const Options& options) {
   Controller controller(kube, reconciler,
                         ControllerConfig{options.namespaceName, options.syncPeriod, options.watchTimeout});
 
-  AdminServer admin([&kube] { return kube.reachable(); }, [&metrics] { return metrics.render(); });
+  // /healthz, /readyz and /metrics are the built-in routes of the services' HttpServer; no other route.
+  mp::http::ServerOptions adminOptions;
+  adminOptions.service = "platform-operator";
+  adminOptions.bindAddress = options.metricsBindAddress;
+  adminOptions.port = static_cast<uint16_t>(options.metricsPort);
+  adminOptions.reactorThreads = 1;
+  adminOptions.workerThreads = 1;
+  adminOptions.drainTimeout = std::chrono::seconds(1);
+  adminOptions.accessLog = false;  // probes and scrapes every few seconds; the operator logs decisions
+  mp::http::HttpServer admin(adminOptions, serverMetrics);
+  admin.setReadiness([&kube] {
+    return kube.reachable() ? mp::okStatus() : mp::Status::unavailable("the Kubernetes API is not reachable");
+  });
   if (options.metricsPort != 0) {
-    if (mp::Status started = admin.start(options.metricsBindAddress, options.metricsPort); !started.ok()) {
-      mp::log::error("cannot start the admin server", {{"error", started.message()}});
+    if (std::string error; !admin.start(&error)) {
+      mp::log::error("cannot start the admin server", {{"error", error}});
       return 1;
     }
     mp::log::info("serving /healthz /readyz /metrics",
@@ -107,7 +122,7 @@ int run(const Options& options) {
     electorThread.join();  // stops the controller and releases the Lease if held
   }
   controller.stop();
-  admin.stop();
+  admin.drainAndStop();
   mp::log::info("stopped");
   return 0;
 }

@@ -279,8 +279,9 @@ TEST_F(OperatorOnCluster, ScalesUpWhenTheLoadRises) {
 
   // Its own endpoints.
   std::string base = "http://127.0.0.1:" + std::to_string(metricsPort_);
-  EXPECT_EQ(httpGetText(base + "/healthz"), "ok\n");
-  EXPECT_EQ(httpGetText(base + "/readyz"), "ok\n");
+  // The services' HttpServer answers them, in the same JSON as every service's (docs/operator.md).
+  EXPECT_EQ(httpGetText(base + "/healthz"), "{\"status\":\"alive\"}");
+  EXPECT_EQ(httpGetText(base + "/readyz"), "{\"status\":\"ready\"}");
   std::string metrics = httpGetText(base + "/metrics");
   const std::string labels = "namespace=\"" + h().ns() + "\",policy=\"api-gateway\"";
   for (const std::string& name :
