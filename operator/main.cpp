@@ -31,6 +31,19 @@ std::string defaultIdentity() {
   return std::string(host) + "_" + std::to_string(getpid());
 }
 
+// /healthz, /readyz and /metrics are the built-in routes of the services' HttpServer; no other route.
+mp::http::ServerOptions adminServerOptions(const Options& options) {
+  mp::http::ServerOptions admin;
+  admin.service = "platform-operator";
+  admin.bindAddress = options.metricsBindAddress;
+  admin.port = static_cast<uint16_t>(options.metricsPort);
+  admin.reactorThreads = 1;
+  admin.workerThreads = 1;
+  admin.drainTimeout = std::chrono::seconds(1);
+  admin.accessLog = false;  // probes and scrapes every few seconds; the operator logs decisions
+  return admin;
+}
+
 int run(const Options& options) {
   mp::log::Level level = mp::log::Level::kInfo;
   mp::log::parseLevel(options.logLevel, &level);  // parseOptions accepted only a name of the table
@@ -71,16 +84,7 @@ int run(const Options& options) {
   Controller controller(kube, reconciler,
                         ControllerConfig{options.namespaceName, options.syncPeriod, options.watchTimeout});
 
-  // /healthz, /readyz and /metrics are the built-in routes of the services' HttpServer; no other route.
-  mp::http::ServerOptions adminOptions;
-  adminOptions.service = "platform-operator";
-  adminOptions.bindAddress = options.metricsBindAddress;
-  adminOptions.port = static_cast<uint16_t>(options.metricsPort);
-  adminOptions.reactorThreads = 1;
-  adminOptions.workerThreads = 1;
-  adminOptions.drainTimeout = std::chrono::seconds(1);
-  adminOptions.accessLog = false;  // probes and scrapes every few seconds; the operator logs decisions
-  mp::http::HttpServer admin(adminOptions, serverMetrics);
+  mp::http::HttpServer admin(adminServerOptions(options), serverMetrics);
   admin.setReadiness([&kube] {
     return kube.reachable() ? mp::okStatus() : mp::Status::unavailable("the Kubernetes API is not reachable");
   });
