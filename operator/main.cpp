@@ -11,10 +11,11 @@
 #include "base/signals.h"
 #include "client/kube_client.h"
 #include "client/prometheus_client.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
 #include "controller/controller.h"
 #include "controller/leader_elector.h"
 #include "controller/reconciler.h"
-#include "runtime/admin_server.h"
 #include "runtime/operator_metrics.h"
 #include "runtime/options.h"
 
@@ -30,6 +31,19 @@ std::string defaultIdentity() {
   return std::string(host) + "_" + std::to_string(getpid());
 }
 
+// /healthz, /readyz and /metrics are the built-in routes of the services' HttpServer; no other route.
+mp::http::ServerOptions adminServerOptions(const Options& options) {
+  mp::http::ServerOptions admin;
+  admin.service = "platform-operator";
+  admin.bindAddress = options.metricsBindAddress;
+  admin.port = static_cast<uint16_t>(options.metricsPort);
+  admin.reactorThreads = 1;
+  admin.workerThreads = 1;
+  admin.drainTimeout = std::chrono::seconds(1);
+  admin.accessLog = false;  // probes and scrapes every few seconds; the operator logs decisions
+  return admin;
+}
+
 int run(const Options& options) {
   mp::log::Level level = mp::log::Level::kInfo;
   mp::log::parseLevel(options.logLevel, &level);  // parseOptions accepted only a name of the table
@@ -38,7 +52,7 @@ int run(const Options& options) {
   auto connection = options.kubeconfig.empty() ? loadInCluster(options.serviceAccountDir)
                                                : loadKubeconfig(options.kubeconfig, options.context);
   if (!connection.ok()) {
-    mp::log::error("cannot configure the Kubernetes client", {{"error", connection.error().message}});
+    mp::log::error("cannot configure the Kubernetes client", {{"error", connection.status().message()}});
     return 1;
   }
   const std::string identity = options.identity.empty() ? defaultIdentity() : options.identity;
@@ -56,7 +70,9 @@ int run(const Options& options) {
                              {"identity", identity},
                              {"metricsPort", options.metricsPort}});
 
-  OperatorMetrics metrics;
+  // One registry for GET /metrics: the admin server's HTTP metrics and the operator's own.
+  mp::ServiceMetrics serverMetrics("platform-operator");
+  OperatorMetrics metrics(serverMetrics.sharedRegistry());
   KubeClient kube(connection.value(), "platform-operator/0.1 (" + identity + ")");
   PrometheusClient prometheus(options.prometheusUrl, [&metrics](double s) { metrics.prometheusQuery(s); });
   std::unique_ptr<LeaderElector> elector;
@@ -68,10 +84,13 @@ int run(const Options& options) {
   Controller controller(kube, reconciler,
                         ControllerConfig{options.namespaceName, options.syncPeriod, options.watchTimeout});
 
-  AdminServer admin([&kube] { return kube.reachable(); }, [&metrics] { return metrics.render(); });
+  mp::http::HttpServer admin(adminServerOptions(options), serverMetrics);
+  admin.setReadiness([&kube] {
+    return kube.reachable() ? mp::okStatus() : mp::Status::unavailable("the Kubernetes API is not reachable");
+  });
   if (options.metricsPort != 0) {
-    if (Status started = admin.start(options.metricsBindAddress, options.metricsPort); !started.ok()) {
-      mp::log::error("cannot start the admin server", {{"error", started.error().message}});
+    if (std::string error; !admin.start(&error)) {
+      mp::log::error("cannot start the admin server", {{"error", error}});
       return 1;
     }
     mp::log::info("serving /healthz /readyz /metrics",
@@ -107,7 +126,7 @@ int run(const Options& options) {
     electorThread.join();  // stops the controller and releases the Lease if held
   }
   controller.stop();
-  admin.stop();
+  admin.drainAndStop();
   mp::log::info("stopped");
   return 0;
 }
@@ -120,7 +139,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto options = parseOptions(args);
   if (!options.ok()) {
-    std::cerr << "platform-operator: " << options.error().message << "\n";
+    std::cerr << "platform-operator: " << options.status().message() << "\n";
     return kExitUsage;
   }
   if (options.value().help) {

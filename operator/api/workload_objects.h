@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "runtime/result.h"
+#include "base/status.h"
 
 namespace mp::op {
 
@@ -40,7 +40,7 @@ struct DeploymentView {
 
 // Reads a Deployment; fails when it has no usable matchLabels selector (matchExpressions are not
 // supported: the operator must list exactly the Deployment's pods).
-Result<DeploymentView> readDeployment(const nlohmann::json& deployment);
+StatusOr<DeploymentView> readDeployment(const nlohmann::json& deployment);
 
 // Reads a Pod: ready means the Ready condition is True; terminating means deletionTimestamp is set.
 // Pods that already finished (Succeeded/Failed) come back as neither ready nor counted live.

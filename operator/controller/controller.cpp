@@ -122,7 +122,7 @@ void Controller::informerLoop(const std::string& collectionPath, const EventHand
   while (!stopping_) {
     auto list = kube_.get(collectionPath);
     if (!list.ok()) {
-      log::warn("list failed", {{"path", collectionPath}, {"error", list.error().message}});
+      log::warn("list failed", {{"path", collectionPath}, {"error", list.status().message()}});
       pause(kRetryDelay);
       continue;
     }
@@ -153,10 +153,11 @@ void Controller::informerLoop(const std::string& collectionPath, const EventHand
           },
           stopping_);
       if (!watched.ok()) {
-        if (watched.error().httpStatus == 410) {
+        // 410 Gone: the resourceVersion is too old to resume from; list again.
+        if (watched.httpStatus() == 410) {
           relist = true;
         } else {
-          log::warn("watch failed", {{"path", collectionPath}, {"error", watched.error().message}});
+          log::warn("watch failed", {{"path", collectionPath}, {"error", watched.message()}});
           pause(kRetryDelay);
         }
       }

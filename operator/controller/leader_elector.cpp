@@ -39,8 +39,8 @@ LeaderElector::Attempt LeaderElector::tryAcquireOrRenew(SteadyClock::time_point&
   const auto leaseSeconds = std::chrono::duration_cast<std::chrono::seconds>(config_.leaseDuration).count();
   auto current = kube_.get(path);
   if (!current.ok()) {
-    if (current.error().httpStatus != 404) {
-      log::warn("reading the Lease failed", {{"error", current.error().message}});
+    if (current.status().code() != Code::kNotFound) {
+      log::warn("reading the Lease failed", {{"error", current.status().message()}});
       return Attempt::kFailed;
     }
     const std::string now = microNow();
@@ -110,7 +110,7 @@ void LeaderElector::release() {
   if (updated.ok()) {
     log::info("released the Lease", {{"lease", config_.namespaceName + "/" + config_.name}});
   } else {
-    log::warn("releasing the Lease failed", {{"error", updated.error().message}});
+    log::warn("releasing the Lease failed", {{"error", updated.status().message()}});
   }
 }
 

@@ -17,6 +17,12 @@ constexpr const char* kComponent = "platform-operator";
 constexpr std::chrono::milliseconds kConflictRetry{200};
 constexpr std::chrono::milliseconds kErrorRetry{1000};
 
+// A write not sent because this replica no longer holds the Lease: nothing to log or count.
+constexpr const char* kNotLeader = "NotLeader";
+Status notLeader() {
+  return Status::unavailable("lost leadership").withReason(kNotLeader);
+}
+
 std::string nowText() {
   return formatRfc3339(WallClock::now());
 }
@@ -48,7 +54,7 @@ Status Reconciler::recordEvent(const json& policyObject, const std::string& reas
                                const std::string& message, bool warning) {
   auto deadline = writeDeadline_();
   if (!deadline) {
-    return Error{0, "NotLeader", "lost leadership"};
+    return notLeader();
   }
   json event = makeEvent(policyObject, reason, message, warning, kComponent, identity_,
                          formatRfc3339(WallClock::now(), true));
@@ -60,8 +66,8 @@ Status Reconciler::recordEvent(const json& policyObject, const std::string& reas
                       {"message", message}});
   if (!created.ok()) {
     metrics_.error(Failure::kKubernetes);
-    log::warn("recording an Event failed", {{"error", created.error().message}});
-    return created.error();
+    log::warn("recording an Event failed", {{"error", created.status().message()}});
+    return created.status();
   }
   return okStatus();
 }
@@ -73,7 +79,7 @@ Status Reconciler::writeStatus(const json& policyObject, const ServicePolicy& po
   }
   auto deadline = writeDeadline_();
   if (!deadline) {
-    return Error{0, "NotLeader", "lost leadership"};
+    return notLeader();
   }
   json object = policyObject;
   object["status"] = statusToJson(status);
@@ -81,7 +87,7 @@ Status Reconciler::writeStatus(const json& policyObject, const ServicePolicy& po
                                            kPolicyPlural, policy.metadata.name, "status"),
                               object, deadline);
   if (!written.ok()) {
-    return written.error();
+    return written.status();
   }
   return okStatus();
 }
@@ -98,16 +104,17 @@ void Reconciler::evictPod(const json& policyObject, const HealthSpec& health, co
     return;
   }
   auto evicted = kube_.create(resourcePath("", "v1", ns, "pods", pod, "eviction"), eviction, deadline);
-  if (!evicted.ok() && evicted.error().httpStatus == 429) {
+  if (!evicted.ok() && evicted.status().httpStatus() == 429) {
     // A disruption budget says "not now": nothing is recorded, the next sync asks again.
-    healthMessage += "; eviction of " + pod + " refused (429): " + evicted.error().message;
-    log::info("eviction refused", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+    healthMessage += "; eviction of " + pod + " refused (429): " + evicted.status().message();
+    log::info("eviction refused", {{"policy", key}, {"pod", pod}, {"error", evicted.status().message()}});
     return;
   }
-  if (!evicted.ok() && evicted.error().httpStatus != 404) {
+  if (!evicted.ok() && evicted.status().code() != Code::kNotFound) {
     metrics_.error(Failure::kKubernetes);
-    healthMessage += "; eviction of " + pod + " failed: " + evicted.error().message;
-    log::warn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+    healthMessage += "; eviction of " + pod + " failed: " + evicted.status().message();
+    log::warn("restarting pod failed",
+              {{"policy", key}, {"pod", pod}, {"error", evicted.status().message()}});
     return;
   }
   state.health.recordRestart(pod, readyBefore);
@@ -117,19 +124,19 @@ void Reconciler::evictPod(const json& policyObject, const HealthSpec& health, co
   recordEvent(policyObject, event::kPodRestarted, message, true);
 }
 
-Result<std::vector<ReplicaClaim>> Reconciler::otherOwners(const ServicePolicy& policy,
-                                                          const std::string& deployment) {
+StatusOr<std::vector<ReplicaClaim>> Reconciler::otherOwners(const ServicePolicy& policy,
+                                                            const std::string& deployment) {
   const std::string& ns = policy.metadata.namespaceName;
   std::vector<ReplicaClaim> claims;
   auto hpas = kube_.get(resourcePath("autoscaling", "v2", ns, "horizontalpodautoscalers"));
   if (hpas.ok()) {
     claims = readReplicaClaims(hpas.value(), "HorizontalPodAutoscaler");
-  } else if (hpas.error().httpStatus != 404) {
-    return hpas.error();  // 404: the cluster does not serve autoscaling/v2, so there is no HPA to see
+  } else if (hpas.status().code() != Code::kNotFound) {
+    return hpas.status();  // 404: the cluster does not serve autoscaling/v2, so there is no HPA to see
   }
   auto policies = kube_.get(resourcePath(kPolicyGroup, kPolicyVersion, ns, kPolicyPlural));
   if (!policies.ok()) {
-    return policies.error();
+    return policies.status();
   }
   for (ReplicaClaim& claim : readReplicaClaims(policies.value(), kPolicyKind)) {
     claims.push_back(std::move(claim));
@@ -144,8 +151,8 @@ std::optional<double> Reconciler::readMetric(const std::string& query, std::stri
   auto samples = prometheus_.query(query);
   if (!samples.ok()) {
     metrics_.error(Failure::kPrometheus);
-    error = samples.error().message;
-    reason = samples.error().reason;
+    error = samples.status().message();
+    reason = samples.status().reason();
     return std::nullopt;
   }
   auto total = totalValue(samples.value());
@@ -211,28 +218,28 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
 }
 
 void Reconciler::logStepError(const Pass& pass, const char* step, const std::string& what,
-                              const Error& error) {
-  log::warn(what + " failed", {{"policy", pass.key}, {"step", step}, {"error", error.message}});
+                              const Status& error) {
+  log::warn(what + " failed", {{"policy", pass.key}, {"step", step}, {"error", error.message()}});
 }
 
 std::optional<ReconcileOutcome> Reconciler::readPolicy(Pass& pass) {
   auto fetched =
       kube_.get(resourcePath(kPolicyGroup, kPolicyVersion, pass.namespaceName, kPolicyPlural, pass.name));
   if (!fetched.ok()) {
-    if (fetched.error().httpStatus == 404) {
+    if (fetched.status().code() == Code::kNotFound) {
       states_.erase(pass.key);
       metrics_.policyDeleted(pass.namespaceName, pass.name);
       return ReconcileOutcome{};
     }
     metrics_.error(Failure::kKubernetes);
-    logStepError(pass, "readPolicy", "reading policy", fetched.error());
+    logStepError(pass, "readPolicy", "reading policy", fetched.status());
     return retryAfter(kErrorRetry);
   }
   pass.policyObject = std::move(fetched).value();
   auto parsed = policyFromJson(pass.policyObject);
   if (!parsed.ok()) {
     log::warn("unreadable policy object",
-              {{"policy", pass.key}, {"step", "readPolicy"}, {"error", parsed.error().message}});
+              {{"policy", pass.key}, {"step", "readPolicy"}, {"error", parsed.status().message()}});
     return ReconcileOutcome{};
   }
   pass.policy = std::move(parsed).value();
@@ -253,14 +260,14 @@ std::optional<ReconcileOutcome> Reconciler::readPolicy(Pass& pass) {
 ReconcileOutcome Reconciler::finish(Pass& pass, bool ok) {
   Status written = writeStatus(pass.policyObject, pass.policy, pass.status);
   if (!written.ok()) {
-    if (written.error().httpStatus == 409) {
+    if (written.code() == Code::kConflict) {
       metrics_.error(Failure::kConflict);
       metrics_.reconciled(false);
       return retryAfter(kConflictRetry);
     }
-    if (written.error().reason != "NotLeader") {
+    if (written.reason() != kNotLeader) {
       metrics_.error(Failure::kKubernetes);
-      logStepError(pass, "finish", "writing status", written.error());
+      logStepError(pass, "finish", "writing status", written);
     }
     metrics_.reconciled(false);
     return retryAfter(kErrorRetry);
@@ -274,7 +281,7 @@ std::optional<ReconcileOutcome> Reconciler::checkSpec(Pass& pass) {
   auto spec = parsePolicySpec(pass.policy.rawSpec);
   std::vector<std::string> problems;
   if (!spec.ok()) {
-    problems.push_back(spec.error().message);
+    problems.push_back(spec.status().message());
   } else {
     problems = validatePolicySpec(spec.value());
   }
@@ -303,11 +310,11 @@ std::optional<ReconcileOutcome> Reconciler::observeTarget(Pass& pass) {
   pass.deploymentPath = resourcePath("apps", "v1", pass.namespaceName, "deployments", s.targetRef.name);
   auto deploymentObject = kube_.get(pass.deploymentPath);
   if (!deploymentObject.ok()) {
-    bool missing = deploymentObject.error().httpStatus == 404;
+    bool missing = deploymentObject.status().code() == Code::kNotFound;
     setCondition(pass.status.conditions,
                  condition("Ready", false, missing ? "TargetNotFound" : "TargetUnreadable",
                            missing ? "Deployment " + s.targetRef.name + " not found"
-                                   : deploymentObject.error().message,
+                                   : deploymentObject.status().message(),
                            pass.generation),
                  pass.now);
     if (!missing) {
@@ -317,10 +324,10 @@ std::optional<ReconcileOutcome> Reconciler::observeTarget(Pass& pass) {
   }
   auto deployment = readDeployment(deploymentObject.value());
   if (!deployment.ok()) {
-    setCondition(
-        pass.status.conditions,
-        condition("Ready", false, deployment.error().reason, deployment.error().message, pass.generation),
-        pass.now);
+    setCondition(pass.status.conditions,
+                 condition("Ready", false, deployment.status().reason(), deployment.status().message(),
+                           pass.generation),
+                 pass.now);
     return finish(pass, true);
   }
   pass.target = std::move(deployment).value();
@@ -328,7 +335,7 @@ std::optional<ReconcileOutcome> Reconciler::observeTarget(Pass& pass) {
                            "?labelSelector=" + urlEncode(pass.target.labelSelector));
   if (!podList.ok()) {
     metrics_.error(Failure::kKubernetes);
-    logStepError(pass, "observeTarget", "listing pods", podList.error());
+    logStepError(pass, "observeTarget", "listing pods", podList.status());
     return retryAfter(kErrorRetry);
   }
   for (const json& item : podList.value().value("items", json::array())) {
@@ -340,7 +347,7 @@ std::optional<ReconcileOutcome> Reconciler::observeTarget(Pass& pass) {
   auto owners = otherOwners(pass.policy, pass.target.name);
   if (!owners.ok()) {
     metrics_.error(Failure::kKubernetes);
-    logStepError(pass, "observeTarget", "listing other replica owners", owners.error());
+    logStepError(pass, "observeTarget", "listing other replica owners", owners.status());
     return retryAfter(kErrorRetry);
   }
   pass.owners = std::move(owners).value();
@@ -459,10 +466,10 @@ std::optional<ReconcileOutcome> Reconciler::applyScale(Pass& pass) {
     auto scaled = kube_.update(pass.deploymentPath + "/scale", scale, deadline);
     if (!scaled.ok()) {
       // A 409 means the Deployment changed since we read it: decide again on fresh data.
-      metrics_.error(scaled.error().httpStatus == 409 ? Failure::kConflict : Failure::kKubernetes);
-      logStepError(pass, "applyScale", "scaling", scaled.error());
+      metrics_.error(scaled.status().code() == Code::kConflict ? Failure::kConflict : Failure::kKubernetes);
+      logStepError(pass, "applyScale", "scaling", scaled.status());
       metrics_.reconciled(false);
-      return retryAfter(scaled.error().httpStatus == 409 ? kConflictRetry : kErrorRetry);
+      return retryAfter(scaled.status().code() == Code::kConflict ? kConflictRetry : kErrorRetry);
     }
     pass.state->scaling.recordApplied(decision, target.specReplicas, pass.steadyNow);
     pass.status.lastScaleTime = pass.now;
@@ -516,7 +523,7 @@ std::optional<ReconcileOutcome> Reconciler::reconcileHealth(Pass& pass) {
                                   health.message, pass.generation);
     if (!health.known) {
       healthy.status = "Unknown";
-      healthy.message += ": " + samples.error().message;
+      healthy.message += ": " + samples.status().message();
     }
     if (health.restartPod && pass.policy.metadata.paused) {
       healthy.message += "; restart of " + *health.restartPod + " held: the policy is paused";

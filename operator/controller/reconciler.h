@@ -49,8 +49,8 @@ class Reconciler {
   };
 
   // Who else sets the target's replica count (HorizontalPodAutoscalers, older ServicePolicies in the
-  // namespace), or an Error when that cannot be read.
-  Result<std::vector<ReplicaClaim>> otherOwners(const ServicePolicy& policy, const std::string& deployment);
+  // namespace), or a failed Status when that cannot be read.
+  StatusOr<std::vector<ReplicaClaim>> otherOwners(const ServicePolicy& policy, const std::string& deployment);
 
   Status recordEvent(const nlohmann::json& policyObject, const std::string& reason,
                      const std::string& message, bool warning);
@@ -80,7 +80,7 @@ class Reconciler {
   std::optional<ReconcileOutcome> reconcileHealth(Pass& pass);
   // Writes the status (when it changed) and says when to come back.
   ReconcileOutcome finish(Pass& pass, bool ok);
-  void logStepError(const Pass& pass, const char* step, const std::string& what, const Error& error);
+  void logStepError(const Pass& pass, const char* step, const std::string& what, const Status& error);
 
   KubeClient& kube_;
   const PrometheusClient& prometheus_;

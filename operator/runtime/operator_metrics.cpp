@@ -8,8 +8,8 @@
 
 namespace mp::op {
 
-OperatorMetrics::OperatorMetrics()
-    : registry_(std::make_shared<prometheus::Registry>()),
+OperatorMetrics::OperatorMetrics(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)),
       reconciles_(prometheus::BuildCounter()
                       .Name("operator_reconciles_total")
                       .Help("ServicePolicy reconciles by result")

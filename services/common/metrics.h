@@ -20,6 +20,8 @@ class ServiceMetrics {
   explicit ServiceMetrics(std::string service);
 
   prometheus::Registry& registry() { return *registry_; }
+  // The same registry, for a part that registers its own families for this /metrics (the operator's).
+  std::shared_ptr<prometheus::Registry> sharedRegistry() const { return registry_; }
   const std::string& service() const { return service_; }
 
   // route is the route template ("/api/movies/:id"), never the raw path.

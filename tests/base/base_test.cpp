@@ -98,6 +98,38 @@ TEST(Status, CarriesACanonicalCodeAndGainsContext) {
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
 }
 
+// The operator's Kubernetes and Prometheus answers: the canonical code for branching on the kind of
+// failure, the HTTP status and the server's reason kept for the cases one code covers (410 re-list, 429
+// eviction refused) and for conditions and Events.
+TEST(Status, AnHttpAnswerMapsToACanonicalCodeAndKeepsItsStatusAndReason) {
+  struct Case {
+    int httpStatus;
+    Code code;
+  };
+  const Case cases[] = {
+      {400, Code::kInvalidArgument}, {422, Code::kInvalidArgument}, {404, Code::kNotFound},
+      {410, Code::kNotFound},        {409, Code::kConflict},        {429, Code::kUnavailable},
+      {502, Code::kUnavailable},     {503, Code::kUnavailable},     {504, Code::kUnavailable},
+      {401, Code::kInternal},        {403, Code::kInternal},        {500, Code::kInternal},
+      {200, Code::kInternal},
+  };
+  for (const Case& c : cases) {
+    Status status = Status::fromHttp(c.httpStatus, "Reason", "PUT /x: refused");
+    EXPECT_EQ(status.code(), c.code) << c.httpStatus;
+    EXPECT_EQ(status.httpStatus(), c.httpStatus);
+    EXPECT_EQ(status.reason(), "Reason");
+    EXPECT_EQ(status.message(), "PUT /x: refused");
+  }
+  Status gone = Status::fromHttp(410, "Expired", "WATCH /pods: too old").withContext("watching pods");
+  EXPECT_EQ(gone.httpStatus(), 410) << "context keeps the detail";
+  EXPECT_EQ(gone.reason(), "Expired");
+  Status own = Status::invalidArgument("--port: not a number").withReason("BadFlag");
+  EXPECT_EQ(own.code(), Code::kInvalidArgument);
+  EXPECT_EQ(own.reason(), "BadFlag");
+  EXPECT_EQ(own.httpStatus(), 0) << "no HTTP answer came back";
+  EXPECT_EQ(Status::unavailable("refused").reason(), "");
+}
+
 TEST(LogLevel, OneTableOfNames) {
   log::Level level = log::Level::kInfo;
   for (const char* name : {"debug", "info", "warn", "error"}) {
