@@ -8,7 +8,7 @@
 
 #include "common/amqp_connection.h"
 #include "common/amqp_publisher.h"
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   }
   mp::amqp::ConnectionSettings settings;
   mp::amqp::Status status = mp::amqp::parseUrl(argv[1], &settings);
-  if (!status.isOk()) {
+  if (!status.ok()) {
     std::fprintf(stderr, "publish-orders: %s\n", status.message().c_str());
     return 2;
   }
@@ -25,26 +25,27 @@ int main(int argc, char** argv) {
   const long count = std::atol(argv[3]);
   std::unique_ptr<mp::amqp::Connection> connection;
   status = mp::amqp::Connection::open(settings, &connection);
-  if (status.isOk()) {
+  if (status.ok()) {
     status = mp::amqp::declareBillingTopology(*connection, mp::amqp::BillingTopology::forQueue(queue));
   }
   mp::amqp::Publisher publisher(*connection);
-  if (status.isOk()) {
+  if (status.ok()) {
     status = publisher.enableConfirms();
   }
   const auto started = std::chrono::steady_clock::now();
   const std::string run = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   // In slices, so that memory stays small for large counts.
-  for (long from = 0; status.isOk() && from < count; from += 10000) {
+  for (long from = 0; status.ok() && from < count; from += 10000) {
     std::vector<mp::amqp::OutgoingMessage> messages;
     for (long i = from; i < std::min(count, from + 10000); ++i) {
-      messages.push_back({"{\"user_id\":\"" + std::to_string(i % 1000) + "\",\"number_of_items\":" +
-                              std::to_string(1 + i % 9) + ",\"total_amount\":\"" + std::to_string(i % 500) + ".99\"}",
+      messages.push_back({"{\"user_id\":\"" + std::to_string(i % 1000) +
+                              "\",\"number_of_items\":" + std::to_string(1 + i % 9) + ",\"total_amount\":\"" +
+                              std::to_string(i % 500) + ".99\"}",
                           "bench-" + run + "-" + std::to_string(i)});
     }
     status = publisher.publish("", queue, messages);
   }
-  if (!status.isOk()) {
+  if (!status.ok()) {
     std::fprintf(stderr, "publish-orders: %s\n", status.message().c_str());
     return 1;
   }

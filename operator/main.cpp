@@ -7,13 +7,15 @@
 #include <memory>
 #include <thread>
 
+#include "base/log.h"
+#include "base/signals.h"
 #include "client/kube_client.h"
 #include "client/prometheus_client.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
 #include "controller/controller.h"
 #include "controller/leader_elector.h"
 #include "controller/reconciler.h"
-#include "runtime/admin_server.h"
-#include "runtime/log.h"
 #include "runtime/operator_metrics.h"
 #include "runtime/options.h"
 
@@ -29,29 +31,28 @@ std::string defaultIdentity() {
   return std::string(host) + "_" + std::to_string(getpid());
 }
 
-LogLevel levelFrom(const std::string& name) {
-  if (name == "debug") {
-    return LogLevel::kDebug;
-  }
-  if (name == "warn") {
-    return LogLevel::kWarn;
-  }
-  return name == "error" ? LogLevel::kError : LogLevel::kInfo;
+// /healthz, /readyz and /metrics are the built-in routes of the services' HttpServer; no other route.
+mp::http::ServerOptions adminServerOptions(const Options& options) {
+  mp::http::ServerOptions admin;
+  admin.service = "platform-operator";
+  admin.bindAddress = options.metricsBindAddress;
+  admin.port = static_cast<uint16_t>(options.metricsPort);
+  admin.reactorThreads = 1;
+  admin.workerThreads = 1;
+  admin.drainTimeout = std::chrono::seconds(1);
+  admin.accessLog = false;  // probes and scrapes every few seconds; the operator logs decisions
+  return admin;
 }
 
 int run(const Options& options) {
-  setLogLevel(levelFrom(options.logLevel));
-  // Signals are taken by sigwait on this thread only; every thread started below inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  mp::log::Level level = mp::log::Level::kInfo;
+  mp::log::parseLevel(options.logLevel, &level);  // parseOptions accepted only a name of the table
+  mp::log::setup("platform-operator", level);
 
   auto connection = options.kubeconfig.empty() ? loadInCluster(options.serviceAccountDir)
                                                : loadKubeconfig(options.kubeconfig, options.context);
   if (!connection.ok()) {
-    logError("cannot configure the Kubernetes client", {{"error", connection.error().message}});
+    mp::log::error("cannot configure the Kubernetes client", {{"error", connection.status().message()}});
     return 1;
   }
   const std::string identity = options.identity.empty() ? defaultIdentity() : options.identity;
@@ -61,15 +62,17 @@ int run(const Options& options) {
                      : !connection.value().namespaceName.empty() ? connection.value().namespaceName
                                                                  : "default";
   }
-  logInfo("starting", {{"server", connection.value().server},
-                       {"prometheusUrl", options.prometheusUrl},
-                       {"namespace", options.namespaceName.empty() ? "*" : options.namespaceName},
-                       {"syncPeriodMs", options.syncPeriod.count()},
-                       {"leaderElect", options.leaderElect},
-                       {"identity", identity},
-                       {"metricsPort", options.metricsPort}});
+  mp::log::info("starting", {{"server", connection.value().server},
+                             {"prometheusUrl", options.prometheusUrl},
+                             {"namespace", options.namespaceName.empty() ? "*" : options.namespaceName},
+                             {"syncPeriodMs", options.syncPeriod.count()},
+                             {"leaderElect", options.leaderElect},
+                             {"identity", identity},
+                             {"metricsPort", options.metricsPort}});
 
-  OperatorMetrics metrics;
+  // One registry for GET /metrics: the admin server's HTTP metrics and the operator's own.
+  mp::ServiceMetrics serverMetrics("platform-operator");
+  OperatorMetrics metrics(serverMetrics.sharedRegistry());
   KubeClient kube(connection.value(), "platform-operator/0.1 (" + identity + ")");
   PrometheusClient prometheus(options.prometheusUrl, [&metrics](double s) { metrics.prometheusQuery(s); });
   std::unique_ptr<LeaderElector> elector;
@@ -81,14 +84,17 @@ int run(const Options& options) {
   Controller controller(kube, reconciler,
                         ControllerConfig{options.namespaceName, options.syncPeriod, options.watchTimeout});
 
-  AdminServer admin([&kube] { return kube.reachable(); }, [&metrics] { return metrics.render(); });
+  mp::http::HttpServer admin(adminServerOptions(options), serverMetrics);
+  admin.setReadiness([&kube] {
+    return kube.reachable() ? mp::okStatus() : mp::Status::unavailable("the Kubernetes API is not reachable");
+  });
   if (options.metricsPort != 0) {
-    if (Status started = admin.start(options.metricsBindAddress, options.metricsPort); !started.ok()) {
-      logError("cannot start the admin server", {{"error", started.error().message}});
+    if (std::string error; !admin.start(&error)) {
+      mp::log::error("cannot start the admin server", {{"error", error}});
       return 1;
     }
-    logInfo("serving /healthz /readyz /metrics",
-            {{"address", options.metricsBindAddress}, {"port", options.metricsPort}});
+    mp::log::info("serving /healthz /readyz /metrics",
+                  {{"address", options.metricsBindAddress}, {"port", options.metricsPort}});
   }
 
   std::atomic<bool> stopping{false};
@@ -112,27 +118,28 @@ int run(const Options& options) {
     controller.start();
   }
 
-  int signal = 0;
-  sigwait(&signals, &signal);
-  logInfo("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  const int signal = mp::waitForTerminationSignal();
+  mp::log::info("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
   stopping = true;
   if (elector) {
     elector->stopNow();
     electorThread.join();  // stops the controller and releases the Lease if held
   }
   controller.stop();
-  admin.stop();
-  logInfo("stopped");
+  admin.drainAndStop();
+  mp::log::info("stopped");
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts: every thread inherits the blocked mask, and only sigwait sees the signals.
+  mp::blockTerminationSignals();
   std::vector<std::string> args(argv + 1, argv + argc);
   auto options = parseOptions(args);
   if (!options.ok()) {
-    std::cerr << "platform-operator: " << options.error().message << "\n";
+    std::cerr << "platform-operator: " << options.status().message() << "\n";
     return kExitUsage;
   }
   if (options.value().help) {

@@ -84,12 +84,12 @@ json conditionToJson(const Condition& c) {
 
 }  // namespace
 
-Result<ServicePolicySpec> parsePolicySpec(const json& spec) {
+StatusOr<ServicePolicySpec> parsePolicySpec(const json& spec) {
   std::string error;
   FieldReader read(error);
   ServicePolicySpec out;
   if (!spec.is_object()) {
-    return Error{0, "InvalidSpec", "spec must be an object"};
+    return Status::invalidArgument("spec must be an object").withReason("InvalidSpec");
   }
   if (read.object(spec, "targetRef", "spec")) {
     read.text(spec.at("targetRef"), "kind", "spec.targetRef", out.targetRef.kind);
@@ -137,7 +137,7 @@ Result<ServicePolicySpec> parsePolicySpec(const json& spec) {
     out.fallbackReplicas = fallback;
   }
   if (!error.empty()) {
-    return Error{0, "InvalidSpec", error};
+    return Status::invalidArgument(error).withReason("InvalidSpec");
   }
   return out;
 }
@@ -220,9 +220,9 @@ std::string metadataText(const json& meta, const char* key) {
 
 }  // namespace
 
-Result<ServicePolicy> policyFromJson(const json& object) {
+StatusOr<ServicePolicy> policyFromJson(const json& object) {
   if (!object.is_object() || !object.contains("metadata") || !object.at("metadata").is_object()) {
-    return Error{0, "BadObject", "object has no metadata"};
+    return Status::invalidArgument("object has no metadata").withReason("BadObject");
   }
   const json& meta = object.at("metadata");
   ServicePolicy policy;
@@ -238,7 +238,7 @@ Result<ServicePolicy> policyFromJson(const json& object) {
     policy.metadata.paused = metadataText(meta.at("annotations"), kPausedAnnotation) == "true";
   }
   if (policy.metadata.name.empty()) {
-    return Error{0, "BadObject", "object has no metadata.name"};
+    return Status::invalidArgument("object has no metadata.name").withReason("BadObject");
   }
   policy.rawSpec = object.value("spec", json::object());
   policy.status = statusFromJson(object.value("status", json::object()));

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/result.h"
+#include "base/status.h"
 
 namespace mp::op {
 
@@ -102,10 +102,10 @@ struct ServicePolicy {
 };
 
 // Reads metadata, the raw spec and status from an API object; fails only when metadata is unusable.
-Result<ServicePolicy> policyFromJson(const nlohmann::json& object);
+StatusOr<ServicePolicy> policyFromJson(const nlohmann::json& object);
 
 // Reads a spec with defaults applied; a wrong JSON type or unknown targetRef kind is an error.
-Result<ServicePolicySpec> parsePolicySpec(const nlohmann::json& spec);
+StatusOr<ServicePolicySpec> parsePolicySpec(const nlohmann::json& spec);
 
 // Every rule a readable spec can still break (min > max, empty query, target <= 0, ...); empty when valid.
 std::vector<std::string> validatePolicySpec(const ServicePolicySpec& spec);

@@ -16,7 +16,7 @@ int64_t integerAt(const json& object, const json::json_pointer& pointer, int64_t
              : fallback;
 }
 
-Result<DeploymentView> readDeploymentFields(const json& deployment) {
+StatusOr<DeploymentView> readDeploymentFields(const json& deployment) {
   DeploymentView view;
   const json& meta = deployment.value("metadata", json::object());
   view.name = meta.value("name", "");
@@ -25,10 +25,12 @@ Result<DeploymentView> readDeploymentFields(const json& deployment) {
   const json::json_pointer matchLabels("/spec/selector/matchLabels");
   if (!deployment.contains(matchLabels) || !deployment.at(matchLabels).is_object() ||
       deployment.at(matchLabels).empty()) {
-    return Error{0, "UnsupportedTarget", "Deployment " + view.name + " has no spec.selector.matchLabels"};
+    return Status::invalidArgument("Deployment " + view.name + " has no spec.selector.matchLabels")
+        .withReason("UnsupportedTarget");
   }
   if (deployment.contains(json::json_pointer("/spec/selector/matchExpressions"))) {
-    return Error{0, "UnsupportedTarget", "Deployment " + view.name + " uses matchExpressions, not supported"};
+    return Status::invalidArgument("Deployment " + view.name + " uses matchExpressions, not supported")
+        .withReason("UnsupportedTarget");
   }
   for (const auto& [key, value] : deployment.at(matchLabels).items()) {
     view.labelSelector += (view.labelSelector.empty() ? "" : ",") + key + "=" + value.get<std::string>();
@@ -91,13 +93,14 @@ PodView readPodFields(const json& pod) {
 
 }  // namespace
 
-Result<DeploymentView> readDeployment(const json& deployment) {
+StatusOr<DeploymentView> readDeployment(const json& deployment) {
   // A member of an unexpected JSON type (found by tests/fuzz/fuzz_operator_json) is a malformed object,
   // reported like any other unusable Deployment rather than thrown through the reconciler.
   try {
     return readDeploymentFields(deployment);
   } catch (const json::exception& e) {
-    return Error{0, "UnsupportedTarget", std::string("malformed Deployment: ") + e.what()};
+    return Status::invalidArgument(std::string("malformed Deployment: ") + e.what())
+        .withReason("UnsupportedTarget");
   }
 }
 

@@ -4,11 +4,28 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "policy/health_policy.h"
-#include "policy/replica_owners.h"
-#include "runtime/result.h"
+#include <vector>
+
+#include "base/status.h"
 
 namespace mp::op {
+
+// A pod of the target as the health rules need it.
+struct PodView {
+  std::string name;
+  bool ready = false;
+  bool terminating = false;
+};
+
+// An object that sets some workload's replica count, as the operator sees it: an autoscaling/v2
+// HorizontalPodAutoscaler (spec.scaleTargetRef) or a ServicePolicy (spec.targetRef).
+struct ReplicaClaim {
+  std::string kind;  // "HorizontalPodAutoscaler" or "ServicePolicy"
+  std::string name;
+  std::string targetKind;
+  std::string targetName;
+  std::string creationTimestamp;  // RFC 3339 as the API server writes it (UTC, "Z"), so it sorts as text
+};
 
 // What the reconciler reads from an apps/v1 Deployment.
 struct DeploymentView {
@@ -23,7 +40,7 @@ struct DeploymentView {
 
 // Reads a Deployment; fails when it has no usable matchLabels selector (matchExpressions are not
 // supported: the operator must list exactly the Deployment's pods).
-Result<DeploymentView> readDeployment(const nlohmann::json& deployment);
+StatusOr<DeploymentView> readDeployment(const nlohmann::json& deployment);
 
 // Reads a Pod: ready means the Ready condition is True; terminating means deletionTimestamp is set.
 // Pods that already finished (Succeeded/Failed) come back as neither ready nor counted live.

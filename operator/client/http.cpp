@@ -104,17 +104,17 @@ HeaderList configure(CURL* handle, const HttpRequest& request) {
   return HeaderList(list);
 }
 
-Error transportError(CURLcode code, const std::string& url) {
-  return Error{0, code == CURLE_OPERATION_TIMEDOUT ? "Timeout" : "Unreachable",
-               url + ": " + curl_easy_strerror(code)};
+Status transportError(CURLcode code, const std::string& url) {
+  return Status::unavailable(url + ": " + curl_easy_strerror(code))
+      .withReason(code == CURLE_OPERATION_TIMEDOUT ? "Timeout" : "Unreachable");
 }
 
 }  // namespace
 
-Result<HttpResponse> httpPerform(const HttpRequest& request) {
+StatusOr<HttpResponse> httpPerform(const HttpRequest& request) {
   CurlHandle handle = newHandle();
   if (!handle) {
-    return Error{0, "Internal", "curl_easy_init failed"};
+    return Status::internal("curl_easy_init failed").withReason("Internal");
   }
   HeaderList headers = configure(handle.get(), request);
   HttpResponse response;
@@ -129,11 +129,11 @@ Result<HttpResponse> httpPerform(const HttpRequest& request) {
   return response;
 }
 
-Result<long> httpStream(const HttpRequest& request, const std::function<bool(std::string_view)>& onData,
-                        const std::atomic<bool>& stop) {
+StatusOr<long> httpStream(const HttpRequest& request, const std::function<bool(std::string_view)>& onData,
+                          const std::atomic<bool>& stop) {
   CurlHandle handle = newHandle();
   if (!handle) {
-    return Error{0, "Internal", "curl_easy_init failed"};
+    return Status::internal("curl_easy_init failed").withReason("Internal");
   }
   HeaderList headers = configure(handle.get(), request);
   StreamState state{&onData, &stop};

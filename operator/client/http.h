@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/result.h"
+#include "base/status.h"
 
 namespace mp::op {
 
@@ -35,13 +35,14 @@ struct HttpResponse {
   std::string body;
 };
 
-// One request with libcurl; a transport failure (refused, timeout, TLS) is an Error with httpStatus 0.
-Result<HttpResponse> httpPerform(const HttpRequest& request);
+// One request with libcurl; a transport failure (refused, timeout, TLS) is kUnavailable with httpStatus 0
+// (reason "Timeout" or "Unreachable"). Any HTTP answer is a response, whatever its status.
+StatusOr<HttpResponse> httpPerform(const HttpRequest& request);
 
 // Streams a response body to onData until the server ends it, onData returns false or `stop` is set.
-// Returns the HTTP status of the response (or an Error for a transport failure).
-Result<long> httpStream(const HttpRequest& request, const std::function<bool(std::string_view)>& onData,
-                        const std::atomic<bool>& stop);
+// Returns the HTTP status of the response (or a failed Status for a transport failure, as httpPerform).
+StatusOr<long> httpStream(const HttpRequest& request, const std::function<bool(std::string_view)>& onData,
+                          const std::atomic<bool>& stop);
 
 // Percent-encodes a query parameter value.
 std::string urlEncode(std::string_view text);

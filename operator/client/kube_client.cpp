@@ -10,14 +10,16 @@ namespace {
 
 using nlohmann::json;
 
-Error statusError(long httpStatus, const std::string& body, const std::string& what) {
-  Error error{static_cast<int>(httpStatus), "HTTP" + std::to_string(httpStatus), what};
+// The Kubernetes Status body of a failed answer gives the reason ("Conflict", "NotFound") and message.
+Status statusError(long httpStatus, const std::string& body, const std::string& what) {
+  std::string reason = "HTTP" + std::to_string(httpStatus);
+  std::string message = what;
   json status = json::parse(body, nullptr, false);
   if (status.is_object()) {
-    error.reason = status.value("reason", error.reason);
-    error.message = what + ": " + status.value("message", body.substr(0, 200));
+    reason = status.value("reason", reason);
+    message = what + ": " + status.value("message", body.substr(0, 200));
   }
-  return error;
+  return Status::fromHttp(static_cast<int>(httpStatus), std::move(reason), std::move(message));
 }
 
 }  // namespace
@@ -78,8 +80,8 @@ std::vector<std::string> KubeClient::headers(const std::string& contentType) {
   return out;
 }
 
-Result<json> KubeClient::send(const std::string& method, const std::string& path,
-                              const std::string& contentType, const std::string& body, Deadline deadline) {
+StatusOr<json> KubeClient::send(const std::string& method, const std::string& path,
+                                const std::string& contentType, const std::string& body, Deadline deadline) {
   HttpRequest request;
   request.method = method;
   request.url = connection_.server + path;
@@ -90,14 +92,15 @@ Result<json> KubeClient::send(const std::string& method, const std::string& path
     auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      return Error{0, "DeadlineExceeded", method + " " + path + ": not sent, its deadline has passed"};
+      return Status::unavailable(method + " " + path + ": not sent, its deadline has passed")
+          .withReason("DeadlineExceeded");
     }
     request.timeoutMs = std::min<long>(request.timeoutMs, static_cast<long>(left.count()));
   }
   auto response = httpPerform(request);
   if (!response.ok()) {
     reachable_ = false;
-    return response.error();
+    return response.status();
   }
   reachable_ = response.value().status < 500;
   const std::string what = method + " " + path;
@@ -106,31 +109,32 @@ Result<json> KubeClient::send(const std::string& method, const std::string& path
   }
   json object = json::parse(response.value().body, nullptr, false);
   if (object.is_discarded()) {
-    return Error{static_cast<int>(response.value().status), "BadResponse", what + ": response is not JSON"};
+    return Status::fromHttp(static_cast<int>(response.value().status), "BadResponse",
+                            what + ": response is not JSON");
   }
   return object;
 }
 
-Result<json> KubeClient::get(const std::string& path) {
+StatusOr<json> KubeClient::get(const std::string& path) {
   return send("GET", path, "", "", std::nullopt);
 }
 
-Result<json> KubeClient::create(const std::string& path, const json& object, Deadline deadline) {
+StatusOr<json> KubeClient::create(const std::string& path, const json& object, Deadline deadline) {
   return send("POST", path, "application/json", object.dump(), deadline);
 }
 
-Result<json> KubeClient::update(const std::string& path, const json& object, Deadline deadline) {
+StatusOr<json> KubeClient::update(const std::string& path, const json& object, Deadline deadline) {
   return send("PUT", path, "application/json", object.dump(), deadline);
 }
 
-Result<json> KubeClient::mergePatch(const std::string& path, const json& patch, Deadline deadline) {
+StatusOr<json> KubeClient::mergePatch(const std::string& path, const json& patch, Deadline deadline) {
   return send("PATCH", path, "application/merge-patch+json", patch.dump(), deadline);
 }
 
 Status KubeClient::remove(const std::string& path, Deadline deadline) {
   auto result = send("DELETE", path, "", "", deadline);
   if (!result.ok()) {
-    return result.error();
+    return result.status();
   }
   return okStatus();
 }
@@ -174,7 +178,7 @@ Status KubeClient::watch(const std::string& collectionPath, const std::string& r
   auto status = httpStream(request, onData, stop);
   if (!status.ok()) {
     reachable_ = false;
-    return status.error();
+    return status.status();
   }
   reachable_ = status.value() < 500;
   if (keepGoing && !stop.load() && (status.value() < 200 || status.value() >= 300)) {

@@ -9,10 +9,10 @@
 namespace mp::op {
 namespace {
 
-Result<std::string> readFile(const std::string& path) {
+StatusOr<std::string> readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return Error{0, "ConfigError", "cannot read " + path};
+    return Status::invalidArgument("cannot read " + path).withReason("ConfigError");
   }
   std::ostringstream text;
   text << in.rdbuf();
@@ -45,7 +45,7 @@ std::string text(const YAML::Node& node, const char* key) {
 
 }  // namespace
 
-Result<std::string> base64Decode(const std::string& text) {
+StatusOr<std::string> base64Decode(const std::string& text) {
   std::string out;
   unsigned int buffer = 0;
   int bits = 0;
@@ -64,7 +64,7 @@ Result<std::string> base64Decode(const std::string& text) {
     } else if (c == '=' || c == '\n' || c == '\r' || c == ' ') {
       continue;
     } else {
-      return Error{0, "ConfigError", "invalid base64 data"};
+      return Status::invalidArgument("invalid base64 data").withReason("ConfigError");
     }
     buffer = (buffer << 6) | static_cast<unsigned int>(value);
     bits += 6;
@@ -76,26 +76,29 @@ Result<std::string> base64Decode(const std::string& text) {
   return out;
 }
 
-Result<KubeConnection> loadKubeconfig(const std::string& path, const std::string& context) {
+StatusOr<KubeConnection> loadKubeconfig(const std::string& path, const std::string& context) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
-    return Error{0, "ConfigError", "kubeconfig " + path + ": " + e.what()};
+    return Status::invalidArgument("kubeconfig " + path + ": " + e.what()).withReason("ConfigError");
   }
   try {
     std::string contextName = context.empty() ? text(root, "current-context") : context;
     if (contextName.empty()) {
-      return Error{0, "ConfigError", "kubeconfig " + path + " has no current-context; pass --context"};
+      return Status::invalidArgument("kubeconfig " + path + " has no current-context; pass --context")
+          .withReason("ConfigError");
     }
     YAML::Node ctx = findNamed(root["contexts"], contextName, "context");
     if (!ctx) {
-      return Error{0, "ConfigError", "kubeconfig " + path + " has no context \"" + contextName + "\""};
+      return Status::invalidArgument("kubeconfig " + path + " has no context \"" + contextName + "\"")
+          .withReason("ConfigError");
     }
     std::string clusterName = text(ctx, "cluster");
     YAML::Node cluster = findNamed(root["clusters"], clusterName, "cluster");
     if (!cluster) {
-      return Error{0, "ConfigError", "kubeconfig " + path + " has no cluster \"" + clusterName + "\""};
+      return Status::invalidArgument("kubeconfig " + path + " has no cluster \"" + clusterName + "\"")
+          .withReason("ConfigError");
     }
     KubeConnection conn;
     conn.server = text(cluster, "server");
@@ -103,14 +106,16 @@ Result<KubeConnection> loadKubeconfig(const std::string& path, const std::string
       conn.server.pop_back();
     }
     if (conn.server.empty()) {
-      return Error{0, "ConfigError", "cluster \"" + clusterName + "\" has no server"};
+      return Status::invalidArgument("cluster \"" + clusterName + "\" has no server")
+          .withReason("ConfigError");
     }
     conn.namespaceName = text(ctx, "namespace");
     conn.tls.insecureSkipVerify = text(cluster, "insecure-skip-tls-verify") == "true";
     if (std::string data = text(cluster, "certificate-authority-data"); !data.empty()) {
       auto pem = base64Decode(data);
       if (!pem.ok()) {
-        return Error{0, "ConfigError", "certificate-authority-data: " + pem.error().message};
+        return Status::invalidArgument("certificate-authority-data: " + pem.status().message())
+            .withReason("ConfigError");
       }
       conn.tls.caPem = pem.value();
     }
@@ -119,7 +124,8 @@ Result<KubeConnection> loadKubeconfig(const std::string& path, const std::string
     std::string userName = text(ctx, "user");
     YAML::Node user = findNamed(root["users"], userName, "user");
     if (!userName.empty() && !user) {
-      return Error{0, "ConfigError", "kubeconfig " + path + " has no user \"" + userName + "\""};
+      return Status::invalidArgument("kubeconfig " + path + " has no user \"" + userName + "\"")
+          .withReason("ConfigError");
     }
     if (user) {
       conn.bearerToken = text(user, "token");
@@ -129,7 +135,8 @@ Result<KubeConnection> loadKubeconfig(const std::string& path, const std::string
         if (std::string data = text(user, key); !data.empty()) {
           auto pem = base64Decode(data);
           if (!pem.ok()) {
-            return Error{0, "ConfigError", std::string(key) + ": " + pem.error().message};
+            return Status::invalidArgument(std::string(key) + ": " + pem.status().message())
+                .withReason("ConfigError");
           }
           *target = pem.value();
         }
@@ -137,22 +144,24 @@ Result<KubeConnection> loadKubeconfig(const std::string& path, const std::string
       conn.tls.clientCertFile = resolve(path, text(user, "client-certificate"));
       conn.tls.clientKeyFile = resolve(path, text(user, "client-key"));
       if (user["exec"] || user["auth-provider"]) {
-        return Error{0, "ConfigError",
-                     "user \"" + userName + "\" uses exec/auth-provider plugins, which are not supported"};
+        return Status::invalidArgument("user \"" + userName +
+                                       "\" uses exec/auth-provider plugins, which are not supported")
+            .withReason("ConfigError");
       }
     }
     return conn;
   } catch (const YAML::Exception& e) {
-    return Error{0, "ConfigError", "kubeconfig " + path + ": " + e.what()};
+    return Status::invalidArgument("kubeconfig " + path + ": " + e.what()).withReason("ConfigError");
   }
 }
 
-Result<KubeConnection> loadInCluster(const std::string& serviceAccountDir) {
+StatusOr<KubeConnection> loadInCluster(const std::string& serviceAccountDir) {
   const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
   const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
   if (host == nullptr || port == nullptr || *host == '\0') {
-    return Error{0, "ConfigError",
-                 "not running in a cluster (KUBERNETES_SERVICE_HOST unset) and no --kubeconfig given"};
+    return Status::invalidArgument(
+               "not running in a cluster (KUBERNETES_SERVICE_HOST unset) and no --kubeconfig given")
+        .withReason("ConfigError");
   }
   KubeConnection conn;
   std::string hostText = host;
@@ -164,7 +173,7 @@ Result<KubeConnection> loadInCluster(const std::string& serviceAccountDir) {
   conn.tokenFile = serviceAccountDir + "/token";
   auto token = readFile(conn.tokenFile);
   if (!token.ok()) {
-    return token.error();
+    return token.status();
   }
   conn.tls.caFile = serviceAccountDir + "/ca.crt";
   if (auto ns = readFile(serviceAccountDir + "/namespace"); ns.ok()) {

@@ -2,8 +2,8 @@
 
 #include <string>
 
+#include "base/status.h"
 #include "client/http.h"
-#include "runtime/result.h"
 
 namespace mp::op {
 
@@ -19,13 +19,13 @@ struct KubeConnection {
 
 // Reads a kubeconfig with yaml-cpp: the named context, or current-context when `context` is empty.
 // Relative file paths in it are resolved against the kubeconfig's directory, as kubectl does.
-Result<KubeConnection> loadKubeconfig(const std::string& path, const std::string& context);
+StatusOr<KubeConnection> loadKubeconfig(const std::string& path, const std::string& context);
 
 // The in-cluster configuration: KUBERNETES_SERVICE_HOST/PORT from the environment and the token, CA and
 // namespace under `serviceAccountDir` (normally /var/run/secrets/kubernetes.io/serviceaccount).
-Result<KubeConnection> loadInCluster(const std::string& serviceAccountDir);
+StatusOr<KubeConnection> loadInCluster(const std::string& serviceAccountDir);
 
-// RFC 4648 base64 (kubeconfig *-data fields); nullopt-like Error on malformed input.
-Result<std::string> base64Decode(const std::string& text);
+// RFC 4648 base64 (kubeconfig *-data fields); kInvalidArgument on malformed input.
+StatusOr<std::string> base64Decode(const std::string& text);
 
 }  // namespace mp::op

@@ -34,7 +34,7 @@ PrometheusClient::PrometheusClient(std::string baseUrl, std::function<void(doubl
   }
 }
 
-Result<std::vector<PromSample>> PrometheusClient::query(const std::string& promql) const {
+StatusOr<std::vector<PromSample>> PrometheusClient::query(const std::string& promql) const {
   HttpRequest request;
   request.url = baseUrl_ + "/api/v1/query?query=" + urlEncode(promql);
   request.headers = {"Accept: application/json"};
@@ -45,13 +45,13 @@ Result<std::vector<PromSample>> PrometheusClient::query(const std::string& promq
     observeSeconds_(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   if (!response.ok()) {
-    return Error{0, "PrometheusUnreachable", response.error().message};
+    return Status::unavailable(response.status().message()).withReason("PrometheusUnreachable");
   }
   json body = json::parse(response.value().body, nullptr, false);
   if (!body.is_object() || body.value("status", "") != "success") {
     std::string detail = body.is_object() ? body.value("error", "") : std::string("not JSON");
-    return Error{static_cast<int>(response.value().status), "QueryFailed",
-                 "Prometheus answered " + std::to_string(response.value().status) + ": " + detail};
+    return Status::fromHttp(static_cast<int>(response.value().status), "QueryFailed",
+                            "Prometheus answered " + std::to_string(response.value().status) + ": " + detail);
   }
   const json& data = body.value("data", json::object());
   std::string type = data.value("resultType", "");
@@ -59,22 +59,23 @@ Result<std::vector<PromSample>> PrometheusClient::query(const std::string& promq
   if (type == "scalar") {
     auto value = sampleValue(data.value("result", json()));
     if (!value) {
-      return Error{0, "QueryFailed", "malformed scalar result"};
+      return Status::internal("malformed scalar result").withReason("QueryFailed");
     }
     samples.push_back({{}, *value});
     return samples;
   }
   if (type != "vector") {
-    return Error{0, "QueryFailed", "query returned a " + type + ", expected an instant vector or scalar"};
+    return Status::internal("query returned a " + type + ", expected an instant vector or scalar")
+        .withReason("QueryFailed");
   }
   const json result = data.value("result", json::array());
   if (!result.is_array()) {
-    return Error{0, "QueryFailed", "malformed vector result"};
+    return Status::internal("malformed vector result").withReason("QueryFailed");
   }
   for (const json& item : result) {
     auto value = sampleValue(item.value("value", json()));
     if (!value) {
-      return Error{0, "QueryFailed", "malformed sample in result"};
+      return Status::internal("malformed sample in result").withReason("QueryFailed");
     }
     PromSample sample;
     sample.value = *value;

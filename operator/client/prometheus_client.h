@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/result.h"
+#include "base/status.h"
 
 namespace mp::op {
 
@@ -22,8 +22,9 @@ class PrometheusClient {
   // `observeSeconds` receives each query's latency (for the operator's own /metrics); may be empty.
   PrometheusClient(std::string baseUrl, std::function<void(double)> observeSeconds, long timeoutMs = 5000);
 
-  // An unreachable server, a non-success answer or a malformed body is an Error; an empty vector is not.
-  Result<std::vector<PromSample>> query(const std::string& promql) const;
+  // An unreachable server, a non-success answer or a malformed body is a failed Status
+  // (reason PrometheusUnreachable or QueryFailed); an empty vector is not.
+  StatusOr<std::vector<PromSample>> query(const std::string& promql) const;
 
  private:
   std::string baseUrl_;

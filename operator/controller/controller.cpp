@@ -1,7 +1,7 @@
 #include "controller/controller.h"
 
 #include "api/service_policy_types.h"
-#include "runtime/log.h"
+#include "base/log.h"
 
 namespace mp::op {
 namespace {
@@ -84,7 +84,8 @@ void Controller::start() {
         autoscalersSynced_);
   });
   worker_ = std::thread([this] { runWorker(); });
-  logInfo("controller started", {{"namespace", config_.namespaceName.empty() ? "*" : config_.namespaceName}});
+  log::info("controller started",
+            {{"namespace", config_.namespaceName.empty() ? "*" : config_.namespaceName}});
 }
 
 void Controller::stop() {
@@ -107,7 +108,7 @@ void Controller::stop() {
   autoscalersSynced_ = false;
   reconciler_.forgetAll();
   running_ = false;
-  logInfo("controller stopped");
+  log::info("controller stopped");
 }
 
 bool Controller::pause(std::chrono::milliseconds delay) {
@@ -121,7 +122,7 @@ void Controller::informerLoop(const std::string& collectionPath, const EventHand
   while (!stopping_) {
     auto list = kube_.get(collectionPath);
     if (!list.ok()) {
-      logWarn("list failed", {{"path", collectionPath}, {"error", list.error().message}});
+      log::warn("list failed", {{"path", collectionPath}, {"error", list.status().message()}});
       pause(kRetryDelay);
       continue;
     }
@@ -137,9 +138,9 @@ void Controller::informerLoop(const std::string& collectionPath, const EventHand
             const json& object = event.value("object", json::object());
             if (type == "ERROR") {
               // 410 Gone: our resourceVersion is too old to resume from; anything else is unexpected.
-              logInfo("watch ended by the server, re-listing", {{"path", collectionPath},
-                                                                {"code", object.value("code", 0)},
-                                                                {"reason", object.value("reason", "")}});
+              log::info("watch ended by the server, re-listing", {{"path", collectionPath},
+                                                                  {"code", object.value("code", 0)},
+                                                                  {"reason", object.value("reason", "")}});
               relist = true;
               return false;
             }
@@ -152,10 +153,11 @@ void Controller::informerLoop(const std::string& collectionPath, const EventHand
           },
           stopping_);
       if (!watched.ok()) {
-        if (watched.error().httpStatus == 410) {
+        // 410 Gone: the resourceVersion is too old to resume from; list again.
+        if (watched.httpStatus() == 410) {
           relist = true;
         } else {
-          logWarn("watch failed", {{"path", collectionPath}, {"error", watched.error().message}});
+          log::warn("watch failed", {{"path", collectionPath}, {"error", watched.message()}});
           pause(kRetryDelay);
         }
       }

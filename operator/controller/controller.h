@@ -69,7 +69,7 @@ class Controller {
   std::atomic<bool> policiesSynced_{false};
   std::atomic<bool> deploymentsSynced_{false};
   std::atomic<bool> autoscalersSynced_{false};
-  std::mutex pauseMutex_;
+  std::mutex pauseMutex_;  // for pauseWake_ only: guards no member
   std::condition_variable pauseWake_;
   std::mutex indexMutex_;
   std::map<std::string, PolicyEntry> policies_;  // "ns/name" -> entry; guarded by indexMutex_

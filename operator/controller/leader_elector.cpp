@@ -1,6 +1,6 @@
 #include "controller/leader_elector.h"
 
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/time_format.h"
 
 namespace mp::op {
@@ -39,8 +39,8 @@ LeaderElector::Attempt LeaderElector::tryAcquireOrRenew(SteadyClock::time_point&
   const auto leaseSeconds = std::chrono::duration_cast<std::chrono::seconds>(config_.leaseDuration).count();
   auto current = kube_.get(path);
   if (!current.ok()) {
-    if (current.error().httpStatus != 404) {
-      logWarn("reading the Lease failed", {{"error", current.error().message}});
+    if (current.status().code() != Code::kNotFound) {
+      log::warn("reading the Lease failed", {{"error", current.status().message()}});
       return Attempt::kFailed;
     }
     const std::string now = microNow();
@@ -108,9 +108,9 @@ void LeaderElector::release() {
   lease["spec"]["renewTime"] = now;
   auto updated = kube_.update(path, lease);
   if (updated.ok()) {
-    logInfo("released the Lease", {{"lease", config_.namespaceName + "/" + config_.name}});
+    log::info("released the Lease", {{"lease", config_.namespaceName + "/" + config_.name}});
   } else {
-    logWarn("releasing the Lease failed", {{"error", updated.error().message}});
+    log::warn("releasing the Lease failed", {{"error", updated.status().message()}});
   }
 }
 
@@ -127,7 +127,7 @@ void LeaderElector::stopNow() {
 
 void LeaderElector::run(const std::atomic<bool>& stop) {
   const json where = {{"lease", config_.namespaceName + "/" + config_.name}, {"identity", config_.identity}};
-  logInfo("campaigning for leadership", where);
+  log::info("campaigning for leadership", where);
   while (!stop.load()) {
     SteadyClock::time_point requestStart;
     Attempt attempt = tryAcquireOrRenew(requestStart);
@@ -136,17 +136,17 @@ void LeaderElector::run(const std::atomic<bool>& stop) {
       // seen by others) at any moment in between.
       lastRenewTicks_ = requestStart.time_since_epoch().count();
       if (!leading_.exchange(true)) {
-        logInfo("became leader", where);
+        log::info("became leader", where);
         onStarted_();
       }
     } else if (leading_.load()) {
       bool deadlinePassed = !isLeader();
       if (attempt == Attempt::kHeldByOther || deadlinePassed) {
         leading_ = false;
-        logWarn("lost leadership",
-                {{"lease", where["lease"]},
-                 {"identity", config_.identity},
-                 {"cause", attempt == Attempt::kHeldByOther ? "another holder" : "renew deadline"}});
+        log::warn("lost leadership",
+                  {{"lease", where["lease"]},
+                   {"identity", config_.identity},
+                   {"cause", attempt == Attempt::kHeldByOther ? "another holder" : "renew deadline"}});
         onStopped_();
       }
     }

@@ -61,7 +61,7 @@ class LeaderElector {
   // The Lease as last seen and when it last changed, so expiry is judged without trusting other clocks.
   nlohmann::json observedSpec_;
   std::chrono::steady_clock::time_point observedAt_{};
-  std::mutex wakeMutex_;
+  std::mutex wakeMutex_;  // for wake_ only: guards no member
   std::condition_variable wake_;
 };
 

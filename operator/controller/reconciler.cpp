@@ -2,18 +2,26 @@
 
 #include <set>
 
+#include "api/events.h"
 #include "api/workload_objects.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/time_format.h"
 
 namespace mp::op {
 namespace {
 
 using nlohmann::json;
+using Failure = OperatorMetrics::Failure;
 
 constexpr const char* kComponent = "platform-operator";
 constexpr std::chrono::milliseconds kConflictRetry{200};
 constexpr std::chrono::milliseconds kErrorRetry{1000};
+
+// A write not sent because this replica no longer holds the Lease: nothing to log or count.
+constexpr const char* kNotLeader = "NotLeader";
+Status notLeader() {
+  return Status::unavailable("lost leadership").withReason(kNotLeader);
+}
 
 std::string nowText() {
   return formatRfc3339(WallClock::now());
@@ -46,20 +54,20 @@ Status Reconciler::recordEvent(const json& policyObject, const std::string& reas
                                const std::string& message, bool warning) {
   auto deadline = writeDeadline_();
   if (!deadline) {
-    return Error{0, "NotLeader", "lost leadership"};
+    return notLeader();
   }
   json event = makeEvent(policyObject, reason, message, warning, kComponent, identity_,
                          formatRfc3339(WallClock::now(), true));
   std::string ns = event["metadata"]["namespace"];
   auto created = kube_.create(resourcePath("", "v1", ns, "events"), event, deadline);
   metrics_.decision(reason);
-  logInfo("event", {{"policy", ns + "/" + event["involvedObject"]["name"].get<std::string>()},
-                    {"reason", reason},
-                    {"message", message}});
+  log::info("event", {{"policy", ns + "/" + event["involvedObject"]["name"].get<std::string>()},
+                      {"reason", reason},
+                      {"message", message}});
   if (!created.ok()) {
-    metrics_.error("kubernetes");
-    logWarn("recording an Event failed", {{"error", created.error().message}});
-    return created.error();
+    metrics_.error(Failure::kKubernetes);
+    log::warn("recording an Event failed", {{"error", created.status().message()}});
+    return created.status();
   }
   return okStatus();
 }
@@ -71,7 +79,7 @@ Status Reconciler::writeStatus(const json& policyObject, const ServicePolicy& po
   }
   auto deadline = writeDeadline_();
   if (!deadline) {
-    return Error{0, "NotLeader", "lost leadership"};
+    return notLeader();
   }
   json object = policyObject;
   object["status"] = statusToJson(status);
@@ -79,7 +87,7 @@ Status Reconciler::writeStatus(const json& policyObject, const ServicePolicy& po
                                            kPolicyPlural, policy.metadata.name, "status"),
                               object, deadline);
   if (!written.ok()) {
-    return written.error();
+    return written.status();
   }
   return okStatus();
 }
@@ -96,38 +104,39 @@ void Reconciler::evictPod(const json& policyObject, const HealthSpec& health, co
     return;
   }
   auto evicted = kube_.create(resourcePath("", "v1", ns, "pods", pod, "eviction"), eviction, deadline);
-  if (!evicted.ok() && evicted.error().httpStatus == 429) {
+  if (!evicted.ok() && evicted.status().httpStatus() == 429) {
     // A disruption budget says "not now": nothing is recorded, the next sync asks again.
-    healthMessage += "; eviction of " + pod + " refused (429): " + evicted.error().message;
-    logInfo("eviction refused", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+    healthMessage += "; eviction of " + pod + " refused (429): " + evicted.status().message();
+    log::info("eviction refused", {{"policy", key}, {"pod", pod}, {"error", evicted.status().message()}});
     return;
   }
-  if (!evicted.ok() && evicted.error().httpStatus != 404) {
-    metrics_.error("kubernetes");
-    healthMessage += "; eviction of " + pod + " failed: " + evicted.error().message;
-    logWarn("restarting pod failed", {{"policy", key}, {"pod", pod}, {"error", evicted.error().message}});
+  if (!evicted.ok() && evicted.status().code() != Code::kNotFound) {
+    metrics_.error(Failure::kKubernetes);
+    healthMessage += "; eviction of " + pod + " failed: " + evicted.status().message();
+    log::warn("restarting pod failed",
+              {{"policy", key}, {"pod", pod}, {"error", evicted.status().message()}});
     return;
   }
   state.health.recordRestart(pod, readyBefore);
   std::string message = "restarted pod " + pod + " (evicted): unhealthy for at least " +
                         std::to_string(health.unhealthyAfterSeconds) + "s by health query " + health.query;
-  logInfo("pod restarted", {{"policy", key}, {"pod", pod}});
-  recordEvent(policyObject, "PodRestarted", message, true);
+  log::info("pod restarted", {{"policy", key}, {"pod", pod}});
+  recordEvent(policyObject, event::kPodRestarted, message, true);
 }
 
-Result<std::vector<ReplicaClaim>> Reconciler::otherOwners(const ServicePolicy& policy,
-                                                          const std::string& deployment) {
+StatusOr<std::vector<ReplicaClaim>> Reconciler::otherOwners(const ServicePolicy& policy,
+                                                            const std::string& deployment) {
   const std::string& ns = policy.metadata.namespaceName;
   std::vector<ReplicaClaim> claims;
   auto hpas = kube_.get(resourcePath("autoscaling", "v2", ns, "horizontalpodautoscalers"));
   if (hpas.ok()) {
     claims = readReplicaClaims(hpas.value(), "HorizontalPodAutoscaler");
-  } else if (hpas.error().httpStatus != 404) {
-    return hpas.error();  // 404: the cluster does not serve autoscaling/v2, so there is no HPA to see
+  } else if (hpas.status().code() != Code::kNotFound) {
+    return hpas.status();  // 404: the cluster does not serve autoscaling/v2, so there is no HPA to see
   }
   auto policies = kube_.get(resourcePath(kPolicyGroup, kPolicyVersion, ns, kPolicyPlural));
   if (!policies.ok()) {
-    return policies.error();
+    return policies.status();
   }
   for (ReplicaClaim& claim : readReplicaClaims(policies.value(), kPolicyKind)) {
     claims.push_back(std::move(claim));
@@ -141,9 +150,9 @@ std::optional<double> Reconciler::readMetric(const std::string& query, std::stri
                                              std::string& reason) {
   auto samples = prometheus_.query(query);
   if (!samples.ok()) {
-    metrics_.error("prometheus");
-    error = samples.error().message;
-    reason = samples.error().reason;
+    metrics_.error(Failure::kPrometheus);
+    error = samples.status().message();
+    reason = samples.status().reason();
     return std::nullopt;
   }
   auto total = totalValue(samples.value());
@@ -154,141 +163,215 @@ std::optional<double> Reconciler::readMetric(const std::string& query, std::stri
   return total;
 }
 
+// One reconcile's working state, filled in step by step.
+struct Reconciler::Pass {
+  std::string key;  // namespace/name, for logs
+  std::string namespaceName;
+  std::string name;
+  json policyObject;
+  ServicePolicy policy;
+  PolicyState* state = nullptr;
+  ServicePolicyStatus status;  // what the pass writes back at the end
+  int64_t generation = 0;
+  std::string now;
+  SteadyTime steadyNow;
+  // checkSpec
+  ServicePolicySpec spec;
+  // observeTarget
+  std::string deploymentPath;
+  DeploymentView target;
+  std::vector<PodView> pods;
+  int32_t ready = 0;
+  std::vector<ReplicaClaim> owners;
+  std::string ownersText;
+  // decideScale
+  ScaleInput input;
+  ScaleDecision decision;
+};
+
 ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const std::string& name) {
-  const std::string key = namespaceName + "/" + name;
-  auto fetched = kube_.get(resourcePath(kPolicyGroup, kPolicyVersion, namespaceName, kPolicyPlural, name));
+  Pass pass;
+  pass.key = namespaceName + "/" + name;
+  pass.namespaceName = namespaceName;
+  pass.name = name;
+  if (auto ended = readPolicy(pass)) {
+    return *ended;
+  }
+  if (auto ended = checkSpec(pass)) {
+    return *ended;
+  }
+  if (auto ended = observeTarget(pass)) {
+    return *ended;
+  }
+  decideScale(pass);
+  if (auto ended = applyScale(pass)) {
+    return *ended;
+  }
+  if (auto ended = reconcileHealth(pass)) {
+    return *ended;
+  }
+  setCondition(pass.status.conditions,
+               condition("Ready", true, "Reconciled",
+                         "Deployment " + pass.target.name + ": " + pass.decision.reason, pass.generation),
+               pass.now);
+  return finish(pass, true);
+}
+
+void Reconciler::logStepError(const Pass& pass, const char* step, const std::string& what,
+                              const Status& error) {
+  log::warn(what + " failed", {{"policy", pass.key}, {"step", step}, {"error", error.message()}});
+}
+
+std::optional<ReconcileOutcome> Reconciler::readPolicy(Pass& pass) {
+  auto fetched =
+      kube_.get(resourcePath(kPolicyGroup, kPolicyVersion, pass.namespaceName, kPolicyPlural, pass.name));
   if (!fetched.ok()) {
-    if (fetched.error().httpStatus == 404) {
-      states_.erase(key);
-      metrics_.policyDeleted(namespaceName, name);
-      return {};
+    if (fetched.status().code() == Code::kNotFound) {
+      states_.erase(pass.key);
+      metrics_.policyDeleted(pass.namespaceName, pass.name);
+      return ReconcileOutcome{};
     }
-    metrics_.error("kubernetes");
-    logWarn("reading policy failed", {{"policy", key}, {"error", fetched.error().message}});
+    metrics_.error(Failure::kKubernetes);
+    logStepError(pass, "readPolicy", "reading policy", fetched.status());
     return retryAfter(kErrorRetry);
   }
-  const json& policyObject = fetched.value();
-  auto parsed = policyFromJson(policyObject);
+  pass.policyObject = std::move(fetched).value();
+  auto parsed = policyFromJson(pass.policyObject);
   if (!parsed.ok()) {
-    logWarn("unreadable policy object", {{"policy", key}, {"error", parsed.error().message}});
-    return {};
+    log::warn("unreadable policy object",
+              {{"policy", pass.key}, {"step", "readPolicy"}, {"error", parsed.status().message()}});
+    return ReconcileOutcome{};
   }
-  const ServicePolicy& policy = parsed.value();
-  PolicyState& state = states_[key];
-  if (state.uid != policy.metadata.uid) {
+  pass.policy = std::move(parsed).value();
+  PolicyState& state = states_[pass.key];
+  if (state.uid != pass.policy.metadata.uid) {
     state = PolicyState{};  // a new object under an old name starts from scratch
-    state.uid = policy.metadata.uid;
+    state.uid = pass.policy.metadata.uid;
   }
-  const int64_t generation = policy.metadata.generation;
-  const std::string now = nowText();
-  ServicePolicyStatus status = policy.status;
-  status.observedGeneration = generation;
-  auto finish = [&](bool ok) -> ReconcileOutcome {
-    Status written = writeStatus(policyObject, policy, status);
-    if (!written.ok()) {
-      if (written.error().httpStatus == 409) {
-        metrics_.error("conflict");
-        metrics_.reconciled(false);
-        return retryAfter(kConflictRetry);
-      }
-      if (written.error().reason != "NotLeader") {
-        metrics_.error("kubernetes");
-        logWarn("writing status failed", {{"policy", key}, {"error", written.error().message}});
-      }
-      metrics_.reconciled(false);
-      return retryAfter(kErrorRetry);
-    }
-    metrics_.reconciled(ok);
-    return ok ? ReconcileOutcome{} : retryAfter(kErrorRetry);
-  };
+  pass.state = &state;
+  pass.generation = pass.policy.metadata.generation;
+  pass.now = nowText();
+  pass.steadyNow = std::chrono::steady_clock::now();
+  pass.status = pass.policy.status;
+  pass.status.observedGeneration = pass.generation;
+  return std::nullopt;
+}
 
-  // 1. The spec: an invalid one is reported and nothing else happens.
-  auto spec = parsePolicySpec(policy.rawSpec);
+ReconcileOutcome Reconciler::finish(Pass& pass, bool ok) {
+  Status written = writeStatus(pass.policyObject, pass.policy, pass.status);
+  if (!written.ok()) {
+    if (written.code() == Code::kConflict) {
+      metrics_.error(Failure::kConflict);
+      metrics_.reconciled(false);
+      return retryAfter(kConflictRetry);
+    }
+    if (written.reason() != kNotLeader) {
+      metrics_.error(Failure::kKubernetes);
+      logStepError(pass, "finish", "writing status", written);
+    }
+    metrics_.reconciled(false);
+    return retryAfter(kErrorRetry);
+  }
+  metrics_.reconciled(ok);
+  return ok ? ReconcileOutcome{} : retryAfter(kErrorRetry);
+}
+
+std::optional<ReconcileOutcome> Reconciler::checkSpec(Pass& pass) {
+  // An invalid spec is reported and nothing else happens.
+  auto spec = parsePolicySpec(pass.policy.rawSpec);
   std::vector<std::string> problems;
   if (!spec.ok()) {
-    problems.push_back(spec.error().message);
+    problems.push_back(spec.status().message());
   } else {
     problems = validatePolicySpec(spec.value());
   }
-  if (!problems.empty()) {
-    std::string message;
-    for (const std::string& p : problems) {
-      message += (message.empty() ? "" : "; ") + p;
-    }
-    setCondition(status.conditions, condition("Ready", false, "InvalidSpec", message, generation), now);
-    metrics_.error("spec");
-    if (state.lastHoldEvent != "InvalidSpec:" + message) {
-      if (recordEvent(policyObject, "InvalidSpec", message, true).ok()) {
-        state.lastHoldEvent = "InvalidSpec:" + message;
-      }
-    }
-    return finish(true);
+  if (problems.empty()) {
+    pass.spec = std::move(spec).value();
+    return std::nullopt;
   }
-  const ServicePolicySpec& s = spec.value();
+  std::string message;
+  for (const std::string& p : problems) {
+    message += (message.empty() ? "" : "; ") + p;
+  }
+  setCondition(pass.status.conditions,
+               condition("Ready", false, event::kInvalidSpec, message, pass.generation), pass.now);
+  metrics_.error(Failure::kSpec);
+  const std::string hold = std::string(event::kInvalidSpec) + ":" + message;
+  if (pass.state->lastHoldEvent != hold) {
+    if (recordEvent(pass.policyObject, event::kInvalidSpec, message, true).ok()) {
+      pass.state->lastHoldEvent = hold;
+    }
+  }
+  return finish(pass, true);
+}
 
-  // 2. The target and its pods.
-  const std::string deploymentPath =
-      resourcePath("apps", "v1", namespaceName, "deployments", s.targetRef.name);
-  auto deploymentObject = kube_.get(deploymentPath);
+std::optional<ReconcileOutcome> Reconciler::observeTarget(Pass& pass) {
+  const ServicePolicySpec& s = pass.spec;
+  pass.deploymentPath = resourcePath("apps", "v1", pass.namespaceName, "deployments", s.targetRef.name);
+  auto deploymentObject = kube_.get(pass.deploymentPath);
   if (!deploymentObject.ok()) {
-    bool missing = deploymentObject.error().httpStatus == 404;
-    setCondition(status.conditions,
+    bool missing = deploymentObject.status().code() == Code::kNotFound;
+    setCondition(pass.status.conditions,
                  condition("Ready", false, missing ? "TargetNotFound" : "TargetUnreadable",
                            missing ? "Deployment " + s.targetRef.name + " not found"
-                                   : deploymentObject.error().message,
-                           generation),
-                 now);
+                                   : deploymentObject.status().message(),
+                           pass.generation),
+                 pass.now);
     if (!missing) {
-      metrics_.error("kubernetes");
+      metrics_.error(Failure::kKubernetes);
     }
-    return finish(missing);
+    return finish(pass, missing);
   }
   auto deployment = readDeployment(deploymentObject.value());
   if (!deployment.ok()) {
-    setCondition(status.conditions,
-                 condition("Ready", false, deployment.error().reason, deployment.error().message, generation),
-                 now);
-    return finish(true);
+    setCondition(pass.status.conditions,
+                 condition("Ready", false, deployment.status().reason(), deployment.status().message(),
+                           pass.generation),
+                 pass.now);
+    return finish(pass, true);
   }
-  const DeploymentView& target = deployment.value();
-  auto podList = kube_.get(resourcePath("", "v1", namespaceName, "pods") +
-                           "?labelSelector=" + urlEncode(target.labelSelector));
+  pass.target = std::move(deployment).value();
+  auto podList = kube_.get(resourcePath("", "v1", pass.namespaceName, "pods") +
+                           "?labelSelector=" + urlEncode(pass.target.labelSelector));
   if (!podList.ok()) {
-    metrics_.error("kubernetes");
-    logWarn("listing pods failed", {{"policy", key}, {"error", podList.error().message}});
+    metrics_.error(Failure::kKubernetes);
+    logStepError(pass, "observeTarget", "listing pods", podList.status());
     return retryAfter(kErrorRetry);
   }
-  std::vector<PodView> pods;
-  int32_t ready = 0;
   for (const json& item : podList.value().value("items", json::array())) {
     PodView pod = readPod(item);
-    ready += pod.ready ? 1 : 0;
-    pods.push_back(pod);
+    pass.ready += pod.ready ? 1 : 0;
+    pass.pods.push_back(pod);
   }
-
   // Who owns the count: a paused policy and one that another owner overrides only report.
-  auto owners = otherOwners(policy, target.name);
+  auto owners = otherOwners(pass.policy, pass.target.name);
   if (!owners.ok()) {
-    metrics_.error("kubernetes");
-    logWarn("listing other replica owners failed", {{"policy", key}, {"error", owners.error().message}});
+    metrics_.error(Failure::kKubernetes);
+    logStepError(pass, "observeTarget", "listing other replica owners", owners.status());
     return retryAfter(kErrorRetry);
   }
-  const std::string ownersText = describeClaims(owners.value());
+  pass.owners = std::move(owners).value();
+  pass.ownersText = describeClaims(pass.owners);
+  return std::nullopt;
+}
 
-  // 3. Metrics and the scaling decision.
-  ScaleInput input;
+void Reconciler::decideScale(Pass& pass) {
+  const ServicePolicySpec& s = pass.spec;
+  const DeploymentView& target = pass.target;
+  const ServicePolicy& policy = pass.policy;
+  ScaleInput& input = pass.input;
   input.currentReplicas = target.specReplicas;
-  input.readyReplicas = ready;
+  input.readyReplicas = pass.ready;
   input.rollingOut = target.rollingOut;
   input.rolloutMessage = target.rolloutMessage;
   if (policy.metadata.paused) {
     input.holdReason = "Paused";
     input.holdMessage = std::string("paused by the annotation ") + kPausedAnnotation + "=true";
-  } else if (!ownersText.empty()) {
+  } else if (!pass.ownersText.empty()) {
     input.holdReason = "OtherOwner";
-    input.holdMessage = ownersText + " also set" + (owners.value().size() == 1 ? "s" : "") +
+    input.holdMessage = pass.ownersText + " also set" + (pass.owners.size() == 1 ? "s" : "") +
                         " the replicas of Deployment " + target.name + "; the count is left to " +
-                        (owners.value().size() == 1 ? "it" : "them");
+                        (pass.owners.size() == 1 ? "it" : "them");
   }
   std::string metricsReason;
   for (const MetricSpec& metric : s.metrics) {
@@ -300,16 +383,20 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     }
     input.readings.push_back(reading);
   }
-  auto steadyNow = std::chrono::steady_clock::now();
-  ScaleDecision decision = state.scaling.decide(s, input, steadyNow);
+  pass.steadyNow = std::chrono::steady_clock::now();
+  ScaleDecision& decision = pass.decision;
+  decision = pass.state->scaling.decide(s, input, pass.steadyNow);
+  ServicePolicyStatus& status = pass.status;
+  const int64_t generation = pass.generation;
+  const std::string& now = pass.now;
   status.metrics = decision.metrics;
-  status.currentReplicas = ready;
+  status.currentReplicas = pass.ready;
   status.desiredReplicas = decision.desiredReplicas;
   std::vector<OperatorMetrics::PolicyMetric> observed;
   for (std::size_t i = 0; i < s.metrics.size() && i < input.readings.size(); ++i) {
     observed.push_back({s.metrics[i].name, input.readings[i].value, s.metrics[i].targetPerReplica});
   }
-  metrics_.policyObserved(namespaceName, name, decision.desiredReplicas, ready, observed);
+  metrics_.policyObserved(pass.namespaceName, pass.name, decision.desiredReplicas, pass.ready, observed);
   setCondition(status.conditions,
                decision.metricsAvailable
                    ? condition("MetricsAvailable", true, "MetricsRead", "every metric query returned a value",
@@ -326,7 +413,7 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
                now);
   setCondition(
       status.conditions,
-      ownersText.empty()
+      pass.ownersText.empty()
           ? condition("ReplicasOwned", true, "SoleOwner",
                       "nothing else the operator can see sets the replicas of Deployment " + target.name,
                       generation)
@@ -342,69 +429,80 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
                                "no rollout of Deployment " + target.name + " is past its progress deadline",
                                generation),
                now);
-  if (target.rolloutStuck && !state.stuckReported) {
-    state.stuckReported =
-        recordEvent(policyObject, "RolloutStuck",
+  if (target.rolloutStuck && !pass.state->stuckReported) {
+    pass.state->stuckReported =
+        recordEvent(pass.policyObject, event::kRolloutStuck,
                     "Deployment " + target.name + " " + target.rolloutMessage +
                         "; scaling and pod restarts resume although the rollout has not finished",
                     true)
             .ok();
   } else if (!target.rolloutStuck) {
-    state.stuckReported = false;
+    pass.state->stuckReported = false;
   }
   setCondition(
       status.conditions,
-      decision.limited
-          ? condition("ScalingLimited", true, decision.limitedReason, decision.limitedMessage, generation)
+      decision.limit
+          ? condition("ScalingLimited", true, decision.limit->reason, decision.limit->message, generation)
           : condition("ScalingLimited", false, "DesiredWithinRange",
                       "the desired count is within minReplicas, maxReplicas and step limits", generation),
       now);
+}
 
+std::optional<ReconcileOutcome> Reconciler::applyScale(Pass& pass) {
+  const ScaleDecision& decision = pass.decision;
+  const DeploymentView& target = pass.target;
   if (decision.scale) {
     auto deadline = writeDeadline_();
     if (!deadline) {
       return retryAfter(kErrorRetry);
     }
-    json scale = {
-        {"apiVersion", "autoscaling/v1"},
-        {"kind", "Scale"},
-        {"metadata",
-         {{"name", target.name}, {"namespace", namespaceName}, {"resourceVersion", target.resourceVersion}}},
-        {"spec", {{"replicas", decision.desiredReplicas}}}};
-    auto scaled = kube_.update(deploymentPath + "/scale", scale, deadline);
+    json scale = {{"apiVersion", "autoscaling/v1"},
+                  {"kind", "Scale"},
+                  {"metadata",
+                   {{"name", target.name},
+                    {"namespace", pass.namespaceName},
+                    {"resourceVersion", target.resourceVersion}}},
+                  {"spec", {{"replicas", decision.desiredReplicas}}}};
+    auto scaled = kube_.update(pass.deploymentPath + "/scale", scale, deadline);
     if (!scaled.ok()) {
       // A 409 means the Deployment changed since we read it: decide again on fresh data.
-      metrics_.error(scaled.error().httpStatus == 409 ? "conflict" : "kubernetes");
-      logWarn("scaling failed", {{"policy", key}, {"error", scaled.error().message}});
+      metrics_.error(scaled.status().code() == Code::kConflict ? Failure::kConflict : Failure::kKubernetes);
+      logStepError(pass, "applyScale", "scaling", scaled.status());
       metrics_.reconciled(false);
-      return retryAfter(scaled.error().httpStatus == 409 ? kConflictRetry : kErrorRetry);
+      return retryAfter(scaled.status().code() == Code::kConflict ? kConflictRetry : kErrorRetry);
     }
-    state.scaling.recordApplied(decision, target.specReplicas, steadyNow);
-    status.lastScaleTime = now;
-    state.lastHoldEvent.clear();
-    logInfo("scaled", {{"policy", key},
-                       {"deployment", target.name},
-                       {"from", target.specReplicas},
-                       {"to", decision.desiredReplicas},
-                       {"message", decision.message}});
-    recordEvent(policyObject, "Scaled", decision.message, false);
+    pass.state->scaling.recordApplied(decision, target.specReplicas, pass.steadyNow);
+    pass.status.lastScaleTime = pass.now;
+    pass.state->lastHoldEvent.clear();
+    log::info("scaled", {{"policy", pass.key},
+                         {"deployment", target.name},
+                         {"from", target.specReplicas},
+                         {"to", decision.desiredReplicas},
+                         {"message", decision.message}});
+    recordEvent(pass.policyObject, event::kScaled, decision.message, false);
   } else if (decision.reason == "Steady") {
-    state.lastHoldEvent.clear();
-  } else if (const std::string hold =
-                 "ScaleHeld:" + decision.reason + (decision.reason == "OtherOwner" ? ":" + ownersText : "");
-             state.lastHoldEvent != hold) {
+    pass.state->lastHoldEvent.clear();
+  } else if (const std::string hold = std::string(event::kScaleHeld) + ":" + decision.reason +
+                                      (decision.reason == "OtherOwner" ? ":" + pass.ownersText : "");
+             pass.state->lastHoldEvent != hold) {
     // One Event when a hold begins (or its cause, or the set of other owners, changes), not one per resync.
-    if (recordEvent(policyObject, "ScaleHeld", decision.reason + ": " + decision.message,
+    if (recordEvent(pass.policyObject, event::kScaleHeld, decision.reason + ": " + decision.message,
                     decision.reason == "MetricsUnavailable" || decision.reason == "OtherOwner")
             .ok()) {
-      state.lastHoldEvent = hold;
+      pass.state->lastHoldEvent = hold;
     }
   }
 
-  // 4. Health: restart one pod that stayed unhealthy too long.
+  return std::nullopt;
+}
+
+std::optional<ReconcileOutcome> Reconciler::reconcileHealth(Pass& pass) {
+  // Restarts one pod that stayed unhealthy too long.
+  const ServicePolicySpec& s = pass.spec;
   if (!s.health) {
-    setCondition(status.conditions,
-                 condition("Healthy", true, "NotConfigured", "no health query in the spec", generation), now);
+    setCondition(pass.status.conditions,
+                 condition("Healthy", true, "NotConfigured", "no health query in the spec", pass.generation),
+                 pass.now);
   } else {
     std::optional<std::set<std::string>> unhealthy;
     auto samples = prometheus_.query(s.health->query);
@@ -417,20 +515,21 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
         }
       }
     } else {
-      metrics_.error("prometheus");
+      metrics_.error(Failure::kPrometheus);
     }
-    HealthDecision health = state.health.evaluate(*s.health, s.minReplicas, pods, unhealthy, steadyNow);
+    HealthDecision health =
+        pass.state->health.evaluate(*s.health, s.minReplicas, pass.pods, unhealthy, pass.steadyNow);
     Condition healthy = condition("Healthy", health.known && health.unhealthyPods.empty(), health.reason,
-                                  health.message, generation);
+                                  health.message, pass.generation);
     if (!health.known) {
       healthy.status = "Unknown";
-      healthy.message += ": " + samples.error().message;
+      healthy.message += ": " + samples.status().message();
     }
-    if (health.restartPod && policy.metadata.paused) {
+    if (health.restartPod && pass.policy.metadata.paused) {
       healthy.message += "; restart of " + *health.restartPod + " held: the policy is paused";
       health.restartPod.reset();
     }
-    if (health.restartPod && target.rollingOut) {
+    if (health.restartPod && pass.target.rollingOut) {
       // A rollout replaces pods anyway; restarting on top of it only adds churn (until it is stuck).
       healthy.message += "; restart of " + *health.restartPod + " held while rolling out";
       health.restartPod.reset();
@@ -439,16 +538,12 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
       if (!writeDeadline_()) {
         return retryAfter(kErrorRetry);
       }
-      evictPod(policyObject, *s.health, *health.restartPod, ready, state, healthy.message);
+      evictPod(pass.policyObject, *s.health, *health.restartPod, pass.ready, *pass.state, healthy.message);
     }
-    setCondition(status.conditions, healthy, now);
+    setCondition(pass.status.conditions, healthy, pass.now);
   }
 
-  setCondition(status.conditions,
-               condition("Ready", true, "Reconciled", "Deployment " + target.name + ": " + decision.reason,
-                         generation),
-               now);
-  return finish(true);
+  return std::nullopt;
 }
 
 }  // namespace mp::op

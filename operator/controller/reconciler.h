@@ -49,8 +49,8 @@ class Reconciler {
   };
 
   // Who else sets the target's replica count (HorizontalPodAutoscalers, older ServicePolicies in the
-  // namespace), or an Error when that cannot be read.
-  Result<std::vector<ReplicaClaim>> otherOwners(const ServicePolicy& policy, const std::string& deployment);
+  // namespace), or a failed Status when that cannot be read.
+  StatusOr<std::vector<ReplicaClaim>> otherOwners(const ServicePolicy& policy, const std::string& deployment);
 
   Status recordEvent(const nlohmann::json& policyObject, const std::string& reason,
                      const std::string& message, bool warning);
@@ -61,6 +61,26 @@ class Reconciler {
   void evictPod(const nlohmann::json& policyObject, const HealthSpec& health, const std::string& pod,
                 int32_t readyBefore, PolicyState& state, std::string& healthMessage);
   std::optional<double> readMetric(const std::string& query, std::string& error, std::string& reason);
+
+  // One reconcile's working state, filled in by the steps below.
+  struct Pass;
+  // The steps of reconcile(), in this order. Each returns the outcome when the pass ends there (nullopt:
+  // the next step follows) and names itself (`step`) in what it logs.
+  // readPolicy: the object (gone: its memory is dropped) and this policy's kept state.
+  std::optional<ReconcileOutcome> readPolicy(Pass& pass);
+  // checkSpec: an invalid spec sets Ready=False InvalidSpec, records one Event, and ends the pass.
+  std::optional<ReconcileOutcome> checkSpec(Pass& pass);
+  // observeTarget: the Deployment, its pods, and whoever else sets its replicas.
+  std::optional<ReconcileOutcome> observeTarget(Pass& pass);
+  // decideScale: reads the metrics, asks the ScalingPolicy, and sets the conditions that report them.
+  void decideScale(Pass& pass);
+  // applyScale: writes the decision through /scale, or records the hold (one Event per hold).
+  std::optional<ReconcileOutcome> applyScale(Pass& pass);
+  // reconcileHealth: restarts one pod that stayed unhealthy too long (unless paused or rolling out).
+  std::optional<ReconcileOutcome> reconcileHealth(Pass& pass);
+  // Writes the status (when it changed) and says when to come back.
+  ReconcileOutcome finish(Pass& pass, bool ok);
+  void logStepError(const Pass& pass, const char* step, const std::string& what, const Status& error);
 
   KubeClient& kube_;
   const PrometheusClient& prometheus_;

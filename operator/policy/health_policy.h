@@ -7,16 +7,10 @@
 #include <vector>
 
 #include "api/service_policy_types.h"
+#include "api/workload_objects.h"
 #include "policy/scaling_policy.h"
 
 namespace mp::op {
-
-// A pod of the target as the health rules need it.
-struct PodView {
-  std::string name;
-  bool ready = false;
-  bool terminating = false;
-};
 
 // What to do about unhealthy pods this round.
 struct HealthDecision {

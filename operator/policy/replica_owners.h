@@ -3,17 +3,9 @@
 #include <string>
 #include <vector>
 
-namespace mp::op {
+#include "api/workload_objects.h"
 
-// An object that sets some workload's replica count, as the operator sees it: an autoscaling/v2
-// HorizontalPodAutoscaler (spec.scaleTargetRef) or a ServicePolicy (spec.targetRef).
-struct ReplicaClaim {
-  std::string kind;  // "HorizontalPodAutoscaler" or "ServicePolicy"
-  std::string name;
-  std::string targetKind;
-  std::string targetName;
-  std::string creationTimestamp;  // RFC 3339 as the API server writes it (UTC, "Z"), so it sorts as text
-};
+namespace mp::op {
 
 // The claims in `claims` that own Deployment `deployment`'s replica count rather than policy `self`
 // (same namespace): every HorizontalPodAutoscaler targeting it, and every ServicePolicy targeting it that

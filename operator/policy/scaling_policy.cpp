@@ -132,9 +132,8 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
     target = std::max(std::min(target, std::max(spec.maxReplicas, current)), spec.minReplicas);
     if (behavior.maxStepReplicas > 0 && target > current + behavior.maxStepReplicas) {
       target = current + behavior.maxStepReplicas;
-      decision.limited = true;
-      decision.limitedReason = "StepLimited";
-      decision.limitedMessage = "at most " + std::to_string(behavior.maxStepReplicas) + " replicas per step";
+      decision.limit = ScaleDecision::Limit{
+          "StepLimited", "at most " + std::to_string(behavior.maxStepReplicas) + " replicas per step"};
     }
     remember(now, std::max(target, current), keep);
     decision.desiredReplicas = target;
@@ -150,15 +149,13 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
   int32_t raw = proposal.value_or(current);
   int32_t clamped = std::clamp(raw, spec.minReplicas, spec.maxReplicas);
   if (raw > spec.maxReplicas) {
-    decision.limited = true;
-    decision.limitedReason = "TooManyReplicas";
-    decision.limitedMessage = "recommendation " + std::to_string(raw) + " capped at maxReplicas " +
-                              std::to_string(spec.maxReplicas);
+    decision.limit = ScaleDecision::Limit{"TooManyReplicas", "recommendation " + std::to_string(raw) +
+                                                                 " capped at maxReplicas " +
+                                                                 std::to_string(spec.maxReplicas)};
   } else if (raw < spec.minReplicas) {
-    decision.limited = true;
-    decision.limitedReason = "TooFewReplicas";
-    decision.limitedMessage = "recommendation " + std::to_string(raw) + " raised to minReplicas " +
-                              std::to_string(spec.minReplicas);
+    decision.limit = ScaleDecision::Limit{"TooFewReplicas", "recommendation " + std::to_string(raw) +
+                                                                " raised to minReplicas " +
+                                                                std::to_string(spec.minReplicas)};
   }
   remember(now, clamped, keep);
 
@@ -193,9 +190,8 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
   desired = std::clamp(desired, spec.minReplicas, spec.maxReplicas);
   if (behavior.maxStepReplicas > 0 && std::abs(desired - current) > behavior.maxStepReplicas) {
     desired = desired > current ? current + behavior.maxStepReplicas : current - behavior.maxStepReplicas;
-    decision.limited = true;
-    decision.limitedReason = "StepLimited";
-    decision.limitedMessage = "at most " + std::to_string(behavior.maxStepReplicas) + " replicas per step";
+    decision.limit = ScaleDecision::Limit{
+        "StepLimited", "at most " + std::to_string(behavior.maxStepReplicas) + " replicas per step"};
   }
 
   decision.desiredReplicas = desired;

@@ -42,9 +42,12 @@ struct ScaleDecision {
   std::string message;  // names the metric and value behind the decision
   bool metricsAvailable = true;
   std::string metricsMessage;
-  bool limited = false;
-  std::string limitedReason;  // TooFewReplicas, TooManyReplicas, StepLimited
-  std::string limitedMessage;
+  // Why the desired count is not the raw recommendation; nullopt when it is (condition ScalingLimited).
+  struct Limit {
+    std::string reason;  // TooFewReplicas, TooManyReplicas, StepLimited
+    std::string message;
+  };
+  std::optional<Limit> limit;
   std::vector<MetricStatus> metrics;
 };
 

@@ -8,8 +8,8 @@
 
 namespace mp::op {
 
-OperatorMetrics::OperatorMetrics()
-    : registry_(std::make_shared<prometheus::Registry>()),
+OperatorMetrics::OperatorMetrics(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)),
       reconciles_(prometheus::BuildCounter()
                       .Name("operator_reconciles_total")
                       .Help("ServicePolicy reconciles by result")
@@ -65,8 +65,9 @@ void OperatorMetrics::reconciled(bool success) {
   reconciles_.Add({{"result", success ? "success" : "error"}}).Increment();
 }
 
-void OperatorMetrics::error(const std::string& kind) {
-  errors_.Add({{"kind", kind}}).Increment();
+void OperatorMetrics::error(Failure kind) {
+  static const char* const kNames[] = {"kubernetes", "prometheus", "conflict", "spec"};
+  errors_.Add({{"kind", kNames[static_cast<int>(kind)]}}).Increment();
 }
 
 void OperatorMetrics::decision(const std::string& decision) {

@@ -20,10 +20,16 @@ namespace mp::op {
 // Thread-safety: prometheus-cpp metrics are thread-safe; every method may be called from any thread.
 class OperatorMetrics {
  public:
-  OperatorMetrics();
+  // Registers its families in `registry`: a registry of its own, or the one the operator's HttpServer
+  // renders for GET /metrics (ServiceMetrics::sharedRegistry()).
+  explicit OperatorMetrics(
+      std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>());
 
   void reconciled(bool success);
-  void error(const std::string& kind);         // kind: kubernetes, prometheus, conflict, spec
+  // What failed: the `kind` label of operator_errors_total.
+  enum class Failure { kKubernetes, kPrometheus, kConflict, kSpec };
+  void error(Failure kind);
+
   void decision(const std::string& decision);  // Scaled, ScaleHeld, PodRestarted, InvalidSpec
   void prometheusQuery(double seconds);
   void leader(bool isLeader);
@@ -57,7 +63,8 @@ class OperatorMetrics {
   prometheus::Family<prometheus::Gauge>& metricTarget_;
   std::mutex policiesMutex_;
   // Metric names exported per (namespace, policy), to remove the series of metrics no longer in a spec.
-  std::map<std::pair<std::string, std::string>, std::set<std::string>> policyMetrics_;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>>
+      policyMetrics_;  // guarded by policiesMutex_
 };
 
 }  // namespace mp::op

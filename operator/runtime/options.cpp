@@ -3,12 +3,18 @@
 #include <functional>
 #include <map>
 
+#include "base/log.h"
 #include "runtime/time_format.h"
 
 namespace mp::op {
 namespace {
 
-Result<int> parsePort(const std::string& flag, const std::string& text) {
+// A flag that can never work as given; the message is the one line to print.
+Status badFlag(std::string message) {
+  return Status::invalidArgument(std::move(message)).withReason("BadFlag");
+}
+
+StatusOr<int> parsePort(const std::string& flag, const std::string& text) {
   try {
     std::size_t used = 0;
     int port = std::stoi(text, &used);
@@ -17,14 +23,13 @@ Result<int> parsePort(const std::string& flag, const std::string& text) {
     }
   } catch (const std::exception&) {
   }
-  return Error{0, "BadFlag", flag + ": \"" + text + "\" is not a port number (0-65535)"};
+  return badFlag(flag + ": \"" + text + "\" is not a port number (0-65535)");
 }
 
-Result<std::chrono::milliseconds> parsePositiveDuration(const std::string& flag, const std::string& text) {
+StatusOr<std::chrono::milliseconds> parsePositiveDuration(const std::string& flag, const std::string& text) {
   auto value = parseDuration(text);
   if (!value || value->count() <= 0) {
-    return Error{0, "BadFlag",
-                 flag + ": \"" + text + "\" is not a positive duration such as 15s, 500ms or 2m"};
+    return badFlag(flag + ": \"" + text + "\" is not a positive duration such as 15s, 500ms or 2m");
   }
   return *value;
 }
@@ -61,13 +66,13 @@ Flags:
 )";
 }
 
-Result<Options> parseOptions(const std::vector<std::string>& args) {
+StatusOr<Options> parseOptions(const std::vector<std::string>& args) {
   Options options;
   using Setter = std::function<Status(const std::string&, const std::string&)>;
   auto text = [](std::string* field) -> Setter {
     return [field](const std::string& flag, const std::string& value) -> Status {
       if (value.empty()) {
-        return Error{0, "BadFlag", flag + " needs a non-empty value"};
+        return badFlag(flag + " needs a non-empty value");
       }
       *field = value;
       return okStatus();
@@ -77,7 +82,7 @@ Result<Options> parseOptions(const std::vector<std::string>& args) {
     return [field](const std::string& flag, const std::string& value) -> Status {
       auto parsed = parsePositiveDuration(flag, value);
       if (!parsed.ok()) {
-        return parsed.error();
+        return parsed.status();
       }
       *field = parsed.value();
       return okStatus();
@@ -94,7 +99,7 @@ Result<Options> parseOptions(const std::vector<std::string>& args) {
        [&options](const std::string& flag, const std::string& value) -> Status {
          auto port = parsePort(flag, value);
          if (!port.ok()) {
-           return port.error();
+           return port.status();
          }
          options.metricsPort = port.value();
          return okStatus();
@@ -110,8 +115,9 @@ Result<Options> parseOptions(const std::vector<std::string>& args) {
       {"--service-account-dir", text(&options.serviceAccountDir)},
       {"--log-level",
        [&options](const std::string& flag, const std::string& value) -> Status {
-         if (value != "debug" && value != "info" && value != "warn" && value != "error") {
-           return Error{0, "BadFlag", flag + ": \"" + value + "\" is not one of debug, info, warn, error"};
+         log::Level level;
+         if (!log::parseLevel(value, &level)) {
+           return badFlag(flag + ": \"" + value + "\" is not one of debug, info, warn, error");
          }
          options.logLevel = value;
          return okStatus();
@@ -132,40 +138,40 @@ Result<Options> parseOptions(const std::vector<std::string>& args) {
     }
     if (arg == "--leader-elect") {
       if (hasValue && value != "true" && value != "false") {
-        return Error{0, "BadFlag", "--leader-elect takes no value, or =true / =false"};
+        return badFlag("--leader-elect takes no value, or =true / =false");
       }
       options.leaderElect = !hasValue || value == "true";
       continue;
     }
     auto setter = valued.find(arg);
     if (setter == valued.end()) {
-      return Error{0, "BadFlag", "unknown flag \"" + args[i] + "\" (see --help)"};
+      return badFlag("unknown flag \"" + args[i] + "\" (see --help)");
     }
     if (!hasValue) {
       if (i + 1 >= args.size()) {
-        return Error{0, "BadFlag", arg + " needs a value"};
+        return badFlag(arg + " needs a value");
       }
       value = args[++i];
     }
     if (Status set = setter->second(arg, value); !set.ok()) {
-      return set.error();
+      return set;
     }
   }
   if (options.prometheusUrl.empty()) {
-    return Error{0, "BadFlag", "--prometheus-url is required (see --help)"};
+    return badFlag("--prometheus-url is required (see --help)");
   }
   if (options.prometheusUrl.rfind("http://", 0) != 0 && options.prometheusUrl.rfind("https://", 0) != 0) {
-    return Error{0, "BadFlag", "--prometheus-url must start with http:// or https://"};
+    return badFlag("--prometheus-url must start with http:// or https://");
   }
   if (options.renewDeadline >= options.leaseDuration) {
-    return Error{0, "BadFlag", "--renew-deadline must be shorter than --lease-duration"};
+    return badFlag("--renew-deadline must be shorter than --lease-duration");
   }
   if (options.retryPeriod >= options.renewDeadline) {
-    return Error{0, "BadFlag", "--retry-period must be shorter than --renew-deadline"};
+    return badFlag("--retry-period must be shorter than --renew-deadline");
   }
   options.watchTimeout = std::chrono::duration_cast<std::chrono::seconds>(watchTimeout);
   if (options.watchTimeout.count() < 1) {
-    return Error{0, "BadFlag", "--watch-timeout must be at least 1s"};
+    return badFlag("--watch-timeout must be at least 1s");
   }
   return options;
 }

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/result.h"
+#include "base/status.h"
 
 namespace mp::op {
 
@@ -30,8 +30,9 @@ struct Options {
   bool help = false;
 };
 
-// Parses argv (both "--flag value" and "--flag=value"); the Error message is the one line to print.
-Result<Options> parseOptions(const std::vector<std::string>& args);
+// Parses argv (both "--flag value" and "--flag=value"); a bad flag is kInvalidArgument
+// (reason BadFlag) whose message is the one line to print.
+StatusOr<Options> parseOptions(const std::vector<std::string>& args);
 
 // The --help text: every flag with its default.
 std::string usageText();

@@ -66,44 +66,4 @@ std::optional<WallTime> parseRfc3339(std::string_view text) {
   return WallClock::from_time_t(seconds - offsetSeconds) + std::chrono::microseconds(micros);
 }
 
-std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  double totalMs = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t start = pos;
-    while (pos < text.size() && (std::isdigit(static_cast<unsigned char>(text[pos])) || text[pos] == '.')) {
-      ++pos;
-    }
-    if (start == pos) {
-      return std::nullopt;
-    }
-    double number = 0;
-    try {
-      number = std::stod(std::string(text.substr(start, pos - start)));
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-    std::size_t unitStart = pos;
-    while (pos < text.size() && std::isalpha(static_cast<unsigned char>(text[pos]))) {
-      ++pos;
-    }
-    std::string_view unit = text.substr(unitStart, pos - unitStart);
-    if (unit == "ms") {
-      totalMs += number;
-    } else if (unit == "s") {
-      totalMs += number * 1000;
-    } else if (unit == "m") {
-      totalMs += number * 60000;
-    } else if (unit == "h") {
-      totalMs += number * 3600000;
-    } else {
-      return std::nullopt;
-    }
-  }
-  return std::chrono::milliseconds(static_cast<long long>(totalMs));
-}
-
 }  // namespace mp::op

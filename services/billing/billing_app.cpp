@@ -2,16 +2,15 @@
 
 #include <thread>
 
-#include "billing/order_consumer.h"
+#include "base/log.h"
 #include "billing/order_store.h"
 #include "billing/queue_depth_probe.h"
+#include "common/broker_settings.h"
 #include "common/config.h"
 #include "common/http_server.h"
-#include "common/log.h"
 #include "common/metrics.h"
 #include "common/postgres.h"
 #include "common/service.h"
-#include "common/shutdown.h"
 
 namespace mp::billing {
 namespace {
@@ -53,51 +52,38 @@ http::Response listOrders(OrderStore& store, const http::Request& request) {
 
 }  // namespace
 
-int runBillingApp(int argc, char** argv) {
-  // Before any thread starts, so that every thread inherits the blocked mask and sigwait sees the signal.
-  blockTerminationSignals();
-
-  Environment env;
-  ServiceSettings settings = readServiceSettings(env, "billing-app", "BILLING_APP_PORT", 8080);
-  const std::string databaseUrl =
+BillingSettings readSettings(Environment& env) {
+  BillingSettings settings;
+  settings.service = readServiceSettings(env, "billing-app", "BILLING_APP_PORT", 8080);
+  settings.databaseUrl =
       env.requiredUrl("BILLING_DATABASE_URL", {"postgresql", "postgres"}, "libpq URI of the orders database");
-  const std::string rabbitUrl = env.requiredUrl("RABBITMQ_URL", {"amqp"}, "AMQP URI of the broker");
-  const std::string queue = env.text("BILLING_QUEUE", "billing_queue", "queue the orders arrive on");
-  const int64_t batchSize = env.integer("BILLING_BATCH_SIZE", 500, 1, 5000,
-                                        "orders stored per transaction (prefetch is twice this)");
-  ConsumerOptions options;
-  options.queue = queue;
-  options.batchSize = static_cast<std::size_t>(batchSize);
-  if (!rabbitUrl.empty()) {
-    amqp::Status urlStatus = amqp::parseUrl(rabbitUrl, &options.broker);
-    if (!urlStatus.isOk()) {
-      env.reportError("RABBITMQ_URL: " + urlStatus.message());
-    }
-  }
-  finishConfiguration(env, argc, argv, "billing-app: stores the orders of the billing queue in PostgreSQL");
-  log::setup(settings.service, settings.logLevel);
+  settings.consumer.broker = readBrokerSettings(env);
+  settings.consumer.queue = readBillingQueue(env);
+  settings.consumer.batchSize = static_cast<std::size_t>(env.integer(
+      "BILLING_BATCH_SIZE", 500, 1, 5000, "orders stored per transaction (prefetch is twice this)"));
+  return settings;
+}
 
-  ServiceMetrics metrics(settings.service);
+int run(const BillingSettings& settings) {
+  log::setup(settings.service.service, settings.service.logLevel);
+  const std::string& service = settings.service.service;
+  ServiceMetrics metrics(service);
   pg::PoolOptions poolOptions;
   poolOptions.size = 3;  // the consumer's connection, /api/orders and /readyz
-  poolOptions.applicationName = settings.service;
-  pg::Pool pool(databaseUrl, {}, poolOptions, &metrics, settings.service);
+  poolOptions.applicationName = service;
+  pg::Pool pool(settings.databaseUrl, {}, poolOptions, &metrics, service);
   OrderStore store(pool);
-  QueueDepthProbe queueDepth(options.broker, queue, metrics);
-  OrderConsumer consumer(options, store, pool, metrics, &queueDepth.unacked());
+  QueueDepthProbe queueDepth(settings.consumer.broker, settings.consumer.queue, metrics);
+  OrderConsumer consumer(settings.consumer, store, pool, metrics, &queueDepth.unacked());
 
-  http::HttpServer server(settings.server, metrics);
+  http::HttpServer server(settings.service.server, metrics);
   server.route("GET", "/api/orders",
                [&store](const http::Request& request) { return listOrders(store, request); });
-  server.setReadiness([&pool, &consumer](std::string* reason) {
-    if (!pool.ping(reason)) {
-      return false;
+  server.setReadiness([&pool, &consumer] {
+    if (Status database = pool.ping(); !database.ok()) {
+      return database;
     }
-    if (!consumer.consuming()) {
-      *reason = "not consuming from the broker";
-      return false;
-    }
-    return true;
+    return consumer.consuming() ? okStatus() : Status::unavailable("not consuming from the broker");
   });
 
   // The consumer has its own thread (rabbitmq-c connections are single-threaded); HTTP has its own.
@@ -105,7 +91,7 @@ int runBillingApp(int argc, char** argv) {
   std::thread consumerThread([&] { consumer.run(stop); });
   // Its own connection and thread: a slow broker answer never delays the consumer.
   queueDepth.start();
-  const int code = serveUntilSignal(server, settings);
+  const int code = serveUntilSignal(server, settings.service);
   queueDepth.stop();
   // The batch in hand is committed and acknowledged before run() returns.
   stop = true;

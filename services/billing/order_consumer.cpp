@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "common/backoff.h"
-#include "common/billing_topology.h"
-#include "common/log.h"
+#include "base/log.h"
+#include "base/retry.h"
+#include "orders/billing_topology.h"
 
 namespace mp::billing {
 namespace {
@@ -74,7 +74,7 @@ void OrderConsumer::run(const std::atomic<bool>& stop) {
     if (consumed) {
       sessionBackoff.reset();
     } else if (end == SessionEnd::kBrokerLost) {
-      amqp::sleepUnlessStopped(sessionBackoff.nextDelay(), stop);
+      sleepUnlessStopped(sessionBackoff.nextDelay(), stop);
     }
   }
   consuming_ = false;
@@ -89,27 +89,21 @@ void OrderConsumer::setInHand(std::size_t deliveries) {
 bool OrderConsumer::waitForDatabase(const std::atomic<bool>& stop) {
   Backoff backoff(milliseconds(100), milliseconds(3000));
   bool reported = false;
-  while (!stop.load()) {
-    std::string reason;
-    if (!migrated_) {
-      reason = pg::migrate(pool_, "billing", orderMigrations());
-      migrated_ = reason.empty();
-    } else if (!pool_.ping(&reason) && reason.empty()) {
-      reason = "database unavailable";
-    }
-    if (reason.empty()) {
+  return retryUntilStopped(stop, backoff, [&](milliseconds) {
+    Status database = migrated_ ? pool_.ping() : pg::migrate(pool_, "billing", orderMigrations());
+    migrated_ = migrated_ || database.ok();
+    if (database.ok()) {
       if (reported) {
         log::info("database_available");
       }
       return true;
     }
     if (!reported) {
-      log::warn("database_unavailable", {{"reason", reason}});
+      log::warn("database_unavailable", {{"reason", database.message()}});
       reported = true;
     }
-    amqp::sleepUnlessStopped(backoff.nextDelay(), stop);
-  }
-  return false;
+    return false;
+  });
 }
 
 OrderConsumer::SessionEnd OrderConsumer::consumeOn(amqp::Connection& connection,
@@ -117,11 +111,11 @@ OrderConsumer::SessionEnd OrderConsumer::consumeOn(amqp::Connection& connection,
   amqp::Status status =
       amqp::declareBillingTopology(connection, amqp::BillingTopology::forQueue(options_.queue));
   amqp::Consumer consumer(connection);
-  if (status.isOk()) {
+  if (status.ok()) {
     const auto prefetch = static_cast<uint16_t>(std::min<std::size_t>(options_.batchSize * 2, 65535));
     status = consumer.start(options_.queue, prefetch);
   }
-  if (!status.isOk()) {
+  if (!status.ok()) {
     log::warn("amqp_consume_failed", {{"queue", options_.queue}, {"reason", status.message()}});
     return SessionEnd::kBrokerLost;
   }
@@ -130,7 +124,7 @@ OrderConsumer::SessionEnd OrderConsumer::consumeOn(amqp::Connection& connection,
   std::vector<amqp::Delivery> batch;
   while (!stop.load()) {
     status = collect(consumer, stop, &batch);
-    if (!status.isOk()) {
+    if (!status.ok()) {
       // Deliveries in hand were never acknowledged: the broker requeues them.
       log::warn("amqp_connection_lost", {{"reason", status.message()}});
       return SessionEnd::kBrokerLost;
@@ -141,7 +135,7 @@ OrderConsumer::SessionEnd OrderConsumer::consumeOn(amqp::Connection& connection,
     setInHand(batch.size());
     status = settle(consumer, batch, stop);
     setInHand(0);
-    if (!status.isOk()) {
+    if (!status.ok()) {
       log::warn("amqp_connection_lost", {{"reason", status.message()}});
       return SessionEnd::kBrokerLost;
     }
@@ -155,7 +149,7 @@ amqp::Status OrderConsumer::collect(amqp::Consumer& consumer, const std::atomic<
   amqp::Delivery delivery;
   bool received = false;
   amqp::Status status = consumer.next(kIdleWait, &delivery, &received);
-  if (!status.isOk() || !received) {
+  if (!status.ok() || !received) {
     return status;
   }
   batch->push_back(std::move(delivery));
@@ -167,7 +161,7 @@ amqp::Status OrderConsumer::collect(amqp::Consumer& consumer, const std::atomic<
       break;
     }
     status = consumer.next(std::min(left, options_.pause), &delivery, &received);
-    if (!status.isOk()) {
+    if (!status.ok()) {
       batch->clear();
       return status;
     }
@@ -176,7 +170,7 @@ amqp::Status OrderConsumer::collect(amqp::Consumer& consumer, const std::atomic<
     }
     batch->push_back(std::move(delivery));
   }
-  return amqp::Status::ok();
+  return okStatus();
 }
 
 amqp::Status OrderConsumer::take(amqp::Consumer& consumer, const std::vector<amqp::Delivery>& deliveries,
@@ -192,7 +186,7 @@ amqp::Status OrderConsumer::take(amqp::Consumer& consumer, const std::vector<amq
       log::warn("order_rejected", {{"reason", error}, {"message_id", delivery.messageId.value_or("")}});
       rejected_->Increment();
       amqp::Status status = consumer.reject(delivery.tag, false);
-      if (!status.isOk()) {
+      if (!status.ok()) {
         return status;
       }
       continue;
@@ -204,7 +198,7 @@ amqp::Status OrderConsumer::take(amqp::Consumer& consumer, const std::vector<amq
     orders->push_back(std::move(pending));
     tags->push_back(delivery.tag);
   }
-  return amqp::Status::ok();
+  return okStatus();
 }
 
 amqp::Status OrderConsumer::hold(amqp::Consumer& consumer, milliseconds delay, const std::atomic<bool>& stop,
@@ -219,18 +213,18 @@ amqp::Status OrderConsumer::hold(amqp::Consumer& consumer, milliseconds delay, c
     amqp::Delivery delivery;
     bool received = false;
     amqp::Status status = consumer.next(std::min(left, kIdleWait), &delivery, &received);
-    if (!status.isOk()) {
+    if (!status.ok()) {
       return status;
     }
     if (received) {
       status = take(consumer, {delivery}, orders, tags);
-      if (!status.isOk()) {
+      if (!status.ok()) {
         return status;
       }
       setInHand(orders->size());
     }
   }
-  return amqp::Status::ok();
+  return okStatus();
 }
 
 amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<amqp::Delivery>& batch,
@@ -239,12 +233,12 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
   std::vector<uint64_t> tags;
   orders.reserve(batch.size());
   amqp::Status taken = take(consumer, batch, &orders, &tags);
-  if (!taken.isOk()) {
+  if (!taken.ok()) {
     return taken;
   }
   batchSize_->Observe(static_cast<double>(batch.size()));
   if (orders.empty()) {
-    return amqp::Status::ok();
+    return okStatus();
   }
 
   // The database cannot take orders now (down, read-only, locked, out of disk, no privilege): the batch
@@ -259,12 +253,12 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
       reported = true;
     }
     amqp::Status status = hold(consumer, retry.nextDelay(), stop, &orders, &tags);
-    if (!status.isOk()) {
+    if (!status.ok()) {
       return status;  // the broker returns what was held with the connection
     }
     if (stop.load()) {
       log::warn("stopped_with_orders_held", {{"held", orders.size()}, {"reason", result.message}});
-      return amqp::Status::ok();  // they go back to the queue when the connection closes
+      return okStatus();  // they go back to the queue when the connection closes
     }
   }
   std::vector<bool> refused(orders.size(), false);
@@ -273,7 +267,7 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
     log::error("order_refused_by_database", {{"message_id", orders[index].messageId.value_or("")}});
     rejected_->Increment();
     amqp::Status status = consumer.reject(tags[index], false);
-    if (!status.isOk()) {
+    if (!status.ok()) {
       return status;
     }
   }
@@ -286,7 +280,7 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
       return consumer.ack(tags[i], true);
     }
   }
-  return amqp::Status::ok();
+  return okStatus();
 }
 
 }  // namespace mp::billing

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "common/order_message.h"
 #include "common/postgres.h"
+#include "orders/order_message.h"
 
 namespace mp::billing {
 

@@ -4,9 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "common/billing_topology.h"
+#include "base/log.h"
+#include "common/broker_settings.h"
 #include "common/config.h"
-#include "common/log.h"
+#include "orders/billing_topology.h"
 
 namespace mp::billing {
 namespace {
@@ -23,15 +24,8 @@ bool isQueueCommand(int argc, char** argv) {
 int runQueueCommand(int argc, char** argv) {
   const std::string command = argv[1];
   Environment env;
-  const std::string rabbitUrl = env.requiredUrl("RABBITMQ_URL", {"amqp"}, "AMQP URI of the broker");
-  const std::string queue = env.text("BILLING_QUEUE", "billing_queue", "queue the orders arrive on");
-  amqp::ConnectionSettings broker;
-  if (!rabbitUrl.empty()) {
-    amqp::Status urlStatus = amqp::parseUrl(rabbitUrl, &broker);
-    if (!urlStatus.isOk()) {
-      env.reportError("RABBITMQ_URL: " + urlStatus.message());
-    }
-  }
+  const amqp::ConnectionSettings broker = readBrokerSettings(env);
+  const std::string queue = readBillingQueue(env);
   // The command word is not an argument of finishConfiguration; anything after it is refused there.
   finishConfiguration(
       env, argc - 1, argv + 1,
@@ -42,7 +36,7 @@ int runQueueCommand(int argc, char** argv) {
   log::setup("billing-app", log::Level::kInfo);
   const auto topology = amqp::BillingTopology::forQueue(queue);
   nlohmann::json result = {{"command", command}, {"queue", queue}};
-  amqp::Status status = amqp::Status::ok();
+  amqp::Status status = okStatus();
   if (command == kReplay) {
     amqp::ReplayReport report;
     status = amqp::replayDeadLetters(broker, topology, &report);
@@ -54,12 +48,12 @@ int runQueueCommand(int argc, char** argv) {
     result["migrated"] = report.migrated;
     result["messages_moved"] = report.moved;
   }
-  result["ok"] = status.isOk();
-  if (!status.isOk()) {
+  result["ok"] = status.ok();
+  if (!status.ok()) {
     result["error"] = status.message();
   }
   std::cout << result.dump() << std::endl;
-  return status.isOk() ? 0 : 1;
+  return status.ok() ? 0 : 1;
 }
 
 }  // namespace mp::billing

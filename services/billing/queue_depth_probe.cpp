@@ -1,7 +1,8 @@
 #include "billing/queue_depth_probe.h"
 
-#include "common/billing_topology.h"
-#include "common/log.h"
+#include "base/log.h"
+#include "base/retry.h"
+#include "orders/billing_topology.h"
 
 namespace mp::billing {
 
@@ -34,11 +35,11 @@ void QueueDepthProbe::start() {
     while (!stop_.load()) {
       amqp::Status status = sampleOnce();
       // One warning per outage, not one per interval.
-      if (!status.isOk() && !reported) {
+      if (!status.ok() && !reported) {
         log::warn("queue_depth_unavailable", {{"queue", queue_}, {"reason", status.message()}});
       }
-      reported = !status.isOk();
-      amqp::sleepUnlessStopped(interval_, stop_);
+      reported = !status.ok();
+      sleepUnlessStopped(interval_, stop_);
     }
     connection_.reset();
   });
@@ -52,18 +53,18 @@ void QueueDepthProbe::stop() {
 }
 
 amqp::Status QueueDepthProbe::sampleOnce() {
-  amqp::Status status = amqp::Status::ok();
+  amqp::Status status = okStatus();
   if (!connection_ || connection_->lost()) {
     connection_.reset();
     status = amqp::Connection::open(broker_, &connection_);
   }
-  if (status.isOk()) {
+  if (status.ok()) {
     status = readReady(queue_, &ready_);
   }
-  if (status.isOk()) {
+  if (status.ok()) {
     status = readReady(deadLetterQueue_, &deadLettered_);
   }
-  if (!status.isOk()) {
+  if (!status.ok()) {
     // Unknown is absent rather than the last value: the operator holds on a missing metric.
     connection_.reset();
     forget(&ready_);
@@ -75,7 +76,7 @@ amqp::Status QueueDepthProbe::sampleOnce() {
 amqp::Status QueueDepthProbe::readReady(const std::string& queue, prometheus::Gauge** gauge) {
   uint32_t count = 0;
   amqp::Status status = amqp::countMessages(*connection_, queue, &count);
-  if (status.isOk()) {
+  if (status.ok()) {
     if (*gauge == nullptr) {
       *gauge = &family_->Add({{"queue", queue}, {"state", "ready"}});
     }

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/backoff.h"
+#include "base/retry.h"
 
 namespace mp::amqp {
 namespace {
@@ -61,17 +61,17 @@ Status parseUrl(const std::string& url, ConnectionSettings* out) {
   amqp_connection_info info{};
   amqp_default_connection_info(&info);
   if (url.rfind("amqp://", 0) != 0 || amqp_parse_url(buffer.data(), &info) != AMQP_STATUS_OK) {
-    return Status::error("not a valid AMQP URI (expected amqp://user:pass@host:5672/vhost)", false);
+    return Status::invalidArgument("not a valid AMQP URI (expected amqp://user:pass@host:5672/vhost)");
   }
   if (info.host == nullptr || *info.host == '\0') {
-    return Status::error("the URI has no host", false);
+    return Status::invalidArgument("the URI has no host");
   }
   out->host = info.host;
   out->port = info.port;
   out->user = info.user;
   out->password = info.password;
   out->vhost = info.vhost;
-  return Status::ok();
+  return okStatus();
 }
 
 Connection::~Connection() {
@@ -85,17 +85,17 @@ Connection::~Connection() {
 Status Connection::open(const ConnectionSettings& settings, std::unique_ptr<Connection>* out) {
   StatePtr state(amqp_new_connection());
   if (!state) {
-    return Status::error("cannot allocate an AMQP connection");
+    return Status::unavailable("cannot allocate an AMQP connection");
   }
   amqp_socket_t* socket = amqp_tcp_socket_new(state.get());
   if (socket == nullptr) {
-    return Status::error("cannot allocate a TCP socket");
+    return Status::unavailable("cannot allocate a TCP socket");
   }
   const timeval timeout = toTimeval(settings.timeout);
   const std::string where = settings.host + ":" + std::to_string(settings.port);
   int code = amqp_socket_open_noblock(socket, settings.host.c_str(), settings.port, &timeout);
   if (code != AMQP_STATUS_OK) {
-    return Status::error("cannot connect to " + where + ": " + amqp_error_string2(code));
+    return Status::unavailable("cannot connect to " + where + ": " + amqp_error_string2(code));
   }
   amqp_set_handshake_timeout(state.get(), &timeout);
   amqp_set_rpc_timeout(state.get(), &timeout);
@@ -117,46 +117,43 @@ Status Connection::open(const ConnectionSettings& settings, std::unique_ptr<Conn
       connection->state(), settings.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE, settings.heartbeatSeconds,
       &properties, AMQP_SASL_METHOD_PLAIN, settings.user.c_str(), settings.password.c_str());
   if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
-    return Status::error("login to " + where + " failed: " + describeReply(reply));
+    return Status::unavailable("login to " + where + " failed: " + describeReply(reply));
   }
   amqp_channel_open(connection->state(), kChannel);
   reply = amqp_get_rpc_reply(connection->state());
   if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
-    return Status::error("opening a channel on " + where + " failed: " + describeReply(reply));
+    return Status::unavailable("opening a channel on " + where + " failed: " + describeReply(reply));
   }
   connection->lost_ = false;
   *out = std::move(connection);
-  return Status::ok();
+  return okStatus();
 }
 
 std::unique_ptr<Connection> Connection::openWithRetry(const ConnectionSettings& settings,
                                                       const std::atomic<bool>& stop,
                                                       const std::function<void(const Status&)>& onFailure) {
   Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(3000));
-  while (!stop.load()) {
-    std::unique_ptr<Connection> connection;
+  std::unique_ptr<Connection> connection;
+  retryUntilStopped(stop, backoff, [&](std::chrono::milliseconds) {
     Status status = open(settings, &connection);
-    if (status.isOk()) {
-      return connection;
-    }
-    if (onFailure) {
+    if (!status.ok() && onFailure) {
       onFailure(status);
     }
-    sleepUnlessStopped(backoff.nextDelay(), stop);
-  }
-  return nullptr;
+    return status.ok();
+  });
+  return connection;
 }
 
 Status Connection::check(amqp_rpc_reply_t reply, const char* what) {
   if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
-    return Status::ok();
+    return okStatus();
   }
   return lose(std::string(what) + ": " + describeReply(reply));
 }
 
 Status Connection::checkCode(int code, const char* what) {
   if (code == AMQP_STATUS_OK) {
-    return Status::ok();
+    return okStatus();
   }
   return lose(std::string(what) + ": " + amqp_error_string2(code));
 }
@@ -170,11 +167,11 @@ Status Connection::checkRecovering(amqp_rpc_reply_t reply, int code, const char*
   amqp_channel_close_ok_t closeOk{};
   Status status = checkCode(amqp_send_method(state(), kChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOk),
                             "channel.close-ok");
-  if (status.isOk()) {
+  if (status.ok()) {
     amqp_channel_open(state(), kChannel);
     status = check(amqp_get_rpc_reply(state()), "reopening the channel");
   }
-  return status.isOk() ? Status::error(message, false) : status;
+  return status.ok() ? (code == 404 ? Status::notFound(message) : Status::conflict(message)) : status;
 }
 
 void Connection::interrupt() const {
@@ -185,7 +182,7 @@ void Connection::interrupt() const {
 
 Status Connection::lose(std::string message) {
   lost_ = true;
-  return Status::error(std::move(message));
+  return Status::unavailable(std::move(message));
 }
 
 amqp_table_entry_t textEntry(const char* key, const char* value) {
@@ -202,14 +199,6 @@ amqp_table_entry_t intEntry(const char* key, int32_t value) {
   entry.value.kind = AMQP_FIELD_KIND_I32;
   entry.value.value.i32 = value;
   return entry;
-}
-
-void sleepUnlessStopped(std::chrono::milliseconds delay, const std::atomic<bool>& stop) {
-  const auto deadline = std::chrono::steady_clock::now() + delay;
-  while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(50), deadline - std::chrono::steady_clock::now()));
-  }
 }
 
 }  // namespace mp::amqp

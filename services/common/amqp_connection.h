@@ -9,30 +9,17 @@
 #include <memory>
 #include <string>
 
+#include "base/status.h"
+
 namespace mp::amqp {
 
-// Outcome of an AMQP operation, returned as a value (a plain copyable value, safe to pass between threads).
-// A failed status whose `connectionLost()` is true means the connection can no longer be used: reconnect.
-class Status {
- public:
-  static Status ok() { return Status(); }
-  static Status error(std::string message, bool connectionLost = true) {
-    return Status(std::move(message), connectionLost);
-  }
-
-  bool isOk() const { return !failed_; }
-  bool connectionLost() const { return connectionLost_; }
-  const std::string& message() const { return message_; }
-
- private:
-  Status() = default;
-  Status(std::string message, bool connectionLost)
-      : failed_(true), connectionLost_(connectionLost), message_(std::move(message)) {}
-
-  bool failed_ = false;
-  bool connectionLost_ = false;
-  std::string message_;
-};
+// AMQP operations return mp::Status (base/status.h). kUnavailable means the connection can no longer be
+// used: reconnect. Any other failure (kInvalidArgument, kNotFound, kConflict, kInternal) leaves it usable.
+using mp::Code;
+using mp::Status;
+inline bool connectionLost(const Status& status) {
+  return status.code() == Code::kUnavailable;
+}
 
 // Where and how to connect, parsed from an AMQP URI such as amqp://user:pass@host:5672/%2f.
 struct ConnectionSettings {
@@ -107,8 +94,5 @@ class Connection {
 // must outlive the request that sends them.
 amqp_table_entry_t textEntry(const char* key, const char* value);
 amqp_table_entry_t intEntry(const char* key, int32_t value);
-
-// Waits `delay` in small steps so that a stop request ends the wait early.
-void sleepUnlessStopped(std::chrono::milliseconds delay, const std::atomic<bool>& stop);
 
 }  // namespace mp::amqp

@@ -9,7 +9,7 @@ Status Consumer::start(const std::string& queue, uint16_t prefetch) {
   amqp_connection_state_t state = connection_.state();
   amqp_basic_qos(state, Connection::kChannel, 0, prefetch, false);
   Status status = connection_.check(amqp_get_rpc_reply(state), "basic.qos");
-  if (!status.isOk()) {
+  if (!status.ok()) {
     return status;
   }
   amqp_basic_consume(state, Connection::kChannel, amqp_cstring_bytes(queue.c_str()), amqp_empty_bytes, false,
@@ -20,7 +20,7 @@ Status Consumer::start(const std::string& queue, uint16_t prefetch) {
 Status Consumer::next(std::chrono::milliseconds timeout, Delivery* out, bool* received) {
   *received = false;
   if (connection_.lost()) {
-    return Status::error("connection lost");
+    return Status::unavailable("connection lost");
   }
   amqp_connection_state_t state = connection_.state();
   // Frees the memory of earlier deliveries; rabbitmq-c keeps it until asked.
@@ -43,10 +43,10 @@ Status Consumer::next(std::chrono::milliseconds timeout, Delivery* out, bool* re
     }
     amqp_destroy_envelope(&envelope);
     *received = true;
-    return Status::ok();
+    return okStatus();
   }
   if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && reply.library_error == AMQP_STATUS_TIMEOUT) {
-    return Status::ok();
+    return okStatus();
   }
   if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
       reply.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
@@ -63,7 +63,7 @@ Status Consumer::handleOtherFrame() {
     return connection_.lose(std::string("reading a frame: ") + amqp_error_string2(code));
   }
   if (frame.frame_type != AMQP_FRAME_METHOD) {
-    return Status::ok();
+    return okStatus();
   }
   switch (frame.payload.method.id) {
     case AMQP_CHANNEL_CLOSE_METHOD:
@@ -74,7 +74,7 @@ Status Consumer::handleOtherFrame() {
       // The queue was deleted or its leader moved: consuming must start over on a new connection.
       return connection_.lose("consumer cancelled by the broker");
     default:
-      return Status::ok();
+      return okStatus();
   }
 }
 

@@ -19,7 +19,7 @@ amqp_bytes_t toBytes(const std::string& text) {
 Status Publisher::enableConfirms() {
   amqp_confirm_select(connection_.state(), Connection::kChannel);
   Status status = connection_.check(amqp_get_rpc_reply(connection_.state()), "confirm.select");
-  confirming_ = status.isOk();
+  confirming_ = status.ok();
   return status;
 }
 
@@ -31,10 +31,10 @@ Status Publisher::publish(const std::string& exchange, const std::string& routin
   }
   const uint64_t firstTag = nextTag_;
   if (!confirming_) {
-    return Status::error("publish before enableConfirms()", false);
+    return Status::internal("publish before enableConfirms()");
   }
   if (connection_.lost()) {
-    return Status::error("connection lost");
+    return Status::unavailable("connection lost");
   }
   nacked_ = 0;
   returnedCount_ = 0;
@@ -42,18 +42,18 @@ Status Publisher::publish(const std::string& exchange, const std::string& routin
   window = window == 0 ? 1 : window;
   for (const OutgoingMessage& message : messages) {
     Status status = send(exchange, routingKey, message);
-    if (!status.isOk()) {
+    if (!status.ok()) {
       return status;
     }
     if (outstanding_.size() >= window) {
       status = awaitConfirms(window / 2);
-      if (!status.isOk()) {
+      if (!status.ok()) {
         return status;
       }
     }
   }
   Status status = awaitConfirms(0);
-  if (!status.isOk()) {
+  if (!status.ok()) {
     return status;
   }
   if (confirmed) {
@@ -62,11 +62,10 @@ Status Publisher::publish(const std::string& exchange, const std::string& routin
     }
   }
   if (nacked_ > 0 || returnedCount_ > 0) {
-    return Status::error(
-        std::to_string(nacked_) + " message(s) nacked and " + std::to_string(returnedCount_) + " unroutable",
-        false);
+    return Status::internal(std::to_string(nacked_) + " message(s) nacked and " +
+                            std::to_string(returnedCount_) + " unroutable");
   }
-  return Status::ok();
+  return okStatus();
 }
 
 Status Publisher::send(const std::string& exchange, const std::string& routingKey,
@@ -83,7 +82,7 @@ Status Publisher::send(const std::string& exchange, const std::string& routingKe
   int code = amqp_basic_publish(connection_.state(), Connection::kChannel, toBytes(exchange),
                                 toBytes(routingKey), true, false, &properties, toBytes(message.body));
   Status status = connection_.checkCode(code, "basic.publish");
-  if (status.isOk()) {
+  if (status.ok()) {
     outstanding_.emplace(nextTag_++, message.messageId);
   }
   return status;
@@ -92,10 +91,10 @@ Status Publisher::send(const std::string& exchange, const std::string& routingKe
 Status Publisher::publishAsync(const std::string& exchange, const std::string& routingKey,
                                const OutgoingMessage& message, uint64_t* tag) {
   if (!confirming_) {
-    return Status::error("publish before enableConfirms()", false);
+    return Status::internal("publish before enableConfirms()");
   }
   if (connection_.lost()) {
-    return Status::error("connection lost");
+    return Status::unavailable("connection lost");
   }
   *tag = nextTag_;
   return send(exchange, routingKey, message);
@@ -104,7 +103,7 @@ Status Publisher::publishAsync(const std::string& exchange, const std::string& r
 Status Publisher::collectConfirms(std::chrono::microseconds wait,
                                   std::vector<std::pair<uint64_t, bool>>* settled) {
   if (connection_.lost()) {
-    return Status::error("connection lost");
+    return Status::unavailable("connection lost");
   }
   amqp_connection_state_t state = connection_.state();
   timeval timeout{static_cast<time_t>(wait.count() / 1000000),
@@ -113,11 +112,11 @@ Status Publisher::collectConfirms(std::chrono::microseconds wait,
   // The first frame may be waited for; after it, only what has already arrived is read.
   for (bool first = true;; first = false) {
     if (!first && amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0) {
-      return Status::ok();
+      return okStatus();
     }
     Confirm confirm;
     Status status = readConfirm(first ? &timeout : &none, &confirm);
-    if (!status.isOk() || confirm.kind == Confirm::kTimeout) {
+    if (!status.ok() || confirm.kind == Confirm::kTimeout) {
       return status;
     }
     book(confirm, [settled](uint64_t tag, bool taken) { settled->emplace_back(tag, taken); });
@@ -173,24 +172,24 @@ Status Publisher::readConfirm(const timeval* wait, Confirm* out) {
   int code = amqp_simple_wait_frame_noblock(state, &frame, const_cast<timeval*>(wait));
   if (code == AMQP_STATUS_TIMEOUT) {
     out->kind = Confirm::kTimeout;
-    return Status::ok();
+    return okStatus();
   }
   if (code != AMQP_STATUS_OK) {
     return connection_.lose(std::string("waiting for publisher confirms: ") + amqp_error_string2(code));
   }
   if (frame.frame_type != AMQP_FRAME_METHOD) {
-    return Status::ok();
+    return okStatus();
   }
   switch (frame.payload.method.id) {
     case AMQP_BASIC_ACK_METHOD: {
       const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
       *out = {Confirm::kAck, ack->delivery_tag, ack->multiple != 0, std::nullopt};
-      return Status::ok();
+      return okStatus();
     }
     case AMQP_BASIC_NACK_METHOD: {
       const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
       *out = {Confirm::kNack, nack->delivery_tag, nack->multiple != 0, std::nullopt};
-      return Status::ok();
+      return okStatus();
     }
     case AMQP_BASIC_RETURN_METHOD: {
       // The returned content follows the method; read it off the wire. Its confirm (an ack) comes later.
@@ -198,7 +197,7 @@ Status Publisher::readConfirm(const timeval* wait, Confirm* out) {
       Status status = connection_.check(amqp_read_message(state, frame.channel, &returned, 0),
                                         "reading a returned message");
       out->kind = Confirm::kReturned;
-      if (status.isOk() && (returned.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0) {
+      if (status.ok() && (returned.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0) {
         out->messageId = std::string(static_cast<const char*>(returned.properties.message_id.bytes),
                                      returned.properties.message_id.len);
       }
@@ -207,22 +206,22 @@ Status Publisher::readConfirm(const timeval* wait, Confirm* out) {
     }
     case AMQP_CONNECTION_BLOCKED_METHOD:
       blocked_ = true;
-      return Status::ok();
+      return okStatus();
     case AMQP_CONNECTION_UNBLOCKED_METHOD:
       blocked_ = false;
-      return Status::ok();
+      return okStatus();
     case AMQP_CHANNEL_CLOSE_METHOD:
       return connection_.lose("channel closed by the broker while publishing");
     case AMQP_CONNECTION_CLOSE_METHOD:
       return connection_.lose("connection closed by the broker while publishing");
     default:
-      return Status::ok();
+      return okStatus();
   }
 }
 
 Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
   if (connection_.lost()) {
-    return Status::error("connection lost");
+    return Status::unavailable("connection lost");
   }
   amqp_connection_state_t state = connection_.state();
   amqp_maybe_release_buffers(state);
@@ -231,7 +230,7 @@ Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
                   static_cast<suseconds_t>((wait.count() % 1000) * 1000)};
   int code = amqp_simple_wait_frame_noblock(state, &frame, &timeout);
   if (code == AMQP_STATUS_TIMEOUT) {
-    return Status::ok();
+    return okStatus();
   }
   if (code != AMQP_STATUS_OK) {
     return connection_.lose(std::string("while idle: ") + amqp_error_string2(code));
@@ -246,7 +245,7 @@ Status Publisher::serviceIdle(std::chrono::milliseconds wait) {
              frame.payload.method.id == AMQP_CONNECTION_UNBLOCKED_METHOD) {
     blocked_ = false;
   }
-  return Status::ok();
+  return okStatus();
 }
 
 Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
@@ -255,7 +254,7 @@ Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
     Confirm confirm;
     // The RPC timeout bounds the wait: a broker that stops confirming is treated as gone.
     Status status = readConfirm(amqp_get_rpc_timeout(state), &confirm);
-    if (!status.isOk()) {
+    if (!status.ok()) {
       return status;
     }
     if (confirm.kind == Confirm::kTimeout) {
@@ -264,7 +263,7 @@ Status Publisher::awaitConfirms(std::size_t maxOutstanding) {
     }
     book(confirm, [](uint64_t, bool) {});
   }
-  return Status::ok();
+  return okStatus();
 }
 
 }  // namespace mp::amqp

@@ -37,7 +37,9 @@ class Publisher {
   // messages may have been stored anyway, so callers that retry must use message ids.
   // When `confirmed` is given it receives, per message, whether the broker took it (acked, neither nacked
   // nor returned; returns are matched by message_id as in collectConfirms()); on an ok status every entry
-  // is true.
+  // is true. Production code uses it, so it is no test-only helper: moveMessages
+  // (services/orders/billing_topology.h, dead-letter replay and queue migration) acks or requeues each
+  // moved delivery by `confirmed`. Tests and bench/publish_orders fill queues with it too.
   Status publish(const std::string& exchange, const std::string& routingKey,
                  const std::vector<OutgoingMessage>& messages, std::size_t window = 1000,
                  std::vector<bool>* confirmed = nullptr);

@@ -78,33 +78,6 @@ int64_t Environment::integer(const std::string& name, int64_t fallback, int64_t 
   return parsed;
 }
 
-std::optional<std::chrono::milliseconds> parseDuration(const std::string& text) {
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  char* end = nullptr;
-  errno = 0;
-  double number = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || errno == ERANGE || number < 0) {
-    return std::nullopt;
-  }
-  std::string unit(end);
-  double millis;
-  if (unit.empty() || unit == "ms") {
-    millis = number;
-  } else if (unit == "s") {
-    millis = number * 1000;
-  } else if (unit == "m") {
-    millis = number * 60000;
-  } else {
-    return std::nullopt;
-  }
-  if (millis > 1e12) {
-    return std::nullopt;
-  }
-  return std::chrono::milliseconds(static_cast<int64_t>(millis));
-}
-
 std::chrono::milliseconds Environment::duration(const std::string& name, std::chrono::milliseconds fallback,
                                                 const std::string& description) {
   auto value = read(name, std::to_string(fallback.count()) + "ms", description, false);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "base/duration.h"
+
 namespace mp {
 
 // Reads a service's settings from environment variables, typed and validated, collecting one clear
@@ -31,7 +33,7 @@ class Environment {
   uint16_t port(const std::string& name, uint16_t fallback, const std::string& description);
   int64_t integer(const std::string& name, int64_t fallback, int64_t min, int64_t max,
                   const std::string& description);
-  // Accepts "250ms", "2s", "1m" or a plain number of milliseconds.
+  // Accepts the syntax of parseDuration (base/duration.h): "250ms", "2s", "1h30m", or milliseconds "1500".
   std::chrono::milliseconds duration(const std::string& name, std::chrono::milliseconds fallback,
                                      const std::string& description);
   std::string choice(const std::string& name, const std::string& fallback,
@@ -56,9 +58,6 @@ class Environment {
   std::vector<std::string> errors_;
   std::vector<Setting> settings_;
 };
-
-// Parses "250ms" / "2s" / "1m" / "1500"; nullopt when malformed or negative.
-std::optional<std::chrono::milliseconds> parseDuration(const std::string& text);
 
 // For main(): prints --help and exits 0, or the first configuration error as one line and exits 2.
 void finishConfiguration(const Environment& env, int argc, char** argv, const std::string& summary);

@@ -3,16 +3,13 @@
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/peer.h>
-#include <sys/socket.h>
 
-#include <algorithm>
-#include <cctype>
-#include <cstring>
-#include <sstream>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
-#include "common/log.h"
-#include "common/request_head.h"
+#include "base/log.h"
+#include "common/pistache_input.h"
 #include "common/worker_pool.h"
 
 namespace mp::http {
@@ -28,259 +25,40 @@ struct HttpServer::State {
   std::unique_ptr<WorkerPool> workers;
   std::unique_ptr<P::Http::Endpoint> endpoint;
   std::atomic<bool> draining{false};
+  std::mutex asyncMutex;
+  std::condition_variable asyncIdle;
+  size_t asyncInFlight = 0;  // guarded by asyncMutex: asynchronous handlers not answered yet
 
   State(ServerOptions o, ServiceMetrics& m) : options(std::move(o)), metrics(m) {}
+
+  void asyncStarted() {
+    std::lock_guard<std::mutex> lock(asyncMutex);
+    ++asyncInFlight;
+  }
+  void asyncAnswered() {
+    std::lock_guard<std::mutex> lock(asyncMutex);
+    if (--asyncInFlight == 0) {
+      asyncIdle.notify_all();
+    }
+  }
+  bool waitAsyncIdle(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(asyncMutex);
+    return asyncIdle.wait_for(lock, timeout, [this] { return asyncInFlight == 0; });
+  }
 };
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// What the server remembers about one client connection between reads.
-struct ConnectionGuard {
-  size_t pending = 0;       // bytes of the request being received
-  size_t discarded = 0;     // bytes swallowed after an answered error
-  bool discarding = false;  // the stream is no longer parsable: swallow until the client closes
-  std::string head;         // the request's head so far, until checkRequestHead has seen all of it
-  bool headChecked = false;
-  size_t lineStart = 0;  // where the head's last, incomplete line starts (0: still the request line)
-};
-constexpr const char* kGuardKey = "mp.guard";
-// After an error answer, at most this much more input is swallowed before the socket is shut.
-constexpr size_t kMaxDiscardBytes = 16u << 20;
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-// Pistache keeps only a map of query values; the request line's raw query is rebuilt from the
-// resource it saw. Pistache does not percent-decode, so values are decoded here.
-Request convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>& peer, std::string* error) {
-  Request out;
-  out.method = P::Http::methodString(in.method());
-  out.path = in.resource();
-  std::string raw;
-  for (auto it = in.query().parameters_begin(); it != in.query().parameters_end(); ++it) {
-    raw += (raw.empty() ? "" : "&") + it->first + (it->second.empty() ? "" : "=" + it->second);
-  }
-  out.rawQuery = raw;
-  auto parsed = parseQuery(raw);
-  if (!parsed) {
-    *error = "the query string has a malformed %-escape";
-  } else {
-    out.query = std::move(*parsed);
-  }
-  // One stream per thread, reset per header: constructing an ostringstream (its locale) per header per
-  // request showed in the profile.
-  thread_local std::ostringstream value;
-  for (const auto& header : in.headers().list()) {
-    value.str(std::string());
-    value.clear();
-    header->write(value);
-    out.headers.emplace_back(lower(header->name()), value.str());
-  }
-  for (const auto& [name, raw] : in.headers().rawList()) {
-    out.headers.emplace_back(lower(name), raw.value());
-  }
-  out.body = in.body();
-  if (peer) {
-    out.remoteAddress = peer->address().host();
-  }
-  return out;
-}
-
-// A response header of any name. Pistache 0.0.5 writes only typed headers (raw ones are dropped), so
-// every header we send is one of these, except Connection, which Pistache itself acts on.
-class NamedHeader : public P::Http::Header::Header {
+// The dispatch of a complete request: draining, admission, routing, inline or on the worker pool, then
+// the answer, its metrics and its access-log line. Shared by every reactor thread's input handler.
+class Dispatcher : public RequestSink {
  public:
-  NamedHeader(std::string name, std::string value) : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
-  uint64_t hash() const override { return P::Http::Header::detail::hash(name_.c_str()); }
-  void parse(const std::string& data) override { value_ = data; }
-  void write(std::ostream& stream) const override { stream << value_; }
-
- private:
-  std::string name_;
-  std::string value_;
-};
-
-void writeResponse(P::Http::ResponseWriter& writer, const Response& response) {
-  auto& headers = writer.headers();
-  headers.add(std::make_shared<NamedHeader>("Content-Type", response.contentType));
-  for (const auto& [name, value] : response.headers) {
-    if (lower(name) == "connection") {
-      headers.remove<P::Http::Header::Connection>();
-      headers.add<P::Http::Header::Connection>(lower(value) == "close"
-                                                   ? P::Http::ConnectionControl::Close
-                                                   : P::Http::ConnectionControl::KeepAlive);
-    } else {
-      headers.add(std::make_shared<NamedHeader>(name, value));
-    }
-  }
-  try {
-    writer.send(static_cast<P::Http::Code>(response.status), response.body);
-  } catch (const std::exception& e) {
-    // The client went away before its answer: nothing left to tell it.
-    log::debug("http_write_failed", {{"reason", e.what()}});
-  }
-}
-
-// The whole response as bytes, for answers written outside Pistache's response path.
-std::string serialize(const Response& response) {
-  std::string text =
-      "HTTP/1.1 " + std::to_string(response.status) + " " + reasonPhrase(response.status) + "\r\n";
-  text += "Content-Type: " + response.contentType + "\r\n";
-  for (const auto& [name, value] : response.headers) {
-    text += name + ": " + value + "\r\n";
-  }
-  text += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n" + response.body;
-  return text;
-}
-
-// The Pistache handler. Copies share the server's state (Pistache clones it per reactor thread).
-class Adapter : public P::Http::Handler {
- public:
-  HTTP_PROTOTYPE(Adapter)
-
-  explicit Adapter(std::shared_ptr<HttpServer::State> state) : state_(std::move(state)) {}
-
-  void onRequest(const P::Http::Request&, P::Http::ResponseWriter) override {
-    // Not used: onInput below drives parsing and dispatch itself.
-  }
-
-  // Replaces Pistache's own input path so that (1) HTTP/1.1 is keep-alive unless the client says
-  // otherwise (Pistache 0.0.5 closes), and (2) oversized or malformed requests get the JSON error of
-  // docs/openapi.yaml rather than Pistache's plain text, after which the rest of that stream is ignored.
-  void onInput(const char* buffer, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) override {
-    auto guard = guardOf(peer);
-    if (guard->discarding) {
-      guard->discarded += len;
-      if (guard->discarded > kMaxDiscardBytes) {
-        ::shutdown(peer->fd(), SHUT_RDWR);
-      }
-      return;
-    }
-    peer->setIdle(false);
-    auto parser = getParser(peer);
-    guard->pending += len;
-    if (guard->pending > state_->options.maxRequestBytes) {
-      parser->reset();
-      rejectStream(
-          peer, *guard, 413, "payload_too_large",
-          "the request is larger than " + std::to_string(state_->options.maxRequestBytes) + " bytes");
-      return;
-    }
-    if (!guard->headChecked && !checkHead(peer, *guard, buffer, len)) {
-      parser->reset();
-      return;
-    }
-    if (!parser->feed(buffer, len)) {
-      parser->reset();
-      rejectStream(
-          peer, *guard, 413, "payload_too_large",
-          "the request is larger than " + std::to_string(state_->options.maxRequestBytes) + " bytes");
-      return;
-    }
-    P::Http::Private::State parsed;
-    try {
-      parsed = parser->parse();
-    } catch (const P::Http::HttpError& e) {
-      parser->reset();
-      rejectStream(peer, *guard, e.code() == 501 ? 501 : 400, "bad_request",
-                   std::string("malformed HTTP request: ") + e.reason());
-      return;
-    } catch (const std::exception& e) {
-      parser->reset();
-      rejectStream(peer, *guard, 400, "bad_request", std::string("malformed HTTP request: ") + e.what());
-      return;
-    }
-    if (parsed != P::Http::Private::State::Done) {
-      return;  // wait for more bytes
-    }
-    guard->pending = 0;
-    guard->headChecked = false;
-    guard->lineStart = 0;
-    auto& request = parser->request;
-    P::Http::ResponseWriter writer(request.version(), transport(), this, peer);
-    bool keepAlive = request.version() == P::Http::Version::Http11;
-    if (auto connection = request.headers().tryGet<P::Http::Header::Connection>()) {
-      keepAlive = connection->control() == P::Http::ConnectionControl::KeepAlive;
-    }
-    writer.headers().add<P::Http::Header::Connection>(keepAlive ? P::Http::ConnectionControl::KeepAlive
-                                                                : P::Http::ConnectionControl::Close);
-    dispatch(request, std::move(writer), peer);
-    parser->reset();
-    peer->setIdle(true);
-  }
-
- private:
-  std::shared_ptr<ConnectionGuard> guardOf(const std::shared_ptr<P::Tcp::Peer>& peer) {
-    auto data = peer->tryGetData(kGuardKey);
-    if (!data) {
-      data = std::make_shared<ConnectionGuard>();
-      peer->putData(kGuardKey, data);
-    }
-    return std::static_pointer_cast<ConnectionGuard>(data);
-  }
-
-  // Our own strict check of a request's head as it arrives, before Pistache sees any of it (see
-  // request_head.h). False when the stream was rejected. The head is checked again only when a line was
-  // completed or the last line grew past a header field's limit, so a head sent a byte at a time costs
-  // no more than one check per line.
-  bool checkHead(const std::shared_ptr<P::Tcp::Peer>& peer, ConnectionGuard& guard, const char* buffer,
-                 size_t len) {
-    const size_t before = guard.head.size();
-    guard.head.append(buffer, len);
-    const char* newline = static_cast<const char*>(std::memchr(buffer, '\n', len));
-    HeadLimits limits;
-    limits.maxRequestBytes = state_->options.maxRequestBytes;
-    const bool headerLineTooLong =
-        guard.lineStart > 0 && guard.head.size() - guard.lineStart > limits.maxHeaderLineBytes;
-    if (before > 0 && newline == nullptr && !headerLineTooLong) {
-      return true;
-    }
-    size_t skip = guard.head.rfind("\r\n", 0) == 0 ? 2 : 0;
-    size_t end = guard.head.find("\r\n\r\n", std::max(skip, before >= 3 ? before - 3 : 0));
-    if (end != std::string::npos) {
-      guard.head.resize(end + 4);
-      guard.headChecked = true;
-    }
-    if (auto rejection = checkRequestHead(guard.head, limits)) {
-      rejectStream(peer, guard, rejection->status, rejection->code, rejection->message);
-      return false;
-    }
-    if (guard.headChecked) {
-      std::string().swap(guard.head);
-    } else if (size_t last = guard.head.rfind('\n'); last != std::string::npos) {
-      guard.lineStart = last + 1;
-    }
-    return true;
-  }
-
-  // Answers an error for a stream that cannot be parsed further, asks the client to close, and
-  // swallows whatever it still sends (closing at once would reset the socket and lose the answer).
-  void rejectStream(const std::shared_ptr<P::Tcp::Peer>& peer, ConnectionGuard& guard, int status,
-                    const std::string& code, const std::string& message) {
-    guard.discarding = true;
-    auto response = Response::error(status, code, message);
-    response.headers.emplace_back("Connection", "close");
-    // Written as raw bytes through the peer (queued in order with earlier answers): Pistache's writer
-    // would close the socket at once on "Connection: close" and the client could lose this answer.
-    std::string bytes = serialize(response);
-    const size_t length = bytes.size();
-    try {
-      peer->send(P::RawBuffer(std::move(bytes), length));
-    } catch (const std::exception& e) {
-      log::debug("http_write_failed", {{"reason", e.what()}});
-    }
-    state_->metrics.observeRequest("UNKNOWN", "unmatched", status, 0);
-    log::warn("http_rejected", {{"status", status}, {"reason", message}, {"remote", peer->address().host()}});
-  }
+  explicit Dispatcher(std::shared_ptr<HttpServer::State> state) : state_(std::move(state)) {}
 
   void dispatch(const P::Http::Request& raw, P::Http::ResponseWriter writer,
-                const std::shared_ptr<P::Tcp::Peer>& peer) {
+                const std::shared_ptr<P::Tcp::Peer>& peer) override {
     auto started = Clock::now();
     auto state = state_;
     state->metrics.inFlight().Increment();
@@ -294,13 +72,8 @@ class Adapter : public P::Http::Handler {
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       state->metrics.observeRequest(req.method, route, response.status, seconds);
       state->metrics.inFlight().Decrement();
-      if (state->options.accessLog && log::enabled(log::Level::kInfo)) {
-        log::info("http_request", {{"method", req.method},
-                                   {"path", req.path},
-                                   {"route", route},
-                                   {"status", response.status},
-                                   {"duration_ms", seconds * 1000},
-                                   {"remote", req.remoteAddress}});
+      if (state->options.accessLog) {
+        log::httpRequest(req.method, req.path, route, response.status, seconds * 1000, req.remoteAddress);
       }
     };
 
@@ -347,6 +120,12 @@ class Adapter : public P::Http::Handler {
     summary.method = request.method;
     summary.path = request.path;
     summary.remoteAddress = request.remoteAddress;
+    if (target->dispatch == Dispatch::kAsync) {
+      runAsync(*target, request, [shared, finish, summary = std::move(summary)](Response response) {
+        finish(*shared, summary, std::move(response));
+      });
+      return;
+    }
     auto job = [target, shared, finish, request = std::move(request)]() mutable {
       finish(*shared, request, runHandler(*target, request));
     };
@@ -362,6 +141,29 @@ class Adapter : public P::Http::Handler {
     }
   }
 
+  // Starts an asynchronous handler; `answer` runs once, for its reply or for a 500 when it throws first.
+  void runAsync(const Router::Route& route, const Request& request, std::function<void(Response)> answer) {
+    auto state = state_;
+    auto replied = std::make_shared<std::atomic<bool>>(false);
+    state->asyncStarted();
+    Reply reply = [state, replied, answer = std::move(answer)](Response response) {
+      if (!replied->exchange(true)) {
+        answer(std::move(response));
+        state->asyncAnswered();
+      }
+    };
+    try {
+      route.asyncHandler(request, reply);
+      return;
+    } catch (const std::exception& e) {
+      log::error("handler_failed",
+                 {{"route", route.pattern}, {"method", request.method}, {"reason", e.what()}});
+    } catch (...) {
+      log::error("handler_failed", {{"route", route.pattern}, {"method", request.method}});
+    }
+    reply(Response::error(500, "internal_error", "the request could not be handled"));
+  }
+
   // No request can crash the process: whatever a handler throws becomes a 500.
   static Response runHandler(const Router::Route& route, const Request& request) {
     try {
@@ -375,6 +177,9 @@ class Adapter : public P::Http::Handler {
     return Response::error(500, "internal_error", "the request could not be handled");
   }
 
+  void rejected(int status) override { state_->metrics.observeRequest("UNKNOWN", "unmatched", status, 0); }
+
+ private:
   std::shared_ptr<HttpServer::State> state_;
 };
 
@@ -389,6 +194,10 @@ HttpServer::~HttpServer() {
 
 void HttpServer::route(std::string method, const std::string& pattern, Handler handler, Dispatch dispatch) {
   state_->router.add(std::move(method), pattern, std::move(handler), dispatch);
+}
+
+void HttpServer::routeAsync(std::string method, const std::string& pattern, AsyncHandler handler) {
+  state_->router.addAsync(std::move(method), pattern, std::move(handler));
 }
 
 void HttpServer::setReadiness(ReadinessCheck check) {
@@ -416,9 +225,10 @@ bool HttpServer::start(std::string* error) {
         if (self->draining) {
           return Response::error(503, "draining", "the service is shutting down");
         }
-        std::string reason;
-        if (self->readiness && !self->readiness(&reason)) {
-          return Response::error(503, "not_ready", reason);
+        if (self->readiness) {
+          if (Status ready = self->readiness(); !ready.ok()) {
+            return Response::error(503, "not_ready", ready.message());
+          }
         }
         return Response::json(200, {{"status", "ready"}});
       },
@@ -448,7 +258,8 @@ bool HttpServer::start(std::string* error) {
                     .bodyTimeout(state->options.bodyTimeout)
                     .keepaliveTimeout(state->options.keepaliveTimeout);
     state->endpoint->init(opts);
-    state->endpoint->setHandler(P::Http::make_handler<Adapter>(state));
+    state->endpoint->setHandler(P::Http::make_handler<StrictInputHandler>(
+        state->options.maxRequestBytes, std::make_shared<Dispatcher>(state)));
     state->endpoint->serveThreaded();
   } catch (const std::exception& e) {
     *error = "cannot listen on " + state->options.bindAddress + ":" + std::to_string(state->options.port) +
@@ -475,6 +286,11 @@ void HttpServer::drainAndStop() {
     log::warn("drain_timeout", {{"timeout_ms", state_->options.drainTimeout.count()}, {"refused", refused}});
     // Their answers go out before the endpoint closes; stop() below would wait for them anyway.
     state_->workers->waitIdle(state_->options.drainTimeout);
+  }
+  // Asynchronous handlers are bounded by their own timeouts too (the upstream's).
+  if (!state_->waitAsyncIdle(state_->options.drainTimeout)) {
+    log::warn("drain_timeout",
+              {{"timeout_ms", state_->options.drainTimeout.count()}, {"asynchronous", true}});
   }
   // Answers are queued to the reactor; give it a moment to put them on the wire.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "base/status.h"
 #include "common/metrics.h"
 #include "common/router.h"
 
@@ -28,8 +29,8 @@ struct ServerOptions {
   bool accessLog = true;
 };
 
-// Answers "are my dependencies reachable?"; fills reason when not. Runs on a worker thread.
-using ReadinessCheck = std::function<bool(std::string* reason)>;
+// Answers "are my dependencies reachable?": ok, or why not (the 503's message). Runs on a worker thread.
+using ReadinessCheck = std::function<Status()>;
 
 // Decides, before routing, whether a request may proceed (e.g. a bearer token, a rate limit); an answer
 // refuses it. `route` is the matched template ("unmatched" when none). Runs on the reactor: must not block.
@@ -50,6 +51,8 @@ class HttpServer {
   // Routes and the readiness check must be set before start(): the server's threads read them unlocked.
   void route(std::string method, const std::string& pattern, Handler handler,
              Dispatch dispatch = Dispatch::kWorker);
+  // A handler that answers from elsewhere (router.h, AsyncHandler); the drain waits for its answers too.
+  void routeAsync(std::string method, const std::string& pattern, AsyncHandler handler);
   void setReadiness(ReadinessCheck check);
   // Must be set before start().
   void setAdmission(Admission admission);
@@ -58,9 +61,9 @@ class HttpServer {
   bool start(std::string* error);
   uint16_t port() const;
 
-  // Refuses new requests (503 `draining`), waits for queued and running ones up to drainTimeout; then
-  // answers those still queued 503 `draining` without running them, waits for the handlers already
-  // running, and stops. Idempotent.
+  // Refuses new requests (503 `draining`), waits for queued and running ones (asynchronous ones too) up
+  // to drainTimeout; then answers those still queued 503 `draining` without running them, waits for the
+  // handlers already running, and stops. Idempotent.
   void drainAndStop();
 
   struct State;

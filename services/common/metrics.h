@@ -20,6 +20,8 @@ class ServiceMetrics {
   explicit ServiceMetrics(std::string service);
 
   prometheus::Registry& registry() { return *registry_; }
+  // The same registry, for a part that registers its own families for this /metrics (the operator's).
+  std::shared_ptr<prometheus::Registry> sharedRegistry() const { return registry_; }
   const std::string& service() const { return service_; }
 
   // route is the route template ("/api/movies/:id"), never the raw path.
@@ -35,14 +37,14 @@ class ServiceMetrics {
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* duration_;
   prometheus::Gauge* inFlight_;
-  // The series of each (method, route, code), looked up once: Family::Add builds and hashes a label map
-  // under the family's lock on every call, which showed in the per-request profile.
+  // The series of each (method, route, code), looked up once, so that no request builds and hashes a
+  // label map under the family's lock (Family::Add does; docs/performance.md).
   struct RequestSeries {
     prometheus::Counter* requests;
     prometheus::Histogram* duration;
   };
   std::mutex seriesMutex_;
-  std::unordered_map<std::string, RequestSeries> series_;
+  std::unordered_map<std::string, RequestSeries> series_;  // guarded by seriesMutex_
 };
 
 // Buckets for request latency in seconds, from 0.5 ms to 10 s.

@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <functional>
 
-#include "common/log.h"
+#include "base/log.h"
 
 namespace mp::pg {
 namespace {
@@ -128,18 +128,28 @@ Result Pool::run(const std::string& statement, const Params& params, std::chrono
   return lease->execute(statement, params);
 }
 
-bool Pool::ping(std::string* reason) {
+Status Result::status() const {
+  switch (error_) {
+    case ErrorKind::kNone:
+      return okStatus();
+    case ErrorKind::kUnavailable:
+      return Status::unavailable(message_);
+    case ErrorKind::kUniqueViolation:
+      return Status::conflict(message_);
+    case ErrorKind::kCheckViolation:
+      return Status::invalidArgument(message_);
+    case ErrorKind::kQuery:
+      break;
+  }
+  return Status::internal(message_);
+}
+
+Status Pool::ping() {
   auto lease = acquire(std::chrono::milliseconds(1000));
   if (!lease) {
-    *reason = "no database connection became free in time";
-    return false;
+    return Status::unavailable("no database connection became free in time");
   }
-  auto result = lease->exec("SELECT 1");
-  if (!result.ok()) {
-    *reason = "database: " + result.message();
-    return false;
-  }
-  return true;
+  return lease->exec("SELECT 1").status().withContext("database");
 }
 
 Pool::Lease::~Lease() {
@@ -351,58 +361,56 @@ Result Pool::Lease::exec(const std::string& sql, const Params& params) {
   return result;
 }
 
-std::string migrate(Pool& pool, const std::string& component, const std::vector<Migration>& migrations) {
+Status migrate(Pool& pool, const std::string& component, const std::vector<Migration>& migrations) {
   auto lease = pool.acquire(std::chrono::milliseconds(5000));
   if (!lease) {
-    return "no database connection became free for migrations";
+    return Status::unavailable("no database connection became free for migrations");
   }
   // A stable lock key per component, so that two replicas never migrate at once.
   int64_t key =
       static_cast<int64_t>(std::hash<std::string>{}("movie-platform:" + component) & 0x7fffffffffffLL);
-  auto step = [&](const std::string& sql) -> std::string {
-    auto result = lease->exec(sql);
-    return result.ok() ? "" : result.message();
-  };
-  if (auto error = step("SELECT pg_advisory_lock(" + std::to_string(key) + ")"); !error.empty()) {
-    return error;
+  auto step = [&](const std::string& sql) { return lease->exec(sql).status(); };
+  if (Status locked = step("SELECT pg_advisory_lock(" + std::to_string(key) + ")"); !locked.ok()) {
+    return locked;
   }
-  std::string error = step(
+  Status error = step(
       "CREATE TABLE IF NOT EXISTS schema_migrations (component text NOT NULL, version integer NOT NULL, "
       "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, "
       "version))");
   int current = 0;
-  if (error.empty()) {
+  if (error.ok()) {
     auto result = lease->exec("SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = $1",
                               {component});
     if (result.ok()) {
       current = static_cast<int>(result.integer(0, 0));
     } else {
-      error = result.message();
+      error = result.status();
     }
   }
   for (const auto& migration : migrations) {
-    if (!error.empty()) {
+    if (!error.ok()) {
       break;
     }
     if (migration.version <= current) {
       continue;
     }
     error = step("BEGIN");
-    if (error.empty()) {
+    if (error.ok()) {
       error = step(migration.sql);
     }
-    if (error.empty()) {
+    if (error.ok()) {
       auto record =
           lease->exec("INSERT INTO schema_migrations (component, version, description) VALUES ($1, $2, $3)",
                       {component, std::to_string(migration.version), migration.description});
-      error = record.ok() ? "" : record.message();
+      error = record.status();
     }
-    if (error.empty()) {
+    if (error.ok()) {
       error = step("COMMIT");
     }
-    if (!error.empty()) {
+    if (!error.ok()) {
       step("ROLLBACK");
-      error = "migration " + std::to_string(migration.version) + " (" + migration.description + "): " + error;
+      error = error.withContext("migration " + std::to_string(migration.version) + " (" +
+                                migration.description + ")");
     } else {
       log::info(
           "db_migrated",

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "common/metrics.h"
 
 namespace mp::pg {
@@ -40,6 +41,8 @@ class Result {
       : result_(std::move(result)), error_(error), message_(std::move(message)) {}
 
   bool ok() const { return error_ == ErrorKind::kNone; }
+  // The outcome as a Status: kUnavailable, kConflict (unique), kInvalidArgument (check), kInternal.
+  Status status() const;
   ErrorKind error() const { return error_; }
   const std::string& message() const { return message_; }
   // The server's five-character SQLSTATE; "" when the server did not answer.
@@ -115,7 +118,7 @@ class Pool {
              std::chrono::milliseconds wait = std::chrono::milliseconds(2000));
 
   // True when a connection answers a trivial query now.
-  bool ping(std::string* reason);
+  Status ping();
 
   size_t size() const { return slots_.size(); }
 
@@ -130,7 +133,7 @@ class Pool {
   std::vector<Statement> statements_;
   PoolOptions options_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<Slot*> idle_;
+  std::vector<Slot*> idle_;  // guarded by mutex_
   std::mutex mutex_;
   std::condition_variable available_;
   prometheus::Gauge* idleGauge_ = nullptr;
@@ -171,6 +174,6 @@ struct Migration {
 
 // Applies the migrations newer than the database's recorded version, each in its own transaction,
 // under an advisory lock so that replicas starting together do not race. Returns an error text, or "".
-std::string migrate(Pool& pool, const std::string& component, const std::vector<Migration>& migrations);
+Status migrate(Pool& pool, const std::string& component, const std::vector<Migration>& migrations);
 
 }  // namespace mp::pg

@@ -11,9 +11,16 @@ namespace mp::http {
 
 using Handler = std::function<Response(const Request&)>;
 
-// Where a handler runs: on Pistache's reactor thread (cheap, never blocks) or on the worker pool
-// (anything that waits on a database, a broker or another service).
-enum class Dispatch { kInline, kWorker };
+// Answers a request handled asynchronously; callable from any thread.
+using Reply = std::function<void(Response)>;
+// A handler that answers later: called on the reactor thread, it must not block, must copy from the
+// request what it needs before it returns, and must call `reply` once (later calls are ignored).
+using AsyncHandler = std::function<void(const Request&, Reply reply)>;
+
+// Where a handler runs: on Pistache's reactor thread (cheap, never blocks), on the worker pool
+// (anything that waits on a database, a broker or another service), or started on the reactor thread
+// and answered from wherever its work completes (an event loop: no thread waits meanwhile).
+enum class Dispatch { kInline, kWorker, kAsync };
 
 // Maps (method, path) to a handler by route template ("/api/movies/:id"; a final "*" matches one or
 // more further segments, "/api/movies/*"). Routes are tried in the order added. Built before the server
@@ -24,8 +31,9 @@ class Router {
     std::string method;
     std::string pattern;  // the template, used as the metrics label
     std::vector<std::string> segments;
-    Handler handler;
+    Handler handler;  // kInline and kWorker
     Dispatch dispatch;
+    AsyncHandler asyncHandler;  // kAsync
   };
 
   struct Match {
@@ -36,6 +44,7 @@ class Router {
 
   void add(std::string method, const std::string& pattern, Handler handler,
            Dispatch dispatch = Dispatch::kWorker);
+  void addAsync(std::string method, const std::string& pattern, AsyncHandler handler);
   Match match(const std::string& method, const std::string& path) const;
 
  private:

@@ -2,7 +2,7 @@
 
 #include <thread>
 
-#include "common/shutdown.h"
+#include "base/signals.h"
 
 namespace mp {
 

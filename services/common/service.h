@@ -2,9 +2,9 @@
 
 #include <string>
 
+#include "base/log.h"
 #include "common/config.h"
 #include "common/http_server.h"
-#include "common/log.h"
 
 namespace mp {
 

@@ -46,11 +46,11 @@ class WorkerPool {
     std::function<void()> run;
     std::function<void()> refuse;
   };
-  std::deque<Task> queue_;
+  std::deque<Task> queue_;  // guarded by mutex_
   std::vector<std::thread> threads_;
   size_t queueLimit_;
-  size_t running_ = 0;
-  bool stopping_ = false;
+  size_t running_ = 0;     // guarded by mutex_
+  bool stopping_ = false;  // guarded by mutex_
 };
 
 }  // namespace mp

@@ -1,68 +1,15 @@
 #include "gateway/billing_publisher.h"
 
-#include <sys/random.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <utility>
 #include <vector>
 
+#include "base/log.h"
+#include "base/retry.h"
 #include "common/amqp_publisher.h"
-#include "common/billing_topology.h"
-#include "common/log.h"
+#include "orders/billing_topology.h"
 
 namespace mp::gateway {
-
-std::string newMessageId() {
-  // Every id's bits come from the kernel at the draw (getrandom never blocks once the pool is initialised,
-  // which it is long before a service starts): no generator state that threads, replicas or a forked
-  // process could share, so ids collide only by chance, at 122 random bits.
-  unsigned char bytes[16];
-  std::size_t filled = 0;
-  while (filled < sizeof(bytes)) {
-    const ssize_t got = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
-    if (got > 0) {
-      filled += static_cast<std::size_t>(got);
-    } else if (got < 0 && errno != EINTR) {
-      // Only on a kernel without getrandom (before Linux 3.17); an id must never be guessable or reused.
-      std::perror("getrandom");
-      std::abort();
-    }
-  }
-  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
-  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  static const char kHex[] = "0123456789abcdef";
-  std::string text;
-  text.reserve(36);
-  for (std::size_t i = 0; i < sizeof(bytes); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) {
-      text += '-';
-    }
-    text += kHex[bytes[i] >> 4];
-    text += kHex[bytes[i] & 0x0f];
-  }
-  return text;
-}
-
-bool orderMessageId(const std::optional<std::string>& idempotencyKey, std::string* messageId) {
-  if (!idempotencyKey) {
-    *messageId = newMessageId();
-    return true;
-  }
-  // An AMQP short string holds 255 bytes; 200 leaves room for the prefix.
-  if (idempotencyKey->empty() || idempotencyKey->size() > 200) {
-    return false;
-  }
-  for (char c : *idempotencyKey) {
-    if (c < 0x21 || c > 0x7e) {
-      return false;
-    }
-  }
-  *messageId = "key:" + *idempotencyKey;
-  return true;
-}
 
 BillingPublisher::BillingPublisher(BillingPublisherSettings settings, ServiceMetrics& metrics)
     : settings_(std::move(settings)) {
@@ -219,41 +166,48 @@ std::deque<std::shared_ptr<BillingPublisher::Pending>> BillingPublisher::takeBat
   return batch;
 }
 
-void BillingPublisher::waitBackoff(std::chrono::milliseconds delay, const std::string& reason) {
-  failQueued(reason);
-  std::unique_lock<std::mutex> lock(mutex_);
-  wake_.wait_for(lock, delay, [this] { return stopping_.load(); });
+amqp::Status BillingPublisher::connect(std::unique_ptr<amqp::Connection>* connection,
+                                       std::unique_ptr<amqp::Publisher>* publisher) {
+  amqp::Status status = amqp::Connection::open(settings_.connection, connection);
+  if (status.ok()) {
+    watchConnection(connection->get());
+    status = amqp::declareBillingTopology(**connection, amqp::BillingTopology::forQueue(settings_.queue));
+  }
+  if (status.ok()) {
+    *publisher = std::make_unique<amqp::Publisher>(**connection);
+    status = (*publisher)->enableConfirms();
+  }
+  if (!status.ok()) {
+    publisher->reset();
+    watchConnection(nullptr);
+    connection->reset();
+  }
+  return status;
 }
 
 void BillingPublisher::run() {
-  auto topology = amqp::BillingTopology::forQueue(settings_.queue);
-  auto backoff = std::chrono::milliseconds(100);
+  Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
   while (!stopping_) {
     std::unique_ptr<amqp::Connection> connection;
-    amqp::Status status = amqp::Connection::open(settings_.connection, &connection);
-    if (status.isOk()) {
-      watchConnection(connection.get());
-      status = amqp::declareBillingTopology(*connection, topology);
-    }
     std::unique_ptr<amqp::Publisher> publisher;
-    if (status.isOk()) {
-      publisher = std::make_unique<amqp::Publisher>(*connection);
-      status = publisher->enableConfirms();
+    amqp::Status status = okStatus();
+    const bool connected = retryUntilStopped(stopping_, backoff, [&](std::chrono::milliseconds retryIn) {
+      status = connect(&connection, &publisher);
+      if (status.ok()) {
+        return true;
+      }
+      log::warn("broker_unavailable", {{"reason", status.message()}, {"retry_in_ms", retryIn.count()}});
+      // Orders that arrived while it was connecting; publish() refuses new ones until it is connected.
+      failQueued("RabbitMQ is not reachable: " + status.message());
+      return false;
+    });
+    if (!connected) {
+      break;
     }
-    if (!status.isOk()) {
-      watchConnection(nullptr);
-      connection.reset();
-      log::warn("broker_unavailable", {{"reason", status.message()}, {"retry_in_ms", backoff.count()}});
-      waitBackoff(backoff, "RabbitMQ is not reachable: " + status.message());
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
-      continue;
-    }
-    backoff = std::chrono::milliseconds(100);
     connected_ = true;
     log::info("broker_connected", {{"queue", settings_.queue}});
     // Pipelined: an order goes out as soon as it arrives, beside those still waiting for their confirm,
-    // and each is answered when its own delivery tag is settled. (Publishing in batches that each waited
-    // for all their confirms kept about half of the concurrent orders off the wire: docs/performance.md.)
+    // and each is answered when its own delivery tag is settled (docs/performance.md, why not in batches).
     std::map<uint64_t, std::shared_ptr<Pending>> inFlight;
     std::vector<std::pair<uint64_t, bool>> settled;
     auto lastProgress = SteadyClock::now();
@@ -286,36 +240,36 @@ void BillingPublisher::run() {
       auto batch =
           takeBatch(inFlight.empty() ? std::chrono::milliseconds(500) : std::chrono::milliseconds(0));
       // What already arrived first: a connection.blocked read now keeps this batch off a blocked socket.
-      if (status.isOk()) {
+      if (status.ok()) {
         status = publisher->collectConfirms(std::chrono::microseconds(0), &settled);
         answerSettled();
         noteBlocked();
       }
       for (auto& pending : batch) {
         uint64_t tag = 0;
-        if (status.isOk() && blocked_) {
+        if (status.ok() && blocked_) {
           pending->done.set_value({Outcome::kUnavailable,
                                    "RabbitMQ refuses new messages for now (resource "
                                    "alarm: connection blocked)"});
           continue;
         }
-        if (status.isOk()) {
+        if (status.ok()) {
           publishingSince_ = nowTicks();
           status = publisher->publishAsync("", settings_.queue, {pending->body, pending->messageId}, &tag);
           publishingSince_ = 0;
         }
-        if (status.isOk()) {
+        if (status.ok()) {
           inFlight.emplace(tag, std::move(pending));
         } else {
           pending->done.set_value(
               {Outcome::kUnavailable, "RabbitMQ did not take the order: " + status.message()});
         }
       }
-      if (status.isOk() && inFlight.empty()) {
+      if (status.ok() && inFlight.empty()) {
         status = publisher->serviceIdle(std::chrono::milliseconds(0));
         noteBlocked();
         lastProgress = SteadyClock::now();
-      } else if (status.isOk()) {
+      } else if (status.ok()) {
         // A short wait (well under a confirm's round trip, about 1.5 ms on a quiet machine): orders that
         // arrive meanwhile are published on the next turn.
         status = publisher->collectConfirms(std::chrono::microseconds(200), &settled);
@@ -331,11 +285,11 @@ void BillingPublisher::run() {
           break;
         }
       }
-      if (!status.isOk() && status.connectionLost()) {
+      if (!status.ok() && amqp::connectionLost(status)) {
         break;
       }
-      if (!status.isOk()) {
-        status = amqp::Status::ok();  // that order was answered; the connection still serves the next
+      if (!status.ok()) {
+        status = okStatus();  // that order was answered; the connection still serves the next
       }
     }
     // Whatever is still unconfirmed has an unknown outcome: the client is told 503 and may retry (the

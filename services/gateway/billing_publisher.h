@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/amqp_connection.h"
+#include "common/amqp_publisher.h"
 #include "common/metrics.h"
 
 namespace mp::gateway {
@@ -63,36 +64,30 @@ class BillingPublisher {
   void watch();
   void failQueued(const std::string& reason);
   std::deque<std::shared_ptr<Pending>> takeBatch(std::chrono::milliseconds wait);
-  void waitBackoff(std::chrono::milliseconds delay, const std::string& reason);
+  // Opens a connection, declares the topology and enables confirms; on failure leaves both pointers empty.
+  amqp::Status connect(std::unique_ptr<amqp::Connection>* connection,
+                       std::unique_ptr<amqp::Publisher>* publisher);
   // Makes `connection` (or none) the one the watchdog may interrupt.
   void watchConnection(const amqp::Connection* connection);
 
   BillingPublisherSettings settings_;
   prometheus::Counter* confirmed_;
   prometheus::Counter* failed_;
-  std::mutex mutex_;  // guards queue_
+  std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<std::shared_ptr<Pending>> queue_;
+  std::deque<std::shared_ptr<Pending>> queue_;  // guarded by mutex_
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
   std::atomic<bool> blocked_{false};
   // Steady-clock time (ns since epoch) since which the publishing thread is inside one publish; 0: not.
   std::atomic<int64_t> publishingSince_{0};
   std::atomic<int64_t> stopRequestedAt_{0};
-  std::mutex watchMutex_;  // guards watched_ and watchDone_
+  std::mutex watchMutex_;
   std::condition_variable watchWake_;
-  const amqp::Connection* watched_ = nullptr;
-  bool watchDone_ = false;
+  const amqp::Connection* watched_ = nullptr;  // guarded by watchMutex_
+  bool watchDone_ = false;                     // guarded by watchMutex_
   std::thread thread_;
   std::thread watchdog_;
 };
-
-// A random (version 4) UUID, for message ids: 122 bits from the kernel's getrandom() for each id.
-std::string newMessageId();
-
-// The message_id of an order: "key:" + the client's Idempotency-Key header when it sent one (so a
-// retried post is stored once; the prefix keeps client keys apart from generated ids), else a fresh
-// UUID. False when the key is unusable: more than 200 bytes, or not printable ASCII without spaces.
-bool orderMessageId(const std::optional<std::string>& idempotencyKey, std::string* messageId);
 
 }  // namespace mp::gateway

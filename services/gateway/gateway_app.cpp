@@ -2,11 +2,13 @@
 
 #include <memory>
 
+#include "base/log.h"
+#include "common/broker_settings.h"
 #include "common/json_body.h"
-#include "common/log.h"
-#include "common/order_message.h"
 #include "gateway/bearer_token.h"
+#include "gateway/message_id.h"
 #include "gateway/rate_limiter.h"
+#include "orders/order_message.h"
 
 namespace mp::gateway {
 
@@ -20,16 +22,12 @@ GatewaySettings readSettings(Environment& env) {
   settings.inventory.connectTimeout = env.duration("UPSTREAM_CONNECT_TIMEOUT", std::chrono::seconds(1),
                                                    "longest wait to connect to inventory-app (then 502)");
   settings.service.server.workerThreads = static_cast<size_t>(env.integer(
-      "GATEWAY_WORKERS", 32, 1, 1024, "requests forwarded at once (each keeps its upstream connection)"));
-  auto rabbitmqUrl =
-      env.requiredUrl("RABBITMQ_URL", {"amqp"}, "AMQP URI of RabbitMQ, e.g. amqp://user:pass@host:5672/%2f");
-  if (!rabbitmqUrl.empty()) {
-    auto parsed = amqp::parseUrl(rabbitmqUrl, &settings.billing.connection);
-    if (!parsed.isOk()) {
-      env.reportError("RABBITMQ_URL: " + parsed.message());
-    }
-  }
-  settings.billing.queue = env.text("BILLING_QUEUE", "billing_queue", "queue that orders are published to");
+      "GATEWAY_WORKERS", 32, 1, 1024,
+      "requests forwarded to inventory-app at once, each on its keep-alive connection; also the threads "
+      "that wait for RabbitMQ's confirms"));
+  settings.inventory.maxConnections = settings.service.server.workerThreads;
+  settings.billing.connection = readBrokerSettings(env);
+  settings.billing.queue = readBillingQueue(env);
   settings.billing.confirmTimeout = env.duration("BILLING_CONFIRM_TIMEOUT", std::chrono::seconds(5),
                                                  "longest wait for RabbitMQ to confirm an order (then 503)");
   settings.access.token = env.text(
@@ -113,16 +111,19 @@ http::Response postOrder(BillingPublisher& publisher, const http::Request& reque
 int run(const GatewaySettings& settings) {
   log::setup(settings.service.service, settings.service.logLevel);
   ServiceMetrics metrics(settings.service.service);
-  http::HttpServer server(settings.service.server, metrics);
+  // Before the server: its handlers use the proxy until the server has stopped.
   InventoryProxy inventory(settings.inventory);
+  http::HttpServer server(settings.service.server, metrics);
   BillingPublisher billing(settings.billing, metrics);
   billing.start();
 
-  auto forward = [&inventory](const http::Request& request) { return inventory.forward(request); };
+  auto forward = [&inventory](const http::Request& request, http::Reply reply) {
+    inventory.forward(request, std::move(reply));
+  };
   for (const char* method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
-    server.route(method, "/api/movies", forward);
-    server.route(method, "/api/movies/:id", forward);
-    server.route(method, "/api/movies/*", forward);
+    server.routeAsync(method, "/api/movies", forward);
+    server.routeAsync(method, "/api/movies/:id", forward);
+    server.routeAsync(method, "/api/movies/*", forward);
   }
   server.route(
       "GET", "/api/docs",
@@ -136,9 +137,9 @@ int run(const GatewaySettings& settings) {
   server.route("POST", "/api/billing", [&billing](const http::Request& r) { return postOrder(billing, r); });
   server.setAdmission(makeAdmission(settings.access));
   // Ready means the gateway can do its main job, forwarding to inventory-app. The broker serves
-  // POST /api/billing alone, which answers a fast 503 while it is away (docs/contract.md, readiness): a pod taken out
-  // of its Service for the broker's sake would fail movie reads too.
-  server.setReadiness([&inventory](std::string* reason) { return inventory.reachable(reason); });
+  // POST /api/billing alone, which answers a fast 503 while it is away (docs/contract.md, readiness): a pod
+  // taken out of its Service for the broker's sake would fail movie reads too.
+  server.setReadiness([&inventory] { return inventory.reachable(); });
   int code = serveUntilSignal(server, settings.service);
   billing.stop();
   return code;

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "common/log.h"
+#include "base/log.h"
 
 namespace mp::gateway {
 namespace {
@@ -85,82 +85,116 @@ void commonOptions(CURL* curl, const ProxySettings& settings, const std::string&
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, collected);
 }
 
+// "http://host:port" (what config.cpp's requiredUrl accepted) as host and port.
+UpstreamSettings upstreamOf(const ProxySettings& settings, std::string* hostHeader) {
+  UpstreamSettings upstream;
+  std::string authority = settings.baseUrl.substr(settings.baseUrl.find("://") + 3);
+  authority = authority.substr(0, authority.find('/'));
+  *hostHeader = authority;
+  size_t colon = authority.rfind(':');
+  size_t bracket = authority.rfind(']');
+  if (colon != std::string::npos && (bracket == std::string::npos || colon > bracket)) {
+    upstream.port = static_cast<uint16_t>(std::stoi(authority.substr(colon + 1)));
+    authority.resize(colon);
+  }
+  if (authority.size() > 1 && authority.front() == '[' && authority.back() == ']') {
+    authority = authority.substr(1, authority.size() - 2);
+  }
+  upstream.host = authority;
+  upstream.connectTimeout = settings.connectTimeout;
+  upstream.timeout = settings.timeout;
+  upstream.maxConnections = settings.maxConnections;
+  return upstream;
+}
+
 }  // namespace
 
 InventoryProxy::InventoryProxy(ProxySettings settings) : settings_(std::move(settings)) {
   while (!settings_.baseUrl.empty() && settings_.baseUrl.back() == '/') {
     settings_.baseUrl.pop_back();
   }
+  client_ = std::make_unique<UpstreamClient>(upstreamOf(settings_, &hostHeader_));
 }
 
-http::Response InventoryProxy::forward(const http::Request& request) const {
-  CURL* curl = threadHandle();
-  Collected collected;
-  std::string url =
-      settings_.baseUrl + request.path + (request.rawQuery.empty() ? "" : "?" + request.rawQuery);
-  commonOptions(curl, settings_, url, &collected);
-
-  std::unique_ptr<curl_slist, HeaderListDeleter> headers;
-  auto addHeader = [&](const std::string& line) {
-    headers.reset(curl_slist_append(headers.release(), line.c_str()));
-  };
-  // No "Expect: 100-continue" round trip, and no Accept header curl would invent.
-  addHeader("Expect:");
-  addHeader("Accept:");
-  if (auto contentType = request.header("content-type")) {
-    addHeader("Content-Type: " + *contentType);
-  } else {
-    addHeader("Content-Type:");
+void InventoryProxy::forward(const http::Request& request, std::function<void(http::Response)> reply) const {
+  // The path goes up exactly as received: no "/../" squashing that could reach other upstream routes.
+  std::string bytes;
+  bytes.reserve(256 + request.path.size() + request.rawQuery.size() + request.body.size());
+  bytes += request.method;
+  bytes += ' ';
+  bytes += request.path;
+  if (!request.rawQuery.empty()) {
+    bytes += '?';
+    bytes += request.rawQuery;
   }
-  if (auto accept = request.header("accept")) {
-    addHeader("Accept: " + *accept);
+  bytes += " HTTP/1.1\r\nHost: ";
+  bytes += hostHeader_;
+  bytes += "\r\n";
+  // An empty value goes nowhere: "Accept:" alone is not a valid request header (and Pistache 0.0.5's
+  // parser hands every Accept header on empty).
+  if (auto contentType = request.header("content-type"); contentType && !contentType->empty()) {
+    bytes += "Content-Type: " + *contentType + "\r\n";
+  }
+  if (auto accept = request.header("accept"); accept && !accept->empty()) {
+    bytes += "Accept: " + *accept + "\r\n";
   }
   if (!request.remoteAddress.empty()) {
-    addHeader("X-Forwarded-For: " + request.remoteAddress);
+    bytes += "X-Forwarded-For: " + request.remoteAddress + "\r\n";
   }
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+      request.method == "PATCH") {
+    bytes += "Content-Length: " + std::to_string(request.body.size()) + "\r\n";
+  }
+  bytes += "\r\n";
+  bytes += request.body;
 
-  if (request.method == "GET") {
-    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-  } else if (request.method == "HEAD") {
-    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  } else {
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
-        request.method == "PATCH") {
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-    }
-  }
-
-  CURLcode code = curl_easy_perform(curl);
-  if (code != CURLE_OK) {
-    bool timedOut = code == CURLE_OPERATION_TIMEDOUT;
-    // Zero when the request never got onto a connection (new or reused).
-    curl_off_t requestSent = 0;
-    curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &requestSent);
-    log::warn("upstream_failed", {{"upstream", "inventory-app"}, {"reason", curl_easy_strerror(code)}});
-    // A connect that timed out is an unreachable upstream (502); a slow answer is a timeout (504).
-    if (timedOut && requestSent > 0) {
-      return http::Response::error(
-          504, "upstream_timeout",
-          "inventory-app did not answer within " + std::to_string(settings_.timeout.count()) + " ms");
-    }
-    return http::Response::error(
-        502, "upstream_unavailable",
-        std::string("inventory-app could not be reached: ") + curl_easy_strerror(code));
-  }
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  http::Response response;
-  response.status = static_cast<int>(status);
-  response.body = std::move(collected.body);
-  response.contentType = collected.contentType.empty() ? "application/octet-stream" : collected.contentType;
-  response.headers = std::move(collected.headers);
-  return response;
+  const long long timeoutMs = settings_.timeout.count();
+  client_->send(
+      std::move(bytes), request.method == "HEAD",
+      [reply = std::move(reply), timeoutMs](UpstreamResult result) {
+        using Outcome = UpstreamResult::Outcome;
+        if (result.outcome != Outcome::kAnswered) {
+          log::warn("upstream_failed", {{"upstream", "inventory-app"}, {"reason", result.reason}});
+        }
+        switch (result.outcome) {
+          case Outcome::kTimedOut:
+            reply(http::Response::error(
+                504, "upstream_timeout",
+                "inventory-app did not answer within " + std::to_string(timeoutMs) + " ms"));
+            return;
+          case Outcome::kUnreachable:
+            reply(http::Response::error(502, "upstream_unavailable",
+                                        "inventory-app could not be reached: " + result.reason));
+            return;
+          case Outcome::kOverloaded:
+            reply(http::Response::error(503, "overloaded", "too many requests are waiting; retry shortly"));
+            return;
+          case Outcome::kAnswered:
+            break;
+        }
+        http::Response response;
+        response.status = result.status;
+        response.body = std::move(result.body);
+        response.contentType.clear();
+        for (auto& [name, value] : result.headers) {
+          if (name == "content-type") {
+            response.contentType = std::move(value);
+            continue;
+          }
+          for (const char* passed : kPassedHeaders) {
+            if (strcasecmp(name.c_str(), passed) == 0) {
+              response.headers.emplace_back(passed, std::move(value));
+            }
+          }
+        }
+        if (response.contentType.empty()) {
+          response.contentType = "application/octet-stream";
+        }
+        reply(std::move(response));
+      });
 }
 
-bool InventoryProxy::reachable(std::string* reason) const {
+Status InventoryProxy::reachable() const {
   CURL* curl = threadHandle();
   Collected collected;
   commonOptions(curl, settings_, settings_.baseUrl + "/healthz", &collected);
@@ -169,10 +203,10 @@ bool InventoryProxy::reachable(std::string* reason) const {
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   if (code != CURLE_OK || status != 200) {
-    *reason = std::string("inventory-app: ") + (code != CURLE_OK ? curl_easy_strerror(code) : "not healthy");
-    return false;
+    return Status::unavailable(std::string("inventory-app: ") +
+                               (code != CURLE_OK ? curl_easy_strerror(code) : "not healthy"));
   }
-  return true;
+  return okStatus();
 }
 
 }  // namespace mp::gateway

@@ -1,9 +1,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <string>
 
+#include "base/status.h"
 #include "common/http.h"
+#include "gateway/upstream_client.h"
 
 namespace mp::gateway {
 
@@ -11,23 +15,27 @@ struct ProxySettings {
   std::string baseUrl;  // e.g. http://inventory-app:8080 (no trailing slash)
   std::chrono::milliseconds connectTimeout{1000};
   std::chrono::milliseconds timeout{10000};
+  size_t maxConnections = 32;  // requests forwarded at once; more wait for a free connection
 };
 
-// Forwards a request to inventory-app unchanged (method, path, query, body, Content-Type) and returns
-// its status, body, Content-Type and Location unchanged. Each calling thread keeps its own libcurl
-// handle, so upstream connections stay open and are reused. Thread-safe.
+// Forwards a request to inventory-app unchanged (method, path, query, body, Content-Type) and answers
+// with its status, body, Content-Type and Location unchanged. The requests go through an UpstreamClient:
+// keep-alive connections on an event loop, so no thread waits for inventory-app. Thread-safe.
 class InventoryProxy {
  public:
   explicit InventoryProxy(ProxySettings settings);
 
-  // Upstream refused or broke: 502 upstream_unavailable; too slow: 504 upstream_timeout.
-  http::Response forward(const http::Request& request) const;
+  // Calls `reply` once, on the upstream loop thread: inventory's answer; 502 upstream_unavailable when
+  // it refused or broke; 504 upstream_timeout when too slow; 503 overloaded when too many wait.
+  void forward(const http::Request& request, std::function<void(http::Response)> reply) const;
 
   // True when inventory-app answers its /healthz now (for the gateway's readiness).
-  bool reachable(std::string* reason) const;
+  Status reachable() const;
 
  private:
   ProxySettings settings_;
+  std::string hostHeader_;
+  std::unique_ptr<UpstreamClient> client_;
 };
 
 }  // namespace mp::gateway

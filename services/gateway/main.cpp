@@ -1,6 +1,6 @@
 #include <curl/curl.h>
 
-#include "common/shutdown.h"
+#include "base/signals.h"
 #include "gateway/gateway_app.h"
 
 int main(int argc, char** argv) {

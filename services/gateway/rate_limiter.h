@@ -41,8 +41,8 @@ class ClientRateLimiter {
   const size_t maxClients_;
   const std::chrono::duration<double> refillTime_;  // from empty to full
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Bucket> buckets_;
-  std::list<std::string> recency_;  // most recently seen first
+  std::unordered_map<std::string, Bucket> buckets_;  // guarded by mutex_
+  std::list<std::string> recency_;                   // most recently seen first; guarded by mutex_
 };
 
 }  // namespace mp::gateway

@@ -3,7 +3,8 @@
 #include <atomic>
 #include <thread>
 
-#include "common/log.h"
+#include "base/log.h"
+#include "base/retry.h"
 #include "inventory/movie_routes.h"
 #include "inventory/movie_store.h"
 
@@ -35,27 +36,25 @@ int run(const InventorySettings& settings) {
 
   std::atomic<bool> migrated{false};
   std::atomic<bool> stopping{false};
-  server.setReadiness([&](std::string* reason) {
+  server.setReadiness([&] {
     if (!migrated) {
-      *reason = "database schema not migrated yet";
-      return false;
+      return Status::unavailable("database schema not migrated yet");
     }
-    return pool.ping(reason);
+    return pool.ping();
   });
   // Migrations wait for the database in the background so that /healthz answers meanwhile.
   std::thread migrator([&] {
-    auto backoff = std::chrono::milliseconds(100);
-    while (!stopping) {
-      auto error = pg::migrate(pool, "inventory", MovieStore::migrations());
-      if (error.empty()) {
-        migrated = true;
-        log::info("ready", {{"schema", "migrated"}});
-        return;
+    Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
+    retryUntilStopped(stopping, backoff, [&](std::chrono::milliseconds retryIn) {
+      Status migration = pg::migrate(pool, "inventory", MovieStore::migrations());
+      if (!migration.ok()) {
+        log::warn("migration_failed", {{"reason", migration.message()}, {"retry_in_ms", retryIn.count()}});
+        return false;
       }
-      log::warn("migration_failed", {{"reason", error}, {"retry_in_ms", backoff.count()}});
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
-    }
+      migrated = true;
+      log::info("ready", {{"schema", "migrated"}});
+      return true;
+    });
   });
   int code = serveUntilSignal(server, settings.service);
   stopping = true;

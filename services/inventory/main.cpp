@@ -1,4 +1,4 @@
-#include "common/shutdown.h"
+#include "base/signals.h"
 #include "inventory/inventory_app.h"
 
 int main(int argc, char** argv) {

@@ -1,5 +1,6 @@
 #include "inventory/movie.h"
 
+#include "base/json_text.h"
 #include "common/json_body.h"
 
 namespace mp::inventory {
@@ -27,6 +28,39 @@ std::optional<int64_t> parseNonNegative(const std::string& text) {
 
 nlohmann::ordered_json toJson(const Movie& movie) {
   return {{"id", movie.id}, {"title", movie.title}, {"description", movie.description}};
+}
+
+namespace {
+
+void appendMovie(std::string& text, const Movie& movie) {
+  text += "{\"id\":";
+  text += std::to_string(movie.id);
+  text += ",\"title\":";
+  appendJsonString(text, movie.title);
+  text += ",\"description\":";
+  appendJsonString(text, movie.description);
+  text += '}';
+}
+
+}  // namespace
+
+std::string movieJson(const Movie& movie) {
+  std::string text;
+  text.reserve(48 + movie.title.size() + movie.description.size());
+  appendMovie(text, movie);
+  return text;
+}
+
+std::string moviesJson(const std::vector<Movie>& movies) {
+  std::string text = "[";
+  for (const auto& movie : movies) {
+    if (text.size() > 1) {
+      text += ',';
+    }
+    appendMovie(text, movie);
+  }
+  text += ']';
+  return text;
 }
 
 std::variant<MovieInput, http::Response> parseMovieInput(const http::Request& request) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "common/http.h"
 
@@ -18,6 +19,11 @@ struct Movie {
 
 // {"id", "title", "description"} in that order, what people read first (docs/contract.md).
 nlohmann::ordered_json toJson(const Movie& movie);
+// The same as text, byte for byte toJson(movie).dump() (invalid UTF-8 replaced), written without a json
+// object: every answer that carries movies (docs/performance.md).
+std::string movieJson(const Movie& movie);
+// A JSON array of movies, the same way.
+std::string moviesJson(const std::vector<Movie>& movies);
 
 // A movie's fields as a client sends them in POST and PUT.
 struct MovieInput {

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "common/amqp_publisher.h"
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 #include "support/broker.h"
 #include "support/http_client.h"
 #include "support/service_process.h"
@@ -92,7 +92,7 @@ class PacedPublisher {
 
   void run() {
     amqp::ConnectionSettings settings;
-    if (!amqp::parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).isOk()) {
+    if (!amqp::parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).ok()) {
       return;
     }
     settings.timeout = milliseconds(3000);
@@ -107,18 +107,18 @@ class PacedPublisher {
       if (!connection || connection->lost()) {
         publisher.reset();
         connection.reset();
-        if (!amqp::Connection::open(settings, &connection).isOk()) {
+        if (!amqp::Connection::open(settings, &connection).ok()) {
           std::this_thread::sleep_for(milliseconds(200));
           continue;
         }
         publisher = std::make_unique<amqp::Publisher>(*connection);
-        if (!publisher->enableConfirms().isOk()) {
+        if (!publisher->enableConfirms().ok()) {
           continue;
         }
       }
       const std::size_t to = std::min(from < holdAt_ ? holdAt_ : messages_.size(), from + kChunk);
       std::vector<amqp::OutgoingMessage> chunk(messages_.begin() + from, messages_.begin() + to);
-      if (publisher->publish("", queue_, chunk).isOk()) {
+      if (publisher->publish("", queue_, chunk).ok()) {
         from = to;
         delivered_ = from == messages_.size();
         // About 2,000 orders/s: slower than billing drains, so billing is busy whenever an outage hits.
@@ -152,7 +152,7 @@ class BillingAppTest : public ::testing::Test {
     std::unique_ptr<amqp::Connection> connection = test::connectToTestBroker();
     ASSERT_TRUE(connection);
     amqp::Status status = amqp::declareBillingTopology(*connection, amqp::BillingTopology::forQueue(queue_));
-    ASSERT_TRUE(status.isOk()) << status.message();
+    ASSERT_TRUE(status.ok()) << status.message();
   }
 
   void TearDown() override {
@@ -393,7 +393,7 @@ TEST_F(BillingAppTest, QueueWithOtherArgumentsIsReportedWithoutATightLoop) {
   ASSERT_TRUE(connection);
   amqp_queue_declare(connection->state(), amqp::Connection::kChannel, amqp_cstring_bytes(queue_.c_str()),
                      false, true, false, false, amqp_empty_table);
-  ASSERT_TRUE(connection->check(amqp_get_rpc_reply(connection->state()), "queue.declare").isOk());
+  ASSERT_TRUE(connection->check(amqp_get_rpc_reply(connection->state()), "queue.declare").ok());
   startApp();
   std::this_thread::sleep_for(milliseconds(2000));
   std::string body;

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 #include "support/broker.h"
 #include "support/service_process.h"
 #include "support/test_database.h"
@@ -47,7 +47,7 @@ TEST(DeadLetterReplay, ReplayedOrdersAreStoredOnceAndPoisonComesBackToTheQueueOn
   {
     auto connection = connectToTestBroker();
     ASSERT_TRUE(connection);
-    ASSERT_TRUE(amqp::declareBillingTopology(*connection, topology).isOk());
+    ASSERT_TRUE(amqp::declareBillingTopology(*connection, topology).ok());
   }
   // 40 valid orders dead-lettered (say, while the database refused them), one of them twice, and one
   // poison message that nothing can store.

@@ -58,7 +58,7 @@ class OrderStoreDatabaseTest : public ::testing::Test {
   void SetUp() override {
     pool_ = std::make_unique<pg::Pool>(database_->url(), std::vector<pg::Statement>{}, pg::PoolOptions{},
                                        nullptr, "billing-test");
-    ASSERT_EQ(pg::migrate(*pool_, "billing", orderMigrations()), "");
+    ASSERT_TRUE(pg::migrate(*pool_, "billing", orderMigrations()).ok());
     database_->scalar("TRUNCATE orders");
     store_ = std::make_unique<OrderStore>(*pool_);
   }
@@ -201,8 +201,7 @@ TEST_F(OrderStoreServerErrorTest, ReadOnlyTransaction25006IsNotARowError) {
          i < 500 && count("SELECT count(*) FROM pg_stat_activity WHERE usename = '" + role_ + "'") > 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    std::string reason;
-    pool.ping(&reason);  // finds the connection closed; the next statement connects anew
+    pool.ping();  // finds the connection closed; the next statement connects anew
   });
   database_->scalar("REVOKE ALL ON orders FROM " + role_ + "; REVOKE ALL ON SEQUENCE orders_id_seq FROM " +
                     role_ + "; DROP ROLE " + role_);

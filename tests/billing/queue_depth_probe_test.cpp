@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "common/amqp_consumer.h"
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 #include "support/broker.h"
 
 namespace mp::billing {
@@ -46,8 +46,8 @@ class QueueDepthProbeTest : public ::testing::Test {
     std::unique_ptr<amqp::Connection> connection = test::connectToTestBroker();
     ASSERT_TRUE(connection);
     amqp::Status status = amqp::declareBillingTopology(*connection, amqp::BillingTopology::forQueue(queue_));
-    ASSERT_TRUE(status.isOk()) << status.message();
-    ASSERT_TRUE(amqp::parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &broker_).isOk());
+    ASSERT_TRUE(status.ok()) << status.message();
+    ASSERT_TRUE(amqp::parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &broker_).ok());
   }
   void TearDown() override { test::deleteBillingTopology(queue_); }
 
@@ -77,7 +77,7 @@ class QueueDepthProbeTest : public ::testing::Test {
 
 TEST_F(QueueDepthProbeTest, ReadyCountsFollowTheBrokerWithNoConsumer) {
   QueueDepthProbe probe(broker_, queue_, metrics_);
-  ASSERT_TRUE(probe.sampleOnce().isOk());
+  ASSERT_TRUE(probe.sampleOnce().ok());
   EXPECT_EQ(sampleOf(metrics_.render(), series(queue_, "ready")), 0);
   EXPECT_EQ(sampleOf(metrics_.render(), series(queue_ + ".dlq", "ready")), 0);
   EXPECT_EQ(sampleOf(metrics_.render(), series(queue_, "unacked")), 0);
@@ -100,11 +100,11 @@ TEST_F(QueueDepthProbeTest, ReadyExcludesDeliveriesHeldByAConsumer) {
   std::unique_ptr<amqp::Connection> connection = test::connectToTestBroker();
   ASSERT_TRUE(connection);
   amqp::Consumer consumer(*connection);
-  ASSERT_TRUE(consumer.start(queue_, 10).isOk());
+  ASSERT_TRUE(consumer.start(queue_, 10).ok());
   amqp::Delivery delivery;
   for (int i = 0; i < 10; ++i) {
     bool received = false;
-    ASSERT_TRUE(consumer.next(std::chrono::milliseconds(5000), &delivery, &received).isOk());
+    ASSERT_TRUE(consumer.next(std::chrono::milliseconds(5000), &delivery, &received).ok());
     ASSERT_TRUE(received);
   }
   const auto start = std::chrono::steady_clock::now();
@@ -114,16 +114,16 @@ TEST_F(QueueDepthProbeTest, ReadyExcludesDeliveriesHeldByAConsumer) {
   std::cout << "ready reflected 10 unacknowledged deliveries after " << lag.count() << " ms\n";
   // Acknowledging frees the prefetch: the broker pushes the next 10 at once (into the socket, unread),
   // and ready counts them out as well.
-  ASSERT_TRUE(consumer.ack(delivery.tag, true).isOk());
+  ASSERT_TRUE(consumer.ack(delivery.tag, true).ok());
   EXPECT_EQ(waitForSample(probe, series(queue_, "ready"), 10, seconds(30)), 10);
 }
 
 TEST_F(QueueDepthProbeTest, SeriesIsAbsentWhileTheQueueCannotBeRead) {
   QueueDepthProbe probe(broker_, queue_, metrics_);
-  ASSERT_TRUE(probe.sampleOnce().isOk());
+  ASSERT_TRUE(probe.sampleOnce().ok());
   ASSERT_EQ(sampleOf(metrics_.render(), series(queue_, "ready")), 0);
   test::deleteBillingTopology(queue_);
-  EXPECT_FALSE(probe.sampleOnce().isOk());
+  EXPECT_FALSE(probe.sampleOnce().ok());
   EXPECT_EQ(sampleOf(metrics_.render(), series(queue_, "ready")), -1) << metrics_.render();
   EXPECT_EQ(sampleOf(metrics_.render(), series(queue_ + ".dlq", "ready")), -1);
 
@@ -132,7 +132,7 @@ TEST_F(QueueDepthProbeTest, SeriesIsAbsentWhileTheQueueCannotBeRead) {
   nowhere.timeout = std::chrono::milliseconds(500);
   ServiceMetrics other("billing-app");
   QueueDepthProbe unreachable(nowhere, queue_, other);
-  EXPECT_FALSE(unreachable.sampleOnce().isOk());
+  EXPECT_FALSE(unreachable.sampleOnce().ok());
   EXPECT_EQ(sampleOf(other.render(), series(queue_, "ready")), -1);
 }
 

@@ -15,7 +15,7 @@
 
 #include "common/amqp_consumer.h"
 #include "common/amqp_publisher.h"
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 #include "support/broker.h"
 
 namespace mp::amqp {
@@ -48,7 +48,7 @@ class AmqpBrokerTest : public ::testing::Test {
     connection_ = test::connectToTestBroker();
     ASSERT_TRUE(connection_);
     Status status = declareBillingTopology(*connection_, BillingTopology::forQueue(queue_));
-    ASSERT_TRUE(status.isOk()) << status.message();
+    ASSERT_TRUE(status.ok()) << status.message();
   }
   void TearDown() override {
     connection_.reset();
@@ -72,8 +72,8 @@ class AmqpBrokerTest : public ::testing::Test {
       Delivery delivery;
       bool received = false;
       Status status = consumer.next(milliseconds(200), &delivery, &received);
-      EXPECT_TRUE(status.isOk()) << status.message();
-      if (!status.isOk()) {
+      EXPECT_TRUE(status.ok()) << status.message();
+      if (!status.ok()) {
         break;
       }
       if (received) {
@@ -98,7 +98,7 @@ class AmqpBrokerTest : public ::testing::Test {
   // Publishes `count` numbered messages, starts `consumer` with `prefetch` and takes all of them.
   std::vector<Delivery> publishAndTake(Consumer& consumer, int count, uint16_t prefetch) {
     EXPECT_TRUE(test::publishAll(queue_, numbered(count)));
-    EXPECT_TRUE(consumer.start(queue_, prefetch).isOk());
+    EXPECT_TRUE(consumer.start(queue_, prefetch).ok());
     std::vector<Delivery> got = take(consumer, static_cast<std::size_t>(count));
     EXPECT_EQ(got.size(), static_cast<std::size_t>(count));
     return got;
@@ -110,7 +110,7 @@ class AmqpBrokerTest : public ::testing::Test {
 
 TEST(AmqpUrl, ParsesUserPasswordHostPortAndVhost) {
   ConnectionSettings settings;
-  ASSERT_TRUE(parseUrl("amqp://billing:s3cret@mq.example:5673/%2f", &settings).isOk());
+  ASSERT_TRUE(parseUrl("amqp://billing:s3cret@mq.example:5673/%2f", &settings).ok());
   EXPECT_EQ(settings.host, "mq.example");
   EXPECT_EQ(settings.port, 5673);
   EXPECT_EQ(settings.user, "billing");
@@ -120,12 +120,12 @@ TEST(AmqpUrl, ParsesUserPasswordHostPortAndVhost) {
 
 TEST(AmqpUrl, DefaultsPortAndRejectsOtherSchemes) {
   ConnectionSettings settings;
-  ASSERT_TRUE(parseUrl("amqp://u:p@localhost/orders", &settings).isOk());
+  ASSERT_TRUE(parseUrl("amqp://u:p@localhost/orders", &settings).ok());
   EXPECT_EQ(settings.port, 5672);
   EXPECT_EQ(settings.vhost, "orders");
-  EXPECT_FALSE(parseUrl("http://localhost:5672/", &settings).isOk());
-  EXPECT_FALSE(parseUrl("amqp://u:p@:notaport/", &settings).isOk());
-  EXPECT_FALSE(parseUrl("", &settings).isOk());
+  EXPECT_FALSE(parseUrl("http://localhost:5672/", &settings).ok());
+  EXPECT_FALSE(parseUrl("amqp://u:p@:notaport/", &settings).ok());
+  EXPECT_FALSE(parseUrl("", &settings).ok());
 }
 
 TEST(AmqpConnect, RefusedPortIsAnErrorValue) {
@@ -134,18 +134,18 @@ TEST(AmqpConnect, RefusedPortIsAnErrorValue) {
   settings.port = unusedPort();
   std::unique_ptr<Connection> connection;
   Status status = Connection::open(settings, &connection);
-  EXPECT_FALSE(status.isOk());
+  EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("cannot connect"), std::string::npos) << status.message();
   EXPECT_FALSE(connection);
 }
 
 TEST(AmqpConnect, WrongPasswordIsAnErrorValue) {
   ConnectionSettings settings;
-  ASSERT_TRUE(parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).isOk());
+  ASSERT_TRUE(parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).ok());
   settings.password += "-wrong";
   std::unique_ptr<Connection> connection;
   Status status = Connection::open(settings, &connection);
-  EXPECT_FALSE(status.isOk());
+  EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("login"), std::string::npos) << status.message();
 }
 
@@ -171,10 +171,10 @@ TEST(AmqpConnect, RetryLoopEndsWhenStopped) {
 TEST_F(AmqpBrokerTest, TopologyDeclarationIsIdempotent) {
   for (int i = 0; i < 3; ++i) {
     Status status = declareBillingTopology(*connection_, BillingTopology::forQueue(queue_));
-    ASSERT_TRUE(status.isOk()) << status.message();
+    ASSERT_TRUE(status.ok()) << status.message();
   }
   uint32_t count = 99;
-  ASSERT_TRUE(countMessages(*connection_, queue_ + ".dlq", &count).isOk());
+  ASSERT_TRUE(countMessages(*connection_, queue_ + ".dlq", &count).ok());
   EXPECT_EQ(count, 0u);
 }
 
@@ -183,24 +183,24 @@ TEST_F(AmqpBrokerTest, ConfirmedPublishThenPrefetchedConsumeWithMultipleAck) {
   EXPECT_EQ(readyEventually(queue_, 3000), 3000);
 
   Consumer consumer(*connection_);
-  ASSERT_TRUE(consumer.start(queue_, 100).isOk());
+  ASSERT_TRUE(consumer.start(queue_, 100).ok());
   std::vector<Delivery> first = take(consumer, 100);
   ASSERT_EQ(first.size(), 100u);
   // Prefetch holds the broker back: nothing beyond 100 arrives before an ack.
   Delivery extra;
   bool received = true;
-  ASSERT_TRUE(consumer.next(milliseconds(300), &extra, &received).isOk());
+  ASSERT_TRUE(consumer.next(milliseconds(300), &extra, &received).ok());
   EXPECT_FALSE(received);
   EXPECT_EQ(first.front().messageId.value_or(""), "id-0");
   EXPECT_EQ(first.back().body, "{\"n\":99}");
 
-  ASSERT_TRUE(consumer.ack(first.back().tag, true).isOk());
+  ASSERT_TRUE(consumer.ack(first.back().tag, true).ok());
   std::size_t total = first.size();
   while (total < 3000) {
     std::vector<Delivery> batch = take(consumer, 100);
     ASSERT_FALSE(batch.empty());
     total += batch.size();
-    ASSERT_TRUE(consumer.ack(batch.back().tag, true).isOk());
+    ASSERT_TRUE(consumer.ack(batch.back().tag, true).ok());
   }
   EXPECT_EQ(total, 3000u);
   connection_.reset();
@@ -212,7 +212,7 @@ TEST_F(AmqpBrokerTest, NackWithRequeueRedeliversAndUnackedReturnOnClose) {
     Consumer consumer(*connection_);
     std::vector<Delivery> got = publishAndTake(consumer, 10, 10);
     ASSERT_EQ(got.size(), 10u);
-    ASSERT_TRUE(consumer.nack(got[4].tag, true, true).isOk());  // 0..4 back to the queue
+    ASSERT_TRUE(consumer.nack(got[4].tag, true, true).ok());  // 0..4 back to the queue
     std::vector<Delivery> again = take(consumer, 5);
     ASSERT_EQ(again.size(), 5u);
     EXPECT_TRUE(again.front().redelivered);
@@ -225,8 +225,8 @@ TEST_F(AmqpBrokerTest, RejectWithoutRequeueDeadLetters) {
   Consumer consumer(*connection_);
   std::vector<Delivery> got = publishAndTake(consumer, 3, 10);
   ASSERT_EQ(got.size(), 3u);
-  ASSERT_TRUE(consumer.reject(got[1].tag, false).isOk());
-  ASSERT_TRUE(consumer.ack(got[2].tag, true).isOk());
+  ASSERT_TRUE(consumer.reject(got[1].tag, false).ok());
+  ASSERT_TRUE(consumer.ack(got[2].tag, true).ok());
   connection_.reset();
   EXPECT_EQ(readyEventually(queue_, 0), 0);
   EXPECT_EQ(readyEventually(queue_ + ".dlq", 1), 1);
@@ -235,7 +235,7 @@ TEST_F(AmqpBrokerTest, RejectWithoutRequeueDeadLetters) {
 TEST_F(AmqpBrokerTest, DeliveryLimitDeadLettersAMessageThatKeepsComingBack) {
   ASSERT_TRUE(test::publishAll(queue_, numbered(1)));
   Consumer consumer(*connection_);
-  ASSERT_TRUE(consumer.start(queue_, 1).isOk());
+  ASSERT_TRUE(consumer.start(queue_, 1).ok());
   int deliveries = 0;
   for (int i = 0; i < kDeliveryLimit + 5; ++i) {
     std::vector<Delivery> got = take(consumer, 1, milliseconds(1500));
@@ -243,7 +243,7 @@ TEST_F(AmqpBrokerTest, DeliveryLimitDeadLettersAMessageThatKeepsComingBack) {
       break;
     }
     ++deliveries;
-    ASSERT_TRUE(consumer.nack(got[0].tag, false, true).isOk());
+    ASSERT_TRUE(consumer.nack(got[0].tag, false, true).ok());
   }
   connection_.reset();
   // The limit lets a message be returned kDeliveryLimit times; the next return dead-letters it.
@@ -254,28 +254,28 @@ TEST_F(AmqpBrokerTest, DeliveryLimitDeadLettersAMessageThatKeepsComingBack) {
 
 TEST_F(AmqpBrokerTest, UnroutablePublishIsReportedNotLost) {
   Publisher publisher(*connection_);
-  ASSERT_TRUE(publisher.enableConfirms().isOk());
+  ASSERT_TRUE(publisher.enableConfirms().ok());
   Status status = publisher.publish("", queue_ + "-missing", numbered(2));
-  EXPECT_FALSE(status.isOk());
-  EXPECT_FALSE(status.connectionLost()) << status.message();
+  EXPECT_FALSE(status.ok());
+  EXPECT_FALSE(amqp::connectionLost(status)) << status.message();
   EXPECT_NE(status.message().find("2 unroutable"), std::string::npos) << status.message();
   // The channel stays usable after a return.
-  EXPECT_TRUE(publisher.publish("", queue_, numbered(1)).isOk());
+  EXPECT_TRUE(publisher.publish("", queue_, numbered(1)).ok());
 }
 
 TEST_F(AmqpBrokerTest, PipelinedPublishesAreSettledOneByOneAndAReturnFailsOnlyItsOwn) {
   Publisher publisher(*connection_);
-  ASSERT_TRUE(publisher.enableConfirms().isOk());
+  ASSERT_TRUE(publisher.enableConfirms().ok());
   auto messages = numbered(3);
   uint64_t routed1 = 0, unroutable = 0, routed2 = 0;
-  ASSERT_TRUE(publisher.publishAsync("", queue_, messages[0], &routed1).isOk());
-  ASSERT_TRUE(publisher.publishAsync("", queue_ + "-missing", messages[1], &unroutable).isOk());
-  ASSERT_TRUE(publisher.publishAsync("", queue_, messages[2], &routed2).isOk());
+  ASSERT_TRUE(publisher.publishAsync("", queue_, messages[0], &routed1).ok());
+  ASSERT_TRUE(publisher.publishAsync("", queue_ + "-missing", messages[1], &unroutable).ok());
+  ASSERT_TRUE(publisher.publishAsync("", queue_, messages[2], &routed2).ok());
   std::map<uint64_t, bool> settled;
   for (int turn = 0; turn < 100 && settled.size() < 3; ++turn) {
     std::vector<std::pair<uint64_t, bool>> batch;
     Status status = publisher.collectConfirms(std::chrono::milliseconds(50), &batch);
-    ASSERT_TRUE(status.isOk()) << status.message();
+    ASSERT_TRUE(status.ok()) << status.message();
     for (const auto& [tag, taken] : batch) {
       EXPECT_TRUE(settled.emplace(tag, taken).second) << "tag " << tag << " settled twice";
     }
@@ -292,7 +292,7 @@ TEST_F(AmqpBrokerTest, PipelinedPublishesAreSettledOneByOneAndAReturnFailsOnlyIt
 // own message, found by its message_id, and every message reported taken must be in the queue.
 TEST_F(AmqpBrokerTest, PipelinedReturnsInterleavedAmongAcksFailExactlyTheirOwnMessages) {
   Publisher publisher(*connection_);
-  ASSERT_TRUE(publisher.enableConfirms().isOk());
+  ASSERT_TRUE(publisher.enableConfirms().ok());
   constexpr int kRounds = 5;
   constexpr int kPerRound = 60;
   std::map<uint64_t, bool> routed;  // tag -> sent to the real queue
@@ -305,7 +305,7 @@ TEST_F(AmqpBrokerTest, PipelinedReturnsInterleavedAmongAcksFailExactlyTheirOwnMe
       const bool toQueue = (n * 7 % 11) < 6;
       OutgoingMessage message{"{\"n\":" + std::to_string(n) + "}", "id-" + std::to_string(n)};
       uint64_t tag = 0;
-      ASSERT_TRUE(publisher.publishAsync("", toQueue ? queue_ : queue_ + "-missing", message, &tag).isOk());
+      ASSERT_TRUE(publisher.publishAsync("", toQueue ? queue_ : queue_ + "-missing", message, &tag).ok());
       routed[tag] = toQueue;
       ids[tag] = message.messageId;
       routedCount += toQueue;
@@ -318,7 +318,7 @@ TEST_F(AmqpBrokerTest, PipelinedReturnsInterleavedAmongAcksFailExactlyTheirOwnMe
   for (int turn = 0; turn < 500 && settled.size() < routed.size(); ++turn) {
     std::vector<std::pair<uint64_t, bool>> batch;
     Status status = publisher.collectConfirms(std::chrono::milliseconds(20), &batch);
-    ASSERT_TRUE(status.isOk()) << status.message();
+    ASSERT_TRUE(status.ok()) << status.message();
     for (const auto& [tag, taken] : batch) {
       EXPECT_TRUE(settled.emplace(tag, taken).second) << "tag " << tag << " settled twice";
     }
@@ -348,18 +348,18 @@ void declarePreviousTopology(Connection& connection, const BillingTopology& topo
   amqp_exchange_declare(connection.state(), Connection::kChannel,
                         amqp_cstring_bytes(topology.deadLetterExchange.c_str()), amqp_cstring_bytes("direct"),
                         false, true, false, false, amqp_empty_table);
-  ASSERT_TRUE(connection.check(amqp_get_rpc_reply(connection.state()), "exchange.declare").isOk());
-  ASSERT_TRUE(declareWith(connection, topology.deadLetterQueue, amqp_empty_table).isOk());
+  ASSERT_TRUE(connection.check(amqp_get_rpc_reply(connection.state()), "exchange.declare").ok());
+  ASSERT_TRUE(declareWith(connection, topology.deadLetterQueue, amqp_empty_table).ok());
   amqp_queue_bind(connection.state(), Connection::kChannel,
                   amqp_cstring_bytes(topology.deadLetterQueue.c_str()),
                   amqp_cstring_bytes(topology.deadLetterExchange.c_str()),
                   amqp_cstring_bytes(topology.deadLetterQueue.c_str()), amqp_empty_table);
-  ASSERT_TRUE(connection.check(amqp_get_rpc_reply(connection.state()), "queue.bind").isOk());
+  ASSERT_TRUE(connection.check(amqp_get_rpc_reply(connection.state()), "queue.bind").ok());
   amqp_table_entry_t entries[] = {textEntry("x-queue-type", "quorum"),
                                   textEntry("x-dead-letter-exchange", topology.deadLetterExchange.c_str()),
                                   textEntry("x-dead-letter-routing-key", topology.deadLetterQueue.c_str()),
                                   intEntry("x-delivery-limit", kDeliveryLimit)};
-  ASSERT_TRUE(declareWith(connection, topology.queue, amqp_table_t{4, entries}).isOk());
+  ASSERT_TRUE(declareWith(connection, topology.queue, amqp_table_t{4, entries}).ok());
 }
 
 // Queue arguments are checked on every redeclare, so the declared topology is what the broker holds:
@@ -368,20 +368,20 @@ void declarePreviousTopology(Connection& connection, const BillingTopology& topo
 TEST_F(AmqpBrokerTest, DeadLettersGoAtLeastOnceIntoAQuorumQueue) {
   const BillingTopology topology = BillingTopology::forQueue(queue_);
   Status classic = declareWith(*connection_, topology.deadLetterQueue, amqp_empty_table);
-  EXPECT_FALSE(classic.isOk());
+  EXPECT_FALSE(classic.ok());
   EXPECT_NE(classic.message().find("x-queue-type"), std::string::npos) << classic.message();
   amqp_table_entry_t atMostOnce[] = {textEntry("x-queue-type", "quorum"),
                                      textEntry("x-dead-letter-exchange", topology.deadLetterExchange.c_str()),
                                      textEntry("x-dead-letter-routing-key", topology.deadLetterQueue.c_str()),
                                      textEntry("x-dead-letter-strategy", "at-most-once")};
   Status strategy = declareWith(*connection_, topology.queue, amqp_table_t{4, atMostOnce});
-  EXPECT_FALSE(strategy.isOk());
+  EXPECT_FALSE(strategy.ok());
   EXPECT_NE(strategy.message().find("PRECONDITION_FAILED"), std::string::npos) << strategy.message();
   // And a rejected message still arrives in the dead-letter queue (now through the at-least-once worker).
   Consumer consumer(*connection_);
   std::vector<Delivery> got = publishAndTake(consumer, 1, 10);
   ASSERT_EQ(got.size(), 1u);
-  ASSERT_TRUE(consumer.reject(got[0].tag, false).isOk());
+  ASSERT_TRUE(consumer.reject(got[0].tag, false).ok());
   EXPECT_EQ(readyEventually(topology.deadLetterQueue, 1), 1);
 }
 
@@ -398,23 +398,23 @@ TEST_F(AmqpBrokerTest, AnEarlierVersionsQueuesAreUsedThenMigratedKeepingTheirMes
   ASSERT_TRUE(test::publishAll(topology.queue, numbered(30)));
   ASSERT_TRUE(test::publishAll(topology.deadLetterQueue, numbered(4)));
   Status status = declareBillingTopology(*connection_, topology);
-  EXPECT_TRUE(status.isOk()) << status.message();
+  EXPECT_TRUE(status.ok()) << status.message();
   EXPECT_FALSE(connection_->lost());
 
   ConnectionSettings settings;
-  ASSERT_TRUE(parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).isOk());
+  ASSERT_TRUE(parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).ok());
   MigrationReport report;
   status = migrateBillingTopology(settings, topology, &report);
-  ASSERT_TRUE(status.isOk()) << status.message();
+  ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_EQ(report.migrated, (std::vector<std::string>{topology.deadLetterQueue, topology.queue}));
   EXPECT_EQ(report.moved, 34u);
   EXPECT_EQ(readyEventually(topology.queue, 30), 30);
   EXPECT_EQ(readyEventually(topology.deadLetterQueue, 4), 4);
-  EXPECT_FALSE(declareWith(*connection_, topology.deadLetterQueue, amqp_empty_table).isOk())
+  EXPECT_FALSE(declareWith(*connection_, topology.deadLetterQueue, amqp_empty_table).ok())
       << "the dead-letter queue is a quorum queue now";
   // Run again: nothing left to do.
   MigrationReport again;
-  ASSERT_TRUE(migrateBillingTopology(settings, topology, &again).isOk());
+  ASSERT_TRUE(migrateBillingTopology(settings, topology, &again).ok());
   EXPECT_TRUE(again.migrated.empty());
   // A consumer attached (billing-app still running): the queue is not deleted under it.
   connection_.reset();
@@ -423,10 +423,10 @@ TEST_F(AmqpBrokerTest, AnEarlierVersionsQueuesAreUsedThenMigratedKeepingTheirMes
   ASSERT_TRUE(connection_);
   declarePreviousTopology(*connection_, topology);
   Consumer consumer(*connection_);
-  ASSERT_TRUE(consumer.start(topology.queue, 10).isOk());
+  ASSERT_TRUE(consumer.start(topology.queue, 10).ok());
   MigrationReport refused;
   status = migrateBillingTopology(settings, topology, &refused);
-  EXPECT_FALSE(status.isOk());
+  EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("stop it first"), std::string::npos) << status.message();
   connection_.reset();
   test::deleteBillingTopology(queue_ + ".migrating");
@@ -439,15 +439,15 @@ TEST_F(AmqpBrokerTest, ReplayMovesTheDeadLettersBackOnceWithTheirIds) {
   ASSERT_TRUE(test::publishAll(topology.deadLetterQueue, numbered(250)));
   EXPECT_EQ(readyEventually(topology.deadLetterQueue, 250), 250);
   ConnectionSettings settings;
-  ASSERT_TRUE(parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).isOk());
+  ASSERT_TRUE(parseUrl(test::requiredEnv("MP_TEST_AMQP_URL"), &settings).ok());
   ReplayReport report;
   Status status = replayDeadLetters(settings, topology, &report);
-  ASSERT_TRUE(status.isOk()) << status.message();
+  ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_EQ(report.waiting, 250u);
   EXPECT_EQ(report.replayed, 250u);
   EXPECT_EQ(readyEventually(topology.deadLetterQueue, 0), 0);
   Consumer consumer(*connection_);
-  ASSERT_TRUE(consumer.start(topology.queue, 300).isOk());
+  ASSERT_TRUE(consumer.start(topology.queue, 300).ok());
   std::vector<Delivery> got = take(consumer, 250);
   ASSERT_EQ(got.size(), 250u);
   std::set<std::string> ids;
@@ -462,7 +462,7 @@ TEST_F(AmqpBrokerTest, ReplayMovesTheDeadLettersBackOnceWithTheirIds) {
 TEST_F(AmqpBrokerTest, ConsumingAMissingQueueLosesTheChannel) {
   Consumer consumer(*connection_);
   Status status = consumer.start(queue_ + "-missing", 10);
-  EXPECT_FALSE(status.isOk());
+  EXPECT_FALSE(status.ok());
   EXPECT_TRUE(connection_->lost());
   EXPECT_NE(status.message().find("404"), std::string::npos) << status.message();
 }

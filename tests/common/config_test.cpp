@@ -69,16 +69,5 @@ TEST(Environment, HelpListsEverySettingWithDefaults) {
   EXPECT_NE(help.find("(required)"), std::string::npos);
 }
 
-TEST(ParseDuration, AcceptsUnitsAndRejectsGarbage) {
-  EXPECT_EQ(parseDuration("1500"), std::chrono::milliseconds(1500));
-  EXPECT_EQ(parseDuration("2s"), std::chrono::milliseconds(2000));
-  EXPECT_EQ(parseDuration("1m"), std::chrono::milliseconds(60000));
-  EXPECT_EQ(parseDuration("0.5s"), std::chrono::milliseconds(500));
-  EXPECT_FALSE(parseDuration(""));
-  EXPECT_FALSE(parseDuration("-1s"));
-  EXPECT_FALSE(parseDuration("5h"));
-  EXPECT_FALSE(parseDuration("s"));
-}
-
 }  // namespace
 }  // namespace mp

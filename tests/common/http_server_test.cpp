@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "support/http_client.h"
@@ -200,10 +202,7 @@ TEST_F(HttpServerTest, HealthAndMetricsUseRouteTemplates) {
 TEST_F(HttpServerTest, ReadinessFollowsTheCheck) {
   // Flipped by the test while the server's worker threads read it (found by the ThreadSanitizer run).
   std::atomic<bool> ready{false};
-  startServer({}, [&](std::string* reason) {
-    *reason = "dependency down";
-    return ready.load();
-  });
+  startServer({}, [&] { return ready.load() ? okStatus() : Status::unavailable("dependency down"); });
   HttpClient client(port_);
   auto down = client.request("GET", "/readyz");
   EXPECT_EQ(down.status, 503);
@@ -246,6 +245,44 @@ TEST_F(HttpServerTest, DrainFinishesInFlightWorkThenStops) {
   EXPECT_EQ(slow.get(), 200);
   HttpClient after(port_, std::chrono::seconds(2));
   EXPECT_EQ(after.request("GET", "/echo/a").status, 0);
+}
+
+// An asynchronous answer that comes after the drain timeout (an upstream slower than the drain), even after
+// the server is gone, touches nothing freed (ASan would say so): the answer has no connection left to go to.
+TEST(HttpServerAsync, AnAnswerAfterTheServerIsGoneTouchesNothingFreed) {
+  ServiceMetrics metrics{"test-service"};
+  ServerOptions options;
+  options.service = "test-service";
+  options.bindAddress = "127.0.0.1";
+  options.port = 0;
+  options.accessLog = false;
+  options.workerThreads = 1;
+  options.drainTimeout = std::chrono::milliseconds(200);
+  auto server = std::make_unique<HttpServer>(options, metrics);
+  std::mutex mutex;
+  std::condition_variable held;
+  Reply late;  // guarded by mutex
+  server->routeAsync("GET", "/held", [&](const Request&, Reply reply) {
+    std::lock_guard<std::mutex> lock(mutex);
+    late = std::move(reply);
+    held.notify_all();
+  });
+  std::string error;
+  ASSERT_TRUE(server->start(&error)) << error;
+  const uint16_t port = server->port();
+  auto answer = std::async(std::launch::async, [port] {
+    HttpClient client(port, std::chrono::seconds(3));
+    return client.request("GET", "/held");
+  });
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    ASSERT_TRUE(held.wait_for(lock, std::chrono::seconds(10), [&] { return late != nullptr; }));
+  }
+  server->drainAndStop();
+  server.reset();
+  late(Response::json(200, {{"late", true}}));  // after the server is gone: must touch none of it
+  late = nullptr;
+  EXPECT_EQ(answer.get().status, 0) << "the connection closed without an answer";
 }
 
 TEST_F(HttpServerTest, DrainIsBoundedAndRequestsStillQueuedAtItsEndAre503Draining) {

@@ -37,7 +37,7 @@ TEST(PostgresPool, RunsPreparedStatementsAndClassifiesErrors) {
   PoolOptions options;
   options.size = 2;
   Pool pool(db.url(), statements(), options, nullptr, "test");
-  ASSERT_EQ(migrate(pool, "test", migrations()), "");
+  ASSERT_TRUE(migrate(pool, "test", migrations()).ok());
 
   auto inserted = pool.run("insert_item", {std::string("a"), std::string("1")});
   ASSERT_TRUE(inserted.ok()) << inserted.message();
@@ -69,17 +69,17 @@ TEST(PostgresPool, AStatementPlannedPerCallIsNeverPrepared) {
 TEST(PostgresPool, MigrationsAreVersionedAndRunOnce) {
   TestDatabase db("pool_migrations");
   Pool pool(db.url(), {}, PoolOptions{}, nullptr, "test");
-  ASSERT_EQ(migrate(pool, "test", migrations()), "");
-  ASSERT_EQ(migrate(pool, "test", migrations()), "");  // the CREATE TABLE would fail if run twice
+  ASSERT_TRUE(migrate(pool, "test", migrations()).ok());
+  ASSERT_TRUE(migrate(pool, "test", migrations()).ok());  // the CREATE TABLE would fail if run twice
   EXPECT_EQ(db.scalar("SELECT count(*) FROM schema_migrations WHERE component = 'test'"), "2");
   auto more = migrations();
   more.push_back({3, "column", "ALTER TABLE items ADD COLUMN note text"});
-  ASSERT_EQ(migrate(pool, "test", more), "");
+  ASSERT_TRUE(migrate(pool, "test", more).ok());
   EXPECT_EQ(db.scalar("SELECT max(version) FROM schema_migrations"), "3");
   // A failing migration is rolled back and reported with its version.
   more.push_back({4, "bad", "ALTER TABLE nowhere ADD COLUMN x int"});
-  auto error = migrate(pool, "test", more);
-  EXPECT_NE(error.find("migration 4"), std::string::npos) << error;
+  Status error = migrate(pool, "test", more);
+  EXPECT_NE(error.message().find("migration 4"), std::string::npos) << error.message();
   EXPECT_EQ(db.scalar("SELECT max(version) FROM schema_migrations"), "3");
 }
 
@@ -129,9 +129,9 @@ TEST(PostgresPool, AnUnreachableServerIsReportedFastAndBacksOff) {
   EXPECT_EQ(first.error(), ErrorKind::kUnavailable);
   EXPECT_EQ(second.error(), ErrorKind::kUnavailable);
   EXPECT_LT(elapsed, std::chrono::seconds(2));
-  std::string reason;
-  EXPECT_FALSE(pool.ping(&reason));
-  EXPECT_FALSE(reason.empty());
+  Status pinged = pool.ping();
+  EXPECT_FALSE(pinged.ok());
+  EXPECT_FALSE(pinged.message().empty());
 }
 
 // The URL of `db` with its port replaced by the proxy's.
@@ -170,7 +170,7 @@ TEST(PostgresPool, AServerThatGoesSilentFailsTheStatementWithinTheAnswerDeadline
   TestDatabase db("pool_silent");
   {
     Pool direct(db.url(), {}, PoolOptions{}, nullptr, "test");
-    ASSERT_EQ(migrate(direct, "test", migrations()), "");
+    ASSERT_TRUE(migrate(direct, "test", migrations()).ok());
   }
   test::TcpProxy proxy(serverPort(db));
   PoolOptions options;
@@ -213,7 +213,7 @@ TEST(PostgresPool, ALostAnswerIsRetriedOnlyForStatementsThatChoseIt) {
   PoolOptions options;
   options.size = 1;
   Pool pool(throughProxy(db, proxy), statements(), options, nullptr, "test");
-  ASSERT_EQ(migrate(pool, "test", migrations()), "");
+  ASSERT_TRUE(migrate(pool, "test", migrations()).ok());
   ASSERT_TRUE(pool.run("insert_item", {std::string("warm"), std::string("1")}).ok());  // prepared now
   ASSERT_TRUE(pool.run("count_items", {}).ok());
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/order_message.h"
+#include "orders/order_message.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);

@@ -34,18 +34,18 @@ std::vector<amqp::Delivery> drainAll() {
     return deliveries;
   }
   amqp::Consumer consumer(*connection);
-  EXPECT_TRUE(consumer.start(kQueue, 500).isOk());
+  EXPECT_TRUE(consumer.start(kQueue, 500).ok());
   auto deadline = Clock::now() + std::chrono::seconds(20);
   auto lastArrival = Clock::now();
   while (Clock::now() < deadline && Clock::now() - lastArrival < std::chrono::seconds(1)) {
     amqp::Delivery delivery;
     bool received = false;
-    if (!consumer.next(std::chrono::milliseconds(100), &delivery, &received).isOk()) {
+    if (!consumer.next(std::chrono::milliseconds(100), &delivery, &received).ok()) {
       ADD_FAILURE() << "consuming from " << kQueue << " failed";
       break;
     }
     if (received) {
-      EXPECT_TRUE(consumer.ack(delivery.tag, false).isOk());
+      EXPECT_TRUE(consumer.ack(delivery.tag, false).ok());
       deliveries.push_back(std::move(delivery));
       lastArrival = Clock::now();
     }
@@ -181,10 +181,10 @@ TEST_F(GatewayBilling, AnIdempotencyKeyIsTheMessageIdOfEveryRetry) {
   EXPECT_EQ(drainAll().size(), 0u);
 }
 
-// A real resource alarm (docs/contract.md, api-gateway: the broker unavailable gives 503): with the memory watermark
-// set to almost nothing RabbitMQ blocks publishing connections and stops reading from them. The gateway
-// must answer orders 503 without each waiting for the confirm timeout, must not keep orders to publish
-// later, and SIGTERM must end it within its drain timeout although its broker connection is stuck.
+// A real resource alarm (docs/contract.md, api-gateway: the broker unavailable gives 503): with the memory
+// watermark set to almost nothing RabbitMQ blocks publishing connections and stops reading from them. The
+// gateway must answer orders 503 without each waiting for the confirm timeout, must not keep orders to
+// publish later, and SIGTERM must end it within its drain timeout although its broker connection is stuck.
 TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigtermEndsItInTime) {
   constexpr auto kDrainTimeout = std::chrono::seconds(4);
   ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
@@ -309,8 +309,8 @@ TEST_F(GatewayBilling, BrokerDownIs503FastAndPublishingResumesWhenItIsBack) {
     EXPECT_EQ(json::parse(reply.body)["error"], "broker_unavailable");
     EXPECT_LT(Clock::now() - started, std::chrono::seconds(2));
   }
-  // Readiness does not follow the broker (docs/contract.md, readiness; this suite's inventory-app is unreachable,
-  // which is what keeps /readyz at 503 here).
+  // Readiness does not follow the broker (docs/contract.md, readiness; this suite's inventory-app is
+  // unreachable, which is what keeps /readyz at 503 here).
   EXPECT_EQ(client.request("GET", "/readyz").body.find("RabbitMQ"), std::string::npos);
 
   ASSERT_TRUE(brokerControl("start"));

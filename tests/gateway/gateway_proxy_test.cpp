@@ -4,12 +4,15 @@
 #include <libpq-fe.h>
 
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "support/http_client.h"
 #include "support/service_process.h"
+#include "support/tcp_proxy.h"
 #include "support/test_database.h"
 
 namespace mp::test {
@@ -32,6 +35,18 @@ int establishedTo(uint16_t port) {
     count += localPort == port && state == "01";
   }
   return count;
+}
+
+// A connection holding the movies table locked (every inventory query on it waits); COMMIT frees it.
+PGconn* lockMovies(const std::string& url) {
+  PGconn* locker = PQconnectdb(url.c_str());
+  if (PQstatus(locker) != CONNECTION_OK) {
+    PQfinish(locker);
+    return nullptr;
+  }
+  PQclear(PQexec(locker, "BEGIN"));
+  PQclear(PQexec(locker, "LOCK TABLE movies IN ACCESS EXCLUSIVE MODE"));
+  return locker;
 }
 
 class GatewayProxy : public ::testing::Test {
@@ -77,8 +92,8 @@ TestDatabase* GatewayProxy::db_ = nullptr;
 ServiceProcess* GatewayProxy::inventory_ = nullptr;
 ServiceProcess* GatewayProxy::gateway_ = nullptr;
 
-// Readiness (docs/contract.md, readiness): the broker serves one route only. This suite's gateway has no reachable
-// RabbitMQ (port 1): it is ready, movie requests are served, and an order is a fast 503.
+// Readiness (docs/contract.md, readiness): the broker serves one route only. This suite's gateway has no
+// reachable RabbitMQ (port 1): it is ready, movie requests are served, and an order is a fast 503.
 TEST_F(GatewayProxy, ReadyAndServingMoviesWhileTheBrokerIsUnreachable) {
   HttpClient gateway(gateway_->port());
   auto ready = gateway.request("GET", "/readyz");
@@ -169,10 +184,8 @@ TEST_F(GatewayProxy, ServesTheOpenApiDocument) {
 
 TEST_F(GatewayProxy, SlowInventoryIs504AfterTheConfiguredTimeout) {
   HttpClient(inventory_->port()).request("POST", "/api/movies", R"({"title":"slow"})");
-  PGconn* locker = PQconnectdb(db_->url().c_str());
-  ASSERT_EQ(PQstatus(locker), CONNECTION_OK);
-  PQclear(PQexec(locker, "BEGIN"));
-  PQclear(PQexec(locker, "LOCK TABLE movies IN ACCESS EXCLUSIVE MODE"));
+  PGconn* locker = lockMovies(db_->url());
+  ASSERT_NE(locker, nullptr);
   HttpClient gateway(gateway_->port());
   auto started = Clock::now();
   auto reply = gateway.request("GET", "/api/movies");
@@ -184,6 +197,94 @@ TEST_F(GatewayProxy, SlowInventoryIs504AfterTheConfiguredTimeout) {
   EXPECT_GE(elapsed, std::chrono::milliseconds(650));
   EXPECT_LT(elapsed, std::chrono::milliseconds(2000));
   EXPECT_EQ(gateway.request("GET", "/api/movies").status, 200) << "recovers once inventory answers";
+}
+
+// What curl and browsers send (Accept: */*, which the gateway's parser keeps as an empty value) reaches
+// inventory-app as a request it accepts.
+TEST_F(GatewayProxy, CommonAcceptHeadersGoUpAsValidRequests) {
+  HttpClient gateway(gateway_->port());
+  HttpClient direct(inventory_->port());
+  for (const char* accept : {"*/*", "application/json", "text/html,application/xhtml+xml,*/*;q=0.8"}) {
+    auto viaGateway = gateway.request("GET", "/api/movies", "", {{"Accept", accept}});
+    EXPECT_EQ(viaGateway.status, 200) << accept << ": " << viaGateway.body;
+    EXPECT_EQ(viaGateway.status, direct.request("GET", "/api/movies", "", {{"Accept", accept}}).status)
+        << accept;
+  }
+}
+
+// The upstream answers arrive on the gateway's event loop: requests waiting for a slow inventory hold
+// no worker thread, so the routes that need one (here POST /api/billing, a fast 503 without a broker)
+// are answered at once while GATEWAY_WORKERS=2 such requests are in flight.
+TEST_F(GatewayProxy, SlowUpstreamRequestsHoldNoWorkerThread) {
+  HttpClient(inventory_->port()).request("POST", "/api/movies", R"({"title":"slow"})");
+  PGconn* locker = lockMovies(db_->url());
+  ASSERT_NE(locker, nullptr);
+  std::vector<std::future<int>> slow;
+  for (int i = 0; i < 2; ++i) {
+    slow.push_back(std::async(std::launch::async, [] {
+      return HttpClient(gateway_->port()).request("GET", "/api/movies").status;
+    }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  HttpClient gateway(gateway_->port());
+  auto started = Clock::now();
+  auto order =
+      gateway.request("POST", "/api/billing", R"({"user_id":"1","number_of_items":1,"total_amount":2})");
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  EXPECT_EQ(order.status, 503) << order.body;
+  EXPECT_LT(elapsed.count(), 400) << "the order waited for a worker";
+  for (auto& request : slow) {
+    EXPECT_EQ(request.get(), 504);
+  }
+  PQclear(PQexec(locker, "COMMIT"));
+  PQfinish(locker);
+}
+
+// An answer larger than any socket buffer comes back whole (a list of 3000 movies, about 250 kB).
+TEST_F(GatewayProxy, LargeAnswersComeBackWhole) {
+  PGconn* conn = PQconnectdb(db_->url().c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK);
+  PQclear(PQexec(conn,
+                 "INSERT INTO movies (title, description) SELECT 'movie ' || i, repeat('d', 60) || i "
+                 "FROM generate_series(1, 3000) AS i"));
+  PQfinish(conn);
+  auto viaGateway = HttpClient(gateway_->port()).request("GET", "/api/movies");
+  auto direct = HttpClient(inventory_->port()).request("GET", "/api/movies");
+  ASSERT_EQ(viaGateway.status, 200);
+  EXPECT_GT(viaGateway.body.size(), 200'000u);
+  EXPECT_EQ(viaGateway.body, direct.body);
+  std::string description(200'000, 'x');
+  auto created =
+      HttpClient(gateway_->port())
+          .request("POST", "/api/movies", R"({"title":"long","description":")" + description + "\"}");
+  EXPECT_EQ(created.status,
+            HttpClient(inventory_->port())
+                .request("POST", "/api/movies", R"({"title":"long","description":")" + description + "\"}")
+                .status);
+}
+
+// Keep-alive upstream connections that the network or inventory-app closes between requests (a proxy
+// closes them all here) are replaced: the next requests are answered as if nothing happened.
+TEST_F(GatewayProxy, UpstreamConnectionsClosedBetweenRequestsAreReplaced) {
+  TcpProxy proxy(inventory_->port());
+  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
+                         {{"INVENTORY_APP_URL", "http://127.0.0.1:" + std::to_string(proxy.port())},
+                          {"API_GATEWAY_PORT", "0"},
+                          {"BIND_ADDRESS", "127.0.0.1"},
+                          {"GATEWAY_WORKERS", "2"},
+                          {"RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2f"}});
+  ASSERT_TRUE(gateway.start()) << gateway.output();
+  HttpClient client(gateway.port());
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 5; ++i) {
+      auto reply = client.request("GET", "/api/movies");
+      EXPECT_EQ(reply.status, 200) << "round " << round << ": " << reply.body;
+    }
+    proxy.closeAll();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(proxy.connectionsAccepted(), 3) << "each round opened a new upstream connection";
+  EXPECT_EQ(gateway.stop(), 0);
 }
 
 // Runs last in the suite: it stops inventory-app.

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/billing_publisher.h"
+#include "gateway/message_id.h"
 
 namespace mp::gateway {
 namespace {

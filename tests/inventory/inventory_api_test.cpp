@@ -350,5 +350,23 @@ TEST(InventoryConfig, MissingOrBadSettingsStopWithOneClearLine) {
   }
 }
 
+// While the database is away the schema migration is retried with a growing wait (100 ms doubling to
+// 2 s); SIGTERM ends that wait at once (base/retry.h) instead of being held until it runs out.
+TEST(InventoryShutdown, SigtermEndsTheWaitBetweenMigrationAttempts) {
+  ServiceProcess app(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
+                     {{"INVENTORY_DATABASE_URL", "postgresql://nobody@/movies?host=/nonexistent-socket-dir"},
+                      {"INVENTORY_APP_PORT", "0"},
+                      {"BIND_ADDRESS", "127.0.0.1"}});
+  ASSERT_TRUE(app.start()) << app.output();
+  // Written just before the fifth wait, of 1600 ms.
+  ASSERT_TRUE(app.waitForOutput("\"retry_in_ms\":1600", std::chrono::seconds(20))) << app.output();
+  const auto signalled = std::chrono::steady_clock::now();
+  EXPECT_EQ(app.stop(), 0) << app.output();
+  const auto tookMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - signalled);
+  EXPECT_LT(tookMs.count(), 1000) << "exit took " << tookMs.count()
+                                  << " ms after SIGTERM: it waited out the migration backoff";
+}
+
 }  // namespace
 }  // namespace mp::test

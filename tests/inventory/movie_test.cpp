@@ -97,5 +97,21 @@ TEST(ContainsPattern, EscapesLikeMetacharacters) {
   EXPECT_EQ(containsPattern(""), "%%");
 }
 
+// The movie's own writer gives the bytes json gives (the answers of GET, POST, PUT and the list).
+TEST(MovieJson, TheWrittenTextIsWhatJsonWrites) {
+  const Movie movies[] = {{7, "The Matrix", "Neo"},
+                          {9223372036854775807, "quote \" back\\slash \x01 tab\t", ""},
+                          {1, "\xc3\xa9t\xc3\xa9 \xe2\x82\xac", "\xff invalid"}};
+  std::string list = "[";
+  nlohmann::ordered_json array = nlohmann::ordered_json::array();
+  for (const auto& movie : movies) {
+    EXPECT_EQ(movieJson(movie), toJson(movie).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    array.push_back(toJson(movie));
+  }
+  EXPECT_EQ(moviesJson({movies[0], movies[1], movies[2]}),
+            array.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  EXPECT_EQ(moviesJson({}), "[]");
+}
+
 }  // namespace
 }  // namespace mp::inventory

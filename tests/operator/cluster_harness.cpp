@@ -34,16 +34,16 @@ std::string readFile(const std::string& path) {
 }
 
 // The value, or a runtime_error naming what failed: setup steps have no way to go on without it.
-json required(const Result<json>& result, const std::string& what) {
+json required(const StatusOr<json>& result, const std::string& what) {
   if (!result.ok()) {
-    throw std::runtime_error(what + ": HTTP " + std::to_string(result.error().httpStatus) + " " +
-                             result.error().message);
+    throw std::runtime_error(what + ": HTTP " + std::to_string(result.status().httpStatus()) + " " +
+                             result.status().message());
   }
   return result.value();
 }
 
-bool alreadyExists(const Result<json>& result) {
-  return !result.ok() && result.error().httpStatus == 409;
+bool alreadyExists(const StatusOr<json>& result) {
+  return !result.ok() && result.status().httpStatus() == 409;
 }
 
 // The ServicePolicy CRD from the chart, created when the cluster does not have it yet (the chart's
@@ -94,12 +94,12 @@ std::string clusterUnavailableReason() {
   }
   auto connection = loadKubeconfig(dir + "/kubeconfig", "");
   if (!connection.ok()) {
-    return "unreadable " + dir + "/kubeconfig: " + connection.error().message;
+    return "unreadable " + dir + "/kubeconfig: " + connection.status().message();
   }
   KubeClient client(connection.value(), "operator-cluster-test");
   auto version = client.get("/version");
   if (!version.ok()) {
-    return "the API server of " + dir + " does not answer: " + version.error().message;
+    return "the API server of " + dir + " does not answer: " + version.status().message();
   }
   return "";
 }
@@ -200,7 +200,7 @@ void ClusterHarness::createDeployment(const std::string& name, int replicas) {
            "creating Deployment " + name);
 }
 
-Result<json> ClusterHarness::createPolicy(const std::string& name, const json& spec) {
+StatusOr<json> ClusterHarness::createPolicy(const std::string& name, const json& spec) {
   return admin_->create(path(kPolicyGroup, "servicepolicies"), {{"apiVersion", kPolicyGroup + "/v1alpha1"},
                                                                 {"kind", "ServicePolicy"},
                                                                 {"metadata", {{"name", name}}},
@@ -234,7 +234,7 @@ std::vector<std::string> ClusterHarness::livePodNames(const std::string& deploym
 bool ClusterHarness::podGoneOrTerminating(const std::string& pod) {
   auto object = admin_->get(path("", "pods", pod));
   if (!object.ok()) {
-    return object.error().httpStatus == 404;
+    return object.status().httpStatus() == 404;
   }
   return object.value()["metadata"].contains("deletionTimestamp");
 }
@@ -304,11 +304,7 @@ std::vector<json> ClusterHarness::operatorRequests(bool reads) {
 
 std::unique_ptr<ChildProcess> ClusterHarness::startOperator(const std::string& identity,
                                                             const std::vector<std::string>& extra) {
-  const char* binary = std::getenv("MP_OPERATOR_BIN");
-  if (binary == nullptr) {
-    throw std::runtime_error("MP_OPERATOR_BIN is not set (run the test through ctest)");
-  }
-  std::vector<std::string> argv = {binary,
+  std::vector<std::string> argv = {testBinary("MP_OPERATOR_BIN"),
                                    "--kubeconfig",
                                    operatorKubeconfig(identity),
                                    "--prometheus-url",

@@ -43,7 +43,7 @@ class ClusterHarness {
 
   void createDeployment(const std::string& name, int replicas);
   // Creates the policy; returns the server's error (e.g. 422 for what the CRD schema forbids).
-  Result<nlohmann::json> createPolicy(const std::string& name, const nlohmann::json& spec);
+  StatusOr<nlohmann::json> createPolicy(const std::string& name, const nlohmann::json& spec);
   void patchPolicySpec(const std::string& name, const nlohmann::json& specPatch);
   int replicas(const std::string& deployment);
   // Pods with label app=<deployment> that are not being deleted.

@@ -41,12 +41,12 @@ TEST_F(FakeKubeApiTest, FollowsTheWriteConventions) {
   json created = client_.create(deployments_, deploymentObject("web", 1)).value();
   auto duplicate = client_.create(deployments_, deploymentObject("web", 1));
   ASSERT_FALSE(duplicate.ok());
-  EXPECT_EQ(duplicate.error().httpStatus, 409);
-  EXPECT_EQ(duplicate.error().reason, "AlreadyExists");
+  EXPECT_EQ(duplicate.status().httpStatus(), 409);
+  EXPECT_EQ(duplicate.status().reason(), "AlreadyExists");
   auto missing = client_.get(deployments_ + "/nope");
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.error().httpStatus, 404);
-  EXPECT_EQ(missing.error().reason, "NotFound");
+  EXPECT_EQ(missing.status().httpStatus(), 404);
+  EXPECT_EQ(missing.status().reason(), "NotFound");
 
   // Status-only change: generation stays; spec change: generation moves; stale write: 409 Conflict.
   json current = client_.get(deployments_ + "/web").value();
@@ -59,8 +59,8 @@ TEST_F(FakeKubeApiTest, FollowsTheWriteConventions) {
   EXPECT_NE(afterStatus["metadata"]["resourceVersion"], current["metadata"]["resourceVersion"]);
   auto stale = client_.update(deployments_ + "/web", current);
   ASSERT_FALSE(stale.ok());
-  EXPECT_EQ(stale.error().httpStatus, 409);
-  EXPECT_EQ(stale.error().reason, "Conflict");
+  EXPECT_EQ(stale.status().httpStatus(), 409);
+  EXPECT_EQ(stale.status().reason(), "Conflict");
   json fresh = client_.get(deployments_ + "/web").value();
   fresh["spec"]["replicas"] = 3;
   fresh["status"] = json::object();  // ignored by the main resource
@@ -76,7 +76,7 @@ TEST_F(FakeKubeApiTest, FollowsTheWriteConventions) {
   ASSERT_TRUE(client_.update(deployments_ + "/web/scale", scale).ok());
   auto staleScale = client_.update(deployments_ + "/web/scale", scale);
   ASSERT_FALSE(staleScale.ok());
-  EXPECT_EQ(staleScale.error().httpStatus, 409);
+  EXPECT_EQ(staleScale.status().httpStatus(), 409);
   EXPECT_EQ(client_.get(deployments_ + "/web").value()["status"]["replicas"], 1);
 }
 
@@ -101,15 +101,16 @@ TEST_F(FakeKubeApiTest, EvictionHonoursPodDisruptionBudgets) {
                          {"metadata", {{"name", victim}, {"namespace", "default"}}}};
   auto refused = client_.create(path, eviction);
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().httpStatus, 429);
-  EXPECT_EQ(refused.error().reason, "TooManyRequests");
-  EXPECT_NE(refused.error().message.find("disruption budget"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(refused.status().httpStatus(), 429);
+  EXPECT_EQ(refused.status().reason(), "TooManyRequests");
+  EXPECT_NE(refused.status().message().find("disruption budget"), std::string::npos)
+      << refused.status().message();
   EXPECT_EQ(api_.evictions(), 0);
 
   api_.updateObject("/apis/policy/v1/namespaces/default/poddisruptionbudgets/web",
                     [](json& pdb) { pdb["spec"]["minAvailable"] = 1; });
   auto evicted = client_.create(path, eviction);
-  ASSERT_TRUE(evicted.ok()) << evicted.error().message;
+  ASSERT_TRUE(evicted.ok()) << evicted.status().message();
   EXPECT_EQ(evicted.value()["kind"], "Status");
   EXPECT_EQ(evicted.value()["status"], "Success");
   EXPECT_EQ(api_.evictions(), 1);
@@ -117,7 +118,7 @@ TEST_F(FakeKubeApiTest, EvictionHonoursPodDisruptionBudgets) {
   EXPECT_EQ(api_.listObjects("/api/v1/namespaces/default/pods").size(), 2u) << "the ReplicaSet replaced it";
   auto gone = client_.create(path, eviction);
   ASSERT_FALSE(gone.ok());
-  EXPECT_EQ(gone.error().httpStatus, 404);
+  EXPECT_EQ(gone.status().httpStatus(), 404);
   EXPECT_TRUE(api_.usage("test-client").count({"create", "", "pods/eviction"}) == 1);
 }
 

@@ -55,7 +55,7 @@ contexts:
   context: {cluster: lab-cluster, user: lab-user, namespace: movies}
 )");
   auto dev = loadKubeconfig(dir.path() + "/config", "");
-  ASSERT_TRUE(dev.ok()) << dev.error().message;
+  ASSERT_TRUE(dev.ok()) << dev.status().message();
   EXPECT_EQ(dev.value().server, "https://dev.example:6443");
   EXPECT_EQ(dev.value().tls.caPem, "CA-PEM");
   EXPECT_EQ(dev.value().tls.clientCertPem, "CERT");
@@ -68,7 +68,7 @@ contexts:
   EXPECT_EQ(lab.value().namespaceName, "movies");
   auto missing = loadKubeconfig(dir.path() + "/config", "nope");
   ASSERT_FALSE(missing.ok());
-  EXPECT_NE(missing.error().message.find("no context \"nope\""), std::string::npos);
+  EXPECT_NE(missing.status().message().find("no context \"nope\""), std::string::npos);
   EXPECT_FALSE(loadKubeconfig(dir.path() + "/absent", "").ok());
 }
 
@@ -84,7 +84,7 @@ TEST(InCluster, ReadsTheServiceAccountAndEnvironment) {
   auto conn = loadInCluster(dir.path());
   unsetenv("KUBERNETES_SERVICE_HOST");
   unsetenv("KUBERNETES_SERVICE_PORT");
-  ASSERT_TRUE(conn.ok()) << conn.error().message;
+  ASSERT_TRUE(conn.ok()) << conn.status().message();
   EXPECT_EQ(conn.value().server, "https://10.0.0.1:443");
   EXPECT_EQ(conn.value().tls.caFile, dir.path() + "/ca.crt");
   EXPECT_EQ(conn.value().tokenFile, dir.path() + "/token");
@@ -128,13 +128,13 @@ TEST(KubeClient, ReturnsStatusErrorsAsValues) {
   KubeClient client(conn, "test");
   auto result = client.update("/api/v1/namespaces/d/pods/p", {{"metadata", {{"name", "p"}}}});
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().httpStatus, 409);
-  EXPECT_EQ(result.error().reason, "Conflict");
+  EXPECT_EQ(result.status().httpStatus(), 409);
+  EXPECT_EQ(result.status().reason(), "Conflict");
   EXPECT_TRUE(client.reachable());
   server.stop();
   auto down = client.get("/api/v1/pods");
   ASSERT_FALSE(down.ok());
-  EXPECT_EQ(down.error().httpStatus, 0);
+  EXPECT_EQ(down.status().httpStatus(), 0);
   EXPECT_FALSE(client.reachable());
 }
 

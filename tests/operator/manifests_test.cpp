@@ -194,7 +194,7 @@ TEST(Samples, OnePerServiceParsedByTheOperatorTypes) {
     auto policy = policyFromJson(object);
     ASSERT_TRUE(policy.ok()) << s.file;
     auto spec = parsePolicySpec(policy.value().rawSpec);
-    ASSERT_TRUE(spec.ok()) << s.file << ": " << spec.error().message;
+    ASSERT_TRUE(spec.ok()) << s.file << ": " << spec.status().message();
     EXPECT_TRUE(validatePolicySpec(spec.value()).empty()) << s.file;
     EXPECT_EQ(spec.value().targetRef.name, s.target);
     EXPECT_EQ(spec.value().minReplicas, 1);

@@ -79,10 +79,7 @@ std::vector<json> OperatorHarness::events(const std::string& policyName, const s
 
 std::unique_ptr<ChildProcess> OperatorHarness::startOperator(const std::string& identity,
                                                              const std::vector<std::string>& extra) {
-  const char* binary = std::getenv("MP_OPERATOR_BIN");
-  if (binary == nullptr) {
-    throw std::runtime_error("MP_OPERATOR_BIN is not set (run the test through ctest)");
-  }
+  const std::string binary = testBinary("MP_OPERATOR_BIN");
   std::vector<std::string> argv = {
       binary,     "--kubeconfig", kubeconfig_, "--prometheus-url", prometheus_->url(), "--namespace",
       kNamespace, "--identity",   identity};

@@ -92,7 +92,7 @@ TEST_F(OperatorScenario, ReListsAfterTheWatchExpiresAndSeesSpecChanges) {
 
 TEST(OperatorCommandLine, HelpAndBadFlags) {
   TempDir dir;
-  const std::string binary = std::getenv("MP_OPERATOR_BIN");
+  const std::string binary = testBinary("MP_OPERATOR_BIN");
   auto run = [&](const std::vector<std::string>& args, const std::string& name) {
     std::vector<std::string> argv = {binary};
     argv.insert(argv.end(), args.begin(), args.end());

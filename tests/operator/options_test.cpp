@@ -7,7 +7,7 @@ namespace {
 
 TEST(Options, DefaultsFollowTheSpec) {
   auto options = parseOptions({"--prometheus-url", "http://prom:9090"});
-  ASSERT_TRUE(options.ok()) << options.error().message;
+  ASSERT_TRUE(options.ok()) << options.status().message();
   const Options& o = options.value();
   EXPECT_EQ(o.prometheusUrl, "http://prom:9090");
   EXPECT_EQ(o.syncPeriod.count(), 15000);
@@ -46,7 +46,7 @@ TEST(Options, EveryFlagInBothForms) {
                                "--service-account-dir=/sa",
                                "--log-level",
                                "debug"});
-  ASSERT_TRUE(options.ok()) << options.error().message;
+  ASSERT_TRUE(options.ok()) << options.status().message();
   const Options& o = options.value();
   EXPECT_EQ(o.kubeconfig, "/k");
   EXPECT_EQ(o.context, "lab");
@@ -86,8 +86,8 @@ TEST(Options, BadInputGivesOneClearMessage) {
   for (const Case& c : cases) {
     auto options = parseOptions(c.args);
     ASSERT_FALSE(options.ok()) << c.mentions;
-    EXPECT_NE(options.error().message.find(c.mentions), std::string::npos) << options.error().message;
-    EXPECT_EQ(options.error().message.find('\n'), std::string::npos);
+    EXPECT_NE(options.status().message().find(c.mentions), std::string::npos) << options.status().message();
+    EXPECT_EQ(options.status().message().find('\n'), std::string::npos);
   }
 }
 

@@ -100,7 +100,7 @@ TEST_P(FirstDecision, FollowsTheRules) {
   EXPECT_EQ(d.scale, c.scale);
   EXPECT_EQ(d.reason, c.reason);
   EXPECT_EQ(d.metricsAvailable, c.metricsAvailable);
-  EXPECT_EQ(d.limited ? d.limitedReason : std::string(), c.limitedReason);
+  EXPECT_EQ(d.limit ? d.limit->reason : std::string(), c.limitedReason);
   EXPECT_FALSE(d.message.empty());
 }
 

@@ -20,7 +20,7 @@ json validSpec() {
 
 TEST(PolicySpec, ParsesEveryFieldAndAppliesDefaults) {
   auto spec = parsePolicySpec(validSpec());
-  ASSERT_TRUE(spec.ok()) << spec.error().message;
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
   const ServicePolicySpec& s = spec.value();
   EXPECT_EQ(s.targetRef.name, "api-gateway");
   EXPECT_EQ(s.maxReplicas, 3);
@@ -73,7 +73,7 @@ TEST(PolicySpec, WrongTypesAreErrorsNamingTheField) {
     spec[json::json_pointer(c.pointer)] = c.value;
     auto parsed = parsePolicySpec(spec);
     ASSERT_FALSE(parsed.ok()) << c.pointer;
-    EXPECT_NE(parsed.error().message.find(c.mentions), std::string::npos) << parsed.error().message;
+    EXPECT_NE(parsed.status().message().find(c.mentions), std::string::npos) << parsed.status().message();
   }
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "http_test_server.h"
+#include "support/child_process.h"
 
 namespace mp::op::test {
 
@@ -27,29 +28,9 @@ class TempDir {
   std::string path_;
 };
 
-// A child process with stdout and stderr appended to a log file; stopped (SIGTERM, then SIGKILL after
-// a grace period) when the object goes away, so a failing test leaves nothing running.
-// Thread-safety: use from one thread.
-class ChildProcess {
- public:
-  ChildProcess(const std::vector<std::string>& argv, const std::string& logFile);
-  ~ChildProcess();
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-  bool running();
-  // Sends `signal` (0: none, just wait) and waits up to `grace` for the exit; returns the exit status as
-  // waitpid gives it, or -1 if it had to be killed.
-  int stop(int signal, std::chrono::milliseconds grace = std::chrono::seconds(10));
-  const std::string& logFile() const { return logFile_; }
-  std::string log() const;
-
- private:
-  pid_t pid_ = -1;
-  int status_ = 0;
-  std::string logFile_;
-};
+// Programs are started as mp::test::ChildProcess (tests/support/child_process.h), as in every test.
+using mp::test::ChildProcess;
+using mp::test::testBinary;
 
 // Polls `condition` every 100 ms until it holds or `timeout` passes; returns the last result.
 bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);

@@ -48,7 +48,7 @@ TEST_F(TlsTest, AnUntrustedCertificateIsRefused) {
   KubeClient client(conn, "test");
   auto result = client.get("/version");
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().httpStatus, 0) << "no HTTP exchange may happen over an unverified connection";
+  EXPECT_EQ(result.status().httpStatus(), 0) << "no HTTP exchange may happen over an unverified connection";
 }
 
 TEST_F(TlsTest, TheConfiguredCaIsTrustedFromAFileOrFromData) {
@@ -63,8 +63,8 @@ TEST_F(TlsTest, TheConfiguredCaIsTrustedFromAFileOrFromData) {
     auto result = client.get("/version");
     // openssl's -www answers with an HTML status page: the TLS handshake and HTTP exchange worked.
     ASSERT_FALSE(result.ok());
-    EXPECT_EQ(result.error().httpStatus, 200) << result.error().message;
-    EXPECT_EQ(result.error().reason, "BadResponse");
+    EXPECT_EQ(result.status().httpStatus(), 200) << result.status().message();
+    EXPECT_EQ(result.status().reason(), "BadResponse");
   }
 }
 

@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 
 namespace mp::test {
 
@@ -21,13 +21,13 @@ std::string requiredEnv(const char* name) {
 std::unique_ptr<amqp::Connection> connectToTestBroker() {
   amqp::ConnectionSettings settings;
   amqp::Status status = amqp::parseUrl(requiredEnv("MP_TEST_AMQP_URL"), &settings);
-  if (!status.isOk()) {
+  if (!status.ok()) {
     ADD_FAILURE() << "MP_TEST_AMQP_URL: " << status.message();
     return nullptr;
   }
   std::unique_ptr<amqp::Connection> connection;
   status = amqp::Connection::open(settings, &connection);
-  if (!status.isOk()) {
+  if (!status.ok()) {
     ADD_FAILURE() << status.message();
     return nullptr;
   }
@@ -41,11 +41,11 @@ bool publishAll(const std::string& queue, const std::vector<amqp::OutgoingMessag
   }
   amqp::Publisher publisher(*connection);
   amqp::Status status = publisher.enableConfirms();
-  if (status.isOk()) {
+  if (status.ok()) {
     status = publisher.publish("", queue, messages);
   }
-  EXPECT_TRUE(status.isOk()) << status.message();
-  return status.isOk();
+  EXPECT_TRUE(status.ok()) << status.message();
+  return status.ok();
 }
 
 long countReady(const std::string& queue) {
@@ -55,8 +55,8 @@ long countReady(const std::string& queue) {
   }
   uint32_t count = 0;
   amqp::Status status = amqp::countMessages(*connection, queue, &count);
-  EXPECT_TRUE(status.isOk()) << status.message();
-  return status.isOk() ? static_cast<long>(count) : -1;
+  EXPECT_TRUE(status.ok()) << status.message();
+  return status.ok() ? static_cast<long>(count) : -1;
 }
 
 void deleteBillingTopology(const std::string& queue) {

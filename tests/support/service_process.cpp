@@ -1,19 +1,13 @@
 #include "support/service_process.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <stdexcept>
 #include <thread>
-
-extern char** environ;
 
 namespace mp::test {
 
@@ -34,55 +28,14 @@ ServiceProcess::~ServiceProcess() {
 }
 
 std::string ServiceProcess::binaryFromEnvironment(const std::string& variable) {
-  const char* value = std::getenv(variable.c_str());
-  if (value == nullptr || *value == '\0') {
-    throw std::runtime_error(variable + " is not set: run the tests with ctest (scripts/test)");
-  }
-  return value;
+  return testBinary(variable);
 }
 
 bool ServiceProcess::spawn() {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry = *e;
-    std::string name = entry.substr(0, entry.find('='));
-    bool overridden = false;
-    for (const auto& [key, value] : environment_) {
-      overridden = overridden || key == name;
-    }
-    if (!overridden) {
-      env.push_back(entry);
-    }
-  }
-  for (const auto& [key, value] : environment_) {
-    env.push_back(key + "=" + value);
-  }
-  std::vector<char*> envp;
-  for (auto& entry : env) {
-    envp.push_back(entry.data());
-  }
-  envp.push_back(nullptr);
-  std::vector<std::string> argStorage = {binary_};
-  argStorage.insert(argStorage.end(), args_.begin(), args_.end());
-  std::vector<char*> argv;
-  for (auto& arg : argStorage) {
-    argv.push_back(arg.data());
-  }
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, outputPath_.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  int rc = posix_spawn(&pid_, binary_.c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    pid_ = -1;
-    return false;
-  }
-  return true;
+  std::vector<std::string> argv = {binary_};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  child_ = std::make_unique<ChildProcess>(argv, outputPath_, environment_);
+  return child_->pid() > 0;
 }
 
 bool ServiceProcess::start(std::chrono::milliseconds timeout) {
@@ -119,18 +72,23 @@ int ServiceProcess::runToExit(std::chrono::milliseconds timeout) {
   return reap(timeout);
 }
 
+pid_t ServiceProcess::pid() const {
+  return child_ ? child_->pid() : -1;
+}
+
 bool ServiceProcess::running() {
-  if (pid_ <= 0) {
-    return false;
-  }
-  int status = 0;
-  pid_t done = waitpid(pid_, &status, WNOHANG);
-  if (done == pid_) {
-    exitCode_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    pid_ = -1;
+  if (!child_ || !child_->running()) {
     return false;
   }
   return true;
+}
+
+int ServiceProcess::exitCode() const {
+  if (!child_ || child_->pid() > 0) {
+    return -1;
+  }
+  const int status = child_->waitStatus();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 int ServiceProcess::reap(std::chrono::milliseconds timeout) {
@@ -142,24 +100,19 @@ int ServiceProcess::reap(std::chrono::milliseconds timeout) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  return exitCode_;
+  return exitCode();
 }
 
 int ServiceProcess::stop(std::chrono::milliseconds timeout) {
-  if (!running()) {
-    return exitCode_;
+  if (!child_) {
+    return -1;
   }
-  ::kill(pid_, SIGTERM);
-  return reap(timeout);
+  return child_->stop(SIGTERM, timeout) == -1 ? -1 : exitCode();
 }
 
 void ServiceProcess::kill() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    exitCode_ = -1;
+  if (child_ && child_->running()) {
+    child_->stop(SIGKILL, std::chrono::seconds(10));
   }
 }
 

@@ -1,4 +1,4 @@
-#include "common/shutdown.h"
+#include "base/signals.h"
 
 #include <signal.h>
 

@@ -1,4 +1,4 @@
-#include "common/order_message.h"
+#include "orders/order_message.h"
 
 #include <limits>
 #include <nlohmann/json.hpp>

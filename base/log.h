@@ -18,6 +18,12 @@ bool parseLevel(const std::string& text, Level* level);
 bool enabled(Level level);
 void write(Level level, std::string_view event, const nlohmann::json& fields = nlohmann::json::object());
 
+// The access log's line, {"ts","level":"info","service","event":"http_request","duration_ms","method",
+// "path","remote","route","status"}: the line info() writes for these fields, built without a json object
+// (one per request: docs/performance.md).
+void httpRequest(std::string_view method, std::string_view path, std::string_view route, int status,
+                 double durationMs, std::string_view remote);
+
 inline void debug(std::string_view event, const nlohmann::json& fields = nlohmann::json::object()) {
   write(Level::kDebug, event, fields);
 }

@@ -5,8 +5,8 @@
 
 namespace mp {
 
-// Capped exponential delays for reconnect loops: first, 2x first, 4x first... never above the cap.
-// Not thread-safe: one per retry loop.
+// Capped exponential delays for retry loops (see retryUntilStopped in base/retry.h): first, 2x first, 4x
+// first... never above the cap. Not thread-safe: one per retry loop.
 class Backoff {
  public:
   Backoff(std::chrono::milliseconds first, std::chrono::milliseconds cap)
@@ -18,6 +18,9 @@ class Backoff {
     next_ = std::min(cap_, next_ * 2);
     return delay;
   }
+
+  // The delay nextDelay() will return, without advancing (for a log line that announces it).
+  std::chrono::milliseconds upcomingDelay() const { return next_; }
 
   // After a success the next failure starts again from the first delay.
   void reset() { next_ = first_; }

@@ -1,4 +1,4 @@
-#include "common/billing_topology.h"
+#include "orders/billing_topology.h"
 
 #include <amqp_framing.h>
 
@@ -6,9 +6,10 @@
 #include <atomic>
 #include <chrono>
 
+#include "base/log.h"
+#include "base/retry.h"
 #include "common/amqp_consumer.h"
 #include "common/amqp_publisher.h"
-#include "common/log.h"
 
 namespace mp::amqp {
 namespace {
@@ -54,12 +55,12 @@ Status declareQueue(Connection& connection, const std::string& name, amqp_table_
 Status declareCurrentOrPrevious(Connection& connection, const std::string& name, amqp_table_t current,
                                 amqp_table_t previous, bool* outdated) {
   Status status = declareQueue(connection, name, current);
-  if (status.isOk() || status.connectionLost()) {
+  if (status.ok() || amqp::connectionLost(status)) {
     return status;
   }
-  if (declareQueue(connection, name, previous).isOk()) {
+  if (declareQueue(connection, name, previous).ok()) {
     *outdated = true;
-    return Status::ok();
+    return okStatus();
   }
   return status;  // the first error: it names the argument the broker found different
 }
@@ -69,9 +70,9 @@ bool queueExists(Connection& connection, const std::string& name, Status* status
                      false, false, amqp_empty_table);
   *status = connection.checkRecovering(amqp_get_rpc_reply(connection.state()), kNotFound,
                                        ("looking for queue " + name).c_str());
-  const bool exists = status->isOk();
-  if (!exists && !status->connectionLost()) {
-    *status = Status::ok();  // 404: it does not exist
+  const bool exists = status->ok();
+  if (!exists && !amqp::connectionLost(*status)) {
+    *status = okStatus();  // 404: it does not exist
   }
   return exists;
 }
@@ -85,15 +86,14 @@ Status deleteIdleQueue(Connection& connection, const std::string& name, uint32_t
                          false, false, false, amqp_empty_table);
   Status status =
       connection.check(amqp_get_rpc_reply(connection.state()), ("looking at queue " + name).c_str());
-  if (!status.isOk()) {
+  if (!status.ok()) {
     return status;
   }
   *consumers = ok->consumer_count;
   *messages = ok->message_count;
   if (*consumers > 0 || *messages > 0) {
-    return Status::error("queue " + name + " has " + std::to_string(*consumers) + " consumer(s) and " +
-                             std::to_string(*messages) + " message(s)",
-                         false);
+    return Status::conflict("queue " + name + " has " + std::to_string(*consumers) + " consumer(s) and " +
+                            std::to_string(*messages) + " message(s)");
   }
   amqp_queue_delete(connection.state(), Connection::kChannel, amqp_cstring_bytes(name.c_str()), false, false);
   return connection.check(amqp_get_rpc_reply(connection.state()), ("deleting queue " + name).c_str());
@@ -107,23 +107,23 @@ Status parkAndDelete(const ConnectionSettings& settings, Connection& connection,
   const std::atomic<bool> never{false};
   uint32_t consumers = 0;
   uint32_t messages = 1;
-  Status status = Status::ok();
+  Status status = okStatus();
   for (int attempt = 0; attempt < 25; ++attempt) {
     if (messages > 0) {
       uint64_t count = 0;
       status = moveMessages(settings, name, parked, UINT64_MAX, &count);
       *moved += count;
-      if (!status.isOk()) {
+      if (!status.ok()) {
         return status;
       }
     }
     status = deleteIdleQueue(connection, name, &consumers, &messages);
-    if (status.isOk() || status.connectionLost()) {
+    if (status.ok() || amqp::connectionLost(status)) {
       return status;
     }
-    sleepUnlessStopped(std::chrono::milliseconds(200), never);
+    mp::sleepUnlessStopped(std::chrono::milliseconds(200), never);
   }
-  return Status::error(status.message() + " (is billing-app still consuming? stop it first)", false);
+  return Status::conflict(status.message() + " (is billing-app still consuming? stop it first)");
 }
 
 }  // namespace
@@ -140,21 +140,21 @@ Status declareBillingTopology(Connection& connection, const BillingTopology& top
   amqp_exchange_declare(state, channel, amqp_cstring_bytes(topology.deadLetterExchange.c_str()),
                         amqp_cstring_bytes("direct"), false, true, false, false, amqp_empty_table);
   Status status = connection.check(amqp_get_rpc_reply(state), "declaring the dead-letter exchange");
-  if (!status.isOk()) {
+  if (!status.ok()) {
     return status;
   }
 
   bool deadLetterQueueOutdated = false;
   status = declareCurrentOrPrevious(connection, topology.deadLetterQueue, arguments.deadLetterQueue(),
                                     QueueArguments::previousDeadLetterQueue(), &deadLetterQueueOutdated);
-  if (!status.isOk()) {
+  if (!status.ok()) {
     return status;
   }
   amqp_queue_bind(state, channel, amqp_cstring_bytes(topology.deadLetterQueue.c_str()),
                   amqp_cstring_bytes(topology.deadLetterExchange.c_str()),
                   amqp_cstring_bytes(topology.deadLetterQueue.c_str()), amqp_empty_table);
   status = connection.check(amqp_get_rpc_reply(state), "binding the dead-letter queue");
-  if (!status.isOk()) {
+  if (!status.ok()) {
     return status;
   }
 
@@ -162,7 +162,7 @@ Status declareBillingTopology(Connection& connection, const BillingTopology& top
   bool queueOutdated = false;
   status = declareCurrentOrPrevious(connection, topology.queue, arguments.queue(), arguments.previousQueue(),
                                     &queueOutdated);
-  if (status.isOk() && (queueOutdated || deadLetterQueueOutdated)) {
+  if (status.ok() && (queueOutdated || deadLetterQueueOutdated)) {
     log::warn("billing_topology_outdated",
               {{"queue", queueOutdated ? topology.queue : topology.deadLetterQueue},
                {"reason", "declared by an earlier version: dead-lettering is at most once"},
@@ -176,7 +176,7 @@ Status countMessages(Connection& connection, const std::string& queue, uint32_t*
       amqp_queue_declare(connection.state(), Connection::kChannel, amqp_cstring_bytes(queue.c_str()), true,
                          false, false, false, amqp_empty_table);
   Status status = connection.check(amqp_get_rpc_reply(connection.state()), "counting messages");
-  if (status.isOk()) {
+  if (status.ok()) {
     *count = ok->message_count;
   }
   return status;
@@ -189,19 +189,19 @@ Status moveMessages(const ConnectionSettings& settings, const std::string& from,
   std::unique_ptr<Connection> source;
   std::unique_ptr<Connection> target;
   Status status = Connection::open(settings, &source);
-  if (status.isOk()) {
+  if (status.ok()) {
     status = Connection::open(settings, &target);
   }
-  if (!status.isOk()) {
+  if (!status.ok()) {
     return status;
   }
   Consumer consumer(*source);
   Publisher publisher(*target);
   status = consumer.start(from, kBatch);
-  if (status.isOk()) {
+  if (status.ok()) {
     status = publisher.enableConfirms();
   }
-  while (status.isOk() && *moved < limit) {
+  while (status.ok() && *moved < limit) {
     std::vector<Delivery> deliveries;
     // The first delivery may take a moment to come; a pause after it means the queue ran empty.
     while (deliveries.size() < std::min<uint64_t>(kBatch, limit - *moved)) {
@@ -209,12 +209,12 @@ Status moveMessages(const ConnectionSettings& settings, const std::string& from,
       bool received = false;
       status =
           consumer.next(std::chrono::milliseconds(deliveries.empty() ? 1000 : 200), &delivery, &received);
-      if (!status.isOk() || !received) {
+      if (!status.ok() || !received) {
         break;
       }
       deliveries.push_back(std::move(delivery));
     }
-    if (!status.isOk() || deliveries.empty()) {
+    if (!status.ok() || deliveries.empty()) {
       break;  // unacknowledged deliveries go back to `from` when `source` closes
     }
     std::vector<OutgoingMessage> batch;
@@ -223,22 +223,22 @@ Status moveMessages(const ConnectionSettings& settings, const std::string& from,
     }
     std::vector<bool> confirmed;
     Status published = publisher.publish("", to, batch, kBatch, &confirmed);
-    if (published.isOk()) {
+    if (published.ok()) {
       // One acknowledgement for the batch: a quorum queue's client keeps only a few settle commands in
       // flight and drops the rest when its channel closes, so many single acks could be lost.
       status = consumer.ack(deliveries.back().tag, true);
-      *moved += status.isOk() ? deliveries.size() : 0;
+      *moved += status.ok() ? deliveries.size() : 0;
     }
-    for (std::size_t i = 0; i < deliveries.size() && status.isOk() && !published.isOk(); ++i) {
+    for (std::size_t i = 0; i < deliveries.size() && status.ok() && !published.ok(); ++i) {
       const bool taken = i < confirmed.size() && confirmed[i];
       status = taken ? consumer.ack(deliveries[i].tag, false) : consumer.nack(deliveries[i].tag, false, true);
       *moved += taken ? 1 : 0;
     }
-    if (status.isOk() && !published.isOk()) {
-      status = Status::error("publishing to " + to + ": " + published.message(), published.connectionLost());
+    if (status.ok() && !published.ok()) {
+      status = published.withContext("publishing to " + to);
     }
   }
-  if (status.isOk()) {
+  if (status.ok()) {
     // A round trip on the channel after the last ack: the broker has handed it to the queue before the
     // close below ends the consumer (which would return what it still holds).
     uint32_t left = 0;
@@ -251,13 +251,13 @@ Status replayDeadLetters(const ConnectionSettings& settings, const BillingTopolo
                          ReplayReport* report) {
   std::unique_ptr<Connection> connection;
   Status status = Connection::open(settings, &connection);
-  if (status.isOk()) {
+  if (status.ok()) {
     status = declareBillingTopology(*connection, topology);
   }
-  if (status.isOk()) {
+  if (status.ok()) {
     status = countMessages(*connection, topology.deadLetterQueue, &report->waiting);
   }
-  if (status.isOk() && report->waiting > 0) {
+  if (status.ok() && report->waiting > 0) {
     status =
         moveMessages(settings, topology.deadLetterQueue, topology.queue, report->waiting, &report->replayed);
   }
@@ -268,7 +268,7 @@ Status migrateBillingTopology(const ConnectionSettings& settings, const BillingT
                               MigrationReport* report) {
   std::unique_ptr<Connection> source;
   Status status = Connection::open(settings, &source);
-  if (!status.isOk()) {
+  if (!status.ok()) {
     return status;
   }
   const QueueArguments arguments(topology);
@@ -278,20 +278,20 @@ Status migrateBillingTopology(const ConnectionSettings& settings, const BillingT
   for (const auto& [name, current] : queues) {
     const std::string parked = name + ".migrating";
     status = declareQueue(*source, name, current);
-    if (status.connectionLost()) {
+    if (amqp::connectionLost(status)) {
       return status;
     }
-    if (!status.isOk()) {
+    if (!status.ok()) {
       // Outdated: park its messages, delete it and declare it anew.
       status = declareQueue(*source, parked, QueueArguments::previousDeadLetterQueue());
-      if (status.isOk()) {
+      if (status.ok()) {
         status = parkAndDelete(settings, *source, name, parked, &report->moved);
       }
-      if (!status.isOk()) {
+      if (!status.ok()) {
         return status;
       }
       status = declareQueue(*source, name, current);
-      if (!status.isOk()) {
+      if (!status.ok()) {
         return status;
       }
       report->migrated.push_back(name);
@@ -301,7 +301,7 @@ Status migrateBillingTopology(const ConnectionSettings& settings, const BillingT
       uint64_t movedBack = 0;
       status = parkAndDelete(settings, *source, parked, name, &movedBack);
     }
-    if (!status.isOk()) {
+    if (!status.ok()) {
       return status;
     }
   }

@@ -1,6 +1,6 @@
 // Order validation shared by the gateway and billing-app: the rules of docs/contract.md, exact amounts, clear
 // reasons.
-#include "common/order_message.h"
+#include "orders/order_message.h"
 
 #include <gtest/gtest.h>
 

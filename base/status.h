@@ -1,0 +1,127 @@
+#pragma once
+
+#include <cassert>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace mp {
+
+// The canonical reasons an operation fails; callers branch on these, never on message text.
+enum class Code {
+  kOk,
+  kInvalidArgument,  // the input can never succeed as given (bad URL, malformed message)
+  kNotFound,         // what was asked for does not exist
+  kConflict,         // it exists in another state than the caller assumed (redeclared with other arguments)
+  kUnavailable,      // no usable answer now (connection lost, timeout): retry, on a fresh connection
+  kInternal,         // anything else: the other side answered, but not as it should
+};
+
+// Success, or a failure's code and a sentence for logs; the one error type across every API of the
+// services and the operator (after LevelDB's and Abseil's Status). A plain value, safe to copy between
+// threads; errors are returned, never thrown across a module boundary.
+class Status {
+ public:
+  Status() = default;  // ok
+
+  static Status invalidArgument(std::string message) { return {Code::kInvalidArgument, std::move(message)}; }
+  static Status notFound(std::string message) { return {Code::kNotFound, std::move(message)}; }
+  static Status conflict(std::string message) { return {Code::kConflict, std::move(message)}; }
+  static Status unavailable(std::string message) { return {Code::kUnavailable, std::move(message)}; }
+  static Status internal(std::string message) { return {Code::kInternal, std::move(message)}; }
+
+  // A failed HTTP answer (or a 2xx that could not be used), with the server's `reason`. Its code:
+  // 400 and 422 invalid argument; 404 and 410 (Gone: the version asked for no longer exists) not found;
+  // 409 conflict; 429, 502, 503 and 504 unavailable (retry later); anything else internal.
+  static Status fromHttp(int httpStatus, std::string reason, std::string message) {
+    Status status(codeForHttpStatus(httpStatus), std::move(message));
+    status.httpStatus_ = httpStatus;
+    status.reason_ = std::move(reason);
+    return status;
+  }
+
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // Detail for the branches and reports one code does not serve: the HTTP status of the answer the
+  // failure came from (0 when none came back: refused, timeout, or an error of our own; e.g. 410 means
+  // re-list, 429 an eviction the disruption budget refused), and a short CamelCase cause for
+  // Kubernetes conditions and Events ("Conflict", "PrometheusUnreachable"; empty when not given).
+  int httpStatus() const { return httpStatus_; }
+  const std::string& reason() const { return reason_; }
+
+  // The same failure with `context` in front of its message ("reading the Deployment: ..."), for a
+  // caller that adds the step it was in. Code, HTTP status and reason stay.
+  Status withContext(const std::string& context) const {
+    Status status = *this;
+    if (!ok()) {
+      status.message_ = context + ": " + message_;
+    }
+    return status;
+  }
+  // The same failure with `reason` as its cause.
+  Status withReason(std::string reason) const {
+    Status status = *this;
+    status.reason_ = std::move(reason);
+    return status;
+  }
+
+ private:
+  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Code codeForHttpStatus(int httpStatus) {
+    switch (httpStatus) {
+      case 400:
+      case 422:
+        return Code::kInvalidArgument;
+      case 404:
+      case 410:
+        return Code::kNotFound;
+      case 409:
+        return Code::kConflict;
+      case 429:
+      case 502:
+      case 503:
+      case 504:
+        return Code::kUnavailable;
+      default:
+        return Code::kInternal;
+    }
+  }
+
+  Code code_ = Code::kOk;
+  std::string message_;
+  int httpStatus_ = 0;
+  std::string reason_;
+};
+
+inline Status okStatus() {
+  return Status();
+}
+
+// A value, or the Status of why there is none (a failed one). A plain value type.
+template <typename T>
+class StatusOr {
+ public:
+  StatusOr(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
+  StatusOr(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
+    assert(!status_.ok() && "a StatusOr without a value needs a failed Status");
+  }
+
+  bool ok() const { return status_.ok(); }
+  const Status& status() const { return status_; }
+  // Only when ok().
+  const T& value() const& { return *value_; }
+  T& value() & { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  const T& operator*() const& { return *value_; }
+  T& operator*() & { return *value_; }
+  const T* operator->() const { return &*value_; }
+  T* operator->() { return &*value_; }
+
+ private:
+  Status status_;
+  std::optional<T> value_;
+};
+
+}  // namespace mp

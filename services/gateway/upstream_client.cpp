@@ -1,0 +1,459 @@
+#include "gateway/upstream_client.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "gateway/upstream_response.h"
+
+namespace mp::gateway {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kResolveCacheTime = std::chrono::seconds(30);
+
+struct Pending {
+  std::string request;
+  bool head = false;
+  UpstreamClient::Done done;
+  bool retried = false;
+};
+
+struct Connection {
+  enum class Phase { kConnecting, kBusy, kIdle };
+  int fd = -1;
+  Phase phase = Phase::kConnecting;
+  bool reused = false;          // carried an earlier request
+  bool answerStarted = false;   // a byte of the current answer came back
+  bool watchingWrites = false;  // EPOLLOUT is asked for: connecting, or a request only partly written
+  size_t written = 0;
+  Clock::time_point deadline;
+  Pending current;
+  std::unique_ptr<UpstreamResponse> response;
+};
+
+}  // namespace
+
+struct UpstreamClient::Loop {
+  UpstreamSettings settings;
+  int epoll = -1;
+  int wake = -1;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mutex;
+  std::deque<Pending> incoming;  // guarded by mutex
+
+  // Loop thread only from here on.
+  std::unordered_map<int, std::unique_ptr<Connection>> connections;
+  std::vector<Connection*> idle;  // most recently used last
+  std::deque<Pending> waiting;
+  sockaddr_storage address{};
+  socklen_t addressLength = 0;
+  Clock::time_point resolvedAt{};
+  std::vector<char> buffer = std::vector<char>(64 * 1024);
+
+  explicit Loop(UpstreamSettings s) : settings(std::move(s)) {
+    epoll = epoll_create1(EPOLL_CLOEXEC);
+    wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = wake;
+    epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &event);
+  }
+  ~Loop() {
+    close(wake);
+    close(epoll);
+  }
+
+  static void answer(Pending& pending, UpstreamResult::Outcome outcome, std::string reason) {
+    UpstreamResult result;
+    result.outcome = outcome;
+    result.reason = std::move(reason);
+    pending.done(std::move(result));
+  }
+
+  bool resolve(std::string* error) {
+    auto now = Clock::now();
+    if (addressLength != 0 && now - resolvedAt < kResolveCacheTime) {
+      return true;
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    int rc = getaddrinfo(settings.host.c_str(), std::to_string(settings.port).c_str(), &hints, &found);
+    if (rc != 0 || found == nullptr) {
+      // A name server that is away keeps the last answer in use.
+      if (addressLength != 0) {
+        return true;
+      }
+      *error = std::string("cannot resolve ") + settings.host + ": " + gai_strerror(rc);
+      return false;
+    }
+    std::memcpy(&address, found->ai_addr, found->ai_addrlen);
+    addressLength = found->ai_addrlen;
+    resolvedAt = now;
+    freeaddrinfo(found);
+    return true;
+  }
+
+  void closeConnection(Connection* connection) {
+    for (auto it = idle.begin(); it != idle.end(); ++it) {
+      if (*it == connection) {
+        idle.erase(it);
+        break;
+      }
+    }
+    ::close(connection->fd);
+    connections.erase(connection->fd);
+  }
+
+  // Gives a request a connection: an idle one, a new one, or a place in the queue.
+  void dispatch(Pending pending) {
+    if (!idle.empty()) {
+      Connection* connection = idle.back();
+      idle.pop_back();
+      start(connection, std::move(pending));
+      return;
+    }
+    if (connections.size() < settings.maxConnections) {
+      open(std::move(pending));
+      return;
+    }
+    if (waiting.size() >= settings.queueLimit) {
+      answer(pending, UpstreamResult::Outcome::kOverloaded, "too many requests are waiting");
+      return;
+    }
+    waiting.push_back(std::move(pending));
+  }
+
+  void open(Pending pending) {
+    std::string error;
+    if (!resolve(&error)) {
+      answer(pending, UpstreamResult::Outcome::kUnreachable, error);
+      return;
+    }
+    int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      answer(pending, UpstreamResult::Outcome::kUnreachable, std::string("socket: ") + std::strerror(errno));
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&address), addressLength);
+    if (rc != 0 && errno != EINPROGRESS) {
+      std::string reason = std::string("connect: ") + std::strerror(errno);
+      ::close(fd);
+      answer(pending, UpstreamResult::Outcome::kUnreachable, reason);
+      return;
+    }
+    auto owned = std::make_unique<Connection>();
+    Connection* connection = owned.get();
+    connection->fd = fd;
+    connection->current = std::move(pending);
+    connection->deadline = Clock::now() + settings.connectTimeout;
+    connections.emplace(fd, std::move(owned));
+    // Level-triggered; writability only while connecting or while a request is partly written.
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+    event.data.fd = fd;
+    epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+    connection->watchingWrites = true;
+    if (rc == 0) {
+      connected(connection);
+    }
+  }
+
+  void connected(Connection* connection) {
+    Pending pending = std::move(connection->current);
+    connection->phase = Connection::Phase::kIdle;
+    start(connection, std::move(pending));
+  }
+
+  void start(Connection* connection, Pending pending) {
+    connection->phase = Connection::Phase::kBusy;
+    connection->answerStarted = false;
+    connection->written = 0;
+    connection->response = std::make_unique<UpstreamResponse>(pending.head);
+    connection->current = std::move(pending);
+    connection->deadline = Clock::now() + settings.timeout;
+    // The answer is read when it arrives (EPOLLIN).
+    flush(connection);
+  }
+
+  void watchWrites(Connection* connection, bool watch) {
+    if (connection->watchingWrites == watch) {
+      return;
+    }
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLRDHUP | (watch ? EPOLLOUT : 0u);
+    event.data.fd = connection->fd;
+    epoll_ctl(epoll, EPOLL_CTL_MOD, connection->fd, &event);
+    connection->watchingWrites = watch;
+  }
+
+  // Writes what is left of the request; false when the connection failed (and was handled).
+  bool flush(Connection* connection) {
+    const std::string& request = connection->current.request;
+    while (connection->written < request.size()) {
+      ssize_t sent = ::send(connection->fd, request.data() + connection->written,
+                            request.size() - connection->written, MSG_NOSIGNAL);
+      if (sent > 0) {
+        connection->written += static_cast<size_t>(sent);
+      } else if (sent < 0 && (errno == EAGAIN || errno == EINTR)) {
+        watchWrites(connection, true);
+        return true;
+      } else {
+        broken(connection, std::string("send: ") + std::strerror(errno));
+        return false;
+      }
+    }
+    watchWrites(connection, false);
+    return true;
+  }
+
+  void receive(Connection* connection) {
+    for (;;) {
+      ssize_t got = ::recv(connection->fd, buffer.data(), buffer.size(), 0);
+      if (got > 0) {
+        if (connection->phase != Connection::Phase::kBusy) {
+          // Bytes nobody asked for: the connection is out of step; drop it.
+          closeConnection(connection);
+          return;
+        }
+        connection->answerStarted = true;
+        connection->response->feed(buffer.data(), static_cast<size_t>(got));
+        if (connection->response->failed()) {
+          fail(connection, UpstreamResult::Outcome::kUnreachable,
+               "invalid answer: " + connection->response->error());
+          return;
+        }
+        if (connection->response->complete()) {
+          finished(connection);
+          return;
+        }
+        continue;
+      }
+      if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+      }
+      // The upstream closed (got == 0) or reset the connection.
+      if (connection->phase != Connection::Phase::kBusy) {
+        closeConnection(connection);
+        return;
+      }
+      if (got == 0) {
+        connection->response->endOfStream();
+        if (connection->response->complete()) {
+          finished(connection);
+          return;
+        }
+      }
+      broken(connection,
+             got == 0 ? "upstream closed the connection" : std::string("recv: ") + std::strerror(errno));
+      return;
+    }
+  }
+
+  // The connection broke while it carried a request: a reused one that gave no byte of an answer was
+  // most likely closed by the upstream while idle, so the request goes once more on a new connection.
+  void broken(Connection* connection, const std::string& reason) {
+    if (connection->reused && !connection->answerStarted && !connection->current.retried) {
+      Pending pending = std::move(connection->current);
+      pending.retried = true;
+      closeConnection(connection);
+      if (connections.size() < settings.maxConnections) {
+        open(std::move(pending));
+      } else {
+        waiting.push_front(std::move(pending));
+      }
+      return;
+    }
+    fail(connection, UpstreamResult::Outcome::kUnreachable, reason);
+  }
+
+  void fail(Connection* connection, UpstreamResult::Outcome outcome, std::string reason) {
+    Pending pending = std::move(connection->current);
+    closeConnection(connection);
+    answer(pending, outcome, std::move(reason));
+    next();
+  }
+
+  void finished(Connection* connection) {
+    UpstreamResult result;
+    result.outcome = UpstreamResult::Outcome::kAnswered;
+    result.status = connection->response->status();
+    result.headers = connection->response->headers();
+    result.body = std::move(connection->response->body());
+    bool reusable = connection->response->reusable();
+    Pending pending = std::move(connection->current);
+    connection->response.reset();
+    if (reusable) {
+      connection->phase = Connection::Phase::kIdle;
+      connection->reused = true;
+      idle.push_back(connection);
+    } else {
+      closeConnection(connection);
+    }
+    pending.done(std::move(result));
+    next();
+  }
+
+  // A connection came free or a slot opened: the longest-waiting request takes it.
+  void next() {
+    while (!waiting.empty() && (!idle.empty() || connections.size() < settings.maxConnections)) {
+      Pending pending = std::move(waiting.front());
+      waiting.pop_front();
+      dispatch(std::move(pending));
+    }
+  }
+
+  void onEvent(int fd, uint32_t events) {
+    auto it = connections.find(fd);
+    if (it == connections.end()) {
+      return;
+    }
+    Connection* connection = it->second.get();
+    if (connection->phase == Connection::Phase::kConnecting) {
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        return;
+      }
+      int error = 0;
+      socklen_t length = sizeof error;
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+      if (error != 0) {
+        fail(connection, UpstreamResult::Outcome::kUnreachable,
+             std::string("connect: ") + std::strerror(error));
+        return;
+      }
+      connected(connection);
+      return;
+    }
+    if (connection->phase == Connection::Phase::kBusy && (events & EPOLLOUT)) {
+      if (!flush(connection)) {
+        return;
+      }
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
+      receive(connection);
+    }
+  }
+
+  // Answers requests past their deadline; returns the wait until the next deadline (-1: none).
+  int expire() {
+    auto now = Clock::now();
+    Clock::time_point nearest = Clock::time_point::max();
+    std::vector<Connection*> expired;
+    for (auto& [fd, connection] : connections) {
+      if (connection->phase == Connection::Phase::kIdle) {
+        continue;
+      }
+      if (connection->deadline <= now) {
+        expired.push_back(connection.get());
+      } else if (connection->deadline < nearest) {
+        nearest = connection->deadline;
+      }
+    }
+    for (Connection* connection : expired) {
+      if (connection->phase == Connection::Phase::kConnecting) {
+        fail(connection, UpstreamResult::Outcome::kUnreachable,
+             "connect timed out after " + std::to_string(settings.connectTimeout.count()) + " ms");
+      } else {
+        fail(connection, UpstreamResult::Outcome::kTimedOut,
+             "no answer within " + std::to_string(settings.timeout.count()) + " ms");
+      }
+    }
+    if (!expired.empty()) {
+      return 0;
+    }
+    if (nearest == Clock::time_point::max()) {
+      return -1;
+    }
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(nearest - now).count() + 1;
+    return static_cast<int>(wait);
+  }
+
+  void run() {
+    epoll_event events[64];
+    int timeout = -1;
+    while (!stopping) {
+      int count = epoll_wait(epoll, events, 64, timeout);
+      for (int i = 0; i < count; ++i) {
+        if (events[i].data.fd == wake) {
+          uint64_t ignored;
+          (void)!::read(wake, &ignored, sizeof ignored);
+          std::deque<Pending> arrived;
+          {
+            std::lock_guard<std::mutex> lock(mutex);
+            arrived.swap(incoming);
+          }
+          for (auto& pending : arrived) {
+            dispatch(std::move(pending));
+          }
+        } else {
+          onEvent(events[i].data.fd, events[i].events);
+        }
+      }
+      timeout = expire();
+    }
+    shutdown();
+  }
+
+  void shutdown() {
+    std::deque<Pending> left;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      left.swap(incoming);
+    }
+    for (auto& pending : waiting) {
+      left.push_back(std::move(pending));
+    }
+    waiting.clear();
+    for (auto& [fd, connection] : connections) {
+      if (connection->phase != Connection::Phase::kIdle) {
+        left.push_back(std::move(connection->current));
+      }
+      ::close(fd);
+    }
+    connections.clear();
+    idle.clear();
+    for (auto& pending : left) {
+      answer(pending, UpstreamResult::Outcome::kUnreachable, "the gateway is shutting down");
+    }
+  }
+};
+
+UpstreamClient::UpstreamClient(UpstreamSettings settings)
+    : loop_(std::make_unique<Loop>(std::move(settings))), thread_([this] { loop_->run(); }) {}
+
+UpstreamClient::~UpstreamClient() {
+  loop_->stopping = true;
+  uint64_t one = 1;
+  (void)!::write(loop_->wake, &one, sizeof one);
+  thread_.join();
+}
+
+void UpstreamClient::send(std::string request, bool head, Done done) {
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> lock(loop_->mutex);
+    first = loop_->incoming.empty();
+    loop_->incoming.push_back(Pending{std::move(request), head, std::move(done), false});
+  }
+  // One wake-up per batch: the loop takes every request queued by then.
+  if (first) {
+    uint64_t one = 1;
+    (void)!::write(loop_->wake, &one, sizeof one);
+  }
+}
+
+}  // namespace mp::gateway
