@@ -21,7 +21,6 @@ using nlohmann::json;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-const std::string kLoad = "app_requests_per_second{service=\"api-gateway\"}";
 const std::string kLease = "/apis/coordination.k8s.io/v1/namespaces/default/leases/platform-operator";
 
 class LeaderElection : public ::testing::Test {

@@ -29,7 +29,6 @@ using nlohmann::json;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-const std::string kLoad = "app_requests_per_second{service=\"api-gateway\"}";
 constexpr int kDownWindowSeconds = 5;
 // The progress deadline of the stuck rollout stage: long enough to see the hold within it.
 constexpr int kProgressDeadlineSeconds = 20;

@@ -30,7 +30,6 @@ namespace {
 using nlohmann::json;
 using std::chrono::seconds;
 
-const std::string kLoad = "app_requests_per_second{service=\"api-gateway\"}";
 
 class OperatorScenario : public ::testing::Test {
  protected:

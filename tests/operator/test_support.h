@@ -71,6 +71,9 @@ class PrometheusServer {
 // GET url, returning the body, or "" on any failure.
 std::string httpGetText(const std::string& url);
 
+// The series the scenarios' ServicePolicies read the gateway's load from (their exporter sets it).
+inline const std::string kLoad = "app_requests_per_second{service=\"api-gateway\"}";
+
 }  // namespace mp::op::test
 
 namespace mp::op::test {
