@@ -29,7 +29,9 @@ class InventoryProxy {
   // it refused or broke; 504 upstream_timeout when too slow; 503 overloaded when too many wait.
   void forward(const http::Request& request, std::function<void(http::Response)> reply) const;
 
-  // True when inventory-app answers its /healthz now (for the gateway's readiness).
+  // OK when inventory-app answers its /healthz within 1 s (the gateway's readiness). On a libcurl
+  // connection of its own, not the UpstreamClient's: with every upstream connection busy, a check queued
+  // behind them would time out and take a gateway that is merely busy out of its Service.
   Status reachable() const;
 
  private:
