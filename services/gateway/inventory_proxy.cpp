@@ -5,7 +5,6 @@
 #include <strings.h>
 
 #include <memory>
-#include <vector>
 
 #include "base/log.h"
 
@@ -14,9 +13,6 @@ namespace {
 
 struct CurlDeleter {
   void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
-};
-struct HeaderListDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
 
 // One handle per thread: libcurl keeps that thread's upstream connections open between requests.
@@ -30,59 +26,9 @@ CURL* threadHandle() {
 // Content-Length, ...) describe the upstream hop and are the gateway's own business.
 constexpr const char* kPassedHeaders[] = {"Location", "Allow", "Retry-After"};
 
-struct Collected {
-  std::string body;
-  std::string contentType;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
-
-size_t onBody(char* data, size_t size, size_t count, void* user) {
-  static_cast<Collected*>(user)->body.append(data, size * count);
+// The readiness check needs the status alone: the body is read and dropped.
+size_t discardBody(char*, size_t size, size_t count, void*) {
   return size * count;
-}
-
-std::string trim(std::string text) {
-  while (!text.empty() && (text.back() == '\r' || text.back() == '\n' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  size_t start = text.find_first_not_of(' ');
-  return start == std::string::npos ? "" : text.substr(start);
-}
-
-size_t onHeader(char* data, size_t size, size_t count, void* user) {
-  std::string line(data, size * count);
-  auto colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    for (auto& c : name) {
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    auto* collected = static_cast<Collected*>(user);
-    if (name == "content-type") {
-      collected->contentType = trim(line.substr(colon + 1));
-    }
-    for (const char* passed : kPassedHeaders) {
-      if (strcasecmp(name.c_str(), passed) == 0) {
-        collected->headers.emplace_back(passed, trim(line.substr(colon + 1)));
-      }
-    }
-  }
-  return size * count;
-}
-
-void commonOptions(CURL* curl, const ProxySettings& settings, const std::string& url, Collected* collected) {
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  // Send the path exactly as received: no "/../" squashing that could reach other upstream routes.
-  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings.connectTimeout.count()));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(settings.timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, onBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, collected);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, onHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, collected);
 }
 
 // "http://host:port" (what config.cpp's requiredUrl accepted) as host and port.
@@ -196,9 +142,14 @@ void InventoryProxy::forward(const http::Request& request, std::function<void(ht
 
 Status InventoryProxy::reachable() const {
   CURL* curl = threadHandle();
-  Collected collected;
-  commonOptions(curl, settings_, settings_.baseUrl + "/healthz", &collected);
+  const std::string url = settings_.baseUrl + "/healthz";
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(settings_.connectTimeout.count()));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 1000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discardBody);
   CURLcode code = curl_easy_perform(curl);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
