@@ -451,9 +451,16 @@ TEST_F(OperatorOnCluster, AStuckRolloutStopsHoldingPastItsProgressDeadline) {
       << "a rollout past its progress deadline still holds the count";
   std::cout << "scaled 3 -> 2 " << secondsSince(started) << " s after the rollout began (progress deadline "
             << kProgressDeadlineSeconds << " s, down window " << kDownWindowSeconds << " s)\n";
+  // The condition as read when it was True: once the scale-down lets the Deployment controller report
+  // progress again, the operator may set it back to False before a second read.
+  json stuck;
   ASSERT_TRUE(waitFor(
-      [] { return h().condition("api-gateway", "RolloutStuck").value("status", "") == "True"; }, seconds(5)));
-  json stuck = h().condition("api-gateway", "RolloutStuck");
+      [&] {
+        stuck = h().condition("api-gateway", "RolloutStuck");
+        return stuck.value("status", "") == "True";
+      },
+      seconds(5)))
+      << stuck;
   EXPECT_EQ(stuck["reason"], "ProgressDeadlineExceeded");
   EXPECT_NE(stuck["message"].get<std::string>().find("timed out progressing"), std::string::npos) << stuck;
   auto events = h().events("api-gateway", {"RolloutStuck"});
