@@ -82,10 +82,9 @@ http::Admission makeAdmission(const AccessSettings& access) {
 }
 
 http::Response postOrder(BillingPublisher& publisher, const http::Request& request) {
-  nlohmann::json ignored;
   // Same request rules as every JSON endpoint (content type, UTF-8, depth), then the order's own.
-  if (auto error = http::parseJsonObject(request, &ignored)) {
-    return *error;
+  if (auto body = http::parseJsonObject(request); !body.ok()) {
+    return http::Response::error(body.status());
   }
   OrderMessage order;
   std::string reason;

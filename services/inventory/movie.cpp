@@ -64,10 +64,11 @@ std::string moviesJson(const std::vector<Movie>& movies) {
 }
 
 std::variant<MovieInput, http::Response> parseMovieInput(const http::Request& request) {
-  nlohmann::json body;
-  if (auto error = http::parseJsonObject(request, &body)) {
-    return *error;
+  auto parsed = http::parseJsonObject(request);
+  if (!parsed.ok()) {
+    return http::Response::error(parsed.status());
   }
+  const nlohmann::json& body = *parsed;
   MovieInput input;
   auto title = body.find("title");
   if (title == body.end()) {
