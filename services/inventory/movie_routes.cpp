@@ -35,10 +35,10 @@ Response invalidId(const Request& request) {
 
 Response listMovies(MovieStore& store, const Request& request) {
   auto query = parseMovieQuery(request);
-  if (auto* error = std::get_if<Response>(&query)) {
-    return *error;
+  if (!query.ok()) {
+    return Response::error(query.status());
   }
-  auto movies = store.list(std::get<MovieQuery>(query));
+  auto movies = store.list(*query);
   if (!movies.ok()) {
     return storageError(movies.status());
   }
@@ -47,10 +47,10 @@ Response listMovies(MovieStore& store, const Request& request) {
 
 Response createMovie(MovieStore& store, const Request& request) {
   auto input = parseMovieInput(request);
-  if (auto* error = std::get_if<Response>(&input)) {
-    return *error;
+  if (!input.ok()) {
+    return Response::error(input.status());
   }
-  auto movie = store.create(std::get<MovieInput>(input));
+  auto movie = store.create(*input);
   if (!movie.ok()) {
     return storageError(movie.status());  // kNotFound too: the INSERT returned no row
   }
@@ -88,10 +88,10 @@ Response updateMovie(MovieStore& store, const Request& request) {
     return invalidId(request);
   }
   auto input = parseMovieInput(request);
-  if (auto* error = std::get_if<Response>(&input)) {
-    return *error;
+  if (!input.ok()) {
+    return Response::error(input.status());
   }
-  auto movie = store.update(*id, std::get<MovieInput>(input));
+  auto movie = store.update(*id, *input);
   if (movie.status().code() == Code::kNotFound) {
     return notFound(*id);
   }
