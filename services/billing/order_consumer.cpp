@@ -179,11 +179,11 @@ amqp::Status OrderConsumer::take(amqp::Consumer& consumer, const std::vector<amq
     if (delivery.redelivered) {
       redeliveries_->Increment();
     }
-    PendingOrder pending;
-    std::string error;
-    if (!parseOrderMessage(delivery.body, &pending.order, &error)) {
+    StatusOr<OrderMessage> order = parseOrderMessage(delivery.body);
+    if (!order.ok()) {
       // Invalid now means invalid forever: dead-letter it at once rather than let it come back.
-      log::warn("order_rejected", {{"reason", error}, {"message_id", delivery.messageId.value_or("")}});
+      log::warn("order_rejected",
+                {{"reason", order.status().message()}, {"message_id", delivery.messageId.value_or("")}});
       rejected_->Increment();
       amqp::Status status = consumer.reject(delivery.tag, false);
       if (!status.ok()) {
@@ -191,6 +191,8 @@ amqp::Status OrderConsumer::take(amqp::Consumer& consumer, const std::vector<amq
       }
       continue;
     }
+    PendingOrder pending;
+    pending.order = std::move(*order);
     // An empty message_id is no idempotency key: treated like a missing one.
     if (delivery.messageId && !delivery.messageId->empty()) {
       pending.messageId = delivery.messageId;

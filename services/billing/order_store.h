@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "common/postgres.h"
 #include "orders/order_message.h"
 
@@ -58,8 +59,8 @@ class OrderStore {
   // that one bad row cannot hold back the others; any other error makes the batch `unavailable`.
   BatchResult insertBatch(const std::vector<PendingOrder>& orders);
 
-  // Newest first. False (with reason) when the database cannot answer.
-  bool recent(int limit, std::vector<StoredOrder>* out, std::string* reason);
+  // Newest first, at most `limit`. The database's failure (pg::Result::status()) when it cannot answer.
+  StatusOr<std::vector<StoredOrder>> recent(int limit);
 
  private:
   BatchResult insertOneByOne(pg::Pool::Lease& lease, const std::vector<PendingOrder>& orders);

@@ -158,19 +158,19 @@ Pool::Lease::~Lease() {
   }
 }
 
-bool Pool::Lease::ensureConnected(std::string* reason) {
+Status Pool::Lease::ensureConnected() {
   Slot& slot = *slot_;
   if (slot.conn && PQstatus(slot.conn.get()) == CONNECTION_OK) {
-    return true;
+    return okStatus();
   }
   slot.conn.reset();
   auto now = Clock::now();
   if (now < slot.nextAttempt) {
-    *reason = "database unavailable (next reconnect attempt in " +
-              std::to_string(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(slot.nextAttempt - now).count()) +
-              " ms)";
-    return false;
+    return Status::unavailable(
+        "database unavailable (next reconnect attempt in " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(slot.nextAttempt - now).count()) +
+        " ms)");
   }
   const auto& options = pool_->options_;
   // Defaults first, the URL last: libpq lets later keywords override, so the URL's own settings win.
@@ -194,15 +194,15 @@ bool Pool::Lease::ensureConnected(std::string* reason) {
                           nullptr};
   ConnectionPtr conn(PQconnectdbParams(keywords, values, 1));
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-    *reason = "database unavailable: " + trimmed(conn ? PQerrorMessage(conn.get()) : "out of memory");
     slot.backoff = std::min(options.maxBackoff, std::max(std::chrono::milliseconds(100), slot.backoff * 2));
     slot.nextAttempt = Clock::now() + slot.backoff;
-    return false;
+    return Status::unavailable("database unavailable: " +
+                               trimmed(conn ? PQerrorMessage(conn.get()) : "out of memory"));
   }
   slot.backoff = std::chrono::milliseconds(0);
   slot.conn = std::move(conn);
   slot.prepared.assign(pool_->statements_.size(), false);
-  return true;
+  return okStatus();
 }
 
 namespace {
@@ -307,9 +307,8 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
     values.push_back(param ? param->c_str() : nullptr);
   }
   for (int attempt = 0;; ++attempt) {
-    std::string reason;
-    if (!ensureConnected(&reason)) {
-      return Result(nullptr, ErrorKind::kUnavailable, reason);
+    if (Status connected = ensureConnected(); !connected.ok()) {
+      return Result(nullptr, ErrorKind::kUnavailable, connected.message());
     }
     PGconn* conn = slot_->conn.get();
     // Prepared on first use per connection, so that statements may name tables migrations create.
@@ -343,9 +342,8 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
 }
 
 Result Pool::Lease::exec(const std::string& sql, const Params& params) {
-  std::string reason;
-  if (!ensureConnected(&reason)) {
-    return Result(nullptr, ErrorKind::kUnavailable, reason);
+  if (Status connected = ensureConnected(); !connected.ok()) {
+    return Result(nullptr, ErrorKind::kUnavailable, connected.message());
   }
   PGconn* conn = slot_->conn.get();
   std::vector<const char*> values;

@@ -153,8 +153,8 @@ class Pool::Lease {
   Result execute(const std::string& statement, const Params& params);
   // Unprepared SQL with $1.. parameters (transactions, migrations, one-off statements). Never retried.
   Result exec(const std::string& sql, const Params& params = {});
-  // Connects now if the connection is down and the backoff allows; false when unavailable.
-  bool ensureConnected(std::string* reason);
+  // Connects now if the connection is down and the backoff allows; kUnavailable, with why, otherwise.
+  Status ensureConnected();
 
  private:
   // Waits for the answer to what was just sent on the lease's connection, up to the answer timeout.

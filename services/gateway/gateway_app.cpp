@@ -86,19 +86,15 @@ http::Response postOrder(BillingPublisher& publisher, const http::Request& reque
   if (auto body = http::parseJsonObject(request); !body.ok()) {
     return http::Response::error(body.status());
   }
-  OrderMessage order;
-  std::string reason;
-  if (!parseOrderMessage(request.body, &order, &reason)) {
-    return http::Response::error(400, "invalid_order", reason);
+  if (auto order = parseOrderMessage(request.body); !order.ok()) {
+    return http::Response::error(400, "invalid_order", order.status().message());
   }
-  std::string messageId;
-  if (!orderMessageId(request.header("idempotency-key"), &messageId)) {
-    return http::Response::error(
-        400, "invalid_idempotency_key",
-        "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces");
+  StatusOr<std::string> messageId = orderMessageId(request.header("idempotency-key"));
+  if (!messageId.ok()) {
+    return http::Response::error(400, "invalid_idempotency_key", messageId.status().message());
   }
   std::string detail;
-  if (publisher.publish(request.body, std::move(messageId), &detail) !=
+  if (publisher.publish(request.body, std::move(*messageId), &detail) !=
       BillingPublisher::Outcome::kConfirmed) {
     return http::Response::error(503, "broker_unavailable", detail + "; retry shortly");
   }

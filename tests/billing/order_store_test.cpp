@@ -275,9 +275,9 @@ TEST_F(OrderStoreDatabaseTest, RecentIsNewestFirstWithExactAmounts) {
   ASSERT_FALSE(
       store_->insertBatch({order("a", 1, 1, "1"), order("b", 2, 250, std::nullopt), order("c", 3, 99, "3")})
           .unavailable);
-  std::vector<StoredOrder> orders;
-  std::string reason;
-  ASSERT_TRUE(store_->recent(2, &orders, &reason)) << reason;
+  auto recent = store_->recent(2);
+  ASSERT_TRUE(recent.ok()) << recent.status().message();
+  const std::vector<StoredOrder>& orders = *recent;
   ASSERT_EQ(orders.size(), 2u);
   EXPECT_EQ(orders[0].userId, "c");
   EXPECT_EQ(orders[0].totalAmount, "0.99");
