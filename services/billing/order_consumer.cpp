@@ -248,10 +248,11 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
   // delivery limit on every attempt, until valid orders were dead-lettered.
   Backoff retry(kFirstRetry, kMaxRetry);
   BatchResult result = store_.insertBatch(orders);
-  for (bool reported = false; result.unavailable; result = store_.insertBatch(orders)) {
+  for (bool reported = false; !result.status.ok(); result = store_.insertBatch(orders)) {
     databaseRetries_->Increment();
     if (!reported) {
-      log::warn("database_cannot_take_orders", {{"reason", result.message}, {"held", orders.size()}});
+      log::warn("database_cannot_take_orders",
+                {{"reason", result.status.message()}, {"held", orders.size()}});
       reported = true;
     }
     amqp::Status status = hold(consumer, retry.nextDelay(), stop, &orders, &tags);
@@ -259,7 +260,7 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
       return status;  // the broker returns what was held with the connection
     }
     if (stop.load()) {
-      log::warn("stopped_with_orders_held", {{"held", orders.size()}, {"reason", result.message}});
+      log::warn("stopped_with_orders_held", {{"held", orders.size()}, {"reason", result.status.message()}});
       return okStatus();  // they go back to the queue when the connection closes
     }
   }

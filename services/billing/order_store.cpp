@@ -64,8 +64,7 @@ BatchResult OrderStore::insertBatch(const std::vector<PendingOrder>& orders) {
   }
   std::optional<pg::Pool::Lease> lease = pool_.acquire(kLeaseWait);
   if (!lease) {
-    outcome.unavailable = true;
-    outcome.message = "no database connection became free in time";
+    outcome.status = Status::unavailable("no database connection became free in time");
     return outcome;
   }
   // A single statement is its own transaction: all rows are committed together or none is.
@@ -75,8 +74,7 @@ BatchResult OrderStore::insertBatch(const std::vector<PendingOrder>& orders) {
     return outcome;
   }
   if (cannotTakeOrdersNow(result)) {
-    outcome.unavailable = true;
-    outcome.message = result.message();
+    outcome.status = Status::unavailable(result.message());
     return outcome;
   }
   return insertOneByOne(*lease, orders);
@@ -87,8 +85,7 @@ BatchResult OrderStore::insertOneByOne(pg::Pool::Lease& lease, const std::vector
   auto fail = [&](const pg::Result& result) {
     lease.exec("ROLLBACK");
     outcome = BatchResult{};
-    outcome.unavailable = true;
-    outcome.message = result.message();
+    outcome.status = Status::unavailable(result.message());
     return outcome;
   };
   pg::Result begin = lease.exec("BEGIN");

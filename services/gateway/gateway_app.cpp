@@ -93,10 +93,8 @@ http::Response postOrder(BillingPublisher& publisher, const http::Request& reque
   if (!messageId.ok()) {
     return http::Response::error(400, "invalid_idempotency_key", messageId.status().message());
   }
-  std::string detail;
-  if (publisher.publish(request.body, std::move(*messageId), &detail) !=
-      BillingPublisher::Outcome::kConfirmed) {
-    return http::Response::error(503, "broker_unavailable", detail + "; retry shortly");
+  if (Status published = publisher.publish(request.body, std::move(*messageId)); !published.ok()) {
+    return http::Response::error(503, "broker_unavailable", published.message() + "; retry shortly");
   }
   return http::Response::json(200, {{"message", "Message posted"}});
 }
