@@ -74,7 +74,7 @@ BatchResult OrderStore::insertBatch(const std::vector<PendingOrder>& orders) {
     return outcome;
   }
   if (cannotTakeOrdersNow(result)) {
-    outcome.status = Status::unavailable(result.message());
+    outcome.status = Status::unavailable(result.status().message());
     return outcome;
   }
   return insertOneByOne(*lease, orders);
@@ -85,7 +85,7 @@ BatchResult OrderStore::insertOneByOne(pg::Pool::Lease& lease, const std::vector
   auto fail = [&](const pg::Result& result) {
     lease.exec("ROLLBACK");
     outcome = BatchResult{};
-    outcome.status = Status::unavailable(result.message());
+    outcome.status = Status::unavailable(result.status().message());
     return outcome;
   };
   pg::Result begin = lease.exec("BEGIN");
