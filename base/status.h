@@ -30,8 +30,9 @@ class Status {
   static Status unavailable(std::string message) { return {Code::kUnavailable, std::move(message)}; }
   static Status internal(std::string message) { return {Code::kInternal, std::move(message)}; }
 
-  // A failed HTTP answer (or a 2xx that could not be used), with the server's `reason`. Its code:
-  // 400 and 422 invalid argument; 404 and 410 (Gone: the version asked for no longer exists) not found;
+  // A failed HTTP answer (or a 2xx that could not be used), with the server's `reason`; on a server's
+  // side, the answer to give (http::Response::error(status), `reason` its error code). Its code: 400, 415
+  // and 422 invalid argument; 404 and 410 (Gone: the version asked for no longer exists) not found;
   // 409 conflict; 429, 502, 503 and 504 unavailable (retry later); anything else internal.
   static Status fromHttp(int httpStatus, std::string reason, std::string message) {
     Status status(codeForHttpStatus(httpStatus), std::move(message));
@@ -49,6 +50,9 @@ class Status {
   // Kubernetes conditions and Events ("Conflict", "PrometheusUnreachable"; empty when not given).
   int httpStatus() const { return httpStatus_; }
   const std::string& reason() const { return reason_; }
+  // The one input field an invalid argument is about (a request body's member, a query parameter:
+  // "title"); empty when it is not about one field.
+  const std::string& field() const { return field_; }
 
   // The same failure with `context` in front of its message ("reading the Deployment: ..."), for a
   // caller that adds the step it was in. Code, HTTP status and reason stay.
@@ -65,6 +69,12 @@ class Status {
     status.reason_ = std::move(reason);
     return status;
   }
+  // The same failure about input field `field`.
+  Status withField(std::string field) const {
+    Status status = *this;
+    status.field_ = std::move(field);
+    return status;
+  }
 
  private:
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -72,6 +82,7 @@ class Status {
   static Code codeForHttpStatus(int httpStatus) {
     switch (httpStatus) {
       case 400:
+      case 415:
       case 422:
         return Code::kInvalidArgument;
       case 404:
@@ -93,6 +104,7 @@ class Status {
   std::string message_;
   int httpStatus_ = 0;
   std::string reason_;
+  std::string field_;
 };
 
 inline Status okStatus() {

@@ -89,8 +89,8 @@ int run(const Options& options) {
     return kube.reachable() ? mp::okStatus() : mp::Status::unavailable("the Kubernetes API is not reachable");
   });
   if (options.metricsPort != 0) {
-    if (std::string error; !admin.start(&error)) {
-      mp::log::error("cannot start the admin server", {{"error", error}});
+    if (mp::Status started = admin.start(); !started.ok()) {
+      mp::log::error("cannot start the admin server", {{"error", started.message()}});
       return 1;
     }
     mp::log::info("serving /healthz /readyz /metrics",

@@ -38,13 +38,12 @@ http::Response listOrders(OrderStore& store, const http::Request& request) {
                                    "limit must be an integer from 1 to " + std::to_string(kMaxOrdersLimit));
     }
   }
-  std::vector<StoredOrder> orders;
-  std::string reason;
-  if (!store.recent(limit, &orders, &reason)) {
+  StatusOr<std::vector<StoredOrder>> orders = store.recent(limit);
+  if (!orders.ok()) {
     return http::Response::error(503, "database_unavailable", "the orders database cannot be reached");
   }
   nlohmann::json body = nlohmann::json::array();
-  for (const StoredOrder& order : orders) {
+  for (const StoredOrder& order : *orders) {
     body.push_back(toJson(order));
   }
   return http::Response::json(200, body);

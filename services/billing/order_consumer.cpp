@@ -179,11 +179,11 @@ amqp::Status OrderConsumer::take(amqp::Consumer& consumer, const std::vector<amq
     if (delivery.redelivered) {
       redeliveries_->Increment();
     }
-    PendingOrder pending;
-    std::string error;
-    if (!parseOrderMessage(delivery.body, &pending.order, &error)) {
+    StatusOr<OrderMessage> order = parseOrderMessage(delivery.body);
+    if (!order.ok()) {
       // Invalid now means invalid forever: dead-letter it at once rather than let it come back.
-      log::warn("order_rejected", {{"reason", error}, {"message_id", delivery.messageId.value_or("")}});
+      log::warn("order_rejected",
+                {{"reason", order.status().message()}, {"message_id", delivery.messageId.value_or("")}});
       rejected_->Increment();
       amqp::Status status = consumer.reject(delivery.tag, false);
       if (!status.ok()) {
@@ -191,6 +191,8 @@ amqp::Status OrderConsumer::take(amqp::Consumer& consumer, const std::vector<amq
       }
       continue;
     }
+    PendingOrder pending;
+    pending.order = std::move(*order);
     // An empty message_id is no idempotency key: treated like a missing one.
     if (delivery.messageId && !delivery.messageId->empty()) {
       pending.messageId = delivery.messageId;
@@ -246,10 +248,11 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
   // delivery limit on every attempt, until valid orders were dead-lettered.
   Backoff retry(kFirstRetry, kMaxRetry);
   BatchResult result = store_.insertBatch(orders);
-  for (bool reported = false; result.unavailable; result = store_.insertBatch(orders)) {
+  for (bool reported = false; !result.status.ok(); result = store_.insertBatch(orders)) {
     databaseRetries_->Increment();
     if (!reported) {
-      log::warn("database_cannot_take_orders", {{"reason", result.message}, {"held", orders.size()}});
+      log::warn("database_cannot_take_orders",
+                {{"reason", result.status.message()}, {"held", orders.size()}});
       reported = true;
     }
     amqp::Status status = hold(consumer, retry.nextDelay(), stop, &orders, &tags);
@@ -257,7 +260,7 @@ amqp::Status OrderConsumer::settle(amqp::Consumer& consumer, const std::vector<a
       return status;  // the broker returns what was held with the connection
     }
     if (stop.load()) {
-      log::warn("stopped_with_orders_held", {{"held", orders.size()}, {"reason", result.message}});
+      log::warn("stopped_with_orders_held", {{"held", orders.size()}, {"reason", result.status.message()}});
       return okStatus();  // they go back to the queue when the connection closes
     }
   }

@@ -64,8 +64,7 @@ BatchResult OrderStore::insertBatch(const std::vector<PendingOrder>& orders) {
   }
   std::optional<pg::Pool::Lease> lease = pool_.acquire(kLeaseWait);
   if (!lease) {
-    outcome.unavailable = true;
-    outcome.message = "no database connection became free in time";
+    outcome.status = Status::unavailable("no database connection became free in time");
     return outcome;
   }
   // A single statement is its own transaction: all rows are committed together or none is.
@@ -75,8 +74,7 @@ BatchResult OrderStore::insertBatch(const std::vector<PendingOrder>& orders) {
     return outcome;
   }
   if (cannotTakeOrdersNow(result)) {
-    outcome.unavailable = true;
-    outcome.message = result.message();
+    outcome.status = Status::unavailable(result.status().message());
     return outcome;
   }
   return insertOneByOne(*lease, orders);
@@ -87,8 +85,7 @@ BatchResult OrderStore::insertOneByOne(pg::Pool::Lease& lease, const std::vector
   auto fail = [&](const pg::Result& result) {
     lease.exec("ROLLBACK");
     outcome = BatchResult{};
-    outcome.unavailable = true;
-    outcome.message = result.message();
+    outcome.status = Status::unavailable(result.status().message());
     return outcome;
   };
   pg::Result begin = lease.exec("BEGIN");
@@ -123,18 +120,16 @@ BatchResult OrderStore::insertOneByOne(pg::Pool::Lease& lease, const std::vector
   return outcome;
 }
 
-bool OrderStore::recent(int limit, std::vector<StoredOrder>* out, std::string* reason) {
+StatusOr<std::vector<StoredOrder>> OrderStore::recent(int limit) {
   std::optional<pg::Pool::Lease> lease = pool_.acquire(kLeaseWait);
   if (!lease) {
-    *reason = "no database connection became free in time";
-    return false;
+    return Status::unavailable("no database connection became free in time");
   }
   pg::Result result = lease->exec(kRecentSql, {std::to_string(limit)});
   if (!result.ok()) {
-    *reason = result.message();
-    return false;
+    return result.status();
   }
-  out->clear();
+  std::vector<StoredOrder> orders;
   for (int row = 0; row < result.rows(); ++row) {
     StoredOrder order;
     order.id = result.integer(row, 0);
@@ -145,9 +140,9 @@ bool OrderStore::recent(int limit, std::vector<StoredOrder>* out, std::string* r
       order.messageId = result.text(row, 4);
     }
     order.createdAt = result.text(row, 5);
-    out->push_back(std::move(order));
+    orders.push_back(std::move(order));
   }
-  return true;
+  return orders;
 }
 
 }  // namespace mp::billing

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "common/postgres.h"
 #include "orders/order_message.h"
 
@@ -30,10 +31,10 @@ struct StoredOrder {
 // What happened to a batch: all of it is either in `orders` now (new or duplicate) or refused one by
 // one, or the database cannot take orders now and nothing was stored.
 struct BatchResult {
-  // Nothing stored, for a reason that is not about any one order (no connection, privileges, read-only,
-  // disk full, a timeout behind a lock, a serialization failure or deadlock): retry the whole batch later.
-  bool unavailable = false;
-  std::string message;          // why, when unavailable
+  // kUnavailable: nothing stored, for a reason that is not about any one order (no connection,
+  // privileges, read-only, disk full, a timeout behind a lock, a serialization failure or deadlock):
+  // retry the whole batch later; `inserted` and `refused` are then empty.
+  Status status;
   int64_t inserted = 0;         // new rows; the other accepted orders were already there
   std::vector<size_t> refused;  // indices PostgreSQL refused for good (not retried, dead-lettered)
 };
@@ -58,8 +59,8 @@ class OrderStore {
   // that one bad row cannot hold back the others; any other error makes the batch `unavailable`.
   BatchResult insertBatch(const std::vector<PendingOrder>& orders);
 
-  // Newest first. False (with reason) when the database cannot answer.
-  bool recent(int limit, std::vector<StoredOrder>* out, std::string* reason);
+  // Newest first, at most `limit`. The database's failure (pg::Result::status()) when it cannot answer.
+  StatusOr<std::vector<StoredOrder>> recent(int limit);
 
  private:
   BatchResult insertOneByOne(pg::Pool::Lease& lease, const std::vector<PendingOrder>& orders);

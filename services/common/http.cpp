@@ -65,6 +65,39 @@ Response Response::error(int status, std::string_view code, std::string_view mes
   return json(status, {{"error", code}, {"message", message}});
 }
 
+Response Response::error(const Status& status) {
+  int httpStatus = 500;
+  std::string code = "internal_error";
+  switch (status.code()) {
+    case Code::kInvalidArgument:
+      httpStatus = 400, code = "bad_request";
+      break;
+    case Code::kNotFound:
+      httpStatus = 404, code = "not_found";
+      break;
+    case Code::kConflict:
+      httpStatus = 409, code = "conflict";
+      break;
+    case Code::kUnavailable:
+      httpStatus = 503, code = "unavailable";
+      break;
+    case Code::kOk:
+    case Code::kInternal:
+      break;
+  }
+  if (status.httpStatus() != 0) {
+    httpStatus = status.httpStatus();
+  }
+  if (!status.reason().empty()) {
+    code = status.reason();
+  }
+  nlohmann::json body = {{"error", code}, {"message", status.message()}};
+  if (!status.field().empty()) {
+    body["field"] = status.field();
+  }
+  return json(httpStatus, body);
+}
+
 std::optional<std::string> percentDecode(std::string_view text, bool formEncoded) {
   std::string out;
   out.reserve(text.size());

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
+
 namespace mp::http {
 
 // One HTTP request as handlers see it: decoded query, lower-case header names, route parameters.
@@ -38,6 +40,11 @@ struct Response {
   static Response jsonInOrder(int status, const nlohmann::ordered_json& body);
   // The error shape of docs/openapi.yaml: {"error": "<short_code>", "message": "<human sentence>"}.
   static Response error(int status, std::string_view code, std::string_view message);
+  // A failed Status as that shape: its HTTP status and reason as the status and code (Status::fromHttp),
+  // or when it has none, by its code (invalid argument 400 bad_request, not found 404 not_found,
+  // conflict 409 conflict, unavailable 503 unavailable, internal 500 internal_error); "field" too when
+  // it names one.
+  static Response error(const Status& status);
 };
 
 // Decodes %XX escapes (and '+' as space when formEncoded); nullopt on a malformed escape.

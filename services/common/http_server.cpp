@@ -62,8 +62,8 @@ class Dispatcher : public RequestSink {
     auto started = Clock::now();
     auto state = state_;
     state->metrics.inFlight().Increment();
-    std::string conversionError;
-    Request request = convert(raw, peer, &conversionError);
+    Request request;
+    const Status converted = convert(raw, peer, &request);
     auto match = state->router.match(request.method, request.path);
     std::string route = match.route ? match.route->pattern : "unmatched";
     auto finish = [state, started, route](P::Http::ResponseWriter& out, const Request& req,
@@ -77,8 +77,8 @@ class Dispatcher : public RequestSink {
       }
     };
 
-    if (!conversionError.empty()) {
-      finish(writer, request, Response::error(400, "bad_request", conversionError));
+    if (!converted.ok()) {
+      finish(writer, request, Response::error(400, "bad_request", converted.message()));
       return;
     }
     if (state->draining && route != "/healthz") {
@@ -208,7 +208,7 @@ void HttpServer::setAdmission(Admission admission) {
   state_->admission = std::move(admission);
 }
 
-bool HttpServer::start(std::string* error) {
+Status HttpServer::start() {
   auto state = state_;
   // The built-in routes live in the state's router, so they hold a plain pointer: a shared_ptr there
   // would keep the state alive forever (a leak LeakSanitizer reports at exit).
@@ -262,12 +262,11 @@ bool HttpServer::start(std::string* error) {
         state->options.maxRequestBytes, std::make_shared<Dispatcher>(state)));
     state->endpoint->serveThreaded();
   } catch (const std::exception& e) {
-    *error = "cannot listen on " + state->options.bindAddress + ":" + std::to_string(state->options.port) +
-             ": " + e.what();
     state->endpoint.reset();
-    return false;
+    return Status::unavailable("cannot listen on " + state->options.bindAddress + ":" +
+                               std::to_string(state->options.port) + ": " + e.what());
   }
-  return true;
+  return okStatus();
 }
 
 uint16_t HttpServer::port() const {

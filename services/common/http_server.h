@@ -57,8 +57,9 @@ class HttpServer {
   // Must be set before start().
   void setAdmission(Admission admission);
 
-  // Binds and serves on background threads. False (with error filled) when the port cannot be bound.
-  bool start(std::string* error);
+  // Binds and serves on background threads. kUnavailable, with the address and why, when the port
+  // cannot be bound.
+  Status start();
   uint16_t port() const;
 
   // Refuses new requests (503 `draining`), waits for queued and running ones (asynchronous ones too) up

@@ -6,6 +6,10 @@
 namespace mp::http {
 namespace {
 
+Status invalidJson(std::string message) {
+  return Status::fromHttp(400, "invalid_json", std::move(message));
+}
+
 // Nesting depth of JSON text, ignoring brackets inside strings; stops counting past the limit.
 int nestingDepth(const std::string& text) {
   int depth = 0;
@@ -35,22 +39,21 @@ int nestingDepth(const std::string& text) {
 
 }  // namespace
 
-std::optional<Response> parseJsonObject(const Request& request, nlohmann::json* out) {
+StatusOr<nlohmann::json> parseJsonObject(const Request& request) {
   auto contentType = request.header("content-type");
   if (!contentType || mediaType(*contentType) != "application/json") {
-    return Response::error(415, "unsupported_media_type",
-                           "the body must be sent with Content-Type: application/json");
+    return Status::fromHttp(415, "unsupported_media_type",
+                            "the body must be sent with Content-Type: application/json");
   }
   if (!isValidUtf8(request.body)) {
-    return Response::error(400, "invalid_json", "the body is not valid UTF-8");
+    return invalidJson("the body is not valid UTF-8");
   }
   if (nestingDepth(request.body) > kMaxJsonDepth) {
-    return Response::error(400, "invalid_json",
-                           "the body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return invalidJson("the body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
   if (request.body.find('\0') != std::string::npos) {
     // Never valid in JSON text, and nlohmann would stop reading at it and accept what came before.
-    return Response::error(400, "invalid_json", "the body contains a NUL byte");
+    return invalidJson("the body contains a NUL byte");
   }
   // A key given twice is refused: parsers disagree on which value wins (first or last), and a
   // request that means different things to different readers is an attack, not an input.
@@ -69,16 +72,15 @@ std::optional<Response> parseJsonObject(const Request& request, nlohmann::json* 
   };
   auto parsed = nlohmann::json::parse(request.body, checkKeys, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
-    return Response::error(400, "invalid_json", "the body is not valid JSON");
+    return invalidJson("the body is not valid JSON");
   }
   if (duplicate) {
-    return Response::error(400, "invalid_json", "the body has a key twice in one object");
+    return invalidJson("the body has a key twice in one object");
   }
   if (!parsed.is_object()) {
-    return Response::error(400, "invalid_json", "the body must be a JSON object");
+    return invalidJson("the body must be a JSON object");
   }
-  *out = std::move(parsed);
-  return std::nullopt;
+  return parsed;
 }
 
 size_t utf8Length(const std::string& text) {

@@ -52,8 +52,10 @@ std::string serialize(const Response& response) {
 
 // Pistache keeps only a map of query values; the request line's raw query is rebuilt from the
 // resource it saw. Pistache does not percent-decode, so values are decoded here.
-Request convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>& peer, std::string* error) {
-  Request out;
+Status convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>& peer, Request* request) {
+  Request& out = *request;
+  out = Request();
+  Status status;
   out.method = P::Http::methodString(in.method());
   out.path = in.resource();
   std::string raw;
@@ -63,7 +65,7 @@ Request convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>&
   out.rawQuery = raw;
   auto parsed = parseQuery(raw);
   if (!parsed) {
-    *error = "the query string has a malformed %-escape";
+    status = Status::invalidArgument("the query string has a malformed %-escape");
   } else {
     out.query = std::move(*parsed);
   }
@@ -83,7 +85,7 @@ Request convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>&
   if (peer) {
     out.remoteAddress = peer->address().host();
   }
-  return out;
+  return status;
 }
 
 // A response header of any name. Pistache 0.0.5 writes only typed headers (raw ones are dropped), so

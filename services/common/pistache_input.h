@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "base/status.h"
 #include "common/http.h"
 
 namespace mp::http {
@@ -50,10 +51,11 @@ class StrictInputHandler : public Pistache::Http::Handler {
   std::shared_ptr<RequestSink> sink_;
 };
 
-// Pistache's parsed request as ours: query percent-decoded, header names lower-case, the peer's address.
-// `error` is filled when the query string has a malformed %-escape.
-Request convert(const Pistache::Http::Request& in, const std::shared_ptr<Pistache::Tcp::Peer>& peer,
-                std::string* error);
+// Pistache's parsed request as ours in *out: query percent-decoded, header names lower-case, the peer's
+// address. *out is filled in any case (a refused request is still counted and logged); a query string
+// with a malformed %-escape is kInvalidArgument, with out->query left empty.
+Status convert(const Pistache::Http::Request& in, const std::shared_ptr<Pistache::Tcp::Peer>& peer,
+               Request* out);
 
 // Sends `response` through Pistache's writer: headers of any name (Pistache 0.0.5 drops raw ones), a
 // Connection header acted upon. A client already gone is logged at debug level, not thrown.

@@ -123,25 +123,9 @@ void Pool::release(Slot* slot) {
 Result Pool::run(const std::string& statement, const Params& params, std::chrono::milliseconds wait) {
   auto lease = acquire(wait);
   if (!lease) {
-    return Result(nullptr, ErrorKind::kUnavailable, "no database connection became free in time");
+    return Result(nullptr, Status::unavailable("no database connection became free in time"));
   }
   return lease->execute(statement, params);
-}
-
-Status Result::status() const {
-  switch (error_) {
-    case ErrorKind::kNone:
-      return okStatus();
-    case ErrorKind::kUnavailable:
-      return Status::unavailable(message_);
-    case ErrorKind::kUniqueViolation:
-      return Status::conflict(message_);
-    case ErrorKind::kCheckViolation:
-      return Status::invalidArgument(message_);
-    case ErrorKind::kQuery:
-      break;
-  }
-  return Status::internal(message_);
 }
 
 Status Pool::ping() {
@@ -158,19 +142,19 @@ Pool::Lease::~Lease() {
   }
 }
 
-bool Pool::Lease::ensureConnected(std::string* reason) {
+Status Pool::Lease::ensureConnected() {
   Slot& slot = *slot_;
   if (slot.conn && PQstatus(slot.conn.get()) == CONNECTION_OK) {
-    return true;
+    return okStatus();
   }
   slot.conn.reset();
   auto now = Clock::now();
   if (now < slot.nextAttempt) {
-    *reason = "database unavailable (next reconnect attempt in " +
-              std::to_string(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(slot.nextAttempt - now).count()) +
-              " ms)";
-    return false;
+    return Status::unavailable(
+        "database unavailable (next reconnect attempt in " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(slot.nextAttempt - now).count()) +
+        " ms)");
   }
   const auto& options = pool_->options_;
   // Defaults first, the URL last: libpq lets later keywords override, so the URL's own settings win.
@@ -194,15 +178,15 @@ bool Pool::Lease::ensureConnected(std::string* reason) {
                           nullptr};
   ConnectionPtr conn(PQconnectdbParams(keywords, values, 1));
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-    *reason = "database unavailable: " + trimmed(conn ? PQerrorMessage(conn.get()) : "out of memory");
     slot.backoff = std::min(options.maxBackoff, std::max(std::chrono::milliseconds(100), slot.backoff * 2));
     slot.nextAttempt = Clock::now() + slot.backoff;
-    return false;
+    return Status::unavailable("database unavailable: " +
+                               trimmed(conn ? PQerrorMessage(conn.get()) : "out of memory"));
   }
   slot.backoff = std::chrono::milliseconds(0);
   slot.conn = std::move(conn);
   slot.prepared.assign(pool_->statements_.size(), false);
-  return true;
+  return okStatus();
 }
 
 namespace {
@@ -214,11 +198,11 @@ bool succeeded(const PGresult* result) {
 
 Result classify(PGconn* conn, ResultPtr result) {
   if (succeeded(result.get())) {
-    return Result(std::move(result), ErrorKind::kNone, "");
+    return Result(std::move(result), okStatus());
   }
   std::string message = trimmed(result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn));
   if (PQstatus(conn) != CONNECTION_OK) {
-    return Result(std::move(result), ErrorKind::kUnavailable, "database connection lost: " + message);
+    return Result(std::move(result), Status::unavailable("database connection lost: " + message));
   }
   const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
   std::string sqlState = state ? state : "";
@@ -226,16 +210,16 @@ Result classify(PGconn* conn, ResultPtr result) {
     message += " (SQLSTATE " + sqlState + ")";
   }
   if (sqlState == "23505") {
-    return Result(std::move(result), ErrorKind::kUniqueViolation, message);
+    return Result(std::move(result), Status::conflict(message));
   }
   if (sqlState == "23514") {
-    return Result(std::move(result), ErrorKind::kCheckViolation, message);
+    return Result(std::move(result), Status::invalidArgument(message));
   }
   // 57014: statement_timeout; 57P01..57P03: the server is shutting down or not accepting.
   if (sqlState.rfind("57", 0) == 0 || sqlState.rfind("08", 0) == 0) {
-    return Result(std::move(result), ErrorKind::kUnavailable, message);
+    return Result(std::move(result), Status::unavailable(message));
   }
-  return Result(std::move(result), ErrorKind::kQuery, message);
+  return Result(std::move(result), Status::internal(message));
 }
 
 }  // namespace
@@ -268,8 +252,8 @@ Result Pool::Lease::awaitAnswer(bool sent) {
       if (left <= std::chrono::milliseconds(0)) {
         slot_->conn.reset();
         slot_->nextAttempt = {};
-        return Result(nullptr, ErrorKind::kUnavailable,
-                      "database connection lost: no answer within " + std::to_string(limit.count()) + " ms");
+        return Result(nullptr, Status::unavailable("database connection lost: no answer within " +
+                                                   std::to_string(limit.count()) + " ms"));
       }
       pollfd ready{PQsocket(conn), POLLIN, 0};
       if (::poll(&ready, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
@@ -298,7 +282,7 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
   auto known = std::find_if(statements.begin(), statements.end(),
                             [&](const Statement& s) { return s.name == statement; });
   if (known == statements.end()) {
-    return Result(nullptr, ErrorKind::kQuery, "unknown statement " + statement);
+    return Result(nullptr, Status::internal("unknown statement " + statement));
   }
   const size_t index = static_cast<size_t>(known - statements.begin());
   std::vector<const char*> values;
@@ -307,9 +291,8 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
     values.push_back(param ? param->c_str() : nullptr);
   }
   for (int attempt = 0;; ++attempt) {
-    std::string reason;
-    if (!ensureConnected(&reason)) {
-      return Result(nullptr, ErrorKind::kUnavailable, reason);
+    if (Status connected = ensureConnected(); !connected.ok()) {
+      return Result(nullptr, connected);
     }
     PGconn* conn = slot_->conn.get();
     // Prepared on first use per connection, so that statements may name tables migrations create.
@@ -343,9 +326,8 @@ Result Pool::Lease::execute(const std::string& statement, const Params& params) 
 }
 
 Result Pool::Lease::exec(const std::string& sql, const Params& params) {
-  std::string reason;
-  if (!ensureConnected(&reason)) {
-    return Result(nullptr, ErrorKind::kUnavailable, reason);
+  if (Status connected = ensureConnected(); !connected.ok()) {
+    return Result(nullptr, connected);
   }
   PGconn* conn = slot_->conn.get();
   std::vector<const char*> values;

@@ -24,27 +24,22 @@ struct ResultDeleter {
 using ConnectionPtr = std::unique_ptr<PGconn, ConnectionDeleter>;
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
-enum class ErrorKind {
-  kNone,
-  kUnavailable,      // no answer: no connection, the connection was lost, no answer within the deadline, or
-                     // the server is shutting down or cancelled the statement (SQLSTATE classes 08, 57)
-  kUniqueViolation,  // SQLSTATE 23505
-  kCheckViolation,   // SQLSTATE 23514
-  kQuery,            // any other error the server reported
-};
-
-// The outcome of one statement: rows on success, the kind of failure otherwise. Move-only value.
+// The outcome of one statement: its rows on success, its failure as a Status otherwise. Move-only value.
+// The failure's code:
+//   kUnavailable      no answer: no connection, the connection was lost, no answer within the deadline,
+//                     or the server is shutting down or cancelled the statement (SQLSTATE classes 08, 57)
+//   kConflict         unique violation (SQLSTATE 23505)
+//   kInvalidArgument  check violation (SQLSTATE 23514)
+//   kInternal         any other error the server reported (or an unknown statement)
+// sqlState() and refusedTheData() tell apart what one code covers (billing holds a batch the server
+// refused for a privilege, 42501, and dead-letters only orders whose data it refused).
 class Result {
  public:
   Result() = default;
-  Result(ResultPtr result, ErrorKind error, std::string message)
-      : result_(std::move(result)), error_(error), message_(std::move(message)) {}
+  Result(ResultPtr result, Status status) : result_(std::move(result)), status_(std::move(status)) {}
 
-  bool ok() const { return error_ == ErrorKind::kNone; }
-  // The outcome as a Status: kUnavailable, kConflict (unique), kInvalidArgument (check), kInternal.
-  Status status() const;
-  ErrorKind error() const { return error_; }
-  const std::string& message() const { return message_; }
+  bool ok() const { return status_.ok(); }
+  const Status& status() const { return status_; }
   // The server's five-character SQLSTATE; "" when the server did not answer.
   std::string sqlState() const;
   // The server refused the statement's values: SQLSTATE class 22 (data exception) or 23 (integrity
@@ -60,8 +55,7 @@ class Result {
 
  private:
   ResultPtr result_;
-  ErrorKind error_ = ErrorKind::kUnavailable;
-  std::string message_;
+  Status status_ = Status::unavailable("");  // no statement ran
 };
 
 // Whether a statement whose connection was lost before its answer arrived is sent again, once, on a fresh
@@ -153,8 +147,8 @@ class Pool::Lease {
   Result execute(const std::string& statement, const Params& params);
   // Unprepared SQL with $1.. parameters (transactions, migrations, one-off statements). Never retried.
   Result exec(const std::string& sql, const Params& params = {});
-  // Connects now if the connection is down and the backoff allows; false when unavailable.
-  bool ensureConnected(std::string* reason);
+  // Connects now if the connection is down and the backoff allows; kUnavailable, with why, otherwise.
+  Status ensureConnected();
 
  private:
   // Waits for the answer to what was just sent on the lease's connection, up to the answer timeout.
@@ -173,7 +167,8 @@ struct Migration {
 };
 
 // Applies the migrations newer than the database's recorded version, each in its own transaction,
-// under an advisory lock so that replicas starting together do not race. Returns an error text, or "".
+// under an advisory lock so that replicas starting together do not race. The first failure, with the
+// migration it was in as context.
 Status migrate(Pool& pool, const std::string& component, const std::vector<Migration>& migrations);
 
 }  // namespace mp::pg

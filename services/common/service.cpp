@@ -30,9 +30,8 @@ ServiceSettings readServiceSettings(Environment& env, const std::string& service
 }
 
 int serveUntilSignal(http::HttpServer& server, const ServiceSettings& settings) {
-  std::string error;
-  if (!server.start(&error)) {
-    log::error("start_failed", {{"reason", error}});
+  if (Status started = server.start(); !started.ok()) {
+    log::error("start_failed", {{"reason", started.message()}});
     return 1;
   }
   log::info("started", {{"address", settings.server.bindAddress}, {"port", server.port()}});

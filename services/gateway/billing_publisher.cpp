@@ -92,8 +92,7 @@ void BillingPublisher::watch() {
   }
 }
 
-BillingPublisher::Outcome BillingPublisher::publish(std::string body, std::string messageId,
-                                                    std::string* detail) {
+Status BillingPublisher::publish(std::string body, std::string messageId) {
   auto pending = std::make_shared<Pending>();
   pending->body = std::move(body);
   pending->messageId = std::move(messageId);
@@ -101,24 +100,21 @@ BillingPublisher::Outcome BillingPublisher::publish(std::string body, std::strin
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) {
-      *detail = "the gateway is shutting down";
-      return Outcome::kUnavailable;
+      return Status::unavailable("the gateway is shutting down");
     }
     // Fail fast rather than wait: the client gets 503 at once and can retry.
     if (!connected_) {
-      *detail = "RabbitMQ is not reachable";
       failed_->Increment();
-      return Outcome::kUnavailable;
+      return Status::unavailable("RabbitMQ is not reachable");
     }
     if (blocked_) {
-      *detail = "RabbitMQ refuses new messages for now (resource alarm: connection blocked)";
       failed_->Increment();
-      return Outcome::kUnavailable;
+      return Status::unavailable(
+          "RabbitMQ refuses new messages for now (resource alarm: connection blocked)");
     }
     if (queue_.size() >= settings_.maxQueued) {
-      *detail = "too many orders are waiting for RabbitMQ";
       failed_->Increment();
-      return Outcome::kUnavailable;
+      return Status::unavailable("too many orders are waiting for RabbitMQ");
     }
     queue_.push_back(pending);
   }
@@ -133,14 +129,12 @@ BillingPublisher::Outcome BillingPublisher::publish(std::string body, std::strin
         break;
       }
     }
-    *detail = "RabbitMQ did not confirm the order in time";
     failed_->Increment();
-    return Outcome::kUnavailable;
+    return Status::unavailable("RabbitMQ did not confirm the order in time");
   }
-  auto [outcome, reason] = result.get();
-  *detail = reason;
-  (outcome == Outcome::kConfirmed ? confirmed_ : failed_)->Increment();
-  return outcome;
+  Status status = result.get();
+  (status.ok() ? confirmed_ : failed_)->Increment();
+  return status;
 }
 
 void BillingPublisher::failQueued(const std::string& reason) {
@@ -150,7 +144,7 @@ void BillingPublisher::failQueued(const std::string& reason) {
     failed.swap(queue_);
   }
   for (auto& pending : failed) {
-    pending->done.set_value({Outcome::kUnavailable, reason});
+    pending->done.set_value(Status::unavailable(reason));
   }
 }
 
@@ -219,9 +213,8 @@ void BillingPublisher::run() {
           continue;
         }
         found->second->done.set_value(
-            taken ? std::make_pair(Outcome::kConfirmed, std::string())
-                  : std::make_pair(Outcome::kUnavailable, std::string("RabbitMQ did not confirm the "
-                                                                      "order (nacked or unroutable)")));
+            taken ? okStatus()
+                  : Status::unavailable("RabbitMQ did not confirm the order (nacked or unroutable)"));
         inFlight.erase(found);
       }
       if (!settled.empty()) {
@@ -248,9 +241,8 @@ void BillingPublisher::run() {
       for (auto& pending : batch) {
         uint64_t tag = 0;
         if (status.ok() && blocked_) {
-          pending->done.set_value({Outcome::kUnavailable,
-                                   "RabbitMQ refuses new messages for now (resource "
-                                   "alarm: connection blocked)"});
+          pending->done.set_value(Status::unavailable(
+              "RabbitMQ refuses new messages for now (resource alarm: connection blocked)"));
           continue;
         }
         if (status.ok()) {
@@ -262,7 +254,7 @@ void BillingPublisher::run() {
           inFlight.emplace(tag, std::move(pending));
         } else {
           pending->done.set_value(
-              {Outcome::kUnavailable, "RabbitMQ did not take the order: " + status.message()});
+              Status::unavailable("RabbitMQ did not take the order: " + status.message()));
         }
       }
       if (status.ok() && inFlight.empty()) {
@@ -295,9 +287,9 @@ void BillingPublisher::run() {
     // Whatever is still unconfirmed has an unknown outcome: the client is told 503 and may retry (the
     // message id makes a duplicate harmless).
     for (auto& [tag, pending] : inFlight) {
-      pending->done.set_value({Outcome::kUnavailable, stopping_
-                                                          ? std::string("the gateway is shutting down")
-                                                          : "RabbitMQ connection lost: " + status.message()});
+      pending->done.set_value(Status::unavailable(stopping_
+                                                      ? std::string("the gateway is shutting down")
+                                                      : "RabbitMQ connection lost: " + status.message()));
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -37,8 +37,6 @@ struct BillingPublisherSettings {
 // Thread-safe.
 class BillingPublisher {
  public:
-  enum class Outcome { kConfirmed, kUnavailable };
-
   BillingPublisher(BillingPublisherSettings settings, ServiceMetrics& metrics);
   ~BillingPublisher();
   BillingPublisher(const BillingPublisher&) = delete;
@@ -47,16 +45,16 @@ class BillingPublisher {
   void start();
   void stop();
 
-  // Blocks until the broker confirmed the message, or answers kUnavailable (broker unreachable or
-  // blocked, maxQueued orders already waiting, a nack or return, or no confirm within confirmTimeout).
-  // `detail` says why on failure. billing-app stores one row per messageId, however often it is published.
-  Outcome publish(std::string body, std::string messageId, std::string* detail);
+  // Blocks until the broker confirmed the message (ok), or answers kUnavailable, its message saying why
+  // (broker unreachable or blocked, maxQueued orders already waiting, a nack or return, or no confirm
+  // within confirmTimeout). billing-app stores one row per messageId, however often it is published.
+  Status publish(std::string body, std::string messageId);
 
  private:
   struct Pending {
     std::string body;
     std::string messageId;
-    std::promise<std::pair<Outcome, std::string>> done;
+    std::promise<Status> done;
   };
 
   void run();

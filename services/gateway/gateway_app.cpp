@@ -82,26 +82,19 @@ http::Admission makeAdmission(const AccessSettings& access) {
 }
 
 http::Response postOrder(BillingPublisher& publisher, const http::Request& request) {
-  nlohmann::json ignored;
   // Same request rules as every JSON endpoint (content type, UTF-8, depth), then the order's own.
-  if (auto error = http::parseJsonObject(request, &ignored)) {
-    return *error;
+  if (auto body = http::parseJsonObject(request); !body.ok()) {
+    return http::Response::error(body.status());
   }
-  OrderMessage order;
-  std::string reason;
-  if (!parseOrderMessage(request.body, &order, &reason)) {
-    return http::Response::error(400, "invalid_order", reason);
+  if (auto order = parseOrderMessage(request.body); !order.ok()) {
+    return http::Response::error(400, "invalid_order", order.status().message());
   }
-  std::string messageId;
-  if (!orderMessageId(request.header("idempotency-key"), &messageId)) {
-    return http::Response::error(
-        400, "invalid_idempotency_key",
-        "Idempotency-Key must be 1 to 200 printable ASCII characters without spaces");
+  StatusOr<std::string> messageId = orderMessageId(request.header("idempotency-key"));
+  if (!messageId.ok()) {
+    return http::Response::error(400, "invalid_idempotency_key", messageId.status().message());
   }
-  std::string detail;
-  if (publisher.publish(request.body, std::move(messageId), &detail) !=
-      BillingPublisher::Outcome::kConfirmed) {
-    return http::Response::error(503, "broker_unavailable", detail + "; retry shortly");
+  if (Status published = publisher.publish(request.body, std::move(*messageId)); !published.ok()) {
+    return http::Response::error(503, "broker_unavailable", published.message() + "; retry shortly");
   }
   return http::Response::json(200, {{"message", "Message posted"}});
 }

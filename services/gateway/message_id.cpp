@@ -39,22 +39,22 @@ std::string newMessageId() {
   return text;
 }
 
-bool orderMessageId(const std::optional<std::string>& idempotencyKey, std::string* messageId) {
+StatusOr<std::string> orderMessageId(const std::optional<std::string>& idempotencyKey) {
   if (!idempotencyKey) {
-    *messageId = newMessageId();
-    return true;
+    return newMessageId();
   }
+  const Status unusable =
+      Status::invalidArgument("Idempotency-Key must be 1 to 200 printable ASCII characters without spaces");
   // An AMQP short string holds 255 bytes; 200 leaves room for the prefix.
   if (idempotencyKey->empty() || idempotencyKey->size() > 200) {
-    return false;
+    return unusable;
   }
   for (char c : *idempotencyKey) {
     if (c < 0x21 || c > 0x7e) {
-      return false;
+      return unusable;
     }
   }
-  *messageId = "key:" + *idempotencyKey;
-  return true;
+  return "key:" + *idempotencyKey;
 }
 
 }  // namespace mp::gateway

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "base/status.h"
 #include "gateway/upstream_response.h"
 
 namespace mp::gateway {
@@ -80,10 +81,11 @@ struct UpstreamClient::Loop {
     pending.done(std::move(result));
   }
 
-  bool resolve(std::string* error) {
+  // The upstream's address, cached for kResolveCacheTime; kUnavailable when the name has none yet.
+  Status resolve() {
     auto now = Clock::now();
     if (addressLength != 0 && now - resolvedAt < kResolveCacheTime) {
-      return true;
+      return okStatus();
     }
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -93,16 +95,15 @@ struct UpstreamClient::Loop {
     if (rc != 0 || found == nullptr) {
       // A name server that is away keeps the last answer in use.
       if (addressLength != 0) {
-        return true;
+        return okStatus();
       }
-      *error = std::string("cannot resolve ") + settings.host + ": " + gai_strerror(rc);
-      return false;
+      return Status::unavailable(std::string("cannot resolve ") + settings.host + ": " + gai_strerror(rc));
     }
     std::memcpy(&address, found->ai_addr, found->ai_addrlen);
     addressLength = found->ai_addrlen;
     resolvedAt = now;
     freeaddrinfo(found);
-    return true;
+    return okStatus();
   }
 
   void closeConnection(Connection* connection) {
@@ -136,9 +137,8 @@ struct UpstreamClient::Loop {
   }
 
   void open(Pending pending) {
-    std::string error;
-    if (!resolve(&error)) {
-      answer(pending, UpstreamResult::Outcome::kUnreachable, error);
+    if (Status resolved = resolve(); !resolved.ok()) {
+      answer(pending, UpstreamResult::Outcome::kUnreachable, resolved.message());
       return;
     }
     int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

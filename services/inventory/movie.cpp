@@ -6,8 +6,8 @@
 namespace mp::inventory {
 namespace {
 
-http::Response badField(const std::string& field, const std::string& message) {
-  return http::Response::json(400, {{"error", "invalid_field"}, {"field", field}, {"message", message}});
+Status badField(const std::string& field, const std::string& message) {
+  return Status::fromHttp(400, "invalid_field", message).withField(field);
 }
 
 std::optional<int64_t> parseNonNegative(const std::string& text) {
@@ -63,11 +63,12 @@ std::string moviesJson(const std::vector<Movie>& movies) {
   return text;
 }
 
-std::variant<MovieInput, http::Response> parseMovieInput(const http::Request& request) {
-  nlohmann::json body;
-  if (auto error = http::parseJsonObject(request, &body)) {
-    return *error;
+StatusOr<MovieInput> parseMovieInput(const http::Request& request) {
+  auto parsed = http::parseJsonObject(request);
+  if (!parsed.ok()) {
+    return parsed.status();
   }
+  const nlohmann::json& body = *parsed;
   MovieInput input;
   auto title = body.find("title");
   if (title == body.end()) {
@@ -115,7 +116,7 @@ std::optional<int64_t> parseMovieId(const std::string& text) {
   return static_cast<int64_t>(value);
 }
 
-std::variant<MovieQuery, http::Response> parseMovieQuery(const http::Request& request) {
+StatusOr<MovieQuery> parseMovieQuery(const http::Request& request) {
   MovieQuery query;
   query.title = request.queryParam("title");
   if (query.title && query.title->find('\0') != std::string::npos) {

@@ -4,9 +4,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
+#include "base/status.h"
 #include "common/http.h"
 
 namespace mp::inventory {
@@ -34,8 +34,10 @@ struct MovieInput {
 constexpr size_t kMaxTitleLength = 255;  // characters (code points)
 
 // Validates a POST/PUT request: JSON object, `title` a string of 1..255 characters, `description` a
-// string when present (default ""), no NUL characters; unknown fields are ignored.
-std::variant<MovieInput, http::Response> parseMovieInput(const http::Request& request);
+// string when present (default ""), no NUL characters; unknown fields are ignored. A failure is
+// kInvalidArgument with the answer to give (http::Response::error(status)): parseJsonObject's, or 400
+// invalid_field with the field.
+StatusOr<MovieInput> parseMovieInput(const http::Request& request);
 
 // A movie id from the path: a positive decimal integer within bigint; nullopt otherwise.
 std::optional<int64_t> parseMovieId(const std::string& text);
@@ -48,8 +50,8 @@ struct MovieQuery {
 
 constexpr int64_t kMaxLimit = 10000;
 
-// Reads ?title=, ?limit= (0..10000) and ?offset= (>= 0).
-std::variant<MovieQuery, http::Response> parseMovieQuery(const http::Request& request);
+// Reads ?title=, ?limit= (0..10000) and ?offset= (>= 0); a failure is 400 invalid_field, as above.
+StatusOr<MovieQuery> parseMovieQuery(const http::Request& request);
 
 // An ILIKE pattern matching `text` as a literal substring: escapes \, % and _.
 std::string containsPattern(const std::string& text);

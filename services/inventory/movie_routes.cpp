@@ -6,9 +6,9 @@ namespace {
 using http::Request;
 using http::Response;
 
-template <typename T>
-Response storageError(const Stored<T>& stored) {
-  if (stored.error == pg::ErrorKind::kUnavailable) {
+// A database failure (any but kNotFound, which each route answers itself).
+Response storageError(const Status& status) {
+  if (status.code() == Code::kUnavailable) {
     return Response::error(503, "database_unavailable", "the movie database is not reachable; retry shortly");
   }
   return Response::error(500, "database_error", "the movie database refused the request");
@@ -35,36 +35,36 @@ Response invalidId(const Request& request) {
 
 Response listMovies(MovieStore& store, const Request& request) {
   auto query = parseMovieQuery(request);
-  if (auto* error = std::get_if<Response>(&query)) {
-    return *error;
+  if (!query.ok()) {
+    return Response::error(query.status());
   }
-  auto stored = store.list(std::get<MovieQuery>(query));
-  if (stored.failed()) {
-    return storageError(stored);
+  auto movies = store.list(*query);
+  if (!movies.ok()) {
+    return storageError(movies.status());
   }
-  return jsonText(200, moviesJson(*stored.value));
+  return jsonText(200, moviesJson(*movies));
 }
 
 Response createMovie(MovieStore& store, const Request& request) {
   auto input = parseMovieInput(request);
-  if (auto* error = std::get_if<Response>(&input)) {
-    return *error;
+  if (!input.ok()) {
+    return Response::error(input.status());
   }
-  auto stored = store.create(std::get<MovieInput>(input));
-  if (stored.failed() || !stored.value) {
-    return storageError(stored);
+  auto movie = store.create(*input);
+  if (!movie.ok()) {
+    return storageError(movie.status());  // kNotFound too: the INSERT returned no row
   }
-  auto response = jsonText(201, movieJson(*stored.value));
-  response.headers.emplace_back("Location", "/api/movies/" + std::to_string(stored.value->id));
+  auto response = jsonText(201, movieJson(*movie));
+  response.headers.emplace_back("Location", "/api/movies/" + std::to_string(movie->id));
   return response;
 }
 
 Response deleteAllMovies(MovieStore& store) {
-  auto stored = store.removeAll();
-  if (stored.failed()) {
-    return storageError(stored);
+  auto deleted = store.removeAll();
+  if (!deleted.ok()) {
+    return storageError(deleted.status());
   }
-  return Response::json(200, {{"deleted", *stored.value}});
+  return Response::json(200, {{"deleted", *deleted}});
 }
 
 Response getMovie(MovieStore& store, const Request& request) {
@@ -72,11 +72,14 @@ Response getMovie(MovieStore& store, const Request& request) {
   if (!id) {
     return invalidId(request);
   }
-  auto stored = store.find(*id);
-  if (stored.failed()) {
-    return storageError(stored);
+  auto movie = store.find(*id);
+  if (movie.status().code() == Code::kNotFound) {
+    return notFound(*id);
   }
-  return stored.value ? jsonText(200, movieJson(*stored.value)) : notFound(*id);
+  if (!movie.ok()) {
+    return storageError(movie.status());
+  }
+  return jsonText(200, movieJson(*movie));
 }
 
 Response updateMovie(MovieStore& store, const Request& request) {
@@ -85,14 +88,17 @@ Response updateMovie(MovieStore& store, const Request& request) {
     return invalidId(request);
   }
   auto input = parseMovieInput(request);
-  if (auto* error = std::get_if<Response>(&input)) {
-    return *error;
+  if (!input.ok()) {
+    return Response::error(input.status());
   }
-  auto stored = store.update(*id, std::get<MovieInput>(input));
-  if (stored.failed()) {
-    return storageError(stored);
+  auto movie = store.update(*id, *input);
+  if (movie.status().code() == Code::kNotFound) {
+    return notFound(*id);
   }
-  return stored.value ? jsonText(200, movieJson(*stored.value)) : notFound(*id);
+  if (!movie.ok()) {
+    return storageError(movie.status());
+  }
+  return jsonText(200, movieJson(*movie));
 }
 
 Response deleteMovie(MovieStore& store, const Request& request) {
@@ -100,11 +106,11 @@ Response deleteMovie(MovieStore& store, const Request& request) {
   if (!id) {
     return invalidId(request);
   }
-  auto stored = store.remove(*id);
-  if (stored.failed()) {
-    return storageError(stored);
+  auto deleted = store.remove(*id);
+  if (!deleted.ok()) {
+    return storageError(deleted.status());
   }
-  return *stored.value > 0 ? Response::json(200, {{"deleted", 1}}) : notFound(*id);
+  return *deleted > 0 ? Response::json(200, {{"deleted", 1}}) : notFound(*id);
 }
 
 }  // namespace

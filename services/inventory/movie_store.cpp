@@ -12,32 +12,22 @@ std::vector<Movie> moviesOf(const pg::Result& result) {
   return movies;
 }
 
-template <typename T>
-Stored<T> failure(const pg::Result& result) {
-  Stored<T> stored;
-  stored.error = result.error();
-  stored.message = result.message();
-  return stored;
+// The movie a statement returned; kNotFound when it returned none.
+StatusOr<Movie> oneMovie(const pg::Result& result) {
+  if (!result.ok()) {
+    return result.status();
+  }
+  if (result.rows() == 0) {
+    return Status::notFound("no movie has that id");
+  }
+  return moviesOf(result).front();
 }
 
-Stored<Movie> oneMovie(const pg::Result& result) {
+StatusOr<int64_t> rowCount(const pg::Result& result) {
   if (!result.ok()) {
-    return failure<Movie>(result);
+    return result.status();
   }
-  Stored<Movie> stored;
-  if (result.rows() > 0) {
-    stored.value = moviesOf(result).front();
-  }
-  return stored;
-}
-
-Stored<int64_t> rowCount(const pg::Result& result) {
-  if (!result.ok()) {
-    return failure<int64_t>(result);
-  }
-  Stored<int64_t> stored;
-  stored.value = result.affected();
-  return stored;
+  return result.affected();
 }
 
 std::optional<std::string> text(const std::optional<int64_t>& value) {
@@ -81,35 +71,33 @@ std::vector<pg::Migration> MovieStore::migrations() {
   };
 }
 
-Stored<std::vector<Movie>> MovieStore::list(const MovieQuery& query) {
+StatusOr<std::vector<Movie>> MovieStore::list(const MovieQuery& query) {
   auto result = query.title ? pool_.run("movies_search", {containsPattern(*query.title), text(query.limit),
                                                           std::to_string(query.offset)})
                             : pool_.run("movies_list", {text(query.limit), std::to_string(query.offset)});
   if (!result.ok()) {
-    return failure<std::vector<Movie>>(result);
+    return result.status();
   }
-  Stored<std::vector<Movie>> stored;
-  stored.value = moviesOf(result);
-  return stored;
+  return moviesOf(result);
 }
 
-Stored<Movie> MovieStore::find(int64_t id) {
+StatusOr<Movie> MovieStore::find(int64_t id) {
   return oneMovie(pool_.run("movie_find", {std::to_string(id)}));
 }
 
-Stored<Movie> MovieStore::create(const MovieInput& input) {
+StatusOr<Movie> MovieStore::create(const MovieInput& input) {
   return oneMovie(pool_.run("movie_insert", {input.title, input.description}));
 }
 
-Stored<Movie> MovieStore::update(int64_t id, const MovieInput& input) {
+StatusOr<Movie> MovieStore::update(int64_t id, const MovieInput& input) {
   return oneMovie(pool_.run("movie_update", {std::to_string(id), input.title, input.description}));
 }
 
-Stored<int64_t> MovieStore::remove(int64_t id) {
+StatusOr<int64_t> MovieStore::remove(int64_t id) {
   return rowCount(pool_.run("movie_delete", {std::to_string(id)}));
 }
 
-Stored<int64_t> MovieStore::removeAll() {
+StatusOr<int64_t> MovieStore::removeAll() {
   return rowCount(pool_.run("movies_delete_all", {}));
 }
 

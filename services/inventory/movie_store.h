@@ -1,25 +1,17 @@
 #pragma once
 
-#include <optional>
-#include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "common/postgres.h"
 #include "inventory/movie.h"
 
 namespace mp::inventory {
 
-// Storage outcome: the value, "not found", or the database failure behind it.
-template <typename T>
-struct Stored {
-  std::optional<T> value;  // empty with error kNone: not found
-  pg::ErrorKind error = pg::ErrorKind::kNone;
-  std::string message;
-  bool failed() const { return error != pg::ErrorKind::kNone; }
-};
-
 // The movies table: its schema migrations and every statement the API runs, prepared on each pooled
-// connection. Thread-safe (each call leases its own connection).
+// connection. Thread-safe (each call leases its own connection). A failure is the database's
+// (pg::Result::status(): kUnavailable when it did not answer); find and update say kNotFound when no
+// movie has the id.
 class MovieStore {
  public:
   explicit MovieStore(pg::Pool& pool) : pool_(pool) {}
@@ -27,12 +19,12 @@ class MovieStore {
   static std::vector<pg::Statement> statements();
   static std::vector<pg::Migration> migrations();
 
-  Stored<std::vector<Movie>> list(const MovieQuery& query);
-  Stored<Movie> find(int64_t id);
-  Stored<Movie> create(const MovieInput& input);
-  Stored<Movie> update(int64_t id, const MovieInput& input);
-  Stored<int64_t> remove(int64_t id);  // rows deleted: 0 or 1
-  Stored<int64_t> removeAll();
+  StatusOr<std::vector<Movie>> list(const MovieQuery& query);
+  StatusOr<Movie> find(int64_t id);
+  StatusOr<Movie> create(const MovieInput& input);
+  StatusOr<Movie> update(int64_t id, const MovieInput& input);
+  StatusOr<int64_t> remove(int64_t id);  // rows deleted: 0 or 1
+  StatusOr<int64_t> removeAll();
 
  private:
   pg::Pool& pool_;

@@ -117,16 +117,14 @@ std::string_view withoutLeadingZeros(std::string_view digits) {
   return digits;
 }
 
-bool requireScalar(const FieldText& field, const char* name, std::string* error) {
+Status requireScalar(const FieldText& field, const char* name) {
   if (!field.present) {
-    *error = std::string("\"") + name + "\" is missing";
-    return false;
+    return Status::invalidArgument(std::string("\"") + name + "\" is missing");
   }
   if (!field.scalar) {
-    *error = std::string("\"") + name + "\" must be a string or a number";
-    return false;
+    return Status::invalidArgument(std::string("\"") + name + "\" must be a string or a number");
   }
-  return true;
+  return okStatus();
 }
 
 }  // namespace
@@ -136,7 +134,7 @@ std::string OrderMessage::totalAmountText() const {
   return std::to_string(totalCents / 100) + "." + (cents.size() == 1 ? "0" : "") + cents;
 }
 
-bool parseAmountCents(std::string_view text, int64_t* cents, std::string* error) {
+StatusOr<int64_t> parseAmountCents(std::string_view text) {
   bool negative = false;
   if (!text.empty() && text.front() == '-') {
     negative = true;
@@ -146,18 +144,15 @@ bool parseAmountCents(std::string_view text, int64_t* cents, std::string* error)
   std::string_view whole = text.substr(0, dot);
   std::string_view fraction = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
   if (!allDigits(whole) || (dot != std::string_view::npos && !allDigits(fraction))) {
-    *error = "\"total_amount\" must be a decimal number such as 180 or 180.50";
-    return false;
+    return Status::invalidArgument("\"total_amount\" must be a decimal number such as 180 or 180.50");
   }
   if (fraction.size() > 2) {
-    *error = "\"total_amount\" has more than 2 decimals";
-    return false;
+    return Status::invalidArgument("\"total_amount\" has more than 2 decimals");
   }
   whole = withoutLeadingZeros(whole);
   // numeric(12,2) holds at most 10 digits before the point.
   if (whole.size() > 10) {
-    *error = "\"total_amount\" is too large (at most 9999999999.99)";
-    return false;
+    return Status::invalidArgument("\"total_amount\" is too large (at most 9999999999.99)");
   }
   int64_t value = std::stoll(std::string(whole)) * 100;
   if (fraction.size() == 1) {
@@ -166,14 +161,12 @@ bool parseAmountCents(std::string_view text, int64_t* cents, std::string* error)
     value += (fraction[0] - '0') * 10 + (fraction[1] - '0');
   }
   if (negative && value != 0) {
-    *error = "\"total_amount\" must not be negative";
-    return false;
+    return Status::invalidArgument("\"total_amount\" must not be negative");
   }
-  *cents = value;
-  return true;
+  return value;
 }
 
-bool parseOrderMessage(std::string_view body, OrderMessage* out, std::string* error) {
+StatusOr<OrderMessage> parseOrderMessage(std::string_view body) {
   OrderFieldsReader reader;
   bool parsed = false;
   try {
@@ -182,56 +175,53 @@ bool parseOrderMessage(std::string_view body, OrderMessage* out, std::string* er
     reader.error = std::string("the body is not valid JSON: ") + e.what();
   }
   if (!parsed) {
-    *error = reader.error.empty() ? "the body is not valid JSON" : reader.error;
-    return false;
+    return Status::invalidArgument(reader.error.empty() ? "the body is not valid JSON" : reader.error);
   }
   if (!reader.topLevelObject) {
-    *error = "the body must be a JSON object";
-    return false;
+    return Status::invalidArgument("the body must be a JSON object");
   }
-  if (!requireScalar(reader.userId, "user_id", error) ||
-      !requireScalar(reader.numberOfItems, "number_of_items", error) ||
-      !requireScalar(reader.totalAmount, "total_amount", error)) {
-    return false;
+  // The first problem, in the fields' order.
+  for (const Status& scalar :
+       {requireScalar(reader.userId, "user_id"), requireScalar(reader.numberOfItems, "number_of_items"),
+        requireScalar(reader.totalAmount, "total_amount")}) {
+    if (!scalar.ok()) {
+      return scalar;
+    }
   }
 
   OrderMessage order;
   order.userId = reader.userId.text;
   if (order.userId.empty()) {
-    *error = "\"user_id\" must not be empty";
-    return false;
+    return Status::invalidArgument("\"user_id\" must not be empty");
   }
   if (order.userId.find('\0') != std::string::npos) {
     // PostgreSQL text cannot hold NUL: libpq would store the id cut short at it.
-    *error = "\"user_id\" must not contain NUL characters";
-    return false;
+    return Status::invalidArgument("\"user_id\" must not contain NUL characters");
   }
   if (order.userId.size() > kMaxUserIdBytes) {
-    *error = "\"user_id\" is longer than " + std::to_string(kMaxUserIdBytes) + " bytes";
-    return false;
+    return Status::invalidArgument("\"user_id\" is longer than " + std::to_string(kMaxUserIdBytes) +
+                                   " bytes");
   }
 
   std::string_view items = reader.numberOfItems.text;
   if (!allDigits(items)) {
-    *error = "\"number_of_items\" must be a positive integer";
-    return false;
+    return Status::invalidArgument("\"number_of_items\" must be a positive integer");
   }
   items = withoutLeadingZeros(items);
   if (items.size() > 10 || std::stoll(std::string(items)) > std::numeric_limits<int32_t>::max()) {
-    *error = "\"number_of_items\" is too large";
-    return false;
+    return Status::invalidArgument("\"number_of_items\" is too large");
   }
   order.numberOfItems = static_cast<int32_t>(std::stoll(std::string(items)));
   if (order.numberOfItems <= 0) {
-    *error = "\"number_of_items\" must be greater than 0";
-    return false;
+    return Status::invalidArgument("\"number_of_items\" must be greater than 0");
   }
 
-  if (!parseAmountCents(reader.totalAmount.text, &order.totalCents, error)) {
-    return false;
+  StatusOr<int64_t> cents = parseAmountCents(reader.totalAmount.text);
+  if (!cents.ok()) {
+    return cents.status();
   }
-  *out = std::move(order);
-  return true;
+  order.totalCents = *cents;
+  return order;
 }
 
 }  // namespace mp

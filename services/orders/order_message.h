@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
+
 namespace mp {
 
 // A billing order as docs/contract.md ("Messages") defines it, validated: the gateway checks it before
@@ -22,11 +24,12 @@ constexpr std::size_t kMaxUserIdBytes = 255;
 
 // Parses and validates a message body: a JSON object with "user_id", "number_of_items" and
 // "total_amount", each a JSON string or number ("3" and 3 are the same). Other members are ignored.
-// Numbers are read from their text as written, so 180.10 is exactly 18010 cents. Returns false with a
-// one-sentence reason on the first problem; never throws.
-bool parseOrderMessage(std::string_view body, OrderMessage* out, std::string* error);
+// Numbers are read from their text as written, so 180.10 is exactly 18010 cents. A failure is
+// kInvalidArgument with a one-sentence reason for the first problem; never throws.
+StatusOr<OrderMessage> parseOrderMessage(std::string_view body);
 
 // "12.5" -> 1250 cents: digits, optionally '.' and one or two digits; a leading '-' only for zero.
-bool parseAmountCents(std::string_view text, int64_t* cents, std::string* error);
+// kInvalidArgument, with the reason, otherwise.
+StatusOr<int64_t> parseAmountCents(std::string_view text);
 
 }  // namespace mp

@@ -107,11 +107,11 @@ TEST(Status, AnHttpAnswerMapsToACanonicalCodeAndKeepsItsStatusAndReason) {
     Code code;
   };
   const Case cases[] = {
-      {400, Code::kInvalidArgument}, {422, Code::kInvalidArgument}, {404, Code::kNotFound},
-      {410, Code::kNotFound},        {409, Code::kConflict},        {429, Code::kUnavailable},
-      {502, Code::kUnavailable},     {503, Code::kUnavailable},     {504, Code::kUnavailable},
-      {401, Code::kInternal},        {403, Code::kInternal},        {500, Code::kInternal},
-      {200, Code::kInternal},
+      {400, Code::kInvalidArgument}, {415, Code::kInvalidArgument}, {422, Code::kInvalidArgument},
+      {404, Code::kNotFound},        {410, Code::kNotFound},        {409, Code::kConflict},
+      {429, Code::kUnavailable},     {502, Code::kUnavailable},     {503, Code::kUnavailable},
+      {504, Code::kUnavailable},     {401, Code::kInternal},        {403, Code::kInternal},
+      {500, Code::kInternal},        {200, Code::kInternal},
   };
   for (const Case& c : cases) {
     Status status = Status::fromHttp(c.httpStatus, "Reason", "PUT /x: refused");

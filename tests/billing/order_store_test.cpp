@@ -90,7 +90,7 @@ TEST_F(OrderStoreDatabaseTest, RedeliveredMessageIdsAreStoredOnce) {
     batch.push_back(order("user-" + std::to_string(i % 7), 1 + i % 3, 1999, "id-" + std::to_string(i)));
   }
   BatchResult first = store_->insertBatch(batch);
-  ASSERT_FALSE(first.unavailable) << first.message;
+  ASSERT_TRUE(first.status.ok()) << first.status.message();
   EXPECT_EQ(first.inserted, 1000);
 
   // The same batch again (a redelivery after a crash), plus a duplicate inside one batch, plus two new.
@@ -99,7 +99,7 @@ TEST_F(OrderStoreDatabaseTest, RedeliveredMessageIdsAreStoredOnce) {
   batch.push_back(order("x", 1, 1, "new-1"));
   batch.push_back(order("x", 1, 1, "new-2"));
   BatchResult second = store_->insertBatch(batch);
-  ASSERT_FALSE(second.unavailable) << second.message;
+  ASSERT_TRUE(second.status.ok()) << second.status.message();
   EXPECT_EQ(second.inserted, 2);
   EXPECT_TRUE(second.refused.empty());
   EXPECT_EQ(count("SELECT count(*) FROM orders"), 1002);
@@ -109,7 +109,7 @@ TEST_F(OrderStoreDatabaseTest, RedeliveredMessageIdsAreStoredOnce) {
 TEST_F(OrderStoreDatabaseTest, MessagesWithoutIdAreStoredOncePerDelivery) {
   BatchResult result =
       store_->insertBatch({order("3", 5, 18000, std::nullopt), order("3", 5, 18000, std::nullopt)});
-  ASSERT_FALSE(result.unavailable);
+  ASSERT_TRUE(result.status.ok());
   EXPECT_EQ(result.inserted, 2);
   EXPECT_EQ(count("SELECT count(*) FROM orders WHERE message_id IS NULL"), 2);
 }
@@ -118,7 +118,7 @@ TEST_F(OrderStoreDatabaseTest, ARowTheDatabaseRefusesDoesNotHoldBackTheOthers) {
   // Validation keeps such rows out; the store must still cope if one slips through (CHECK violation).
   BatchResult result = store_->insertBatch(
       {order("a", 1, 100, "ok-1"), order("b", 0, 100, "bad"), order("c", 2, 200, "ok-2")});
-  ASSERT_FALSE(result.unavailable) << result.message;
+  ASSERT_TRUE(result.status.ok()) << result.status.message();
   EXPECT_EQ(result.inserted, 2);
   ASSERT_EQ(result.refused.size(), 1u);
   EXPECT_EQ(result.refused[0], 1u);
@@ -130,7 +130,7 @@ TEST_F(OrderStoreDatabaseTest, ADataErrorRefusesOnlyItsRow) {
   BatchResult result =
       store_->insertBatch({order("a", 1, 100, "ok-1"), order("big", 1, 100'000'000'000'000, "too-big"),
                            order("c", 2, 200, "ok-2")});
-  ASSERT_FALSE(result.unavailable) << result.message;
+  ASSERT_TRUE(result.status.ok()) << result.status.message();
   EXPECT_EQ(result.inserted, 2);
   ASSERT_EQ(result.refused.size(), 1u);
   EXPECT_EQ(result.refused[0], 1u);
@@ -156,12 +156,13 @@ class OrderStoreServerErrorTest : public OrderStoreDatabaseTest {
                                              order("b", 2, 200, sqlState + "-2"),
                                              order("c", 3, 300, sqlState + "-3")};
     BatchResult during = store.insertBatch(batch);
-    EXPECT_TRUE(during.unavailable) << sqlState << ": the batch was not reported \"cannot take orders now\"";
+    EXPECT_EQ(during.status.code(), Code::kUnavailable)
+        << sqlState << ": the batch was not reported \"cannot take orders now\"";
     EXPECT_TRUE(during.refused.empty())
         << sqlState << ": " << during.refused.size() << " valid orders refused (they would be dead-lettered)";
     clear();
     BatchResult after = store.insertBatch(batch);
-    EXPECT_FALSE(after.unavailable) << after.message;
+    EXPECT_TRUE(after.status.ok()) << after.status.message();
     EXPECT_EQ(after.inserted, 3) << "some were stored during the fault, or are still missing";
   }
 
@@ -244,9 +245,10 @@ TEST_F(OrderStoreServerErrorTest, SerializationFailure40001IsNotARowError) {
   waitUntilWaitingOnALock();
   other.scalar("COMMIT");
   BatchResult result = during.get();
-  EXPECT_TRUE(result.unavailable) << "40001: the batch was not reported \"cannot take orders now\"";
+  EXPECT_EQ(result.status.code(), Code::kUnavailable)
+      << "40001: the batch was not reported \"cannot take orders now\"";
   EXPECT_TRUE(result.refused.empty());
-  EXPECT_NE(result.message.find("serialize"), std::string::npos) << result.message;
+  EXPECT_NE(result.status.message().find("serialize"), std::string::npos) << result.status.message();
 }
 
 TEST_F(OrderStoreServerErrorTest, Deadlock40P01IsNotARowError) {
@@ -266,18 +268,19 @@ TEST_F(OrderStoreServerErrorTest, Deadlock40P01IsNotARowError) {
   BatchResult result = during.get();
   EXPECT_EQ(other.finish(), "");
   other.scalar("ROLLBACK");
-  EXPECT_TRUE(result.unavailable) << "40P01: the batch was not reported \"cannot take orders now\"";
+  EXPECT_EQ(result.status.code(), Code::kUnavailable)
+      << "40P01: the batch was not reported \"cannot take orders now\"";
   EXPECT_TRUE(result.refused.empty());
-  EXPECT_NE(result.message.find("deadlock"), std::string::npos) << result.message;
+  EXPECT_NE(result.status.message().find("deadlock"), std::string::npos) << result.status.message();
 }
 
 TEST_F(OrderStoreDatabaseTest, RecentIsNewestFirstWithExactAmounts) {
-  ASSERT_FALSE(
+  ASSERT_TRUE(
       store_->insertBatch({order("a", 1, 1, "1"), order("b", 2, 250, std::nullopt), order("c", 3, 99, "3")})
-          .unavailable);
-  std::vector<StoredOrder> orders;
-  std::string reason;
-  ASSERT_TRUE(store_->recent(2, &orders, &reason)) << reason;
+          .status.ok());
+  auto recent = store_->recent(2);
+  ASSERT_TRUE(recent.ok()) << recent.status().message();
+  const std::vector<StoredOrder>& orders = *recent;
   ASSERT_EQ(orders.size(), 2u);
   EXPECT_EQ(orders[0].userId, "c");
   EXPECT_EQ(orders[0].totalAmount, "0.99");
@@ -293,8 +296,8 @@ TEST_F(OrderStoreDatabaseTest, UnreachableDatabaseIsReportedAsUnavailable) {
   pg::Pool deadPool("postgresql://postgres@127.0.0.1:1/none", {}, options, nullptr, "billing-test");
   OrderStore deadStore(deadPool);
   BatchResult result = deadStore.insertBatch({order("a", 1, 1, "x")});
-  EXPECT_TRUE(result.unavailable);
-  EXPECT_FALSE(result.message.empty());
+  EXPECT_EQ(result.status.code(), Code::kUnavailable);
+  EXPECT_FALSE(result.status.message().empty());
 }
 
 }  // namespace

@@ -54,8 +54,8 @@ class HttpServerTest : public ::testing::Test {
     if (readiness) {
       server_->setReadiness(std::move(readiness));
     }
-    std::string error;
-    ASSERT_TRUE(server_->start(&error)) << error;
+    Status started = server_->start();
+    ASSERT_TRUE(started.ok()) << started.message();
     port_ = server_->port();
     ASSERT_NE(port_, 0);
   }
@@ -267,8 +267,8 @@ TEST(HttpServerAsync, AnAnswerAfterTheServerIsGoneTouchesNothingFreed) {
     late = std::move(reply);
     held.notify_all();
   });
-  std::string error;
-  ASSERT_TRUE(server->start(&error)) << error;
+  Status started = server->start();
+  ASSERT_TRUE(started.ok()) << started.message();
   const uint16_t port = server->port();
   auto answer = std::async(std::launch::async, [port] {
     HttpClient client(port, std::chrono::seconds(3));

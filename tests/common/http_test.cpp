@@ -54,5 +54,21 @@ TEST(Response, ErrorHasSpecShape) {
   EXPECT_EQ(body["message"], "movie 7 does not exist");
 }
 
+// A failure carried as a Status to the edge is answered byte for byte as the shape written directly.
+TEST(Response, AFailedStatusIsTheSameErrorShape) {
+  auto json = Response::error(Status::fromHttp(400, "invalid_json", "the body is not valid JSON"));
+  EXPECT_EQ(json.status, 400);
+  EXPECT_EQ(json.body, Response::error(400, "invalid_json", "the body is not valid JSON").body);
+  auto field =
+      Response::error(Status::fromHttp(400, "invalid_field", "title is required").withField("title"));
+  EXPECT_EQ(field.body, R"({"error":"invalid_field","field":"title","message":"title is required"})");
+  auto media = Response::error(Status::fromHttp(415, "unsupported_media_type", "send JSON"));
+  EXPECT_EQ(media.status, 415);
+  // Without an HTTP status and reason: the code decides.
+  EXPECT_EQ(Response::error(Status::unavailable("down")).status, 503);
+  EXPECT_EQ(Response::error(Status::notFound("gone")).body, R"({"error":"not_found","message":"gone"})");
+  EXPECT_EQ(Response::error(Status::internal("x")).status, 500);
+}
+
 }  // namespace
 }  // namespace mp::http

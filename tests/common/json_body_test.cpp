@@ -14,19 +14,17 @@ Request jsonRequest(std::string body, std::string contentType = "application/jso
 }
 
 TEST(ParseJsonObject, AcceptsAnObject) {
-  nlohmann::json out;
-  EXPECT_FALSE(parseJsonObject(jsonRequest(R"({"a":1})"), &out));
-  EXPECT_EQ(out["a"], 1);
-  EXPECT_FALSE(parseJsonObject(jsonRequest(R"({"a":1})", "application/json; charset=utf-8"), &out));
+  auto out = parseJsonObject(jsonRequest(R"({"a":1})"));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ((*out)["a"], 1);
+  EXPECT_TRUE(parseJsonObject(jsonRequest(R"({"a":1})", "application/json; charset=utf-8")).ok());
 }
 
 TEST(ParseJsonObject, TheSameKeyInDifferentObjectsIsFine) {
-  nlohmann::json out;
-  EXPECT_FALSE(parseJsonObject(jsonRequest(R"({"a":{"a":1},"b":[{"a":1},{"a":2}]})"), &out));
+  EXPECT_TRUE(parseJsonObject(jsonRequest(R"({"a":{"a":1},"b":[{"a":1},{"a":2}]})")).ok());
 }
 
 TEST(ParseJsonObject, RefusesWithTheRightStatus) {
-  nlohmann::json out;
   struct Case {
     std::string body;
     std::string contentType;
@@ -46,20 +44,20 @@ TEST(ParseJsonObject, RefusesWithTheRightStatus) {
       {std::string("{\"a\":\"x\0y\"}", 10), "application/json", 400},
   };
   for (const auto& c : cases) {
-    auto error = parseJsonObject(jsonRequest(c.body, c.contentType), &out);
-    ASSERT_TRUE(error) << c.body;
-    EXPECT_EQ(error->status, c.status) << c.body;
-    auto body = nlohmann::json::parse(error->body);
+    auto parsed = parseJsonObject(jsonRequest(c.body, c.contentType));
+    ASSERT_FALSE(parsed.ok()) << c.body;
+    auto error = Response::error(parsed.status());
+    EXPECT_EQ(error.status, c.status) << c.body;
+    auto body = nlohmann::json::parse(error.body);
     EXPECT_TRUE(body.contains("error") && body.contains("message"));
   }
 }
 
 TEST(ParseJsonObject, DeepNestingIsRefusedWithoutRecursion) {
-  nlohmann::json out;
   std::string deep = "{\"a\":" + std::string(10000, '[') + std::string(10000, ']') + "}";
-  auto error = parseJsonObject(jsonRequest(deep), &out);
-  ASSERT_TRUE(error);
-  EXPECT_EQ(error->status, 400);
+  auto parsed = parseJsonObject(jsonRequest(deep));
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(Response::error(parsed.status()).status, 400);
 }
 
 TEST(Utf8Length, CountsCodePoints) {

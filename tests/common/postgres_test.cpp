@@ -40,14 +40,13 @@ TEST(PostgresPool, RunsPreparedStatementsAndClassifiesErrors) {
   ASSERT_TRUE(migrate(pool, "test", migrations()).ok());
 
   auto inserted = pool.run("insert_item", {std::string("a"), std::string("1")});
-  ASSERT_TRUE(inserted.ok()) << inserted.message();
+  ASSERT_TRUE(inserted.ok()) << inserted.status().message();
   EXPECT_EQ(inserted.rows(), 1);
-  EXPECT_EQ(pool.run("insert_item", {std::string("a"), std::string("2")}).error(),
-            ErrorKind::kUniqueViolation);
-  EXPECT_EQ(pool.run("insert_item", {std::string("b"), std::string("0")}).error(),
-            ErrorKind::kCheckViolation);
-  EXPECT_EQ(pool.run("broken", {}).error(), ErrorKind::kQuery);
-  EXPECT_EQ(pool.run("no_such_statement", {}).error(), ErrorKind::kQuery);
+  EXPECT_EQ(pool.run("insert_item", {std::string("a"), std::string("2")}).status().code(), Code::kConflict);
+  EXPECT_EQ(pool.run("insert_item", {std::string("b"), std::string("0")}).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(pool.run("broken", {}).status().code(), Code::kInternal);
+  EXPECT_EQ(pool.run("no_such_statement", {}).status().code(), Code::kInternal);
   auto count = pool.run("count_items", {});
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(count.integer(0, 0), 1);
@@ -61,7 +60,7 @@ TEST(PostgresPool, AStatementPlannedPerCallIsNeverPrepared) {
   ASSERT_TRUE(pool.run("backend_pid", {}).ok());
   for (int i = 0; i < 7; ++i) {  // past the five calls after which PostgreSQL may switch to a generic plan
     auto names = pool.run("prepared_names", {std::string("%")});
-    ASSERT_TRUE(names.ok()) << names.message();
+    ASSERT_TRUE(names.ok()) << names.status().message();
     EXPECT_EQ(names.text(0, 0), "backend_pid");
   }
 }
@@ -99,7 +98,7 @@ TEST(PostgresPool, AConnectionIsNeverUsedByTwoThreadsAtOnce) {
         auto lease = pool.acquire(std::chrono::seconds(10));
         ASSERT_TRUE(lease);
         auto pid = lease->execute("backend_pid", {});
-        ASSERT_TRUE(pid.ok()) << pid.message();
+        ASSERT_TRUE(pid.ok()) << pid.status().message();
         std::string backend = pid.text(0, 0);
         {
           std::lock_guard<std::mutex> lock(mutex);
@@ -126,8 +125,8 @@ TEST(PostgresPool, AnUnreachableServerIsReportedFastAndBacksOff) {
   auto first = pool.run("count_items", {});
   auto second = pool.run("count_items", {});
   auto elapsed = std::chrono::steady_clock::now() - started;
-  EXPECT_EQ(first.error(), ErrorKind::kUnavailable);
-  EXPECT_EQ(second.error(), ErrorKind::kUnavailable);
+  EXPECT_EQ(first.status().code(), Code::kUnavailable);
+  EXPECT_EQ(second.status().code(), Code::kUnavailable);
   EXPECT_LT(elapsed, std::chrono::seconds(2));
   Status pinged = pool.ping();
   EXPECT_FALSE(pinged.ok());
@@ -183,8 +182,8 @@ TEST(PostgresPool, AServerThatGoesSilentFailsTheStatementWithinTheAnswerDeadline
   int64_t took = 0;
   Result statement = boundedCall(
       proxy, std::chrono::seconds(20), [&] { return pool.run("count_items", {}); }, &took);
-  EXPECT_EQ(statement.error(), ErrorKind::kUnavailable) << statement.message();
-  EXPECT_LT(took, 1000 + 2000 + 1500) << statement.message();
+  EXPECT_EQ(statement.status().code(), Code::kUnavailable) << statement.status().message();
+  EXPECT_LT(took, 1000 + 2000 + 1500) << statement.status().message();
 
   proxy.setMode(test::TcpProxy::Mode::kForward);
   bool back = false;
@@ -201,8 +200,8 @@ TEST(PostgresPool, AServerThatGoesSilentFailsTheStatementWithinTheAnswerDeadline
         return lease ? lease->exec("SELECT count(*) FROM items") : Result();
       },
       &took);
-  EXPECT_EQ(exec.error(), ErrorKind::kUnavailable) << exec.message();
-  EXPECT_LT(took, 1000 + 2000 + 1500) << exec.message();
+  EXPECT_EQ(exec.status().code(), Code::kUnavailable) << exec.status().message();
+  EXPECT_LT(took, 1000 + 2000 + 1500) << exec.status().message();
 }
 
 // The statement ran, then its answer was lost with the connection: sent again only when it chose
@@ -220,14 +219,14 @@ TEST(PostgresPool, ALostAnswerIsRetriedOnlyForStatementsThatChoseIt) {
   proxy.setMode(test::TcpProxy::Mode::kCutNextReply);
   Result read = pool.run("count_items", {});
   EXPECT_EQ(proxy.repliesCut(), 1);
-  ASSERT_TRUE(read.ok()) << "a read whose answer was lost was not retried: " << read.message();
+  ASSERT_TRUE(read.ok()) << "a read whose answer was lost was not retried: " << read.status().message();
   EXPECT_EQ(read.integer(0, 0), 1);
 
   ASSERT_TRUE(pool.run("insert_item", {std::string("warm-2"), std::string("1")}).ok());  // prepared again
   proxy.setMode(test::TcpProxy::Mode::kCutNextReply);
   Result insert = pool.run("insert_item", {std::string("once"), std::string("1")});
   EXPECT_EQ(proxy.repliesCut(), 2);
-  EXPECT_EQ(insert.error(), ErrorKind::kUnavailable) << insert.message();
+  EXPECT_EQ(insert.status().code(), Code::kUnavailable) << insert.status().message();
   EXPECT_EQ(db.scalar("SELECT count(*) FROM items WHERE name = 'once'"), "1") << "it ran, once";
 }
 
@@ -241,8 +240,8 @@ TEST(PostgresPool, AServerThatGoesSilentFailsTheConnectWithinTheConnectTimeout) 
   int64_t took = 0;
   Result result = boundedCall(
       proxy, std::chrono::seconds(20), [&] { return pool.run("count_items", {}); }, &took);
-  EXPECT_EQ(result.error(), ErrorKind::kUnavailable) << result.message();
-  EXPECT_LT(took, 2000 + 1500) << result.message();
+  EXPECT_EQ(result.status().code(), Code::kUnavailable) << result.status().message();
+  EXPECT_LT(took, 2000 + 1500) << result.status().message();
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-#include <variant>
 
 #include "common/http.h"
 #include "common/json_body.h"
@@ -29,13 +28,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   body.headers = {{"content-type", "application/json"}};
   body.body = input;
   auto movie = inventory::parseMovieInput(body);
-  if (auto* accepted = std::get_if<inventory::MovieInput>(&movie)) {
+  if (const inventory::MovieInput* accepted = movie.ok() ? &*movie : nullptr) {
     size_t length = mp::http::utf8Length(accepted->title);
     if (length == 0 || length > inventory::kMaxTitleLength || !mp::http::isValidUtf8(accepted->title)) {
       std::abort();
     }
   } else {
-    expectClientError(std::get<mp::http::Response>(movie));
+    expectClientError(mp::http::Response::error(movie.status()));
   }
 
   mp::http::Request list;
@@ -45,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto query = mp::http::parseQuery(input)) {
     list.query = *query;
     auto parsed = inventory::parseMovieQuery(list);
-    if (auto* accepted = std::get_if<inventory::MovieQuery>(&parsed)) {
+    if (const inventory::MovieQuery* accepted = parsed.ok() ? &*parsed : nullptr) {
       if (accepted->offset < 0 ||
           (accepted->limit && (*accepted->limit < 0 || *accepted->limit > inventory::kMaxLimit))) {
         std::abort();
@@ -54,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         inventory::containsPattern(*accepted->title);
       }
     } else {
-      expectClientError(std::get<mp::http::Response>(parsed));
+      expectClientError(mp::http::Response::error(parsed.status()));
     }
   }
 

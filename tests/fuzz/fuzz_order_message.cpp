@@ -9,23 +9,22 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);
-  mp::OrderMessage order;
-  std::string error;
-  if (mp::parseOrderMessage(body, &order, &error)) {
+  auto parsed = mp::parseOrderMessage(body);
+  if (parsed.ok()) {
+    const mp::OrderMessage& order = *parsed;
     // What an accepted order promises to PostgreSQL (numeric(12,2), integer > 0, user_id bounded).
     if (order.userId.empty() || order.userId.size() > mp::kMaxUserIdBytes || order.numberOfItems <= 0 ||
         order.totalCents < 0 || order.totalCents > 999999999999) {
       std::abort();
     }
     // The amount text must read back to the same cents.
-    int64_t cents = -1;
-    if (!mp::parseAmountCents(order.totalAmountText(), &cents, &error) || cents != order.totalCents) {
+    auto cents = mp::parseAmountCents(order.totalAmountText());
+    if (!cents.ok() || *cents != order.totalCents) {
       std::abort();
     }
-  } else if (error.empty()) {
+  } else if (parsed.status().message().empty()) {
     std::abort();  // a refusal always says why
   }
-  int64_t cents = 0;
-  mp::parseAmountCents(body, &cents, &error);
+  mp::parseAmountCents(body);
   return 0;
 }

@@ -8,17 +8,15 @@ namespace mp {
 namespace {
 
 OrderMessage parseOk(const std::string& body) {
-  OrderMessage order;
-  std::string error;
-  EXPECT_TRUE(parseOrderMessage(body, &order, &error)) << body << ": " << error;
-  return order;
+  auto order = parseOrderMessage(body);
+  EXPECT_TRUE(order.ok()) << body << ": " << order.status().message();
+  return order.ok() ? *order : OrderMessage{};
 }
 
 std::string parseError(const std::string& body) {
-  OrderMessage order;
-  std::string error;
-  EXPECT_FALSE(parseOrderMessage(body, &order, &error)) << body;
-  return error;
+  auto order = parseOrderMessage(body);
+  EXPECT_FALSE(order.ok()) << body;
+  return order.status().message();
 }
 
 TEST(OrderMessage, CanonicalStringsExample) {
