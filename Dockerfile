@@ -3,18 +3,22 @@
 # The builder compiles every program whose source is in the tree; each final stage is bookworm-slim with
 # only that program's runtime libraries, runs as a numeric non-root user and needs no shell (exec-form
 # ENTRYPOINT). No HEALTHCHECK: Kubernetes probes /healthz and /readyz.
+# The builder configures with the release preset, the flags scripts/test's release tree uses. When a
+# ccache directory is mounted at /var/cache/movie-platform/ccache (scripts/build-images mounts the host's),
+# it compiles through it and reuses what that tree compiled; otherwise without ccache.
 
 FROM debian:bookworm AS builder
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ make cmake pkg-config \
+      g++ make cmake pkg-config ccache \
       libpistache-dev libpq-dev nlohmann-json3-dev prometheus-cpp-dev librabbitmq-dev libyaml-cpp-dev \
       libcurl4-openssl-dev libssl-dev libgtest-dev libgmock-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # .dockerignore lets in only CMake files and the program sources.
 COPY . .
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null \
+RUN if [ -d /var/cache/movie-platform/ccache ]; then ccache=ON; else ccache=OFF; fi \
+ && cmake --preset release -DMP_CCACHE="$ccache" >/dev/null \
  && make -C build help >/tmp/targets \
  && for program in inventory-app billing-app api-gateway platform-operator; do \
       if grep -qx "\.\.\. $program" /tmp/targets; then \
