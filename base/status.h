@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cassert>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,6 +54,9 @@ class Status {
   // The one input field an invalid argument is about (a request body's member, a query parameter:
   // "title"); empty when it is not about one field.
   const std::string& field() const { return field_; }
+  // How long the caller should wait before it tries again (0: not said); a server answers it as
+  // Retry-After (a rate limit's refusal).
+  std::chrono::seconds retryAfter() const { return retryAfter_; }
 
   // The same failure with `context` in front of its message ("reading the Deployment: ..."), for a
   // caller that adds the step it was in. Code, HTTP status and reason stay.
@@ -73,6 +77,12 @@ class Status {
   Status withField(std::string field) const {
     Status status = *this;
     status.field_ = std::move(field);
+    return status;
+  }
+  // The same failure, to be tried again no sooner than `delay`.
+  Status withRetryAfter(std::chrono::seconds delay) const {
+    Status status = *this;
+    status.retryAfter_ = delay;
     return status;
   }
 
@@ -105,6 +115,7 @@ class Status {
   int httpStatus_ = 0;
   std::string reason_;
   std::string field_;
+  std::chrono::seconds retryAfter_{0};
 };
 
 inline Status okStatus() {

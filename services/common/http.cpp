@@ -95,7 +95,14 @@ Response Response::error(const Status& status) {
   if (!status.field().empty()) {
     body["field"] = status.field();
   }
-  return json(httpStatus, body);
+  Response response = json(httpStatus, body);
+  if (status.retryAfter().count() > 0) {
+    response.headers.emplace_back("Retry-After", std::to_string(status.retryAfter().count()));
+  }
+  if (httpStatus == 401) {
+    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"movie-platform\"");
+  }
+  return response;
 }
 
 std::optional<std::string> percentDecode(std::string_view text, bool formEncoded) {

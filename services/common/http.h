@@ -43,7 +43,9 @@ struct Response {
   // A failed Status as that shape: its HTTP status and reason as the status and code (Status::fromHttp),
   // or when it has none, by its code (invalid argument 400 bad_request, not found 404 not_found,
   // conflict 409 conflict, unavailable 503 unavailable, internal 500 internal_error); "field" too when
-  // it names one.
+  // it names one. With the headers those answers call for: Retry-After when the Status says when
+  // (retryAfter()), and on a 401 the challenge of the platform's one scheme (RFC 9110 requires one),
+  // `WWW-Authenticate: Bearer realm="movie-platform"`.
   static Response error(const Status& status);
 };
 

@@ -88,8 +88,8 @@ class Dispatcher : public RequestSink {
       return;
     }
     if (state->admission) {
-      if (auto refusal = state->admission(request, route)) {
-        finish(writer, request, std::move(*refusal));
+      if (Status admitted = state->admission(request, route); !admitted.ok()) {
+        finish(writer, request, Response::error(admitted));
         return;
       }
     }

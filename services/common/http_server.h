@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -32,9 +31,10 @@ struct ServerOptions {
 // Answers "are my dependencies reachable?": ok, or why not (the 503's message). Runs on a worker thread.
 using ReadinessCheck = std::function<Status()>;
 
-// Decides, before routing, whether a request may proceed (e.g. a bearer token, a rate limit); an answer
-// refuses it. `route` is the matched template ("unmatched" when none). Runs on the reactor: must not block.
-using Admission = std::function<std::optional<Response>(const Request& request, const std::string& route)>;
+// Decides, before routing, whether a request may proceed (e.g. a bearer token, a rate limit): ok admits
+// it; a failed Status refuses it, answered Response::error(status) (its HTTP status, reason, message and
+// Retry-After). `route` is the matched template ("unmatched" when none). Runs on the reactor: must not block.
+using Admission = std::function<Status(const Request& request, const std::string& route)>;
 
 // The HTTP server every service runs: Pistache's reactor parses requests (HTTP/1.1 keep-alive by
 // default), the Router picks a handler, cheap handlers run inline and blocking ones on a bounded worker

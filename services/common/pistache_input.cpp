@@ -48,6 +48,12 @@ std::string serialize(const Response& response) {
   return text;
 }
 
+// The refusal of a request above `maxRequestBytes`.
+Status tooLarge(size_t maxRequestBytes) {
+  return Status::fromHttp(413, "payload_too_large",
+                          "the request is larger than " + std::to_string(maxRequestBytes) + " bytes");
+}
+
 }  // namespace
 
 // Pistache keeps only a map of query values; the request line's raw query is rebuilt from the
@@ -174,8 +180,7 @@ void StrictInputHandler::onInput(const char* buffer, size_t len, const std::shar
   guard->pending += len;
   if (guard->pending > maxRequestBytes_) {
     parser->reset();
-    rejectStream(peer, *guard, 413, "payload_too_large",
-                 "the request is larger than " + std::to_string(maxRequestBytes_) + " bytes");
+    rejectStream(peer, *guard, tooLarge(maxRequestBytes_));
     return;
   }
   if (!guard->headChecked && !checkHead(peer, *guard, buffer, len)) {
@@ -184,8 +189,7 @@ void StrictInputHandler::onInput(const char* buffer, size_t len, const std::shar
   }
   if (!parser->feed(buffer, len)) {
     parser->reset();
-    rejectStream(peer, *guard, 413, "payload_too_large",
-                 "the request is larger than " + std::to_string(maxRequestBytes_) + " bytes");
+    rejectStream(peer, *guard, tooLarge(maxRequestBytes_));
     return;
   }
   P::Http::Private::State parsed;
@@ -193,12 +197,14 @@ void StrictInputHandler::onInput(const char* buffer, size_t len, const std::shar
     parsed = parser->parse();
   } catch (const P::Http::HttpError& e) {
     parser->reset();
-    rejectStream(peer, *guard, e.code() == 501 ? 501 : 400, "bad_request",
-                 std::string("malformed HTTP request: ") + e.reason());
+    rejectStream(peer, *guard,
+                 Status::fromHttp(e.code() == 501 ? 501 : 400, "bad_request",
+                                  std::string("malformed HTTP request: ") + e.reason()));
     return;
   } catch (const std::exception& e) {
     parser->reset();
-    rejectStream(peer, *guard, 400, "bad_request", std::string("malformed HTTP request: ") + e.what());
+    rejectStream(peer, *guard,
+                 Status::fromHttp(400, "bad_request", std::string("malformed HTTP request: ") + e.what()));
     return;
   }
   if (parsed != P::Http::Private::State::Done) {
@@ -252,8 +258,8 @@ bool StrictInputHandler::checkHead(const std::shared_ptr<P::Tcp::Peer>& peer, Co
     guard.head.resize(end + 4);
     guard.headChecked = true;
   }
-  if (auto rejection = checkRequestHead(guard.head, limits)) {
-    rejectStream(peer, guard, rejection->status, rejection->code, rejection->message);
+  if (Status rejection = checkRequestHead(guard.head, limits); !rejection.ok()) {
+    rejectStream(peer, guard, rejection);
     return false;
   }
   if (guard.headChecked) {
@@ -267,9 +273,9 @@ bool StrictInputHandler::checkHead(const std::shared_ptr<P::Tcp::Peer>& peer, Co
 // Answers an error for a stream that cannot be parsed further, asks the client to close, and
 // swallows whatever it still sends (closing at once would reset the socket and lose the answer).
 void StrictInputHandler::rejectStream(const std::shared_ptr<P::Tcp::Peer>& peer, ConnectionGuard& guard,
-                                      int status, const std::string& code, const std::string& message) {
+                                      const Status& rejection) {
   guard.discarding = true;
-  auto response = Response::error(status, code, message);
+  auto response = Response::error(rejection);
   response.headers.emplace_back("Connection", "close");
   // Written as raw bytes through the peer (queued in order with earlier answers): Pistache's writer
   // would close the socket at once on "Connection: close" and the client could lose this answer.
@@ -280,8 +286,10 @@ void StrictInputHandler::rejectStream(const std::shared_ptr<P::Tcp::Peer>& peer,
   } catch (const std::exception& e) {
     log::debug("http_write_failed", {{"reason", e.what()}});
   }
-  sink_->rejected(status);
-  log::warn("http_rejected", {{"status", status}, {"reason", message}, {"remote", peer->address().host()}});
+  sink_->rejected(response.status);
+  log::warn(
+      "http_rejected",
+      {{"status", response.status}, {"reason", rejection.message()}, {"remote", peer->address().host()}});
 }
 
 }  // namespace mp::http

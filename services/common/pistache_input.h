@@ -44,8 +44,9 @@ class StrictInputHandler : public Pistache::Http::Handler {
   std::shared_ptr<ConnectionGuard> guardOf(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
   bool checkHead(const std::shared_ptr<Pistache::Tcp::Peer>& peer, ConnectionGuard& guard, const char* buffer,
                  size_t len);
-  void rejectStream(const std::shared_ptr<Pistache::Tcp::Peer>& peer, ConnectionGuard& guard, int status,
-                    const std::string& code, const std::string& message);
+  // `rejection` is a failed Status with the HTTP status and error code to answer (Response::error).
+  void rejectStream(const std::shared_ptr<Pistache::Tcp::Peer>& peer, ConnectionGuard& guard,
+                    const Status& rejection);
 
   size_t maxRequestBytes_;
   std::shared_ptr<RequestSink> sink_;

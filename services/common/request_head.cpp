@@ -1,6 +1,8 @@
 #include "common/request_head.h"
 
 #include <array>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace mp::http {
@@ -9,8 +11,8 @@ namespace {
 constexpr std::array<std::string_view, 9> kMethods = {"GET",     "HEAD",  "POST",  "PUT",    "DELETE",
                                                       "OPTIONS", "PATCH", "TRACE", "CONNECT"};
 
-HeadRejection malformed(const std::string& why) {
-  return {400, "bad_request", "malformed HTTP request: " + why};
+Status malformed(const std::string& why) {
+  return Status::fromHttp(400, "bad_request", "malformed HTTP request: " + why);
 }
 
 // RFC 9110 token characters (header names).
@@ -47,33 +49,34 @@ std::string_view trim(std::string_view text) {
 }
 
 // The method so far (complete or not): upper-case letters only, and a known one once complete.
-std::optional<HeadRejection> checkMethod(std::string_view method, bool complete) {
+Status checkMethod(std::string_view method, bool complete) {
   for (char c : method) {
     if (c < 'A' || c > 'Z') {
       return malformed("the request line does not start with a method");
     }
   }
   if (!complete) {
-    return std::nullopt;
+    return okStatus();
   }
   if (method.empty()) {
     return malformed("the request line has no method");
   }
   for (auto known : kMethods) {
     if (method == known) {
-      return std::nullopt;
+      return okStatus();
     }
   }
   return malformed("unknown method " + std::string(method));
 }
 
-std::optional<HeadRejection> checkRequestLine(std::string_view line, bool complete) {
+Status checkRequestLine(std::string_view line, bool complete) {
   size_t space = line.find(' ');
-  if (auto bad = checkMethod(line.substr(0, space), space != std::string_view::npos || complete)) {
+  if (Status bad = checkMethod(line.substr(0, space), space != std::string_view::npos || complete);
+      !bad.ok()) {
     return bad;
   }
   if (!complete) {
-    return std::nullopt;
+    return okStatus();
   }
   if (space == std::string_view::npos) {
     return malformed("the request line has no target");
@@ -100,12 +103,12 @@ std::optional<HeadRejection> checkRequestLine(std::string_view line, bool comple
   if (!originForm && !absoluteForm && target != "*") {
     return malformed("the request target must start with /");
   }
-  return std::nullopt;
+  return okStatus();
 }
 
 }  // namespace
 
-std::optional<HeadRejection> checkRequestHead(std::string_view head, const HeadLimits& limits) {
+Status checkRequestHead(std::string_view head, const HeadLimits& limits) {
   // One empty line before a request is tolerated (RFC 9112 section 2.2), e.g. after a body's extra CRLF.
   if (head.rfind("\r\n", 0) == 0) {
     head.remove_prefix(2);
@@ -126,26 +129,26 @@ std::optional<HeadRejection> checkRequestHead(std::string_view head, const HeadL
       line.remove_suffix(1);
     }
     if (requestLine) {
-      if (auto bad = checkRequestLine(line, complete)) {
+      if (Status bad = checkRequestLine(line, complete); !bad.ok()) {
         return bad;
       }
       requestLine = false;
     } else {
       if (line.size() > limits.maxHeaderLineBytes) {
-        return HeadRejection{
+        return Status::fromHttp(
             431, "header_too_large",
-            "a header field is longer than " + std::to_string(limits.maxHeaderLineBytes) + " bytes"};
+            "a header field is longer than " + std::to_string(limits.maxHeaderLineBytes) + " bytes");
       }
       if (!complete) {
-        return std::nullopt;
+        return okStatus();
       }
       if (line.empty()) {
         break;  // the end of the head
       }
       if (++headers > limits.maxHeaders) {
-        return HeadRejection{
+        return Status::fromHttp(
             431, "header_too_large",
-            "the request has more than " + std::to_string(limits.maxHeaders) + " header fields"};
+            "the request has more than " + std::to_string(limits.maxHeaders) + " header fields");
       }
       if (line.front() == ' ' || line.front() == '\t') {
         return malformed("obsolete header line folding");
@@ -180,16 +183,16 @@ std::optional<HeadRejection> checkRequestHead(std::string_view head, const HeadL
         std::string_view digits = value.substr(std::min(value.find_first_not_of('0'), value.size()));
         if (digits.size() > 18 ||
             (!digits.empty() && std::stoull(std::string(digits)) > limits.maxRequestBytes)) {
-          return HeadRejection{
+          return Status::fromHttp(
               413, "payload_too_large",
-              "the request is larger than " + std::to_string(limits.maxRequestBytes) + " bytes"};
+              "the request is larger than " + std::to_string(limits.maxRequestBytes) + " bytes");
         }
       } else if (equalsIgnoringCase(name, "transfer-encoding")) {
         chunked = true;
       }
     }
     if (!complete) {
-      return std::nullopt;
+      return okStatus();
     }
     lineStart = newline + 1;
   }
@@ -199,10 +202,10 @@ std::optional<HeadRejection> checkRequestHead(std::string_view head, const HeadL
   if (chunked) {
     // Pistache 0.0.5 reads a chunk size with strtol past the end of its buffer (AddressSanitizer
     // reports it), so chunked request bodies never reach it.
-    return HeadRejection{411, "length_required",
-                         "send the body with a Content-Length; Transfer-Encoding is not accepted"};
+    return Status::fromHttp(411, "length_required",
+                            "send the body with a Content-Length; Transfer-Encoding is not accepted");
   }
-  return std::nullopt;
+  return okStatus();
 }
 
 }  // namespace mp::http

@@ -1,19 +1,11 @@
 #pragma once
 
 #include <cstddef>
-#include <optional>
-#include <string>
 #include <string_view>
 
-namespace mp::http {
+#include "base/status.h"
 
-// Why a request head is refused: the status, the error code of docs/openapi.yaml and a sentence for the
-// client.
-struct HeadRejection {
-  int status;
-  std::string code;
-  std::string message;
-};
+namespace mp::http {
 
 struct HeadLimits {
   size_t maxRequestBytes = 1 << 20;  // a declared Content-Length above this is 413 at once
@@ -26,8 +18,10 @@ struct HeadLimits {
 // header lines without a colon or with spaces in the name, keeps the first of two different
 // Content-Length values (a request smuggling vector), reserves memory for any declared length, and
 // reads chunk sizes past its buffer (so a request with Transfer-Encoding is 411: send a Content-Length).
-// `head` is what arrived so far, possibly incomplete (checked again as more arrives). nullopt: nothing
-// wrong so far. A pure function.
-std::optional<HeadRejection> checkRequestHead(std::string_view head, const HeadLimits& limits);
+// `head` is what arrived so far, possibly incomplete (checked again as more arrives). Ok: nothing wrong
+// so far; a refusal is Status::fromHttp(status, error code of docs/openapi.yaml, a sentence for the
+// client): 400 bad_request, 411 length_required, 413 payload_too_large or 431 header_too_large, answered
+// by Response::error(status). A pure function.
+Status checkRequestHead(std::string_view head, const HeadLimits& limits);
 
 }  // namespace mp::http

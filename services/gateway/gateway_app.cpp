@@ -55,29 +55,25 @@ http::Admission makeAdmission(const AccessSettings& access) {
         rate, access.burst > 0 ? static_cast<double>(access.burst) : rate);
   }
   std::string token = access.token;
-  return [limiter, token](const http::Request& request,
-                          const std::string& route) -> std::optional<http::Response> {
+  return [limiter, token](const http::Request& request, const std::string& route) -> Status {
     if (route == "/healthz" || route == "/readyz" || route == "/metrics") {
-      return std::nullopt;
+      return okStatus();
     }
     if (limiter) {
       auto decision = limiter->admit(request.remoteAddress, ClientRateLimiter::Clock::now());
       if (!decision.allowed) {
-        auto response = http::Response::error(429, "rate_limited",
-                                              "too many requests from this client; retry after " +
-                                                  std::to_string(decision.retryAfterSeconds) + " s");
-        response.headers.emplace_back("Retry-After", std::to_string(decision.retryAfterSeconds));
-        return response;
+        return Status::fromHttp(429, "rate_limited",
+                                "too many requests from this client; retry after " +
+                                    std::to_string(decision.retryAfterSeconds) + " s")
+            .withRetryAfter(std::chrono::seconds(decision.retryAfterSeconds));
       }
     }
     if (!token.empty() && isMutating(request.method) &&
         !bearerTokenMatches(request.header("authorization"), token)) {
-      auto response = http::Response::error(401, "unauthorized",
-                                            request.method + " needs an Authorization: Bearer token");
-      response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"movie-platform\"");
-      return response;
+      // Answered with the platform's challenge, WWW-Authenticate: Bearer (Response::error).
+      return Status::fromHttp(401, "unauthorized", request.method + " needs an Authorization: Bearer token");
     }
-    return std::nullopt;
+    return okStatus();
   };
 }
 

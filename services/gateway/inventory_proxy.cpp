@@ -53,6 +53,43 @@ UpstreamSettings upstreamOf(const ProxySettings& settings, std::string* hostHead
   return upstream;
 }
 
+// inventory-app's answer as the gateway's: status, body, Content-Type and the kPassedHeaders.
+http::Response passedOn(UpstreamAnswer answer) {
+  http::Response response;
+  response.status = answer.status;
+  response.body = std::move(answer.body);
+  response.contentType.clear();
+  for (auto& [name, value] : answer.headers) {
+    if (name == "content-type") {
+      response.contentType = std::move(value);
+      continue;
+    }
+    for (const char* passed : kPassedHeaders) {
+      if (strcasecmp(name.c_str(), passed) == 0) {
+        response.headers.emplace_back(passed, std::move(value));
+      }
+    }
+  }
+  if (response.contentType.empty()) {
+    response.contentType = "application/octet-stream";
+  }
+  return response;
+}
+
+// The gateway's answer when inventory-app gave none (upstream_client.h names the causes): 504 on a
+// timeout, 503 when too many requests wait, 502 otherwise.
+http::Response failureAnswer(const Status& failure, long long timeoutMs) {
+  if (failure.reason() == kUpstreamTimedOut) {
+    return http::Response::error(504, "upstream_timeout",
+                                 "inventory-app did not answer within " + std::to_string(timeoutMs) + " ms");
+  }
+  if (failure.reason() == kUpstreamOverloaded) {
+    return http::Response::error(503, "overloaded", "too many requests are waiting; retry shortly");
+  }
+  return http::Response::error(502, "upstream_unavailable",
+                               "inventory-app could not be reached: " + failure.message());
+}
+
 }  // namespace
 
 InventoryProxy::InventoryProxy(ProxySettings settings) : settings_(std::move(settings)) {
@@ -95,49 +132,16 @@ void InventoryProxy::forward(const http::Request& request, std::function<void(ht
   bytes += request.body;
 
   const long long timeoutMs = settings_.timeout.count();
-  client_->send(
-      std::move(bytes), request.method == "HEAD",
-      [reply = std::move(reply), timeoutMs](UpstreamResult result) {
-        using Outcome = UpstreamResult::Outcome;
-        if (result.outcome != Outcome::kAnswered) {
-          log::warn("upstream_failed", {{"upstream", "inventory-app"}, {"reason", result.reason}});
-        }
-        switch (result.outcome) {
-          case Outcome::kTimedOut:
-            reply(http::Response::error(
-                504, "upstream_timeout",
-                "inventory-app did not answer within " + std::to_string(timeoutMs) + " ms"));
-            return;
-          case Outcome::kUnreachable:
-            reply(http::Response::error(502, "upstream_unavailable",
-                                        "inventory-app could not be reached: " + result.reason));
-            return;
-          case Outcome::kOverloaded:
-            reply(http::Response::error(503, "overloaded", "too many requests are waiting; retry shortly"));
-            return;
-          case Outcome::kAnswered:
-            break;
-        }
-        http::Response response;
-        response.status = result.status;
-        response.body = std::move(result.body);
-        response.contentType.clear();
-        for (auto& [name, value] : result.headers) {
-          if (name == "content-type") {
-            response.contentType = std::move(value);
-            continue;
-          }
-          for (const char* passed : kPassedHeaders) {
-            if (strcasecmp(name.c_str(), passed) == 0) {
-              response.headers.emplace_back(passed, std::move(value));
-            }
-          }
-        }
-        if (response.contentType.empty()) {
-          response.contentType = "application/octet-stream";
-        }
-        reply(std::move(response));
-      });
+  client_->send(std::move(bytes), request.method == "HEAD",
+                [reply = std::move(reply), timeoutMs](StatusOr<UpstreamAnswer> result) {
+                  if (!result.ok()) {
+                    log::warn("upstream_failed",
+                              {{"upstream", "inventory-app"}, {"reason", result.status().message()}});
+                    reply(failureAnswer(result.status(), timeoutMs));
+                    return;
+                  }
+                  reply(passedOn(std::move(result).value()));
+                });
 }
 
 Status InventoryProxy::reachable() const {

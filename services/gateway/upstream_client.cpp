@@ -21,6 +21,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kResolveCacheTime = std::chrono::seconds(30);
 
+// The failures of upstream_client.h, each with its reason.
+Status unreachable(std::string why) {
+  return Status::unavailable(std::move(why)).withReason(kUpstreamUnreachable);
+}
+Status timedOut(std::string why) {
+  return Status::unavailable(std::move(why)).withReason(kUpstreamTimedOut);
+}
+Status overloaded(std::string why) {
+  return Status::unavailable(std::move(why)).withReason(kUpstreamOverloaded);
+}
+
 struct Pending {
   std::string request;
   bool head = false;
@@ -74,12 +85,8 @@ struct UpstreamClient::Loop {
     close(epoll);
   }
 
-  static void answer(Pending& pending, UpstreamResult::Outcome outcome, std::string reason) {
-    UpstreamResult result;
-    result.outcome = outcome;
-    result.reason = std::move(reason);
-    pending.done(std::move(result));
-  }
+  // Ends `pending` without an answer (upstream_client.h: the failure's reason says why).
+  static void answer(Pending& pending, Status failure) { pending.done(std::move(failure)); }
 
   // The upstream's address, cached for kResolveCacheTime; kUnavailable when the name has none yet.
   Status resolve() {
@@ -130,7 +137,7 @@ struct UpstreamClient::Loop {
       return;
     }
     if (waiting.size() >= settings.queueLimit) {
-      answer(pending, UpstreamResult::Outcome::kOverloaded, "too many requests are waiting");
+      answer(pending, overloaded("too many requests are waiting"));
       return;
     }
     waiting.push_back(std::move(pending));
@@ -138,12 +145,12 @@ struct UpstreamClient::Loop {
 
   void open(Pending pending) {
     if (Status resolved = resolve(); !resolved.ok()) {
-      answer(pending, UpstreamResult::Outcome::kUnreachable, resolved.message());
+      answer(pending, unreachable(resolved.message()));
       return;
     }
     int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      answer(pending, UpstreamResult::Outcome::kUnreachable, std::string("socket: ") + std::strerror(errno));
+      answer(pending, unreachable(std::string("socket: ") + std::strerror(errno)));
       return;
     }
     int one = 1;
@@ -153,7 +160,7 @@ struct UpstreamClient::Loop {
     if (rc != 0 && errno != EINPROGRESS) {
       std::string reason = std::string("connect: ") + std::strerror(errno);
       ::close(fd);
-      answer(pending, UpstreamResult::Outcome::kUnreachable, reason);
+      answer(pending, unreachable(reason));
       return;
     }
     auto owned = std::make_unique<Connection>();
@@ -233,8 +240,7 @@ struct UpstreamClient::Loop {
         connection->answerStarted = true;
         connection->response->feed(buffer.data(), static_cast<size_t>(got));
         if (connection->response->failed()) {
-          fail(connection, UpstreamResult::Outcome::kUnreachable,
-               "invalid answer: " + connection->response->error());
+          fail(connection, unreachable("invalid answer: " + connection->response->error()));
           return;
         }
         if (connection->response->complete()) {
@@ -278,19 +284,18 @@ struct UpstreamClient::Loop {
       }
       return;
     }
-    fail(connection, UpstreamResult::Outcome::kUnreachable, reason);
+    fail(connection, unreachable(reason));
   }
 
-  void fail(Connection* connection, UpstreamResult::Outcome outcome, std::string reason) {
+  void fail(Connection* connection, Status failure) {
     Pending pending = std::move(connection->current);
     closeConnection(connection);
-    answer(pending, outcome, std::move(reason));
+    answer(pending, std::move(failure));
     next();
   }
 
   void finished(Connection* connection) {
-    UpstreamResult result;
-    result.outcome = UpstreamResult::Outcome::kAnswered;
+    UpstreamAnswer result;
     result.status = connection->response->status();
     result.headers = connection->response->headers();
     result.body = std::move(connection->response->body());
@@ -331,8 +336,7 @@ struct UpstreamClient::Loop {
       socklen_t length = sizeof error;
       getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
       if (error != 0) {
-        fail(connection, UpstreamResult::Outcome::kUnreachable,
-             std::string("connect: ") + std::strerror(error));
+        fail(connection, unreachable(std::string("connect: ") + std::strerror(error)));
         return;
       }
       connected(connection);
@@ -365,11 +369,10 @@ struct UpstreamClient::Loop {
     }
     for (Connection* connection : expired) {
       if (connection->phase == Connection::Phase::kConnecting) {
-        fail(connection, UpstreamResult::Outcome::kUnreachable,
-             "connect timed out after " + std::to_string(settings.connectTimeout.count()) + " ms");
+        fail(connection, unreachable("connect timed out after " +
+                                     std::to_string(settings.connectTimeout.count()) + " ms"));
       } else {
-        fail(connection, UpstreamResult::Outcome::kTimedOut,
-             "no answer within " + std::to_string(settings.timeout.count()) + " ms");
+        fail(connection, timedOut("no answer within " + std::to_string(settings.timeout.count()) + " ms"));
       }
     }
     if (!expired.empty()) {
@@ -427,7 +430,7 @@ struct UpstreamClient::Loop {
     connections.clear();
     idle.clear();
     for (auto& pending : left) {
-      answer(pending, UpstreamResult::Outcome::kUnreachable, "the gateway is shutting down");
+      answer(pending, unreachable("the gateway is shutting down"));
     }
   }
 };

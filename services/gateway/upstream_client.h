@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
+
 namespace mp::gateway {
 
 struct UpstreamSettings {
@@ -20,22 +22,24 @@ struct UpstreamSettings {
   std::chrono::milliseconds connectTimeout{1000};
   std::chrono::milliseconds timeout{10000};  // from the request's start on a connection to its whole answer
   size_t maxConnections = 32;                // requests in flight at once; more wait for a connection
-  size_t queueLimit = 4096;                  // requests waiting for a connection; more are kOverloaded
+  size_t queueLimit = 4096;                  // requests waiting for a connection; more are refused
 };
 
-struct UpstreamResult {
-  enum class Outcome {
-    kAnswered,     // status, headers, body are the upstream's answer
-    kUnreachable,  // refused, reset, closed or the connect timed out; the request may not have arrived
-    kTimedOut,     // sent, but no whole answer within the timeout
-    kOverloaded,   // too many requests already waiting for a connection
-  };
-  Outcome outcome = Outcome::kUnreachable;
-  std::string reason;  // why, for anything but kAnswered
+// The upstream's answer, whatever its status.
+struct UpstreamAnswer {
   int status = 0;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower case
   std::string body;
 };
+
+// Why a request got no answer: a failed Status, code kUnavailable, with one of these as its reason()
+// (callers branch on it, not on the message, which says why) and httpStatus() 0 (no answer came back).
+// Refused, reset, closed, an invalid answer, or the connect timed out; the request may not have arrived.
+inline constexpr const char kUpstreamUnreachable[] = "UpstreamUnreachable";
+// Sent, but no whole answer within the timeout.
+inline constexpr const char kUpstreamTimedOut[] = "UpstreamTimedOut";
+// Too many requests already waiting for a connection (queueLimit); not sent.
+inline constexpr const char kUpstreamOverloaded[] = "UpstreamOverloaded";
 
 // An HTTP/1.1 client for one upstream, driven by one event-loop thread of its own (epoll): a request
 // parks no thread while it waits, and keep-alive connections (at most maxConnections) are reused, most
@@ -44,10 +48,10 @@ struct UpstreamResult {
 // send() is thread-safe; `done` runs on the loop thread, exactly once per request, and must not block.
 class UpstreamClient {
  public:
-  using Done = std::function<void(UpstreamResult)>;
+  using Done = std::function<void(StatusOr<UpstreamAnswer>)>;
 
   explicit UpstreamClient(UpstreamSettings settings);
-  // Stops the loop; requests still in flight are answered kUnreachable ("shutting down").
+  // Stops the loop; requests still in flight fail kUpstreamUnreachable ("shutting down").
   ~UpstreamClient();
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;

@@ -128,6 +128,10 @@ TEST(Status, AnHttpAnswerMapsToACanonicalCodeAndKeepsItsStatusAndReason) {
   EXPECT_EQ(own.reason(), "BadFlag");
   EXPECT_EQ(own.httpStatus(), 0) << "no HTTP answer came back";
   EXPECT_EQ(Status::unavailable("refused").reason(), "");
+  EXPECT_EQ(Status::unavailable("refused").retryAfter().count(), 0) << "not said unless given";
+  Status limited = Status::fromHttp(429, "rate_limited", "slow down").withRetryAfter(std::chrono::seconds(2));
+  EXPECT_EQ(limited.retryAfter().count(), 2);
+  EXPECT_EQ(limited.withContext("posting").retryAfter().count(), 2) << "context keeps the delay";
 }
 
 TEST(LogLevel, OneTableOfNames) {

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace mp::http {
 namespace {
 
@@ -68,6 +73,21 @@ TEST(Response, AFailedStatusIsTheSameErrorShape) {
   EXPECT_EQ(Response::error(Status::unavailable("down")).status, 503);
   EXPECT_EQ(Response::error(Status::notFound("gone")).body, R"({"error":"not_found","message":"gone"})");
   EXPECT_EQ(Response::error(Status::internal("x")).status, 500);
+  EXPECT_TRUE(json.headers.empty()) << "no header unless the Status calls for one";
+}
+
+// The headers a refusal's answer must carry come from the Status: a rate limit's Retry-After, a 401's
+// challenge.
+TEST(Response, AFailedStatusBringsTheHeadersItsAnswerCallsFor) {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  auto limited = Response::error(
+      Status::fromHttp(429, "rate_limited", "retry after 3 s").withRetryAfter(std::chrono::seconds(3)));
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.body, R"({"error":"rate_limited","message":"retry after 3 s"})");
+  EXPECT_EQ(limited.headers, (Headers{{"Retry-After", "3"}}));
+  auto unauthorized = Response::error(Status::fromHttp(401, "unauthorized", "POST needs a token"));
+  EXPECT_EQ(unauthorized.status, 401);
+  EXPECT_EQ(unauthorized.headers, (Headers{{"WWW-Authenticate", "Bearer realm=\"movie-platform\""}}));
 }
 
 }  // namespace

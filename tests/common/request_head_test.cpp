@@ -3,8 +3,19 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 namespace mp::http {
 namespace {
+
+// The error code of docs/openapi.yaml each refusal's status is answered with ("" when accepted).
+const std::map<int, std::string> kErrorCodes = {{0, ""},
+                                                {400, "bad_request"},
+                                                {411, "length_required"},
+                                                {413, "payload_too_large"},
+                                                {431, "header_too_large"}};
 
 struct Case {
   std::string name;
@@ -63,11 +74,15 @@ TEST(RequestHead, Table) {
   HeadLimits limits;
   limits.maxRequestBytes = 1024;
   for (const auto& c : cases) {
-    auto rejection = checkRequestHead(c.head, limits);
-    EXPECT_EQ(rejection ? rejection->status : 0, c.status)
-        << c.name << (rejection ? ": " + rejection->message : "");
-    if (rejection) {
-      EXPECT_FALSE(rejection->code.empty()) << c.name;
+    const Status rejection = checkRequestHead(c.head, limits);
+    EXPECT_EQ(rejection.httpStatus(), c.status) << c.name << ": " << rejection.message();
+    EXPECT_EQ(rejection.reason(), kErrorCodes.at(c.status)) << c.name;
+    EXPECT_EQ(rejection.ok(), c.status == 0) << c.name;
+    if (c.status == 400) {
+      EXPECT_EQ(rejection.code(), Code::kInvalidArgument) << c.name;
+    }
+    if (!rejection.ok()) {
+      EXPECT_FALSE(rejection.message().empty()) << c.name;
     }
   }
 }

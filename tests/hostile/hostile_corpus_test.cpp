@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/status.h"
 #include "support/broker.h"
 #include "support/http_client.h"
 #include "support/service_process.h"
@@ -180,19 +181,18 @@ ServiceProcess* HostileCorpus::billing_ = nullptr;
 ServiceProcess* HostileCorpus::gateway_ = nullptr;
 std::string HostileCorpus::queue_;
 
-// Whether the service still serves a good request, over a fresh connection.
-bool stillServes(const Target& target, std::string* detail) {
+// Whether the service still serves a good request, over a fresh connection: ok, or kUnavailable with
+// what happened instead.
+Status stillServes(const Target& target) {
   if (!target.process->running()) {
-    *detail = "the process is gone:\n" + target.process->output();
-    return false;
+    return Status::unavailable("the process is gone:\n" + target.process->output());
   }
   HttpClient client(target.process->port(), std::chrono::seconds(5));
   auto reply = client.request("GET", target.goodPath);
   if (reply.status != 200) {
-    *detail = "GET " + target.goodPath + " answered " + describe(reply);
-    return false;
+    return Status::unavailable("GET " + target.goodPath + " answered " + describe(reply));
   }
-  return true;
+  return okStatus();
 }
 
 TEST_F(HostileCorpus, EveryEntryGetsItsOutcomeAndTheServicesKeepServing) {
@@ -228,9 +228,9 @@ TEST_F(HostileCorpus, EveryEntryGetsItsOutcomeAndTheServicesKeepServing) {
           held.push_back(std::make_unique<HeldConnection>(target.process->port(), bytes));
           ok = ok && held.back()->connected();
         }
-        std::string detail;
-        ok = ok && stillServes(target, &detail);
-        outcome = ok ? "held, others served" : "not served while held: " + detail;
+        Status served = ok ? stillServes(target) : Status::unavailable("a held connection did not connect");
+        ok = served.ok();
+        outcome = ok ? "held, others served" : "not served while held: " + served.message();
       } else {
         HttpClient client(target.process->port(), std::chrono::seconds(5));
         auto reply = client.raw(bytes);
@@ -246,10 +246,9 @@ TEST_F(HostileCorpus, EveryEntryGetsItsOutcomeAndTheServicesKeepServing) {
           ok = reply.closed;
         }
       }
-      std::string detail;
-      if (!stillServes(target, &detail)) {
+      if (Status served = stillServes(target); !served.ok()) {
         ok = false;
-        outcome += "; afterwards " + detail;
+        outcome += "; afterwards " + served.message();
       }
       EXPECT_TRUE(ok) << "expected " << expect.dump() << ", got " << outcome;
       failed += ok ? 0 : 1;
