@@ -32,9 +32,10 @@ class Status {
   static Status internal(std::string message) { return {Code::kInternal, std::move(message)}; }
 
   // A failed HTTP answer (or a 2xx that could not be used), with the server's `reason`; on a server's
-  // side, the answer to give (http::Response::error(status), `reason` its error code). Its code: 400, 415
-  // and 422 invalid argument; 404 and 410 (Gone: the version asked for no longer exists) not found;
-  // 409 conflict; 429, 502, 503 and 504 unavailable (retry later); anything else internal.
+  // side, the answer to give (http::Response::error(status), `reason` its error code). Its code: 400, 411,
+  // 413, 415, 422 and 431 (the request as sent can never be served) invalid argument; 404 and 410 (Gone: the
+  // version asked for no longer exists) not found; 409 conflict; 429, 502, 503 and 504 unavailable (retry
+  // later); anything else internal.
   static Status fromHttp(int httpStatus, std::string reason, std::string message) {
     Status status(codeForHttpStatus(httpStatus), std::move(message));
     status.httpStatus_ = httpStatus;
@@ -92,8 +93,11 @@ class Status {
   static Code codeForHttpStatus(int httpStatus) {
     switch (httpStatus) {
       case 400:
+      case 411:
+      case 413:
       case 415:
       case 422:
+      case 431:
         return Code::kInvalidArgument;
       case 404:
       case 410:

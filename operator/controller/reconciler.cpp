@@ -146,21 +146,17 @@ StatusOr<std::vector<ReplicaClaim>> Reconciler::otherOwners(const ServicePolicy&
   return otherReplicaOwners(deployment, self, claims);
 }
 
-std::optional<double> Reconciler::readMetric(const std::string& query, std::string& error,
-                                             std::string& reason) {
+StatusOr<double> Reconciler::readMetric(const std::string& query) {
   auto samples = prometheus_.query(query);
   if (!samples.ok()) {
     metrics_.error(Failure::kPrometheus);
-    error = samples.status().message();
-    reason = samples.status().reason();
-    return std::nullopt;
+    return samples.status();
   }
   auto total = totalValue(samples.value());
   if (!total) {
-    error = "query returned no data";
-    reason = "EmptyResult";
+    return Status::notFound("query returned no data").withReason("EmptyResult");
   }
-  return total;
+  return *total;
 }
 
 // One reconcile's working state, filled in step by step.
@@ -376,10 +372,14 @@ void Reconciler::decideScale(Pass& pass) {
   std::string metricsReason;
   for (const MetricSpec& metric : s.metrics) {
     MetricReading reading{metric.name, std::nullopt, ""};
-    std::string reason;
-    reading.value = readMetric(metric.query, reading.error, reason);
-    if (!reading.value && (metricsReason.empty() || reason == "PrometheusUnreachable")) {
-      metricsReason = reason;
+    StatusOr<double> value = readMetric(metric.query);
+    if (value.ok()) {
+      reading.value = *value;
+    } else {
+      reading.error = value.status().message();
+      if (metricsReason.empty() || value.status().reason() == "PrometheusUnreachable") {
+        metricsReason = value.status().reason();
+      }
     }
     input.readings.push_back(reading);
   }

@@ -60,7 +60,9 @@ class Reconciler {
   // What happened is appended to `healthMessage`.
   void evictPod(const nlohmann::json& policyObject, const HealthSpec& health, const std::string& pod,
                 int32_t readyBefore, PolicyState& state, std::string& healthMessage);
-  std::optional<double> readMetric(const std::string& query, std::string& error, std::string& reason);
+  // The total of `query`'s samples; Prometheus's failure (reason PrometheusUnreachable, ...), or
+  // kNotFound with reason EmptyResult when the query returned no sample.
+  StatusOr<double> readMetric(const std::string& query);
 
   // One reconcile's working state, filled in by the steps below.
   struct Pass;

@@ -107,7 +107,8 @@ TEST(Status, AnHttpAnswerMapsToACanonicalCodeAndKeepsItsStatusAndReason) {
     Code code;
   };
   const Case cases[] = {
-      {400, Code::kInvalidArgument}, {415, Code::kInvalidArgument}, {422, Code::kInvalidArgument},
+      {400, Code::kInvalidArgument}, {411, Code::kInvalidArgument}, {413, Code::kInvalidArgument},
+      {415, Code::kInvalidArgument}, {422, Code::kInvalidArgument}, {431, Code::kInvalidArgument},
       {404, Code::kNotFound},        {410, Code::kNotFound},        {409, Code::kConflict},
       {429, Code::kUnavailable},     {502, Code::kUnavailable},     {503, Code::kUnavailable},
       {504, Code::kUnavailable},     {401, Code::kInternal},        {403, Code::kInternal},
