@@ -145,10 +145,18 @@ class Dispatcher : public RequestSink {
   void runAsync(const Router::Route& route, const Request& request, std::function<void(Response)> answer) {
     auto state = state_;
     auto replied = std::make_shared<std::atomic<bool>>(false);
+    // `answer` holds the request's ResponseWriter. It is kept apart from the Reply's copies so that the
+    // one reply drops it before the request counts as answered: drainAndStop, once no request is left,
+    // shuts Pistache down and frees the peers the writer refers to, which must not happen while a
+    // handler's thread (the gateway's upstream loop) still holds a writer.
+    auto pending = std::make_shared<std::function<void(Response)>>(std::move(answer));
     state->asyncStarted();
-    Reply reply = [state, replied, answer = std::move(answer)](Response response) {
+    Reply reply = [state, replied, pending](Response response) {
       if (!replied->exchange(true)) {
-        answer(std::move(response));
+        std::function<void(Response)> answerOnce = std::move(*pending);
+        *pending = nullptr;
+        answerOnce(std::move(response));
+        answerOnce = nullptr;
         state->asyncAnswered();
       }
     };
