@@ -5,8 +5,12 @@
 #
 # Why wrapper modules: kubernetes and etcd keep `replace` lines in their go.mod, so `go install pkg@v`
 # refuses them. A module of our own that requires them (and, for kubernetes, replaces each staging
-# module's v0.0.0 with its real version) builds their main packages as ordinary dependencies. Each
-# program gets its own wrapper so that one's dependency versions never lift another's.
+# module's v0.0.0 with its real version) builds their main packages as ordinary dependencies.
+#
+# The control plane's seven programs come from ONE wrapper module. Their versions (cluster-versions.sh)
+# are chosen so that all of them use the Kubernetes libraries of one minor release, k8s.io/* v0.36.x,
+# which the wrapper pins at kubernetes' own v0.36.N: Go then compiles client-go, apimachinery, apiserver
+# and the rest once for all seven instead of once per program (docs/cluster.md, "Cold build").
 
 MP_CLUSTER_CACHE=${MP_CLUSTER_CACHE:-/var/cache/movie-platform/cluster}
 
@@ -99,46 +103,115 @@ mp_wrapper_module() {
   )
 }
 
-# mp_build_kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl.
-mp_build_kubernetes() {
-  mp_build_kubernetes_cmds kubernetes "cold: 15-25 min" kube-apiserver kube-controller-manager kube-scheduler kubectl
+# mp_control_plane_dir: the cache folder of the control plane's programs. Its name holds a digest of
+# every version that goes into their one module, since a change to any of them can move the
+# dependencies of all, and Go's version.
+mp_control_plane_dir() {
+  local key
+  key=$(printf '%s\n' "$MP_K8S_VERSION" "$MP_ETCD_VERSION" "$MP_KWOK_VERSION" "$MP_METRICS_SERVER_VERSION" \
+    "$MP_KSM_VERSION" "$MP_HELM_VERSION" | sha256sum | cut -c1-10)
+  echo "$MP_CLUSTER_CACHE/control-plane-$MP_K8S_VERSION-$key-$MP_GO_VERSION"
 }
 
-# mp_build_kubernetes_node: kubelet and kube-proxy, for the real node (scripts/cluster up --real-node). Their
-# own cache folder, so that the control plane's does not change; Go's build cache shares the packages.
-mp_build_kubernetes_node() {
-  mp_build_kubernetes_cmds kubernetes-node "cold: 10-20 min, 3-6 min after the control plane's" kubelet kube-proxy
-}
+# The flags of every build from the control plane's module. One set of tags for all, so that a package
+# shared by two programs is one compile (tags choose files); no DWARF, which -ldflags=-w would strip at
+# the link anyway.
+mp_go_build_flags=(-trimpath "-tags=selinux,notest" -gcflags=all=-dwarf=false)
 
-# mp_build_kubernetes_cmds NAME HINT CMD...: the main packages k8s.io/kubernetes/cmd/CMD at
-# $MP_K8S_VERSION into NAME's cache folder. The ldflags set the version the binaries report (/version;
-# Helm compares kubeVersion with it), as upstream's hack/lib/version.sh does; without them they say
-# v0.0.0-master.
-mp_build_kubernetes_cmds() {
-  local name=$1 hint=$2 v=$MP_K8S_VERSION dir src gomod mods m ldf minor staging
-  shift 2
-  dir=$(mp_tool_dir "$name" "$v")
-  mp_build_begin "$dir" || return 0
-  src=$dir/src
-  minor=${v#v1.}
-  minor=${minor%%.*}
-  staging=v0.${v#v1.}
+# mp_control_plane_module DIR: the wrapper module in DIR: it requires kubernetes, etcd, kwok,
+# metrics-server, kube-state-metrics and helm, and replaces each staging module of kubernetes (the
+# `k8s.io/...  => ./staging/...` lines of its go.mod, as the proxy serves it) with its real version.
+mp_control_plane_module() {
+  local src=$1 v=$MP_K8S_VERSION gomod mods m edits=()
   gomod=$(go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   [[ -f $gomod ]] || mp_die "could not read k8s.io/kubernetes@$v's go.mod from the module proxy"
   mods=$(sed -n 's|^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/src/.*|\1|p' "$gomod")
-  local edits=()
-  for m in $mods; do edits+=("-replace=$m=$m@$staging"); done
+  for m in $mods; do edits+=("-replace=$m=$m@v0.${v#v1.}"); done
   mp_wrapper_module "$src" "k8s.io/kubernetes@$v" "${edits[@]}"
-  ldf="-s -w"
+  # `go get` of the main packages, not only of their modules, records the checksums of every module
+  # they import. The real node's kubelet and kube-proxy are resolved too, so that building them later
+  # changes nothing in the module.
+  local cmds=() cmd
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
+    cmds+=("k8s.io/kubernetes/cmd/$cmd@$v")
+  done
+  (
+    cd "$src" &&
+      go get "${cmds[@]}" "go.etcd.io/etcd/server/v3@$MP_ETCD_VERSION" \
+        "sigs.k8s.io/kwok/cmd/kwok@$MP_KWOK_VERSION" \
+        "sigs.k8s.io/metrics-server/cmd/metrics-server@$MP_METRICS_SERVER_VERSION" \
+        "k8s.io/kube-state-metrics/v2@$MP_KSM_VERSION" "helm.sh/helm/v3/cmd/helm@$MP_HELM_VERSION"
+  )
+}
+
+# mp_go_build SRC OUT LDFLAGS PACKAGE...: go build of the main packages into the folder OUT/ (or the file
+# OUT for one package), in the module SRC.
+mp_go_build() {
+  local src=$1 out=$2 ldf=$3
+  shift 3
+  (cd "$src" && go build "${mp_go_build_flags[@]}" -ldflags="-s -w $ldf" -o "$out" "$@")
+}
+
+# mp_kubernetes_ldflags: the ldflags that set the version the kubernetes programs report (/version; Helm
+# compares kubeVersion with it), as upstream's hack/lib/version.sh does; without them they say
+# v0.0.0-master.
+mp_kubernetes_ldflags() {
+  local v=$MP_K8S_VERSION m ldf="" minor=${MP_K8S_VERSION#v1.}
+  minor=${minor%%.*}
   for m in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldf+=" -X $m.gitVersion=$v -X $m.gitMajor=1 -X $m.gitMinor=$minor -X $m.gitTreeState=clean"
     ldf+=" -X $m.buildDate=1970-01-01T00:00:00Z"
   done
-  local pkgs=() cmd
-  for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
-  mp_with_progress "kubernetes $v ($*; $hint)" "$MP_CLUSTER_CACHE/$name-build.log" bash -c '
-      cd "$1" && v=$2 ldf=$3 out=$4 && shift 4 && go get "${@/%/@$v}" &&
-      go build -trimpath -tags=selinux,notest -ldflags="$ldf" -o "$out/bin/" "$@"' _ "$src" "$v" "$ldf" "$dir" "${pkgs[@]}"
+  echo "$ldf"
+}
+
+# mp_build_control_plane: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
+# metrics-server, kube-state-metrics and helm, one progress line each.
+mp_build_control_plane() {
+  local dir src log minor=${MP_K8S_VERSION#v1.} k8s=k8s.io/kubernetes/cmd helm_ldf p
+  minor=${minor%%.*}
+  dir=$(mp_control_plane_dir)
+  mp_build_begin "$dir" || return 0
+  src=$dir/src log=$MP_CLUSTER_CACHE/control-plane
+  mkdir -p "$dir/bin"
+  mp_with_progress "the control plane's module (go get of its six modules)" "$log-module.log" \
+    mp_control_plane_module "$src"
+  mp_with_progress "kubernetes $MP_K8S_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl; cold: 15-25 min)" \
+    "$log-kubernetes.log" mp_go_build "$src" "$dir/bin/" "$(mp_kubernetes_ldflags)" \
+    "$k8s/kube-apiserver" "$k8s/kube-controller-manager" "$k8s/kube-scheduler" "$k8s/kubectl"
+  mp_with_progress "etcd $MP_ETCD_VERSION" "$log-etcd.log" mp_go_build "$src" "$dir/bin/etcd" "" go.etcd.io/etcd/server/v3
+  mp_with_progress "kwok $MP_KWOK_VERSION" "$log-kwok.log" mp_go_build "$src" "$dir/bin/kwok" "" sigs.k8s.io/kwok/cmd/kwok
+  mp_with_progress "metrics-server $MP_METRICS_SERVER_VERSION" "$log-metrics-server.log" mp_go_build "$src" \
+    "$dir/bin/metrics-server" "-X k8s.io/client-go/pkg/version.gitVersion=$MP_METRICS_SERVER_VERSION" \
+    sigs.k8s.io/metrics-server/cmd/metrics-server
+  mp_with_progress "kube-state-metrics $MP_KSM_VERSION" "$log-kube-state-metrics.log" mp_go_build "$src" \
+    "$dir/bin/kube-state-metrics" "-X github.com/prometheus/common/version.Version=${MP_KSM_VERSION#v}" \
+    k8s.io/kube-state-metrics/v2
+  # As helm's own Makefile does: the Kubernetes version that `helm template` and `helm lint` assume
+  # without a cluster is that of the client-go it is built with (else v1.20, and charts with a
+  # kubeVersion refuse to render).
+  helm_ldf="-X helm.sh/helm/v3/internal/version.version=$MP_HELM_VERSION"
+  for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    helm_ldf+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$minor"
+  done
+  mp_with_progress "helm $MP_HELM_VERSION" "$log-helm.log" mp_go_build "$src" "$dir/bin/helm" "$helm_ldf" \
+    helm.sh/helm/v3/cmd/helm
+  touch "$dir/.done"
+  mp_build_end
+}
+
+# mp_build_kubernetes_node: kubelet and kube-proxy, for the real node (scripts/cluster up --real-node),
+# from the control plane's module (so that Go's build cache shares its packages), into a folder of their
+# own so that the control plane's does not change.
+mp_build_kubernetes_node() {
+  local dir cp k8s=k8s.io/kubernetes/cmd
+  cp=$(mp_control_plane_dir)
+  dir=$MP_CLUSTER_CACHE/kubernetes-node-${cp#"$MP_CLUSTER_CACHE"/control-plane-}
+  mp_build_begin "$dir" || return 0
+  mkdir -p "$dir/bin"
+  mp_with_progress "kubelet and kube-proxy $MP_K8S_VERSION (cold: 3-6 min after the control plane's)" \
+    "$MP_CLUSTER_CACHE/kubernetes-node-build.log" mp_go_build "$cp/src" "$dir/bin/" "$(mp_kubernetes_ldflags)" \
+    "$k8s/kubelet" "$k8s/kube-proxy"
   touch "$dir/.done"
   mp_build_end
 }
@@ -232,53 +305,17 @@ mp_build_prometheus() {
 
 # mp_cluster_node_path: the PATH entries of the real node's programs.
 mp_cluster_node_path() {
-  echo "$(mp_tool_dir kubernetes-node "$MP_K8S_VERSION")/bin:$(mp_tool_dir containerd "$MP_CONTAINERD_VERSION")/bin:$(mp_tool_dir coredns "$MP_COREDNS_VERSION")/bin:$(mp_tool_dir kube-router "$MP_KUBE_ROUTER_VERSION")/bin"
+  local cp
+  cp=$(mp_control_plane_dir)
+  echo "$MP_CLUSTER_CACHE/kubernetes-node-${cp#"$MP_CLUSTER_CACHE"/control-plane-}/bin:$(mp_tool_dir containerd "$MP_CONTAINERD_VERSION")/bin:$(mp_tool_dir coredns "$MP_COREDNS_VERSION")/bin:$(mp_tool_dir kube-router "$MP_KUBE_ROUTER_VERSION")/bin"
 }
 
 # mp_cluster_build: every program of the cluster; prints nothing for what the cache already has.
 mp_cluster_build() {
   mp_go_env
   mkdir -p "$MP_CLUSTER_CACHE"
-  mp_build_kubernetes
-  mp_build_go_tool etcd "$MP_ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd
-  mp_build_go_tool kwok "$MP_KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok kwok
-  mp_build_go_tool metrics-server "$MP_METRICS_SERVER_VERSION" sigs.k8s.io/metrics-server \
-    sigs.k8s.io/metrics-server/cmd/metrics-server metrics-server \
-    "-X k8s.io/client-go/pkg/version.gitVersion=$MP_METRICS_SERVER_VERSION"
-  mp_build_go_tool kube-state-metrics "$MP_KSM_VERSION" k8s.io/kube-state-metrics/v2 \
-    k8s.io/kube-state-metrics/v2 kube-state-metrics \
-    "-X github.com/prometheus/common/version.Version=${MP_KSM_VERSION#v}"
-  mp_build_helm
+  mp_build_control_plane
 }
 
-# mp_build_helm: as helm's own Makefile does, the Kubernetes version that `helm template` and `helm
-# lint` assume without a cluster is the client-go version helm is built with (else it says v1.20, and
-# charts with a kubeVersion refuse to render).
-mp_build_helm() {
-  local v=$MP_HELM_VERSION dir
-  dir=$(mp_tool_dir helm "$v")
-  mp_build_begin "$dir" || return 0
-  mp_wrapper_module "$dir/src" "helm.sh/helm/v3@$v"
-  mp_with_progress "helm $v" "$MP_CLUSTER_CACHE/helm-build.log" bash -c '
-    cd "$1" && go get "helm.sh/helm/v3/cmd/helm@$2" || exit 1
-    k8s=$(go list -m -f "{{.Version}}" k8s.io/client-go) || exit 1
-    minor=${k8s#v0.}; minor=${minor%%.*}
-    ldf="-s -w -X helm.sh/helm/v3/internal/version.version=$2"
-    for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
-      ldf+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$minor"
-    done
-    go build -trimpath -ldflags="$ldf" -o "$3/bin/helm" helm.sh/helm/v3/cmd/helm' _ "$dir/src" "$v" "$dir"
-  touch "$dir/.done"
-  mp_build_end
-}
-
-# mp_cluster_path: the PATH entries of every built tool, kubernetes first.
-mp_cluster_path() {
-  local p="" d
-  for d in "kubernetes $MP_K8S_VERSION" "etcd $MP_ETCD_VERSION" "kwok $MP_KWOK_VERSION" \
-    "metrics-server $MP_METRICS_SERVER_VERSION" "kube-state-metrics $MP_KSM_VERSION" "helm $MP_HELM_VERSION"; do
-    # shellcheck disable=SC2086  # two words: name and version
-    p+="$(mp_tool_dir $d)/bin:"
-  done
-  echo "${p%:}"
-}
+# mp_cluster_path: the PATH entry of the control plane's programs.
+mp_cluster_path() { echo "$(mp_control_plane_dir)/bin"; }
