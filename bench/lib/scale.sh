@@ -11,7 +11,7 @@
 drain_backlog() {
   local count=$1 samples=$2 pid started now stored=0 rss rss_start
   "${stack[@]}" stop billing-app >/dev/null 2>&1 || true
-  rmq_ctl "$MP_STACK_DIR/rabbitmq" purge_queue billing_queue >/dev/null
+  purge_billing_queue
   drain_published_rps=$(build/bench-bin/raw-publish "$amqp_url" billing_queue "$count" 1000 |
     awk '/^raw-publish/ {print $NF}')
   echo "TRUNCATE orders RESTART IDENTITY;" | psql_as billing orders

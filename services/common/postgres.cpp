@@ -52,6 +52,66 @@ int64_t Result::affected() const {
   return (tuples && *tuples) ? std::stoll(tuples) : 0;
 }
 
+ConnectParams::ConnectParams(const std::string& url, const PoolOptions& options)
+    : connectTimeout_(std::to_string(std::max<int64_t>(1, options.connectTimeout.count() / 1000))),
+      serverOptions_("-c statement_timeout=" + std::to_string(options.statementTimeout.count())) {
+  // An idle connection to a vanished server is found by keepalives (10 s idle, then 3 probes 5 s apart);
+  // one with unacknowledged data by tcp_user_timeout; one whose peer still acknowledges but never answers
+  // (a hung server, a proxy) only by the answer timeout (answerLimit()).
+  keywords_ = {"connect_timeout",     "options",          "application_name", "keepalives", "keepalives_idle",
+               "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",     nullptr};
+  values_ = {connectTimeout_.c_str(),
+             serverOptions_.c_str(),
+             options.applicationName.c_str(),
+             "1",
+             "10",
+             "5",
+             "3",
+             "10000",
+             url.c_str(),
+             nullptr};
+}
+
+std::string connectionError(PGconn* conn) {
+  return trimmed(conn ? PQerrorMessage(conn) : "out of memory");
+}
+
+std::chrono::milliseconds answerLimit(const PoolOptions& options) {
+  return options.answerTimeout.count() > 0 ? options.answerTimeout
+                                           : options.statementTimeout + std::chrono::milliseconds(2000);
+}
+
+bool succeeded(const PGresult* result) {
+  const auto status = PQresultStatus(result);
+  return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+}
+
+Result classify(PGconn* conn, ResultPtr result) {
+  if (succeeded(result.get())) {
+    return Result(std::move(result), okStatus());
+  }
+  std::string message = trimmed(result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn));
+  if (PQstatus(conn) != CONNECTION_OK) {
+    return Result(std::move(result), Status::unavailable("database connection lost: " + message));
+  }
+  const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
+  std::string sqlState = state ? state : "";
+  if (!sqlState.empty()) {
+    message += " (SQLSTATE " + sqlState + ")";
+  }
+  if (sqlState == "23505") {
+    return Result(std::move(result), Status::conflict(message));
+  }
+  if (sqlState == "23514") {
+    return Result(std::move(result), Status::invalidArgument(message));
+  }
+  // 57014: statement_timeout; 57P01..57P03: the server is shutting down or not accepting.
+  if (sqlState.rfind("57", 0) == 0 || sqlState.rfind("08", 0) == 0) {
+    return Result(std::move(result), Status::unavailable(message));
+  }
+  return Result(std::move(result), Status::internal(message));
+}
+
 Pool::Pool(std::string url, std::vector<Statement> statements, PoolOptions options, ServiceMetrics* metrics,
            const std::string& service)
     : url_(std::move(url)), statements_(std::move(statements)), options_(std::move(options)) {
@@ -156,73 +216,19 @@ Status Pool::Lease::ensureConnected() {
             std::chrono::duration_cast<std::chrono::milliseconds>(slot.nextAttempt - now).count()) +
         " ms)");
   }
-  const auto& options = pool_->options_;
-  // Defaults first, the URL last: libpq lets later keywords override, so the URL's own settings win.
-  std::string connectTimeout = std::to_string(std::max<int64_t>(1, options.connectTimeout.count() / 1000));
-  std::string serverOptions = "-c statement_timeout=" + std::to_string(options.statementTimeout.count());
-  // An idle connection to a vanished server is found by keepalives (10 s idle, then 3 probes 5 s apart);
-  // one with unacknowledged data by tcp_user_timeout; one whose peer still acknowledges but never answers
-  // (a hung server, a proxy) only by the answer timeout in awaitAnswer().
-  const char* keywords[] = {
-      "connect_timeout",     "options",          "application_name", "keepalives", "keepalives_idle",
-      "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",     nullptr};
-  const char* values[] = {connectTimeout.c_str(),
-                          serverOptions.c_str(),
-                          options.applicationName.c_str(),
-                          "1",
-                          "10",
-                          "5",
-                          "3",
-                          "10000",
-                          pool_->url_.c_str(),
-                          nullptr};
-  ConnectionPtr conn(PQconnectdbParams(keywords, values, 1));
+  ConnectParams params(pool_->url_, pool_->options_);
+  ConnectionPtr conn(PQconnectdbParams(params.keywords(), params.values(), 1));
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-    slot.backoff = std::min(options.maxBackoff, std::max(std::chrono::milliseconds(100), slot.backoff * 2));
+    slot.backoff =
+        std::min(pool_->options_.maxBackoff, std::max(std::chrono::milliseconds(100), slot.backoff * 2));
     slot.nextAttempt = Clock::now() + slot.backoff;
-    return Status::unavailable("database unavailable: " +
-                               trimmed(conn ? PQerrorMessage(conn.get()) : "out of memory"));
+    return Status::unavailable("database unavailable: " + connectionError(conn.get()));
   }
   slot.backoff = std::chrono::milliseconds(0);
   slot.conn = std::move(conn);
   slot.prepared.assign(pool_->statements_.size(), false);
   return okStatus();
 }
-
-namespace {
-
-bool succeeded(const PGresult* result) {
-  const auto status = PQresultStatus(result);
-  return status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
-}
-
-Result classify(PGconn* conn, ResultPtr result) {
-  if (succeeded(result.get())) {
-    return Result(std::move(result), okStatus());
-  }
-  std::string message = trimmed(result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn));
-  if (PQstatus(conn) != CONNECTION_OK) {
-    return Result(std::move(result), Status::unavailable("database connection lost: " + message));
-  }
-  const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
-  std::string sqlState = state ? state : "";
-  if (!sqlState.empty()) {
-    message += " (SQLSTATE " + sqlState + ")";
-  }
-  if (sqlState == "23505") {
-    return Result(std::move(result), Status::conflict(message));
-  }
-  if (sqlState == "23514") {
-    return Result(std::move(result), Status::invalidArgument(message));
-  }
-  // 57014: statement_timeout; 57P01..57P03: the server is shutting down or not accepting.
-  if (sqlState.rfind("57", 0) == 0 || sqlState.rfind("08", 0) == 0) {
-    return Result(std::move(result), Status::unavailable(message));
-  }
-  return Result(std::move(result), Status::internal(message));
-}
-
-}  // namespace
 
 bool Pool::Lease::dropIfLost() {
   if (slot_->conn && PQstatus(slot_->conn.get()) == CONNECTION_OK) {
@@ -239,10 +245,7 @@ Result Pool::Lease::awaitAnswer(bool sent) {
   if (!sent) {
     return classify(conn, nullptr);
   }
-  const auto& options = pool_->options_;
-  const auto limit = options.answerTimeout.count() > 0
-                         ? options.answerTimeout
-                         : options.statementTimeout + std::chrono::milliseconds(2000);
+  const auto limit = answerLimit(pool_->options_);
   const Clock::time_point deadline = Clock::now() + limit;
   // Like PQexec: the first error, or else the last result (a multi-statement string has one per statement).
   ResultPtr answer;

@@ -91,6 +91,33 @@ struct PoolOptions {
   std::string applicationName = "movie-platform";
 };
 
+// The libpq keywords and values every pooled connection opens with: the pool's timeouts, keepalives and
+// application name first, the URL last (libpq lets later keywords override, so the URL's own settings win).
+// Holds the strings the arrays point into: not copyable.
+class ConnectParams {
+ public:
+  ConnectParams(const std::string& url, const PoolOptions& options);
+  ConnectParams(const ConnectParams&) = delete;
+  ConnectParams& operator=(const ConnectParams&) = delete;
+  const char* const* keywords() const { return keywords_.data(); }
+  const char* const* values() const { return values_.data(); }
+
+ private:
+  std::string connectTimeout_;
+  std::string serverOptions_;
+  std::vector<const char*> keywords_;
+  std::vector<const char*> values_;
+};
+
+// The client side's longest wait for an answer (PoolOptions::answerTimeout, or its default).
+std::chrono::milliseconds answerLimit(const PoolOptions& options);
+// A connection's last error, one line ("out of memory" without a connection).
+std::string connectionError(PGconn* conn);
+// PGRES_TUPLES_OK or PGRES_COMMAND_OK.
+bool succeeded(const PGresult* result);
+// A statement's outcome from its answer on `conn` (null: none came), with the codes of Result.
+Result classify(PGconn* conn, ResultPtr result);
+
 // A fixed number of libpq connections to one database. A connection is leased to one thread at a time
 // (never shared), reconnects lazily with capped exponential backoff after the server went away, and
 // prepares the pool's statements on each new connection. Thread-safe.

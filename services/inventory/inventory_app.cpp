@@ -15,21 +15,24 @@ InventorySettings readSettings(Environment& env) {
   settings.service = readServiceSettings(env, "inventory-app", "INVENTORY_APP_PORT", 8080);
   settings.databaseUrl = env.requiredUrl("INVENTORY_DATABASE_URL", {"postgresql", "postgres"},
                                          "libpq URI of the movies database");
-  settings.pool.size = static_cast<size_t>(
-      env.integer("DB_POOL_SIZE", 8, 1, 256, "PostgreSQL connections, and threads that may wait on them"));
-  settings.pool.statementTimeout =
+  auto& pool = settings.pool.pool;
+  pool.size = static_cast<size_t>(env.integer("DB_POOL_SIZE", 8, 1, 256, "PostgreSQL connections"));
+  pool.statementTimeout =
       env.duration("DB_STATEMENT_TIMEOUT", std::chrono::seconds(5), "longest time one SQL statement may run");
-  settings.pool.applicationName = "inventory-app";
-  // One worker per connection: a request never waits for a connection while holding a thread.
-  settings.service.server.workerThreads = settings.pool.size;
+  pool.applicationName = "inventory-app";
+  settings.pool.pipelineDepth = static_cast<size_t>(env.integer(
+      "DB_PIPELINE_DEPTH", 1, 1, 64, "SQL statements sent on one connection before the first is answered"));
+  // Lists wait on a worker (MovieStore::list): one per connection, so that a list never waits for a
+  // connection while holding a thread another list could use.
+  settings.service.server.workerThreads = pool.size;
   return settings;
 }
 
 int run(const InventorySettings& settings) {
   log::setup(settings.service.service, settings.service.logLevel);
   ServiceMetrics metrics(settings.service.service);
-  pg::Pool pool(settings.databaseUrl, MovieStore::statements(), settings.pool, &metrics,
-                settings.service.service);
+  pg::AsyncPool pool(settings.databaseUrl, MovieStore::statements(), settings.pool, &metrics,
+                     settings.service.service);
   MovieStore store(pool);
   http::HttpServer server(settings.service.server, metrics);
   addMovieRoutes(server, store);
@@ -42,11 +45,16 @@ int run(const InventorySettings& settings) {
     }
     return pool.ping();
   });
-  // Migrations wait for the database in the background so that /healthz answers meanwhile.
+  // Migrations wait for the database in the background so that /healthz answers meanwhile. They need one
+  // connection for a session (an advisory lock, a transaction per migration): a blocking pool of one,
+  // closed once they are applied.
   std::thread migrator([&] {
+    pg::PoolOptions options = settings.pool.pool;
+    options.size = 1;
+    pg::Pool session(settings.databaseUrl, {}, options, nullptr, settings.service.service);
     Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
     retryUntilStopped(stopping, backoff, [&](std::chrono::milliseconds retryIn) {
-      Status migration = pg::migrate(pool, "inventory", MovieStore::migrations());
+      Status migration = pg::migrate(session, "inventory", MovieStore::migrations());
       if (!migration.ok()) {
         log::warn("migration_failed", {{"reason", migration.message()}, {"retry_in_ms", retryIn.count()}});
         return false;

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "common/config.h"
-#include "common/postgres.h"
+#include "common/postgres_async.h"
 #include "common/service.h"
 
 namespace mp::inventory {
@@ -11,7 +11,7 @@ namespace mp::inventory {
 struct InventorySettings {
   ServiceSettings service;
   std::string databaseUrl;
-  pg::PoolOptions pool;
+  pg::AsyncPoolOptions pool;
 };
 
 InventorySettings readSettings(Environment& env);

@@ -45,84 +45,94 @@ Response listMovies(MovieStore& store, const Request& request) {
   return jsonText(200, moviesJson(*movies));
 }
 
-Response createMovie(MovieStore& store, const Request& request) {
-  auto input = parseMovieInput(request);
-  if (!input.ok()) {
-    return Response::error(input.status());
-  }
-  auto movie = store.create(*input);
-  if (!movie.ok()) {
-    return storageError(movie.status());  // kNotFound too: the INSERT returned no row
-  }
-  auto response = jsonText(201, movieJson(*movie));
-  response.headers.emplace_back("Location", "/api/movies/" + std::to_string(movie->id));
-  return response;
-}
-
-Response deleteAllMovies(MovieStore& store) {
-  auto deleted = store.removeAll();
-  if (!deleted.ok()) {
-    return storageError(deleted.status());
-  }
-  return Response::json(200, {{"deleted", *deleted}});
-}
-
-Response getMovie(MovieStore& store, const Request& request) {
-  auto id = parseMovieId(request.param("id").value_or(""));
-  if (!id) {
-    return invalidId(request);
-  }
-  auto movie = store.find(*id);
+// The answer to a route that returns one movie.
+Response movieAnswer(int status, int64_t id, const StatusOr<Movie>& movie) {
   if (movie.status().code() == Code::kNotFound) {
-    return notFound(*id);
+    return notFound(id);
   }
   if (!movie.ok()) {
     return storageError(movie.status());
   }
-  return jsonText(200, movieJson(*movie));
+  return jsonText(status, movieJson(*movie));
 }
 
-Response updateMovie(MovieStore& store, const Request& request) {
+void createMovie(MovieStore& store, const Request& request, http::Reply reply) {
+  auto input = parseMovieInput(request);
+  if (!input.ok()) {
+    reply(Response::error(input.status()));
+    return;
+  }
+  store.create(*input, [reply](StatusOr<Movie> movie) {
+    if (!movie.ok()) {
+      reply(storageError(movie.status()));  // kNotFound too: the INSERT returned no row
+      return;
+    }
+    auto response = jsonText(201, movieJson(*movie));
+    response.headers.emplace_back("Location", "/api/movies/" + std::to_string(movie->id));
+    reply(std::move(response));
+  });
+}
+
+void deleteAllMovies(MovieStore& store, http::Reply reply) {
+  store.removeAll([reply](StatusOr<int64_t> deleted) {
+    reply(deleted.ok() ? Response::json(200, {{"deleted", *deleted}}) : storageError(deleted.status()));
+  });
+}
+
+void getMovie(MovieStore& store, const Request& request, http::Reply reply) {
   auto id = parseMovieId(request.param("id").value_or(""));
   if (!id) {
-    return invalidId(request);
+    reply(invalidId(request));
+    return;
+  }
+  store.find(*id, [reply, id = *id](StatusOr<Movie> movie) { reply(movieAnswer(200, id, movie)); });
+}
+
+void updateMovie(MovieStore& store, const Request& request, http::Reply reply) {
+  auto id = parseMovieId(request.param("id").value_or(""));
+  if (!id) {
+    reply(invalidId(request));
+    return;
   }
   auto input = parseMovieInput(request);
   if (!input.ok()) {
-    return Response::error(input.status());
+    reply(Response::error(input.status()));
+    return;
   }
-  auto movie = store.update(*id, *input);
-  if (movie.status().code() == Code::kNotFound) {
-    return notFound(*id);
-  }
-  if (!movie.ok()) {
-    return storageError(movie.status());
-  }
-  return jsonText(200, movieJson(*movie));
+  store.update(*id, *input, [reply, id = *id](StatusOr<Movie> movie) { reply(movieAnswer(200, id, movie)); });
 }
 
-Response deleteMovie(MovieStore& store, const Request& request) {
+void deleteMovie(MovieStore& store, const Request& request, http::Reply reply) {
   auto id = parseMovieId(request.param("id").value_or(""));
   if (!id) {
-    return invalidId(request);
+    reply(invalidId(request));
+    return;
   }
-  auto deleted = store.remove(*id);
-  if (!deleted.ok()) {
-    return storageError(deleted.status());
-  }
-  return *deleted > 0 ? Response::json(200, {{"deleted", 1}}) : notFound(*id);
+  store.remove(*id, [reply, id = *id](StatusOr<int64_t> deleted) {
+    if (!deleted.ok()) {
+      reply(storageError(deleted.status()));
+      return;
+    }
+    reply(*deleted > 0 ? Response::json(200, {{"deleted", 1}}) : notFound(id));
+  });
 }
 
 }  // namespace
 
 void addMovieRoutes(http::HttpServer& server, MovieStore& store) {
   auto* s = &store;
+  using http::Reply;
+  // One movie at a time: answered from the pool's loop thread, no thread waits on the database. A list
+  // runs on a worker (MovieStore::list).
   server.route("GET", "/api/movies", [s](const Request& r) { return listMovies(*s, r); });
-  server.route("POST", "/api/movies", [s](const Request& r) { return createMovie(*s, r); });
-  server.route("DELETE", "/api/movies", [s](const Request&) { return deleteAllMovies(*s); });
-  server.route("GET", "/api/movies/:id", [s](const Request& r) { return getMovie(*s, r); });
-  server.route("PUT", "/api/movies/:id", [s](const Request& r) { return updateMovie(*s, r); });
-  server.route("DELETE", "/api/movies/:id", [s](const Request& r) { return deleteMovie(*s, r); });
+  server.routeAsync("POST", "/api/movies", [s](const Request& r, Reply reply) { createMovie(*s, r, reply); });
+  server.routeAsync("DELETE", "/api/movies",
+                    [s](const Request&, Reply reply) { deleteAllMovies(*s, reply); });
+  server.routeAsync("GET", "/api/movies/:id", [s](const Request& r, Reply reply) { getMovie(*s, r, reply); });
+  server.routeAsync("PUT", "/api/movies/:id",
+                    [s](const Request& r, Reply reply) { updateMovie(*s, r, reply); });
+  server.routeAsync("DELETE", "/api/movies/:id",
+                    [s](const Request& r, Reply reply) { deleteMovie(*s, r, reply); });
 }
 
 }  // namespace mp::inventory

@@ -72,33 +72,38 @@ std::vector<pg::Migration> MovieStore::migrations() {
 }
 
 StatusOr<std::vector<Movie>> MovieStore::list(const MovieQuery& query) {
-  auto result = query.title ? pool_.run("movies_search", {containsPattern(*query.title), text(query.limit),
-                                                          std::to_string(query.offset)})
-                            : pool_.run("movies_list", {text(query.limit), std::to_string(query.offset)});
+  auto result = query.title
+                    ? pool_.runAndWait("movies_search", {containsPattern(*query.title), text(query.limit),
+                                                         std::to_string(query.offset)})
+                    : pool_.runAndWait("movies_list", {text(query.limit), std::to_string(query.offset)});
   if (!result.ok()) {
     return result.status();
   }
   return moviesOf(result);
 }
 
-StatusOr<Movie> MovieStore::find(int64_t id) {
-  return oneMovie(pool_.run("movie_find", {std::to_string(id)}));
+void MovieStore::find(int64_t id, Done<Movie> done) {
+  pool_.run("movie_find", {std::to_string(id)},
+            [done = std::move(done)](pg::Result result) { done(oneMovie(result)); });
 }
 
-StatusOr<Movie> MovieStore::create(const MovieInput& input) {
-  return oneMovie(pool_.run("movie_insert", {input.title, input.description}));
+void MovieStore::create(const MovieInput& input, Done<Movie> done) {
+  pool_.run("movie_insert", {input.title, input.description},
+            [done = std::move(done)](pg::Result result) { done(oneMovie(result)); });
 }
 
-StatusOr<Movie> MovieStore::update(int64_t id, const MovieInput& input) {
-  return oneMovie(pool_.run("movie_update", {std::to_string(id), input.title, input.description}));
+void MovieStore::update(int64_t id, const MovieInput& input, Done<Movie> done) {
+  pool_.run("movie_update", {std::to_string(id), input.title, input.description},
+            [done = std::move(done)](pg::Result result) { done(oneMovie(result)); });
 }
 
-StatusOr<int64_t> MovieStore::remove(int64_t id) {
-  return rowCount(pool_.run("movie_delete", {std::to_string(id)}));
+void MovieStore::remove(int64_t id, Done<int64_t> done) {
+  pool_.run("movie_delete", {std::to_string(id)},
+            [done = std::move(done)](pg::Result result) { done(rowCount(result)); });
 }
 
-StatusOr<int64_t> MovieStore::removeAll() {
-  return rowCount(pool_.run("movies_delete_all", {}));
+void MovieStore::removeAll(Done<int64_t> done) {
+  pool_.run("movies_delete_all", {}, [done = std::move(done)](pg::Result result) { done(rowCount(result)); });
 }
 
 }  // namespace mp::inventory

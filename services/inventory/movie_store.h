@@ -1,33 +1,40 @@
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "base/status.h"
 #include "common/postgres.h"
+#include "common/postgres_async.h"
 #include "inventory/movie.h"
 
 namespace mp::inventory {
 
 // The movies table: its schema migrations and every statement the API runs, prepared on each pooled
-// connection. Thread-safe (each call leases its own connection). A failure is the database's
-// (pg::Result::status(): kUnavailable when it did not answer); find and update say kNotFound when no
-// movie has the id.
+// connection. Thread-safe. Each call but list() ends in `done`, exactly once, on the pool's loop thread:
+// `done` must not block (pg::AsyncPool). list() blocks its caller, a worker thread, which turns the rows
+// into movies itself: a list of every movie must not hold up the loop that answers all others. A failure is
+// the database's (pg::Result::status(): kUnavailable when it did not answer); find and update say kNotFound
+// when no movie has the id.
 class MovieStore {
  public:
-  explicit MovieStore(pg::Pool& pool) : pool_(pool) {}
+  template <typename T>
+  using Done = std::function<void(StatusOr<T>)>;
+
+  explicit MovieStore(pg::AsyncPool& pool) : pool_(pool) {}
 
   static std::vector<pg::Statement> statements();
   static std::vector<pg::Migration> migrations();
 
   StatusOr<std::vector<Movie>> list(const MovieQuery& query);
-  StatusOr<Movie> find(int64_t id);
-  StatusOr<Movie> create(const MovieInput& input);
-  StatusOr<Movie> update(int64_t id, const MovieInput& input);
-  StatusOr<int64_t> remove(int64_t id);  // rows deleted: 0 or 1
-  StatusOr<int64_t> removeAll();
+  void find(int64_t id, Done<Movie> done);
+  void create(const MovieInput& input, Done<Movie> done);
+  void update(int64_t id, const MovieInput& input, Done<Movie> done);
+  void remove(int64_t id, Done<int64_t> done);  // rows deleted: 0 or 1
+  void removeAll(Done<int64_t> done);
 
  private:
-  pg::Pool& pool_;
+  pg::AsyncPool& pool_;
 };
 
 }  // namespace mp::inventory

@@ -13,6 +13,7 @@
 namespace mp::pg {
 namespace {
 
+using test::boundedCall;
 using test::TestDatabase;
 
 std::vector<Statement> statements() {
@@ -133,35 +134,6 @@ TEST(PostgresPool, AnUnreachableServerIsReportedFastAndBacksOff) {
   EXPECT_FALSE(pinged.message().empty());
 }
 
-// The URL of `db` with its port replaced by the proxy's.
-std::string throughProxy(const TestDatabase& db, const test::TcpProxy& proxy) {
-  std::string url = db.url();
-  const std::size_t colon = url.rfind(':');
-  const std::size_t slash = url.find('/', colon);
-  return url.substr(0, colon + 1) + std::to_string(proxy.port()) + url.substr(slash);
-}
-
-uint16_t serverPort(const TestDatabase& db) {
-  const std::string& url = db.url();
-  return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
-}
-
-// Runs `call` on its own thread; when it has not returned after `limit`, fails the test and closes the
-// proxy's connections (as the kernel would after ~15 minutes of retransmissions) so that it returns.
-template <typename Call>
-Result boundedCall(test::TcpProxy& proxy, std::chrono::seconds limit, Call call, int64_t* tookMs) {
-  const auto started = std::chrono::steady_clock::now();
-  auto future = std::async(std::launch::async, call);
-  if (future.wait_for(limit) != std::future_status::ready) {
-    ADD_FAILURE() << "still waiting on a silent server after " << limit.count() << " s";
-    proxy.closeAll();
-  }
-  Result result = future.get();
-  *tookMs = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
-                .count();
-  return result;
-}
-
 // A server that vanishes without closing the connection (power loss, a partition): the socket stays open
 // and nothing ever answers. A statement and an unprepared exec must both fail within the client-side
 // answer deadline (statement timeout + 2 s), not wait for the kernel to give up on the connection.
@@ -171,11 +143,11 @@ TEST(PostgresPool, AServerThatGoesSilentFailsTheStatementWithinTheAnswerDeadline
     Pool direct(db.url(), {}, PoolOptions{}, nullptr, "test");
     ASSERT_TRUE(migrate(direct, "test", migrations()).ok());
   }
-  test::TcpProxy proxy(serverPort(db));
+  test::TcpProxy proxy(db.port());
   PoolOptions options;
   options.size = 1;
   options.statementTimeout = std::chrono::milliseconds(1000);
-  Pool pool(throughProxy(db, proxy), statements(), options, nullptr, "test");
+  Pool pool(db.urlWithPort(proxy.port()), statements(), options, nullptr, "test");
   ASSERT_TRUE(pool.run("count_items", {}).ok());
 
   proxy.setMode(test::TcpProxy::Mode::kSilent);
@@ -208,10 +180,10 @@ TEST(PostgresPool, AServerThatGoesSilentFailsTheStatementWithinTheAnswerDeadline
 // Retry::kOnReconnect; an INSERT (Retry::kNever) reports kUnavailable and is not run twice.
 TEST(PostgresPool, ALostAnswerIsRetriedOnlyForStatementsThatChoseIt) {
   TestDatabase db("pool_lost_answer");
-  test::TcpProxy proxy(serverPort(db));
+  test::TcpProxy proxy(db.port());
   PoolOptions options;
   options.size = 1;
-  Pool pool(throughProxy(db, proxy), statements(), options, nullptr, "test");
+  Pool pool(db.urlWithPort(proxy.port()), statements(), options, nullptr, "test");
   ASSERT_TRUE(migrate(pool, "test", migrations()).ok());
   ASSERT_TRUE(pool.run("insert_item", {std::string("warm"), std::string("1")}).ok());  // prepared now
   ASSERT_TRUE(pool.run("count_items", {}).ok());
@@ -232,11 +204,11 @@ TEST(PostgresPool, ALostAnswerIsRetriedOnlyForStatementsThatChoseIt) {
 
 TEST(PostgresPool, AServerThatGoesSilentFailsTheConnectWithinTheConnectTimeout) {
   TestDatabase db("pool_silent_connect");
-  test::TcpProxy proxy(serverPort(db));
+  test::TcpProxy proxy(db.port());
   proxy.setMode(test::TcpProxy::Mode::kSilent);
   PoolOptions options;
   options.connectTimeout = std::chrono::milliseconds(2000);
-  Pool pool(throughProxy(db, proxy), statements(), options, nullptr, "test");
+  Pool pool(db.urlWithPort(proxy.port()), statements(), options, nullptr, "test");
   int64_t took = 0;
   Result result = boundedCall(
       proxy, std::chrono::seconds(20), [&] { return pool.run("count_items", {}); }, &took);

@@ -73,11 +73,8 @@ TEST(InventoryDatabaseOutage, Gives503WithinTwoSecondsAndRecoversByItself) {
 // 503 (outcome unknown to the service), and the movie is gone.
 TEST(InventoryDatabaseOutage, ADeleteWhoseAnswerWasLostIsNotRetriedInto404) {
   TestDatabase db("inventory_lost_reply");
-  const std::string& direct = db.url();
-  TcpProxy proxy(static_cast<uint16_t>(std::stoi(direct.substr(direct.rfind(':') + 1))));
-  const std::size_t colon = direct.rfind(':');
-  const std::string url =
-      direct.substr(0, colon + 1) + std::to_string(proxy.port()) + direct.substr(direct.find('/', colon));
+  TcpProxy proxy(db.port());
+  const std::string url = db.urlWithPort(proxy.port());
   // One connection, so the statement is prepared on the connection whose answer the proxy cuts.
   ServiceProcess app(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
                      {{"INVENTORY_DATABASE_URL", url},

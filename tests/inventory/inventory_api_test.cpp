@@ -313,6 +313,35 @@ TEST_F(InventoryApi, SlowSqlStallsAtMostThePoolNotTheServer) {
   }
 }
 
+// One movie's routes answer from the pool's event loop: an update stuck on a row lock holds one of the
+// four connections, and reads of other movies go on through the others meanwhile.
+TEST_F(InventoryApi, AnUpdateWaitingOnARowLockHoldsUpNoRead) {
+  const auto locked = create("locked row")["id"].get<int64_t>();
+  const auto other = create("free row")["id"].get<int64_t>();
+  PGconn* locker = PQconnectdb(db_->url().c_str());
+  ASSERT_EQ(PQstatus(locker), CONNECTION_OK);
+  PQclear(PQexec(locker, "BEGIN"));
+  PQclear(
+      PQexec(locker, ("SELECT * FROM movies WHERE id = " + std::to_string(locked) + " FOR UPDATE").c_str()));
+  auto update = std::async(std::launch::async, [locked] {
+    HttpClient client(app_->port(), std::chrono::seconds(20));
+    return client.request("PUT", "/api/movies/" + std::to_string(locked), R"({"title":"updated"})", kJson)
+        .status;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  HttpClient reader(app_->port(), std::chrono::seconds(3));
+  for (int i = 0; i < 100; ++i) {
+    auto reply = reader.request("GET", "/api/movies/" + std::to_string(other));
+    ASSERT_EQ(reply.status, 200) << reply.body;
+  }
+  EXPECT_EQ(update.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+      << "the update did not wait for the lock";
+  PQclear(PQexec(locker, "COMMIT"));
+  PQfinish(locker);
+  EXPECT_EQ(update.get(), 200);
+  EXPECT_EQ(db_->scalar("SELECT title FROM movies WHERE id = " + std::to_string(locked)), "updated");
+}
+
 TEST_F(InventoryApi, MetricsUseRouteTemplatesAndPoolGauges) {
   auto movie = create("metered");
   client_->request("GET", "/api/movies/" + std::to_string(movie["id"].get<int64_t>()));

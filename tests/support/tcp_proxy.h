@@ -1,7 +1,11 @@
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <future>
 #include <thread>
 
 namespace mp::test {
@@ -45,5 +49,22 @@ class TcpProxy {
   std::atomic<int> connectionsAccepted_{0};
   std::thread thread_;
 };
+
+// Runs `call` on its own thread; when it has not returned after `limit`, fails the test and closes the
+// proxy's connections (as the kernel would after ~15 minutes of retransmissions) so that it returns.
+// Sets *tookMs to how long it took.
+template <typename Call>
+auto boundedCall(TcpProxy& proxy, std::chrono::seconds limit, Call call, int64_t* tookMs) {
+  const auto started = std::chrono::steady_clock::now();
+  auto future = std::async(std::launch::async, call);
+  if (future.wait_for(limit) != std::future_status::ready) {
+    ADD_FAILURE() << "still waiting on a silent server after " << limit.count() << " s";
+    proxy.closeAll();
+  }
+  auto result = future.get();
+  *tookMs = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                .count();
+  return result;
+}
 
 }  // namespace mp::test

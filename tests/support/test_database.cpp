@@ -47,6 +47,15 @@ std::string withDatabase(const std::string& adminUrl, const std::string& databas
 
 }  // namespace
 
+uint16_t TestDatabase::port() const {
+  return static_cast<uint16_t>(std::stoi(url_.substr(url_.rfind(':') + 1)));
+}
+
+std::string TestDatabase::urlWithPort(uint16_t port) const {
+  const std::size_t colon = url_.rfind(':');
+  return url_.substr(0, colon + 1) + std::to_string(port) + url_.substr(url_.find('/', colon));
+}
+
 std::string TestDatabase::adminUrl() {
   const char* url = std::getenv("MP_TEST_PG_URL");
   if (url == nullptr || *url == '\0') {

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <cstdint>
 #include <string>
 
 namespace mp::test {
@@ -17,6 +18,9 @@ class TestDatabase {
 
   const std::string& url() const { return url_; }
   const std::string& name() const { return name_; }
+  // The server's port, and url() with another port in its place (a TcpProxy in front of the server).
+  uint16_t port() const;
+  std::string urlWithPort(uint16_t port) const;
 
   // Runs SQL on the test database and returns the first column of the first row ("" when none).
   // Throws std::runtime_error on failure.

@@ -1,0 +1,564 @@
+#include "common/postgres_async.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <mutex>
+
+namespace mp::pg {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// A call's statement: an index in the pool's statements, or this for ping()'s "SELECT 1".
+constexpr size_t kPing = SIZE_MAX;
+
+struct Call {
+  size_t statement = kPing;
+  Params params;
+  AsyncPool::Done done;
+  Clock::time_point queuedAt;
+  Clock::time_point sentAt;
+  bool retried = false;
+  // On its connection: commands whose answers are still to come before the call's sync point (the
+  // prepare's, when it was sent with the call, then the statement's).
+  int commandsLeft = 0;
+  bool preparing = false;  // the answer being read is the prepare's
+  ResultPtr answer;        // like PQexec: the first error, or else the last result
+};
+
+struct Connection {
+  enum class State { kDown, kConnecting, kReady };
+  State state = State::kDown;
+  ConnectionPtr conn;
+  int fd = -1;          // the socket registered with epoll, -1 for none
+  uint32_t events = 0;  // what it is registered for
+  std::vector<bool> prepared;
+  std::deque<Call> inFlight;  // in the order sent, which is the order answered
+  Clock::time_point connectDeadline;
+  Clock::time_point nextAttempt{};
+  milliseconds backoff{0};
+};
+
+Result failed(Status status) {
+  return Result(nullptr, std::move(status));
+}
+
+}  // namespace
+
+struct AsyncPool::Loop {
+  std::string url;
+  std::vector<Statement> statements;
+  AsyncPoolOptions options;
+  milliseconds answerTimeout;
+  int epoll = -1;
+  int wake = -1;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mutex;
+  std::deque<Call> incoming;  // guarded by mutex
+
+  // Loop thread only from here on.
+  std::vector<std::unique_ptr<Connection>> connections;
+  std::deque<Call> waiting;
+  std::string lastError = "database unavailable: not connected yet";
+  prometheus::Gauge* idleGauge = nullptr;
+  prometheus::Gauge* busyGauge = nullptr;
+  prometheus::Gauge* downGauge = nullptr;
+
+  Loop(std::string u, std::vector<Statement> s, AsyncPoolOptions o)
+      : url(std::move(u)),
+        statements(std::move(s)),
+        options(std::move(o)),
+        answerTimeout(answerLimit(options.pool)) {
+    epoll = epoll_create1(EPOLL_CLOEXEC);
+    wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = nullptr;
+    epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &event);
+    for (size_t i = 0; i < std::max<size_t>(options.pool.size, 1); ++i) {
+      connections.push_back(std::make_unique<Connection>());
+    }
+    options.pipelineDepth = std::max<size_t>(options.pipelineDepth, 1);
+  }
+  ~Loop() {
+    close(wake);
+    close(epoll);
+  }
+
+  void submit(Call call) {
+    bool wasEmpty = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      wasEmpty = incoming.empty();
+      incoming.push_back(std::move(call));
+    }
+    // The loop takes every call queued once it has read the eventfd: one write per batch is enough.
+    if (wasEmpty) {
+      uint64_t one = 1;
+      ssize_t written = ::write(wake, &one, sizeof one);
+      (void)written;
+    }
+  }
+
+  void serve() {
+    std::vector<epoll_event> events(64);
+    while (!stopping) {
+      int ready = epoll_wait(epoll, events.data(), static_cast<int>(events.size()), nextTimeoutMs());
+      for (int i = 0; i < ready; ++i) {
+        auto* connection = static_cast<Connection*>(events[i].data.ptr);
+        if (connection == nullptr) {
+          uint64_t count = 0;
+          ssize_t got = ::read(wake, &count, sizeof count);
+          (void)got;
+        } else {
+          handle(*connection, events[i].events);
+        }
+      }
+      std::deque<Call> arrived;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        arrived.swap(incoming);
+      }
+      for (auto& call : arrived) {
+        queue(std::move(call));
+      }
+      expire(Clock::now());
+      pump();
+      updateGauges();
+    }
+    // Shutting down: nothing waits for an answer that will never come.
+    for (auto& connection : connections) {
+      failInFlight(*connection, "shutting down");
+      connection->conn.reset();
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto* calls : {&waiting, &incoming}) {
+      for (auto& call : *calls) {
+        call.done(failed(Status::unavailable("database pool shutting down")));
+      }
+      calls->clear();
+    }
+  }
+
+  // -- Scheduling ---------------------------------------------------------------------------------------
+
+  void queue(Call call) {
+    if (waiting.size() >= options.queueLimit) {
+      call.done(failed(Status::unavailable("too many statements are waiting for a database connection")));
+      return;
+    }
+    waiting.push_back(std::move(call));
+  }
+
+  // Sends waiting calls, oldest first, while a connection has room; opens connections for the rest.
+  void pump() {
+    while (!waiting.empty()) {
+      Connection* target = nullptr;
+      for (auto& connection : connections) {
+        if (connection->state == Connection::State::kReady &&
+            connection->inFlight.size() < options.pipelineDepth &&
+            (target == nullptr || connection->inFlight.size() < target->inFlight.size())) {
+          target = connection.get();
+        }
+      }
+      if (target == nullptr) {
+        break;
+      }
+      Call call = std::move(waiting.front());
+      waiting.pop_front();
+      send(*target, std::move(call));
+    }
+    if (waiting.empty()) {
+      return;
+    }
+    // One connection opened per call that has to wait, each will take pipelineDepth.
+    const auto now = Clock::now();
+    size_t coming = 0;
+    for (auto& connection : connections) {
+      coming += connection->state == Connection::State::kConnecting ? options.pipelineDepth : 0;
+    }
+    for (auto& connection : connections) {
+      if (coming >= waiting.size()) {
+        break;
+      }
+      if (connection->state == Connection::State::kDown && connection->nextAttempt <= now) {
+        startConnecting(*connection);
+        coming += connection->state == Connection::State::kConnecting ? options.pipelineDepth : 0;
+      }
+    }
+    failIfAllDown();
+  }
+
+  // Every connection down and waiting out its backoff: the waiting calls end now rather than after
+  // queueWait (a server that refuses or times out one connect would do the same to the next).
+  void failIfAllDown() {
+    if (waiting.empty() || std::any_of(connections.begin(), connections.end(),
+                                       [](const auto& c) { return c->state != Connection::State::kDown; })) {
+      return;
+    }
+    const auto now = Clock::now();
+    auto next = std::min_element(connections.begin(), connections.end(), [](const auto& a, const auto& b) {
+      return a->nextAttempt < b->nextAttempt;
+    });
+    const auto in = std::chrono::duration_cast<milliseconds>((*next)->nextAttempt - now).count();
+    failWaiting(lastError + " (next reconnect attempt in " + std::to_string(std::max<int64_t>(in, 0)) +
+                " ms)");
+  }
+
+  void failWaiting(const std::string& why) {
+    auto calls = std::move(waiting);
+    waiting.clear();
+    for (auto& call : calls) {
+      call.done(failed(Status::unavailable(why)));
+    }
+  }
+
+  // Past their deadlines: calls that waited too long for a connection, connects that hang, answers that
+  // never come (a server that vanished without closing the connection).
+  void expire(Clock::time_point now) {
+    while (!waiting.empty() && now - waiting.front().queuedAt >= options.queueWait) {
+      Call call = std::move(waiting.front());
+      waiting.pop_front();
+      call.done(failed(Status::unavailable("no database connection became free in time")));
+    }
+    for (auto& connection : connections) {
+      if (connection->state == Connection::State::kConnecting && now >= connection->connectDeadline) {
+        connectFailed(*connection,
+                      "timeout expired after " + std::to_string(options.pool.connectTimeout.count()) + " ms");
+      } else if (connection->state == Connection::State::kReady && !connection->inFlight.empty() &&
+                 now - connection->inFlight.front().sentAt >= answerTimeout) {
+        // Not retried: a server that does not answer would only make the caller wait twice.
+        failInFlight(*connection, "database connection lost: no answer within " +
+                                      std::to_string(answerTimeout.count()) + " ms");
+        drop(*connection);
+      }
+    }
+  }
+
+  int nextTimeoutMs() const {
+    const auto now = Clock::now();
+    auto next = now + milliseconds(1000);
+    if (!waiting.empty()) {
+      next = std::min(next, waiting.front().queuedAt + options.queueWait);
+    }
+    for (const auto& connection : connections) {
+      if (connection->state == Connection::State::kConnecting) {
+        next = std::min(next, connection->connectDeadline);
+      } else if (connection->state == Connection::State::kReady && !connection->inFlight.empty()) {
+        next = std::min(next, connection->inFlight.front().sentAt + answerTimeout);
+      }
+    }
+    const auto left = std::chrono::ceil<milliseconds>(next - now).count();
+    return static_cast<int>(std::max<int64_t>(left, 0));
+  }
+
+  void updateGauges() {
+    if (idleGauge == nullptr) {
+      return;
+    }
+    double idle = 0, busy = 0, down = 0;
+    for (const auto& connection : connections) {
+      if (connection->state != Connection::State::kReady) {
+        ++down;
+      } else if (connection->inFlight.empty()) {
+        ++idle;
+      } else {
+        ++busy;
+      }
+    }
+    idleGauge->Set(idle);
+    busyGauge->Set(busy);
+    downGauge->Set(down);
+  }
+
+  // -- One connection -----------------------------------------------------------------------------------
+
+  // Registers the connection's current socket for `events` (libpq may change the socket while it
+  // connects, trying the addresses of a name one by one).
+  void watch(Connection& connection, uint32_t events) {
+    const int fd = PQsocket(connection.conn.get());
+    epoll_event event{};
+    event.events = events;
+    event.data.ptr = &connection;
+    if (fd != connection.fd) {
+      if (connection.fd >= 0) {
+        epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nullptr);  // fails harmlessly if libpq closed it
+      }
+      connection.fd = fd;
+      if (fd >= 0) {
+        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+      }
+    } else if (events != connection.events) {
+      if (epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT) {
+        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);  // a new socket that got the closed one's number
+      }
+    }
+    connection.events = events;
+  }
+
+  void unwatch(Connection& connection) {
+    if (connection.fd >= 0) {
+      epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nullptr);
+    }
+    connection.fd = -1;
+    connection.events = 0;
+  }
+
+  void startConnecting(Connection& connection) {
+    ConnectParams params(url, options.pool);
+    connection.conn.reset(PQconnectStartParams(params.keywords(), params.values(), 1));
+    if (!connection.conn || PQstatus(connection.conn.get()) == CONNECTION_BAD) {
+      connectFailed(connection, connectionError(connection.conn.get()));
+      return;
+    }
+    PQsetnonblocking(connection.conn.get(), 1);
+    connection.state = Connection::State::kConnecting;
+    connection.connectDeadline = Clock::now() + options.pool.connectTimeout;
+    watch(connection, EPOLLOUT);  // libpq: poll for writing first
+  }
+
+  void continueConnecting(Connection& connection) {
+    switch (PQconnectPoll(connection.conn.get())) {
+      case PGRES_POLLING_READING:
+        watch(connection, EPOLLIN);
+        return;
+      case PGRES_POLLING_WRITING:
+        watch(connection, EPOLLOUT);
+        return;
+      case PGRES_POLLING_OK:
+        if (PQenterPipelineMode(connection.conn.get()) != 1) {
+          connectFailed(connection, connectionError(connection.conn.get()));
+          return;
+        }
+        connection.state = Connection::State::kReady;
+        connection.backoff = milliseconds(0);
+        connection.prepared.assign(statements.size(), false);
+        watch(connection, EPOLLIN);
+        return;
+      default:
+        connectFailed(connection, connectionError(connection.conn.get()));
+        return;
+    }
+  }
+
+  void connectFailed(Connection& connection, const std::string& why) {
+    unwatch(connection);
+    connection.conn.reset();
+    connection.state = Connection::State::kDown;
+    connection.backoff =
+        std::min(options.pool.maxBackoff, std::max(milliseconds(100), connection.backoff * 2));
+    connection.nextAttempt = Clock::now() + connection.backoff;
+    lastError = "database unavailable: " + why;
+    failIfAllDown();
+  }
+
+  // Forgets a connection that is no longer usable; the next call that needs it reconnects at once (the
+  // server restarted or failed over, or never answered).
+  void drop(Connection& connection) {
+    unwatch(connection);
+    connection.conn.reset();
+    connection.state = Connection::State::kDown;
+    connection.nextAttempt = {};
+  }
+
+  void failInFlight(Connection& connection, const std::string& why) {
+    auto calls = std::move(connection.inFlight);
+    connection.inFlight.clear();
+    for (auto& call : calls) {
+      call.done(failed(Status::unavailable(why)));
+    }
+  }
+
+  // The server closed the connection or it broke: calls in flight that may run twice go first in the
+  // queue again (once), the others end kUnavailable.
+  void lost(Connection& connection) {
+    const std::string why = "database connection lost: " + connectionError(connection.conn.get());
+    auto calls = std::move(connection.inFlight);
+    connection.inFlight.clear();
+    drop(connection);
+    lastError = why;
+    for (auto it = calls.rbegin(); it != calls.rend(); ++it) {
+      const bool mayRetry = it->statement != kPing && statements[it->statement].retry == Retry::kOnReconnect;
+      if (mayRetry && !it->retried) {
+        it->retried = true;
+        it->answer.reset();
+        waiting.push_front(std::move(*it));
+      } else {
+        it->done(failed(Status::unavailable(why)));
+      }
+    }
+  }
+
+  void handle(Connection& connection, uint32_t events) {
+    if (connection.state == Connection::State::kConnecting) {
+      continueConnecting(connection);
+      return;
+    }
+    if (connection.state != Connection::State::kReady) {
+      return;  // an event for a socket dropped earlier in this batch
+    }
+    if ((events & EPOLLOUT) != 0) {
+      flush(connection);
+    }
+    if (connection.state == Connection::State::kReady && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0) {
+      readAnswers(connection);
+    }
+  }
+
+  void send(Connection& connection, Call call) {
+    PGconn* conn = connection.conn.get();
+    bool sent = true;
+    call.commandsLeft = 1;
+    call.preparing = false;
+    if (call.statement == kPing) {
+      sent = PQsendQueryParams(conn, "SELECT 1", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    } else {
+      const Statement& statement = statements[call.statement];
+      std::vector<const char*> values;
+      values.reserve(call.params.size());
+      for (const auto& param : call.params) {
+        values.push_back(param ? param->c_str() : nullptr);
+      }
+      const int count = static_cast<int>(values.size());
+      // Prepared on first use per connection, so that statements may name tables migrations create. The
+      // prepare goes in the same pipeline segment: if it fails, the statement is not run.
+      if (!statement.planEachCall && !connection.prepared[call.statement]) {
+        sent = PQsendPrepare(conn, statement.name.c_str(), statement.sql.c_str(), 0, nullptr) == 1;
+        connection.prepared[call.statement] = true;
+        call.commandsLeft = 2;
+        call.preparing = true;
+      }
+      sent = sent && (statement.planEachCall ? PQsendQueryParams(conn, statement.sql.c_str(), count, nullptr,
+                                                                 values.data(), nullptr, nullptr, 0)
+                                             : PQsendQueryPrepared(conn, statement.name.c_str(), count,
+                                                                   values.data(), nullptr, nullptr, 0)) == 1;
+    }
+    // One sync point per call: each is its own transaction, and one's failure aborts no other.
+    sent = sent && PQpipelineSync(conn) == 1;
+    call.sentAt = Clock::now();
+    connection.inFlight.push_back(std::move(call));
+    if (!sent) {
+      lost(connection);
+      return;
+    }
+    flush(connection);
+  }
+
+  void flush(Connection& connection) {
+    const int left = PQflush(connection.conn.get());
+    if (left < 0) {
+      lost(connection);
+      return;
+    }
+    watch(connection, left == 0 ? EPOLLIN : EPOLLIN | EPOLLOUT);
+  }
+
+  void readAnswers(Connection& connection) {
+    PGconn* conn = connection.conn.get();
+    if (PQconsumeInput(conn) == 0) {
+      lost(connection);
+      return;
+    }
+    while (!connection.inFlight.empty() && PQisBusy(conn) == 0) {
+      ResultPtr result(PQgetResult(conn));
+      Call& call = connection.inFlight.front();
+      if (!result) {
+        // The end of one command's answers.
+        if (call.commandsLeft == 0) {
+          break;
+        }
+        --call.commandsLeft;
+        call.preparing = false;
+        continue;
+      }
+      if (PQresultStatus(result.get()) == PGRES_PIPELINE_SYNC) {
+        Call done = std::move(call);
+        connection.inFlight.pop_front();
+        done.done(classify(conn, std::move(done.answer)));
+        continue;
+      }
+      if (call.preparing && !succeeded(result.get()) && call.statement != kPing) {
+        connection.prepared[call.statement] = false;
+      }
+      if (!call.answer || succeeded(call.answer.get())) {
+        call.answer = std::move(result);
+      }
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+      lost(connection);
+    }
+  }
+};
+
+AsyncPool::AsyncPool(std::string url, std::vector<Statement> statements, AsyncPoolOptions options,
+                     ServiceMetrics* metrics, const std::string& service)
+    : loop_(std::make_unique<Loop>(std::move(url), std::move(statements), std::move(options))) {
+  if (metrics) {
+    auto& family = prometheus::BuildGauge()
+                       .Name("db_pool_connections")
+                       .Help("PostgreSQL pool connections by state: idle, in_use, down (not connected).")
+                       .Register(metrics->registry());
+    loop_->idleGauge = &family.Add({{"service", service}, {"state", "idle"}});
+    loop_->busyGauge = &family.Add({{"service", service}, {"state", "in_use"}});
+    loop_->downGauge = &family.Add({{"service", service}, {"state", "down"}});
+    loop_->updateGauges();
+  }
+  thread_ = std::thread([loop = loop_.get()] { loop->serve(); });
+}
+
+AsyncPool::~AsyncPool() {
+  loop_->stopping = true;
+  uint64_t one = 1;
+  ssize_t written = ::write(loop_->wake, &one, sizeof one);
+  (void)written;
+  thread_.join();
+}
+
+void AsyncPool::run(const std::string& statement, Params params, Done done) {
+  const auto& statements = loop_->statements;
+  auto known = std::find_if(statements.begin(), statements.end(),
+                            [&](const Statement& s) { return s.name == statement; });
+  if (known == statements.end()) {
+    done(failed(Status::internal("unknown statement " + statement)));
+    return;
+  }
+  Call call;
+  call.statement = static_cast<size_t>(known - statements.begin());
+  call.params = std::move(params);
+  call.done = std::move(done);
+  call.queuedAt = Clock::now();
+  loop_->submit(std::move(call));
+}
+
+Result AsyncPool::runAndWait(const std::string& statement, Params params) {
+  // Ends within the pool's own deadlines: queueWait, then the connect or the answer timeout.
+  auto answer = std::make_shared<std::promise<Result>>();
+  auto future = answer->get_future();
+  run(statement, std::move(params), [answer](Result result) { answer->set_value(std::move(result)); });
+  return future.get();
+}
+
+Status AsyncPool::ping(std::chrono::milliseconds wait) {
+  auto answer = std::make_shared<std::promise<Status>>();
+  auto future = answer->get_future();
+  Call call;
+  call.done = [answer](Result result) { answer->set_value(result.status().withContext("database")); };
+  call.queuedAt = Clock::now();
+  loop_->submit(std::move(call));
+  if (future.wait_for(wait) != std::future_status::ready) {
+    return Status::unavailable("database did not answer within " + std::to_string(wait.count()) + " ms");
+  }
+  return future.get();
+}
+
+}  // namespace mp::pg

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "common/metrics.h"
+#include "common/postgres.h"
+
+namespace mp::pg {
+
+struct AsyncPoolOptions {
+  PoolOptions pool;  // connections, timeouts, backoff, application name
+  // Statements sent on one connection before the first of them is answered (libpq's pipeline mode). 1: a
+  // statement goes only to a connection with nothing in flight, so a slow statement delays no other.
+  size_t pipelineDepth = 1;
+  // Statements waiting for a connection; more are refused at once (kUnavailable).
+  size_t queueLimit = 4096;
+  // The longest a statement waits for a connection before it ends kUnavailable.
+  std::chrono::milliseconds queueWait{2000};
+};
+
+// A fixed number of libpq connections to one database, driven by one event-loop thread of its own
+// (epoll, libpq's non-blocking API): a statement parks no thread while it waits for its answer. Each
+// connection opens in the background, prepares the pool's statements on their first use there, and comes
+// back after the server went away with capped exponential backoff. A statement goes to the connection
+// with the fewest in flight, at most pipelineDepth on one; with none free it waits, in order, for one.
+// When every connection is down and waiting out its backoff, a statement ends kUnavailable at once.
+// Results have the codes of pg::Result, and statements are retried as pg::Retry says. Thread-safe:
+// run() from any thread; `done` runs on the loop thread, exactly once per statement, and must not block.
+class AsyncPool {
+ public:
+  using Done = std::function<void(Result)>;
+
+  AsyncPool(std::string url, std::vector<Statement> statements, AsyncPoolOptions options,
+            ServiceMetrics* metrics, const std::string& service);
+  // Stops the loop; statements still queued or in flight end kUnavailable ("shutting down").
+  ~AsyncPool();
+  AsyncPool(const AsyncPool&) = delete;
+  AsyncPool& operator=(const AsyncPool&) = delete;
+
+  // Runs one of the pool's statements with `params`.
+  void run(const std::string& statement, Params params, Done done);
+
+  // run(), and waits for its result. Blocks: never call it on the loop thread.
+  Result runAndWait(const std::string& statement, Params params);
+
+  // Whether a connection answers a trivial query within `wait`. Blocks: never call it on the loop thread.
+  Status ping(std::chrono::milliseconds wait = std::chrono::milliseconds(1000));
+
+  struct Loop;
+
+ private:
+  std::unique_ptr<Loop> loop_;
+  std::thread thread_;
+};
+
+}  // namespace mp::pg
