@@ -43,6 +43,7 @@ struct Connection {
   uint32_t events = 0;  // what it is registered for
   std::vector<bool> prepared;
   std::deque<Call> inFlight;  // in the order sent, which is the order answered
+  bool unflushed = false;     // statements sent since its last flush
   Clock::time_point connectDeadline;
   Clock::time_point nextAttempt{};
   milliseconds backoff{0};
@@ -69,6 +70,7 @@ struct AsyncPool::Loop {
   // Loop thread only from here on.
   std::vector<std::unique_ptr<Connection>> connections;
   std::deque<Call> waiting;
+  std::vector<Connection*> unflushed;  // flushed once per turn of the loop: one write for all sent since
   std::string lastError = "database unavailable: not connected yet";
   prometheus::Gauge* idleGauge = nullptr;
   prometheus::Gauge* busyGauge = nullptr;
@@ -134,6 +136,7 @@ struct AsyncPool::Loop {
       }
       expire(Clock::now());
       pump();
+      flushAll();
       updateGauges();
     }
     // Shutting down: nothing waits for an answer that will never come.
@@ -451,7 +454,22 @@ struct AsyncPool::Loop {
       lost(connection);
       return;
     }
-    flush(connection);
+    // The statements of one turn of the loop go to the server in one write (flushAll): it wakes once
+    // for all of them.
+    if (!connection.unflushed) {
+      connection.unflushed = true;
+      unflushed.push_back(&connection);
+    }
+  }
+
+  void flushAll() {
+    for (Connection* connection : unflushed) {
+      connection->unflushed = false;
+      if (connection->state == Connection::State::kReady) {
+        flush(*connection);
+      }
+    }
+    unflushed.clear();
   }
 
   void flush(Connection& connection) {
