@@ -1,6 +1,8 @@
 // raw-publish AMQP_URL QUEUE COUNT [WINDOW]: the limit POST /api/billing is compared with. Publishes COUNT
 // persistent orders to QUEUE (which must exist) on one channel with publisher confirms, keeping at most
 // WINDOW (default 1000) unconfirmed; rabbitmq-c only, none of the project's code. Prints the confirmed rate.
+// raw-publish AMQP_URL QUEUE purge: empties QUEUE instead (bench/run's purge; rabbitmqctl's own Erlang
+// node failed to start its distribution after the open-loop rows, every time in two full runs).
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
@@ -8,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <cstring>
 #include <string>
 
 namespace {
@@ -42,7 +45,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string queue = argv[2];
-  const long count = std::atol(argv[3]);
+  const bool purge = std::strcmp(argv[3], "purge") == 0;
+  const long count = purge ? 0 : std::atol(argv[3]);
   const long window = argc == 5 ? std::atol(argv[4]) : 1000;
 
   std::unique_ptr<amqp_connection_state_t_, ConnectionCloser> connection(amqp_new_connection());
@@ -59,6 +63,14 @@ int main(int argc, char** argv) {
   amqp_channel_open(state, 1);
   if (failed(amqp_get_rpc_reply(state), "channel.open")) {
     return 1;
+  }
+  if (purge) {
+    amqp_queue_purge_ok_t* purged = amqp_queue_purge(state, 1, amqp_cstring_bytes(queue.c_str()));
+    if (failed(amqp_get_rpc_reply(state), "queue.purge") || purged == nullptr) {
+      return 1;
+    }
+    std::printf("raw-publish purged %u messages from %s\n", purged->message_count, queue.c_str());
+    return 0;
   }
   amqp_confirm_select(state, 1);
   if (failed(amqp_get_rpc_reply(state), "confirm.select")) {
