@@ -72,6 +72,28 @@ ConnectParams::ConnectParams(const std::string& url, const PoolOptions& options)
              nullptr};
 }
 
+ConnectionGauges::ConnectionGauges(ServiceMetrics* metrics, const std::string& service) {
+  if (metrics == nullptr) {
+    return;
+  }
+  auto& family = prometheus::BuildGauge()
+                     .Name("db_pool_connections")
+                     .Help("PostgreSQL pool connections by state: idle, in_use, down (not connected).")
+                     .Register(metrics->registry());
+  idle_ = &family.Add({{"service", service}, {"state", "idle"}});
+  inUse_ = &family.Add({{"service", service}, {"state", "in_use"}});
+  down_ = &family.Add({{"service", service}, {"state", "down"}});
+}
+
+void ConnectionGauges::set(double idle, double inUse, double down) {
+  if (idle_ == nullptr) {
+    return;
+  }
+  idle_->Set(idle);
+  inUse_->Set(inUse);
+  down_->Set(down);
+}
+
 std::string connectionError(PGconn* conn) {
   return trimmed(conn ? PQerrorMessage(conn) : "out of memory");
 }
@@ -114,19 +136,13 @@ Result classify(PGconn* conn, ResultPtr result) {
 
 Pool::Pool(std::string url, std::vector<Statement> statements, PoolOptions options, ServiceMetrics* metrics,
            const std::string& service)
-    : url_(std::move(url)), statements_(std::move(statements)), options_(std::move(options)) {
+    : url_(std::move(url)),
+      statements_(std::move(statements)),
+      options_(std::move(options)),
+      gauges_(metrics, service) {
   for (size_t i = 0; i < std::max<size_t>(options_.size, 1); ++i) {
     slots_.push_back(std::make_unique<Slot>());
     idle_.push_back(slots_.back().get());
-  }
-  if (metrics) {
-    auto& family = prometheus::BuildGauge()
-                       .Name("db_pool_connections")
-                       .Help("PostgreSQL pool connections by state: idle, in_use, down (not connected).")
-                       .Register(metrics->registry());
-    idleGauge_ = &family.Add({{"service", service}, {"state", "idle"}});
-    busyGauge_ = &family.Add({{"service", service}, {"state", "in_use"}});
-    downGauge_ = &family.Add({{"service", service}, {"state", "down"}});
   }
   std::lock_guard<std::mutex> lock(mutex_);
   updateGauges();
@@ -135,9 +151,6 @@ Pool::Pool(std::string url, std::vector<Statement> statements, PoolOptions optio
 Pool::~Pool() = default;
 
 void Pool::updateGauges() {
-  if (!idleGauge_) {
-    return;
-  }
   double idle = 0, busy = 0, down = 0;
   for (const auto& slot : slots_) {
     if (slot->leased) {
@@ -148,9 +161,7 @@ void Pool::updateGauges() {
       ++down;
     }
   }
-  idleGauge_->Set(idle);
-  busyGauge_->Set(busy);
-  downGauge_->Set(down);
+  gauges_.set(idle, busy, down);
 }
 
 std::optional<Pool::Lease> Pool::acquire(std::chrono::milliseconds wait) {

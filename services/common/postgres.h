@@ -109,6 +109,19 @@ class ConnectParams {
   std::vector<const char*> values_;
 };
 
+// db_pool_connections{service, state}: one pool's connections by state (idle, in_use, down: not
+// connected). Without metrics it records nothing.
+class ConnectionGauges {
+ public:
+  ConnectionGauges(ServiceMetrics* metrics, const std::string& service);
+  void set(double idle, double inUse, double down);
+
+ private:
+  prometheus::Gauge* idle_ = nullptr;
+  prometheus::Gauge* inUse_ = nullptr;
+  prometheus::Gauge* down_ = nullptr;
+};
+
 // The client side's longest wait for an answer (PoolOptions::answerTimeout, or its default).
 std::chrono::milliseconds answerLimit(const PoolOptions& options);
 // A connection's last error, one line ("out of memory" without a connection).
@@ -157,9 +170,7 @@ class Pool {
   std::vector<Slot*> idle_;  // guarded by mutex_
   std::mutex mutex_;
   std::condition_variable available_;
-  prometheus::Gauge* idleGauge_ = nullptr;
-  prometheus::Gauge* busyGauge_ = nullptr;
-  prometheus::Gauge* downGauge_ = nullptr;
+  ConnectionGauges gauges_;
 };
 
 // One connection of the pool, held by one thread until the lease ends. Not thread-safe.

@@ -72,15 +72,15 @@ struct AsyncPool::Loop {
   std::deque<Call> waiting;
   std::vector<Connection*> unflushed;  // flushed once per turn of the loop: one write for all sent since
   std::string lastError = "database unavailable: not connected yet";
-  prometheus::Gauge* idleGauge = nullptr;
-  prometheus::Gauge* busyGauge = nullptr;
-  prometheus::Gauge* downGauge = nullptr;
+  ConnectionGauges gauges;
 
-  Loop(std::string u, std::vector<Statement> s, AsyncPoolOptions o)
+  Loop(std::string u, std::vector<Statement> s, AsyncPoolOptions o, ServiceMetrics* metrics,
+       const std::string& service)
       : url(std::move(u)),
         statements(std::move(s)),
         options(std::move(o)),
-        answerTimeout(answerLimit(options.pool)) {
+        answerTimeout(answerLimit(options.pool)),
+        gauges(metrics, service) {
     epoll = epoll_create1(EPOLL_CLOEXEC);
     wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event event{};
@@ -266,9 +266,6 @@ struct AsyncPool::Loop {
   }
 
   void updateGauges() {
-    if (idleGauge == nullptr) {
-      return;
-    }
     double idle = 0, busy = 0, down = 0;
     for (const auto& connection : connections) {
       if (connection->state != Connection::State::kReady) {
@@ -279,9 +276,7 @@ struct AsyncPool::Loop {
         ++busy;
       }
     }
-    idleGauge->Set(idle);
-    busyGauge->Set(busy);
-    downGauge->Set(down);
+    gauges.set(idle, busy, down);
   }
 
   // -- One connection -----------------------------------------------------------------------------------
@@ -520,17 +515,9 @@ struct AsyncPool::Loop {
 
 AsyncPool::AsyncPool(std::string url, std::vector<Statement> statements, AsyncPoolOptions options,
                      ServiceMetrics* metrics, const std::string& service)
-    : loop_(std::make_unique<Loop>(std::move(url), std::move(statements), std::move(options))) {
-  if (metrics) {
-    auto& family = prometheus::BuildGauge()
-                       .Name("db_pool_connections")
-                       .Help("PostgreSQL pool connections by state: idle, in_use, down (not connected).")
-                       .Register(metrics->registry());
-    loop_->idleGauge = &family.Add({{"service", service}, {"state", "idle"}});
-    loop_->busyGauge = &family.Add({{"service", service}, {"state", "in_use"}});
-    loop_->downGauge = &family.Add({{"service", service}, {"state", "down"}});
-    loop_->updateGauges();
-  }
+    : loop_(std::make_unique<Loop>(std::move(url), std::move(statements), std::move(options), metrics,
+                                   service)) {
+  loop_->updateGauges();
   thread_ = std::thread([loop = loop_.get()] { loop->serve(); });
 }
 

@@ -60,8 +60,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setpgroup(&attributes, 0);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
-  const int rc =
-      argv.empty() ? EINVAL : posix_spawn(&pid_, args[0], &actions, &attributes, args.data(), envp.data());
+  const int rc = argv.empty() ? EINVAL
+                              : posix_spawn(&pid_, args[0], &actions, &attributes, args.data(), envp.data());
   posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {

@@ -4,9 +4,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <utility>
+#include <memory>
 #include <vector>
 
 #include "support/child_process.h"
