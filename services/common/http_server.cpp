@@ -1,15 +1,18 @@
 #include "common/http_server.h"
 
-#include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/listener.h>
 #include <pistache/peer.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "base/log.h"
 #include "common/pistache_input.h"
+#include "common/pistache_transport.h"
 #include "common/worker_pool.h"
 
 namespace mp::http {
@@ -23,7 +26,8 @@ struct HttpServer::State {
   ReadinessCheck readiness;
   Admission admission;
   std::unique_ptr<WorkerPool> workers;
-  std::unique_ptr<P::Http::Endpoint> endpoint;
+  std::vector<std::vector<HostedLoop*>> hosted;  // by reactor
+  std::unique_ptr<P::Tcp::Listener> listener;
   std::atomic<bool> draining{false};
   std::mutex asyncMutex;
   std::condition_variable asyncIdle;
@@ -57,7 +61,7 @@ class Dispatcher : public RequestSink {
  public:
   explicit Dispatcher(std::shared_ptr<HttpServer::State> state) : state_(std::move(state)) {}
 
-  void dispatch(const P::Http::Request& raw, P::Http::ResponseWriter writer,
+  void dispatch(const P::Http::Request& raw, Responder responder,
                 const std::shared_ptr<P::Tcp::Peer>& peer) override {
     auto started = Clock::now();
     auto state = state_;
@@ -66,9 +70,8 @@ class Dispatcher : public RequestSink {
     const Status converted = convert(raw, peer, &request);
     auto match = state->router.match(request.method, request.path);
     std::string route = match.route ? match.route->pattern : "unmatched";
-    auto finish = [state, started, route](P::Http::ResponseWriter& out, const Request& req,
-                                          Response response) {
-      writeResponse(out, response);
+    auto finish = [state, started, route](const Responder& out, const Request& req, Response response) {
+      out.send(response);
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       state->metrics.observeRequest(req.method, route, response.status, seconds);
       state->metrics.inFlight().Decrement();
@@ -78,18 +81,18 @@ class Dispatcher : public RequestSink {
     };
 
     if (!converted.ok()) {
-      finish(writer, request, Response::error(400, "bad_request", converted.message()));
+      finish(responder, request, Response::error(400, "bad_request", converted.message()));
       return;
     }
     if (state->draining && route != "/healthz") {
       auto response = Response::error(503, "draining", "the service is shutting down");
       response.headers.emplace_back("Connection", "close");
-      finish(writer, request, response);
+      finish(responder, request, response);
       return;
     }
     if (state->admission) {
       if (Status admitted = state->admission(request, route); !admitted.ok()) {
-        finish(writer, request, Response::error(admitted));
+        finish(responder, request, Response::error(admitted));
         return;
       }
     }
@@ -102,41 +105,40 @@ class Dispatcher : public RequestSink {
         auto response = Response::error(405, "method_not_allowed",
                                         request.method + " is not allowed here; allowed: " + allow);
         response.headers.emplace_back("Allow", allow);
-        finish(writer, request, response);
+        finish(responder, request, response);
       } else {
-        finish(writer, request, Response::error(404, "not_found", "no such resource"));
+        finish(responder, request, Response::error(404, "not_found", "no such resource"));
       }
       return;
     }
     request.params = std::move(match.params);
     const Router::Route* target = match.route;
     if (target->dispatch == Dispatch::kInline) {
-      finish(writer, request, runHandler(*target, request));
+      finish(responder, request, runHandler(*target, request));
       return;
     }
-    auto shared = std::make_shared<P::Http::ResponseWriter>(std::move(writer));
     // What the access log and the metrics need of a request answered without running its handler.
     Request summary;
     summary.method = request.method;
     summary.path = request.path;
     summary.remoteAddress = request.remoteAddress;
     if (target->dispatch == Dispatch::kAsync) {
-      runAsync(*target, request, [shared, finish, summary = std::move(summary)](Response response) {
-        finish(*shared, summary, std::move(response));
+      runAsync(*target, request, [responder, finish, summary = std::move(summary)](Response response) {
+        finish(responder, summary, std::move(response));
       });
       return;
     }
-    auto job = [target, shared, finish, request = std::move(request)]() mutable {
-      finish(*shared, request, runHandler(*target, request));
+    auto job = [target, responder, finish, request = std::move(request)]() mutable {
+      finish(responder, request, runHandler(*target, request));
     };
     // Still queued when the drain timeout ends: answered at once and never run.
-    auto refuse = [shared, finish, summary]() {
+    auto refuse = [responder, finish, summary]() {
       auto response = Response::error(503, "draining", "the service is shutting down");
       response.headers.emplace_back("Connection", "close");
-      finish(*shared, summary, response);
+      finish(responder, summary, response);
     };
     if (!state->workers->submit(std::move(job), std::move(refuse))) {
-      finish(*shared, summary,
+      finish(responder, summary,
              Response::error(503, "overloaded", "too many requests are waiting; retry shortly"));
     }
   }
@@ -145,10 +147,10 @@ class Dispatcher : public RequestSink {
   void runAsync(const Router::Route& route, const Request& request, std::function<void(Response)> answer) {
     auto state = state_;
     auto replied = std::make_shared<std::atomic<bool>>(false);
-    // `answer` holds the request's ResponseWriter. It is kept apart from the Reply's copies so that the
-    // one reply drops it before the request counts as answered: drainAndStop, once no request is left,
-    // shuts Pistache down and frees the peers the writer refers to, which must not happen while a
-    // handler's thread (the gateway's upstream loop) still holds a writer.
+    // `answer` holds the request's Responder. It is kept apart from the Reply's copies so that the one
+    // reply drops it before the request counts as answered: nothing of the request outlives its answer,
+    // however long a handler keeps its copy of the Reply (the Responder's hold on the connection is weak
+    // anyway, so an answer after drainAndStop finds it gone).
     auto pending = std::make_shared<std::function<void(Response)>>(std::move(answer));
     state->asyncStarted();
     Reply reply = [state, replied, pending](Response response) {
@@ -216,6 +218,19 @@ void HttpServer::setAdmission(Admission admission) {
   state_->admission = std::move(admission);
 }
 
+void HttpServer::host(size_t reactor, HostedLoop& piece) {
+  if (reactor >= static_cast<size_t>(std::max(state_->options.reactorThreads, 1))) {
+    throw std::invalid_argument("HttpServer::host: reactor " + std::to_string(reactor) + " of " +
+                                std::to_string(state_->options.reactorThreads));
+  }
+  state_->hosted.resize(static_cast<size_t>(std::max(state_->options.reactorThreads, 1)));
+  state_->hosted[reactor].push_back(&piece);
+}
+
+std::optional<size_t> HttpServer::currentReactor() {
+  return ReactorTransport::currentIndex();
+}
+
 Status HttpServer::start() {
   auto state = state_;
   // The built-in routes live in the state's router, so they hold a plain pointer: a shared_ptr there
@@ -253,24 +268,32 @@ Status HttpServer::start() {
 
   state->workers =
       std::make_unique<WorkerPool>(state->options.workerThreads, state->options.workerQueueLimit);
+  auto settings = std::make_shared<TransportSettings>();
+  settings->headerTimeout = state->options.headerTimeout;
+  settings->bodyTimeout = state->options.bodyTimeout;
+  settings->keepaliveTimeout = state->options.keepaliveTimeout;
+  settings->hosted = [hosted = state->hosted](size_t reactor) {
+    return reactor < hosted.size() ? hosted[reactor] : std::vector<HostedLoop*>{};
+  };
   try {
     P::Address address(state->options.bindAddress, P::Port(state->options.port));
-    state->endpoint = std::make_unique<P::Http::Endpoint>(address);
-    auto opts = P::Http::Endpoint::options()
-                    .threads(state->options.reactorThreads)
-                    .threadsName(state->options.service.substr(0, 8) + "-io")
-                    .flags(P::Tcp::Options::ReuseAddr)
-                    // Pistache's own limit sits above ours so that ours answers first, in JSON.
-                    .maxRequestSize(state->options.maxRequestBytes + 4096)
-                    .headerTimeout(state->options.headerTimeout)
-                    .bodyTimeout(state->options.bodyTimeout)
-                    .keepaliveTimeout(state->options.keepaliveTimeout);
-    state->endpoint->init(opts);
-    state->endpoint->setHandler(P::Http::make_handler<StrictInputHandler>(
-        state->options.maxRequestBytes, std::make_shared<Dispatcher>(state)));
-    state->endpoint->serveThreaded();
+    auto handler = std::make_shared<StrictInputHandler>(state->options.maxRequestBytes,
+                                                        std::make_shared<Dispatcher>(state));
+    // Pistache's own limit sits above ours so that ours answers first, in JSON.
+    handler->setMaxRequestSize(state->options.maxRequestBytes + 4096);
+    state->listener = std::make_unique<P::Tcp::Listener>(address);
+    state->listener->init(static_cast<size_t>(std::max(state->options.reactorThreads, 1)),
+                          P::Flags<P::Tcp::Options>(P::Tcp::Options::ReuseAddr),
+                          state->options.service.substr(0, 8) + "-io");
+    state->listener->setHandler(handler);
+    auto clones = std::make_shared<size_t>(0);
+    state->listener->setTransportFactory([handler, settings, clones] {
+      return std::make_shared<ReactorTransport>(handler, settings, clones);
+    });
+    state->listener->bind();
+    state->listener->runThreaded();
   } catch (const std::exception& e) {
-    state->endpoint.reset();
+    state->listener.reset();
     return Status::unavailable("cannot listen on " + state->options.bindAddress + ":" +
                                std::to_string(state->options.port) + ": " + e.what());
   }
@@ -278,11 +301,11 @@ Status HttpServer::start() {
 }
 
 uint16_t HttpServer::port() const {
-  return state_->endpoint ? static_cast<uint16_t>(state_->endpoint->getPort()) : 0;
+  return state_->listener ? static_cast<uint16_t>(state_->listener->getPort()) : 0;
 }
 
 void HttpServer::drainAndStop() {
-  if (stopped_.exchange(true) || !state_->endpoint) {
+  if (stopped_.exchange(true) || !state_->listener) {
     return;
   }
   state_->draining = true;
@@ -291,7 +314,7 @@ void HttpServer::drainAndStop() {
     // running are waited for; each is bounded by its own timeouts (database answer, upstream).
     const size_t refused = state_->workers->refuseQueued();
     log::warn("drain_timeout", {{"timeout_ms", state_->options.drainTimeout.count()}, {"refused", refused}});
-    // Their answers go out before the endpoint closes; stop() below would wait for them anyway.
+    // Their answers go out before the listener closes; stop() below would wait for them anyway.
     state_->workers->waitIdle(state_->options.drainTimeout);
   }
   // Asynchronous handlers are bounded by their own timeouts too (the upstream's).
@@ -299,12 +322,12 @@ void HttpServer::drainAndStop() {
     log::warn("drain_timeout",
               {{"timeout_ms", state_->options.drainTimeout.count()}, {"asynchronous", true}});
   }
-  // Answers are queued to the reactor; give it a moment to put them on the wire.
+  // Answers are queued to the reactors; give them a moment to put them on the wire.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  state_->endpoint->shutdown();
+  state_->listener->shutdown();
   state_->workers->stop();
-  // The endpoint's handler holds the state; dropping the endpoint breaks that cycle.
-  state_->endpoint.reset();
+  // The listener's handler holds the state; dropping the listener breaks that cycle.
+  state_->listener.reset();
 }
 
 }  // namespace mp::http

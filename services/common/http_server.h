@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
+#include "common/hosted_loop.h"
 #include "common/metrics.h"
 #include "common/router.h"
 
@@ -36,11 +38,12 @@ using ReadinessCheck = std::function<Status()>;
 // Retry-After). `route` is the matched template ("unmatched" when none). Runs on the reactor: must not block.
 using Admission = std::function<Status(const Request& request, const std::string& route)>;
 
-// The HTTP server every service runs: Pistache's reactor parses requests (HTTP/1.1 keep-alive by
-// default), the Router picks a handler, cheap handlers run inline and blocking ones on a bounded worker
-// pool. It serves /healthz, /readyz and /metrics, answers every error as the JSON of docs/openapi.yaml,
-// records metrics and one access-log line per request, and drains in-flight work on stop. Thread-safe after
-// start().
+// The HTTP server every service runs: Pistache's listener and reactor threads (our transport on each,
+// pistache_transport.h) parse requests (HTTP/1.1 keep-alive by default), the Router picks a handler,
+// cheap handlers run inline, blocking ones on a bounded worker pool, and asynchronous ones on the
+// event loops the reactor threads drive (host()). It serves /healthz, /readyz and /metrics, answers every
+// error as the JSON of docs/openapi.yaml, records metrics and one access-log line per request, and drains
+// in-flight work on stop. Thread-safe after start().
 class HttpServer {
  public:
   HttpServer(ServerOptions options, ServiceMetrics& metrics);
@@ -56,6 +59,11 @@ class HttpServer {
   void setReadiness(ReadinessCheck check);
   // Must be set before start().
   void setAdmission(Admission admission);
+  // Has reactor thread `reactor` (0..reactorThreads-1) drive `piece` (hosted_loop.h): its work runs on
+  // that thread, beside the requests that thread parses. Before start(); `piece` must outlive the server.
+  void host(size_t reactor, HostedLoop& piece);
+  // The index of the reactor thread that calls it (0..reactorThreads-1), or nullopt on any other thread.
+  static std::optional<size_t> currentReactor();
 
   // Binds and serves on background threads. kUnavailable, with the address and why, when the port
   // cannot be bound.

@@ -1,11 +1,17 @@
 #include "common/pistache_input.h"
 
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <functional>
 #include <sstream>
+#include <thread>
 
 #include "base/log.h"
 #include "common/request_head.h"
@@ -22,6 +28,13 @@ struct StrictInputHandler::ConnectionGuard {
   std::string head;         // the request's head so far, until checkRequestHead has seen all of it
   bool headChecked = false;
   size_t lineStart = 0;  // where the head's last, incomplete line starts (0: still the request line)
+  InputProgress progress{InputProgress::Phase::kHead, std::chrono::steady_clock::now()};
+  std::shared_ptr<Responder::Output> output;
+};
+
+struct Responder::Output {
+  std::thread::id reactor;     // the connection's reactor thread: the one that reads it
+  std::atomic<int> queued{0};  // writes handed to Pistache's queue and not written yet
 };
 
 namespace {
@@ -36,15 +49,41 @@ std::string lower(std::string text) {
   return text;
 }
 
-// The whole response as bytes, for answers written outside Pistache's response path.
-std::string serialize(const Response& response) {
-  std::string text =
-      "HTTP/1.1 " + std::to_string(response.status) + " " + reasonPhrase(response.status) + "\r\n";
-  text += "Content-Type: " + response.contentType + "\r\n";
+// The whole response as bytes: status line, Content-Type, the response's headers, Connection (the
+// request's keep-alive unless the response names its own), Content-Length, body.
+std::string serialize(const Response& response, P::Http::Version version, bool keepAlive) {
+  const char* reason = reasonPhrase(response.status);
+  size_t size = 96 + response.contentType.size() + response.body.size();
+  bool connectionNamed = false;
   for (const auto& [name, value] : response.headers) {
-    text += name + ": " + value + "\r\n";
+    size += name.size() + value.size() + 4;
+    connectionNamed = connectionNamed || strcasecmp(name.c_str(), "connection") == 0;
   }
-  text += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n" + response.body;
+  std::string text;
+  text.reserve(size);
+  text += version == P::Http::Version::Http10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  char number[24];
+  auto end = std::to_chars(number, number + sizeof number, response.status).ptr;
+  text.append(number, end);
+  text += ' ';
+  text += reason;
+  text += "\r\nContent-Type: ";
+  text += response.contentType;
+  text += "\r\n";
+  for (const auto& [name, value] : response.headers) {
+    text += name;
+    text += ": ";
+    text += value;
+    text += "\r\n";
+  }
+  if (!connectionNamed) {
+    text += keepAlive ? "Connection: Keep-Alive\r\n" : "Connection: Close\r\n";
+  }
+  text += "Content-Length: ";
+  end = std::to_chars(number, number + sizeof number, response.body.size()).ptr;
+  text.append(number, end);
+  text += "\r\n\r\n";
+  text += response.body;
   return text;
 }
 
@@ -94,22 +133,7 @@ Status convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>& 
   return status;
 }
 
-// A response header of any name. Pistache 0.0.5 writes only typed headers (raw ones are dropped), so
-// every header we send is one of these, except Connection, which Pistache itself acts on.
 namespace {
-
-class NamedHeader : public P::Http::Header::Header {
- public:
-  NamedHeader(std::string name, std::string value) : name_(std::move(name)), value_(std::move(value)) {}
-  const char* name() const override { return name_.c_str(); }
-  uint64_t hash() const override { return P::Http::Header::detail::hash(name_.c_str()); }
-  void parse(const std::string& data) override { value_ = data; }
-  void write(std::ostream& stream) const override { stream << value_; }
-
- private:
-  std::string name_;
-  std::string value_;
-};
 
 // ThreadSanitizer cannot see how Pistache hands an answer to its reactor. ResponseWriter::send builds
 // the answer's bytes on the calling thread (a worker's, or the gateway's upstream thread) and pushes them
@@ -142,28 +166,69 @@ class HandedToTheReactor {
 struct HandedToTheReactor {};
 #endif
 
-}  // namespace
-
-void writeResponse(P::Http::ResponseWriter& writer, const Response& response) {
-  auto& headers = writer.headers();
-  headers.add(std::make_shared<NamedHeader>("Content-Type", response.contentType));
-  for (const auto& [name, value] : response.headers) {
-    if (lower(name) == "connection") {
-      headers.remove<P::Http::Header::Connection>();
-      headers.add<P::Http::Header::Connection>(lower(value) == "close"
-                                                   ? P::Http::ConnectionControl::Close
-                                                   : P::Http::ConnectionControl::KeepAlive);
-    } else {
-      headers.add(std::make_shared<NamedHeader>(name, value));
+// Writes `bytes` to the connection: at once on its reactor thread when nothing is queued before them,
+// otherwise (or for what the socket did not take) through Pistache's write queue, in order. `whenOut`
+// runs once they are written or cannot be.
+void writeBytes(const std::shared_ptr<P::Tcp::Peer>& peer, const std::shared_ptr<Responder::Output>& output,
+                std::string bytes, std::function<void()> whenOut = nullptr) {
+  size_t offset = 0;
+  if (output->reactor == std::this_thread::get_id() && output->queued.load(std::memory_order_acquire) == 0) {
+    const ssize_t sent = ::send(peer->fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent == static_cast<ssize_t>(bytes.size()) || (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      // All out, or the client is gone (Pistache learns it from the socket's read side).
+      if (whenOut) {
+        whenOut();
+      }
+      return;
     }
+    offset = sent > 0 ? static_cast<size_t>(sent) : 0;
   }
+  if (offset > 0) {
+    bytes.erase(0, offset);
+  }
+  output->queued.fetch_add(1, std::memory_order_acq_rel);
+  auto written = [output, whenOut = std::move(whenOut)] {
+    output->queued.fetch_sub(1, std::memory_order_acq_rel);
+    if (whenOut) {
+      whenOut();
+    }
+  };
+  const size_t length = bytes.size();
   try {
     [[maybe_unused]] HandedToTheReactor unseen;  // an empty struct outside the tsan build
-    writer.send(static_cast<P::Http::Code>(response.status), response.body);
+    peer->send(P::RawBuffer(std::move(bytes), length))
+        .then([written](ssize_t) { written(); }, [written](std::exception_ptr) { written(); });
   } catch (const std::exception& e) {
     // The client went away before its answer: nothing left to tell it.
     log::debug("http_write_failed", {{"reason", e.what()}});
+    written();
   }
+}
+
+}  // namespace
+
+Responder::Responder(const std::shared_ptr<P::Tcp::Peer>& peer, std::shared_ptr<Output> output,
+                     P::Http::Version version, bool keepAlive)
+    : peer_(peer), output_(std::move(output)), version_(version), keepAlive_(keepAlive) {}
+
+void Responder::send(const Response& response) const {
+  if (auto peer = peer_.lock()) {
+    writeBytes(peer, output_, serialize(response, version_, keepAlive_));
+  }
+}
+
+std::optional<InputProgress> StrictInputHandler::progress(const std::shared_ptr<P::Tcp::Peer>& peer) {
+  auto data = peer->tryGetData(kGuardKey);
+  if (!data) {
+    return std::nullopt;
+  }
+  return std::static_pointer_cast<ConnectionGuard>(data)->progress;
+}
+
+void StrictInputHandler::reject(const std::shared_ptr<P::Tcp::Peer>& peer, const Status& rejection,
+                                std::function<void()> whenOut) {
+  getParser(peer)->reset();
+  rejectStream(peer, *guardOf(peer), rejection, std::move(whenOut));
 }
 
 void StrictInputHandler::onInput(const char* buffer, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) {
@@ -177,6 +242,9 @@ void StrictInputHandler::onInput(const char* buffer, size_t len, const std::shar
   }
   peer->setIdle(false);
   auto parser = getParser(peer);
+  if (guard->pending == 0) {
+    guard->progress = {InputProgress::Phase::kHead, std::chrono::steady_clock::now()};
+  }
   guard->pending += len;
   if (guard->pending > maxRequestBytes_) {
     parser->reset();
@@ -213,15 +281,13 @@ void StrictInputHandler::onInput(const char* buffer, size_t len, const std::shar
   guard->pending = 0;
   guard->headChecked = false;
   guard->lineStart = 0;
+  guard->progress = {InputProgress::Phase::kIdle, std::chrono::steady_clock::now()};
   auto& request = parser->request;
-  P::Http::ResponseWriter writer(request.version(), transport(), this, peer);
   bool keepAlive = request.version() == P::Http::Version::Http11;
   if (auto connection = request.headers().tryGet<P::Http::Header::Connection>()) {
     keepAlive = connection->control() == P::Http::ConnectionControl::KeepAlive;
   }
-  writer.headers().add<P::Http::Header::Connection>(keepAlive ? P::Http::ConnectionControl::KeepAlive
-                                                              : P::Http::ConnectionControl::Close);
-  sink_->dispatch(request, std::move(writer), peer);
+  sink_->dispatch(request, Responder(peer, guard->output, request.version(), keepAlive), peer);
   parser->reset();
   peer->setIdle(true);
 }
@@ -230,7 +296,10 @@ std::shared_ptr<StrictInputHandler::ConnectionGuard> StrictInputHandler::guardOf
     const std::shared_ptr<P::Tcp::Peer>& peer) {
   auto data = peer->tryGetData(kGuardKey);
   if (!data) {
-    data = std::make_shared<ConnectionGuard>();
+    auto guard = std::make_shared<ConnectionGuard>();
+    guard->output = std::make_shared<Responder::Output>();
+    guard->output->reactor = std::this_thread::get_id();  // guards are made by the reactor, on input
+    data = guard;
     peer->putData(kGuardKey, data);
   }
   return std::static_pointer_cast<ConnectionGuard>(data);
@@ -257,6 +326,7 @@ bool StrictInputHandler::checkHead(const std::shared_ptr<P::Tcp::Peer>& peer, Co
   if (end != std::string::npos) {
     guard.head.resize(end + 4);
     guard.headChecked = true;
+    guard.progress.phase = InputProgress::Phase::kBody;
   }
   if (Status rejection = checkRequestHead(guard.head, limits); !rejection.ok()) {
     rejectStream(peer, guard, rejection);
@@ -273,23 +343,16 @@ bool StrictInputHandler::checkHead(const std::shared_ptr<P::Tcp::Peer>& peer, Co
 // Answers an error for a stream that cannot be parsed further, asks the client to close, and
 // swallows whatever it still sends (closing at once would reset the socket and lose the answer).
 void StrictInputHandler::rejectStream(const std::shared_ptr<P::Tcp::Peer>& peer, ConnectionGuard& guard,
-                                      const Status& rejection) {
+                                      const Status& rejection, std::function<void()> whenOut) {
   guard.discarding = true;
+  guard.progress = {InputProgress::Phase::kDiscarding, std::chrono::steady_clock::now()};
   auto response = Response::error(rejection);
-  response.headers.emplace_back("Connection", "close");
-  // Written as raw bytes through the peer (queued in order with earlier answers): Pistache's writer
-  // would close the socket at once on "Connection: close" and the client could lose this answer.
-  std::string bytes = serialize(response);
-  const size_t length = bytes.size();
-  try {
-    peer->send(P::RawBuffer(std::move(bytes), length));
-  } catch (const std::exception& e) {
-    log::debug("http_write_failed", {{"reason", e.what()}});
-  }
   sink_->rejected(response.status);
   log::warn(
       "http_rejected",
       {{"status", response.status}, {"reason", rejection.message()}, {"remote", peer->address().host()}});
+  // In order with earlier answers on the connection.
+  writeBytes(peer, guard.output, serialize(response, P::Http::Version::Http11, false), std::move(whenOut));
 }
 
 }  // namespace mp::http

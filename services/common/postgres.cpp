@@ -94,6 +94,15 @@ void ConnectionGauges::set(double idle, double inUse, double down) {
   down_->Set(down);
 }
 
+void ConnectionGauges::add(double idle, double inUse, double down) {
+  if (idle_ == nullptr) {
+    return;
+  }
+  idle_->Increment(idle);
+  inUse_->Increment(inUse);
+  down_->Increment(down);
+}
+
 std::string connectionError(PGconn* conn) {
   return trimmed(conn ? PQerrorMessage(conn) : "out of memory");
 }

@@ -115,6 +115,8 @@ class ConnectionGauges {
  public:
   ConnectionGauges(ServiceMetrics* metrics, const std::string& service);
   void set(double idle, double inUse, double down);
+  // Adds to each count (several owners of one service's connections: the loops of an AsyncPool).
+  void add(double idle, double inUse, double down);
 
  private:
   prometheus::Gauge* idle_ = nullptr;

@@ -1,7 +1,6 @@
 #include "common/postgres_async.h"
 
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,7 +9,6 @@
 #include <cstdint>
 #include <deque>
 #include <future>
-#include <mutex>
 
 namespace mp::pg {
 namespace {
@@ -55,101 +53,92 @@ Result failed(Status status) {
 
 }  // namespace
 
-struct AsyncPool::Loop {
+struct AsyncPool::Loop : HostedLoop {
   std::string url;
   std::vector<Statement> statements;
   AsyncPoolOptions options;
   milliseconds answerTimeout;
   int epoll = -1;
-  int wake = -1;
+  Inbox<Call> inbox;  // calls from other threads, and from the loop's own
   std::atomic<bool> stopping{false};
-
-  std::mutex mutex;
-  std::deque<Call> incoming;  // guarded by mutex
 
   // Loop thread only from here on.
   std::vector<std::unique_ptr<Connection>> connections;
   std::deque<Call> waiting;
   std::vector<Connection*> unflushed;  // flushed once per turn of the loop: one write for all sent since
   std::string lastError = "database unavailable: not connected yet";
-  ConnectionGauges gauges;
+  ConnectionGauges& gauges;       // the pool's, shared by its loops: each adds what changed in its own counts
+  double counted[3] = {0, 0, 0};  // idle, in use, down, as last added to the gauges
 
-  Loop(std::string u, std::vector<Statement> s, AsyncPoolOptions o, ServiceMetrics* metrics,
-       const std::string& service)
+  Loop(std::string u, std::vector<Statement> s, AsyncPoolOptions o, size_t size, ConnectionGauges& g)
       : url(std::move(u)),
         statements(std::move(s)),
         options(std::move(o)),
         answerTimeout(answerLimit(options.pool)),
-        gauges(metrics, service) {
+        gauges(g) {
     epoll = epoll_create1(EPOLL_CLOEXEC);
-    wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.ptr = nullptr;
-    epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &event);
-    for (size_t i = 0; i < std::max<size_t>(options.pool.size, 1); ++i) {
+    epoll_ctl(epoll, EPOLL_CTL_ADD, inbox.fd(), &event);
+    for (size_t i = 0; i < std::max<size_t>(size, 1); ++i) {
       connections.push_back(std::make_unique<Connection>());
     }
     options.pipelineDepth = std::max<size_t>(options.pipelineDepth, 1);
   }
-  ~Loop() {
-    close(wake);
-    close(epoll);
+  ~Loop() override { close(epoll); }
+
+  int pollFd() const override { return epoll; }
+
+  void turn() override {
+    inbox.own();
+    pass(0);
   }
 
-  void submit(Call call) {
-    bool wasEmpty = false;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      wasEmpty = incoming.empty();
-      incoming.push_back(std::move(call));
-    }
-    // The loop takes every call queued once it has read the eventfd: one write per batch is enough.
-    if (wasEmpty) {
-      uint64_t one = 1;
-      ssize_t written = ::write(wake, &one, sizeof one);
-      (void)written;
-    }
-  }
-
+  // The loop on a thread of its own.
   void serve() {
-    std::vector<epoll_event> events(64);
+    inbox.own();
     while (!stopping) {
-      int ready = epoll_wait(epoll, events.data(), static_cast<int>(events.size()), nextTimeoutMs());
-      for (int i = 0; i < ready; ++i) {
-        auto* connection = static_cast<Connection*>(events[i].data.ptr);
-        if (connection == nullptr) {
-          uint64_t count = 0;
-          ssize_t got = ::read(wake, &count, sizeof count);
-          (void)got;
-        } else {
-          handle(*connection, events[i].events);
-        }
-      }
-      std::deque<Call> arrived;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        arrived.swap(incoming);
-      }
-      for (auto& call : arrived) {
-        queue(std::move(call));
-      }
-      expire(Clock::now());
-      pump();
-      flushAll();
-      updateGauges();
+      pass(nextTimeoutMs());
     }
-    // Shutting down: nothing waits for an answer that will never come.
+    shutdown();
+  }
+
+  // One turn: what is ready (waiting up to timeoutMs for something), the calls that arrived, deadlines,
+  // then sends.
+  void pass(int timeoutMs) {
+    epoll_event events[64];
+    int ready = epoll_wait(epoll, events, 64, timeoutMs);
+    for (int i = 0; i < ready; ++i) {
+      auto* connection = static_cast<Connection*>(events[i].data.ptr);
+      if (connection == nullptr) {
+        inbox.clearWake();
+      } else {
+        handle(*connection, events[i].events);
+      }
+    }
+    for (auto& call : inbox.take()) {
+      queue(std::move(call));
+    }
+    expire(Clock::now());
+    pump();
+    flushAll();
+    updateGauges();
+  }
+
+  // Shutting down: nothing waits for an answer that will never come.
+  void shutdown() {
     for (auto& connection : connections) {
       failInFlight(*connection, "shutting down");
       connection->conn.reset();
     }
-    std::lock_guard<std::mutex> lock(mutex);
-    for (auto* calls : {&waiting, &incoming}) {
-      for (auto& call : *calls) {
-        call.done(failed(Status::unavailable("database pool shutting down")));
-      }
-      calls->clear();
+    std::deque<Call> left = std::move(waiting);
+    waiting.clear();
+    for (auto& call : inbox.take()) {
+      left.push_back(std::move(call));
+    }
+    for (auto& call : left) {
+      call.done(failed(Status::unavailable("database pool shutting down")));
     }
   }
 
@@ -276,7 +265,10 @@ struct AsyncPool::Loop {
         ++busy;
       }
     }
-    gauges.set(idle, busy, down);
+    gauges.add(idle - counted[0], busy - counted[1], down - counted[2]);
+    counted[0] = idle;
+    counted[1] = busy;
+    counted[2] = down;
   }
 
   // -- One connection -----------------------------------------------------------------------------------
@@ -515,22 +507,31 @@ struct AsyncPool::Loop {
 
 AsyncPool::AsyncPool(std::string url, std::vector<Statement> statements, AsyncPoolOptions options,
                      ServiceMetrics* metrics, const std::string& service)
-    : loop_(std::make_unique<Loop>(std::move(url), std::move(statements), std::move(options), metrics,
-                                   service)) {
-  loop_->updateGauges();
-  thread_ = std::thread([loop = loop_.get()] { loop->serve(); });
+    : gauges_(std::make_unique<ConnectionGauges>(metrics, service)) {
+  const size_t count = std::max<size_t>(options.loops, 1);
+  const size_t size = std::max(options.pool.size, count);
+  for (size_t i = 0; i < count; ++i) {
+    // The connections split as evenly as they go: 8 over 3 loops are 3, 3 and 2.
+    const size_t share = size / count + (i < size % count ? 1 : 0);
+    loops_.add(std::make_unique<Loop>(url, statements, options, share, *gauges_));
+    loops_.at(i).updateGauges();
+  }
+  loops_.start(options.hosted);
 }
 
-AsyncPool::~AsyncPool() {
-  loop_->stopping = true;
-  uint64_t one = 1;
-  ssize_t written = ::write(loop_->wake, &one, sizeof one);
-  (void)written;
-  thread_.join();
+AsyncPool::~AsyncPool() = default;
+
+size_t AsyncPool::loops() const {
+  return loops_.size();
+}
+
+HostedLoop& AsyncPool::loop(size_t index) {
+  return loops_.at(index);
 }
 
 void AsyncPool::run(const std::string& statement, Params params, Done done) {
-  const auto& statements = loop_->statements;
+  Loop& loop = loops_.pick();
+  const auto& statements = loop.statements;
   auto known = std::find_if(statements.begin(), statements.end(),
                             [&](const Statement& s) { return s.name == statement; });
   if (known == statements.end()) {
@@ -542,7 +543,7 @@ void AsyncPool::run(const std::string& statement, Params params, Done done) {
   call.params = std::move(params);
   call.done = std::move(done);
   call.queuedAt = Clock::now();
-  loop_->submit(std::move(call));
+  loop.inbox.put(std::move(call), &loop);
 }
 
 Result AsyncPool::runAndWait(const std::string& statement, Params params) {
@@ -559,7 +560,8 @@ Status AsyncPool::ping(std::chrono::milliseconds wait) {
   Call call;
   call.done = [answer](Result result) { answer->set_value(result.status().withContext("database")); };
   call.queuedAt = Clock::now();
-  loop_->submit(std::move(call));
+  Loop& loop = loops_.pick();
+  loop.inbox.put(std::move(call), &loop);
   if (future.wait_for(wait) != std::future_status::ready) {
     return Status::unavailable("database did not answer within " + std::to_string(wait.count()) + " ms");
   }

@@ -4,10 +4,10 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "base/status.h"
+#include "common/hosted_loop.h"
 #include "common/metrics.h"
 #include "common/postgres.h"
 
@@ -22,16 +22,24 @@ struct AsyncPoolOptions {
   size_t queueLimit = 4096;
   // The longest a statement waits for a connection before it ends kUnavailable.
   std::chrono::milliseconds queueWait{2000};
+  // Event loops the connections are split over (at least one connection each).
+  size_t loops = 1;
+  // false: each loop runs on a thread of its own. true: each is driven by a host (loop(i), handed to
+  // e.g. HttpServer::host), so a statement started on a host's thread is sent, answered and its `done`
+  // run on that thread, without a hand-over; the hosts must stop before the pool is destroyed.
+  bool hosted = false;
 };
 
-// A fixed number of libpq connections to one database, driven by one event-loop thread of its own
-// (epoll, libpq's non-blocking API): a statement parks no thread while it waits for its answer. Each
+// A fixed number of libpq connections to one database, driven by event loops (epoll, libpq's non-blocking
+// API; threads of their own, or hosted): a statement parks no thread while it waits for its answer. A
+// statement goes to the loop of the thread that runs it when that thread drives one, else to the next
+// loop in turn. Each
 // connection opens in the background, prepares the pool's statements on their first use there, and comes
 // back after the server went away with capped exponential backoff. A statement goes to the connection
 // with the fewest in flight, at most pipelineDepth on one; with none free it waits, in order, for one.
 // When every connection is down and waiting out its backoff, a statement ends kUnavailable at once.
 // Results have the codes of pg::Result, and statements are retried as pg::Retry says. Thread-safe:
-// run() from any thread; `done` runs on the loop thread, exactly once per statement, and must not block.
+// run() from any thread; `done` runs on the loop's thread, exactly once per statement, and must not block.
 class AsyncPool {
  public:
   using Done = std::function<void(Result)>;
@@ -52,11 +60,15 @@ class AsyncPool {
   // Whether a connection answers a trivial query within `wait`. Blocks: never call it on the loop thread.
   Status ping(std::chrono::milliseconds wait = std::chrono::milliseconds(1000));
 
+  size_t loops() const;
+  // Loop `index` (0..loops()-1), for its host to drive (AsyncPoolOptions::hosted).
+  HostedLoop& loop(size_t index);
+
   struct Loop;
 
  private:
-  std::unique_ptr<Loop> loop_;
-  std::thread thread_;
+  std::unique_ptr<ConnectionGauges> gauges_;
+  LoopGroup<Loop> loops_;
 };
 
 }  // namespace mp::pg

@@ -1,5 +1,6 @@
 #include "gateway/gateway_app.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "base/log.h"
@@ -100,9 +101,17 @@ http::Response postOrder(BillingPublisher& publisher, const http::Request& reque
 int run(const GatewaySettings& settings) {
   log::setup(settings.service.service, settings.service.logLevel);
   ServiceMetrics metrics(settings.service.service);
-  // Before the server: its handlers use the proxy until the server has stopped.
-  InventoryProxy inventory(settings.inventory);
+  // Before the server: its handlers use the proxy until the server has stopped. One share of the
+  // upstream connections per reactor thread, driven by it: a request is parsed, forwarded, answered by
+  // inventory-app and answered to its client on one thread.
+  ProxySettings proxy = settings.inventory;
+  proxy.loops = static_cast<size_t>(std::max(settings.service.server.reactorThreads, 1));
+  proxy.hosted = true;
+  InventoryProxy inventory(proxy);
   http::HttpServer server(settings.service.server, metrics);
+  for (size_t reactor = 0; reactor < inventory.loops(); ++reactor) {
+    server.host(reactor, inventory.loop(reactor));
+  }
   BillingPublisher billing(settings.billing, metrics);
   billing.start();
 

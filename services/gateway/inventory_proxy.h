@@ -16,6 +16,8 @@ struct ProxySettings {
   std::chrono::milliseconds connectTimeout{1000};
   std::chrono::milliseconds timeout{10000};
   size_t maxConnections = 32;  // requests forwarded at once; more wait for a free connection
+  size_t loops = 1;            // UpstreamSettings::loops
+  bool hosted = false;         // UpstreamSettings::hosted
 };
 
 // Forwards a request to inventory-app unchanged (method, path, query, body, Content-Type) and answers
@@ -25,7 +27,11 @@ class InventoryProxy {
  public:
   explicit InventoryProxy(ProxySettings settings);
 
-  // Calls `reply` once, on the upstream loop thread: inventory's answer; 502 upstream_unavailable when
+  // The upstream client's event loops, for their host (ProxySettings::hosted, HttpServer::host).
+  size_t loops() const { return client_->loops(); }
+  HostedLoop& loop(size_t index) { return client_->loop(index); }
+
+  // Calls `reply` once, on the upstream loop's thread: inventory's answer; 502 upstream_unavailable when
   // it refused or broke; 504 upstream_timeout when too slow; 503 overloaded when too many wait.
   void forward(const http::Request& request, std::function<void(http::Response)> reply) const;
 

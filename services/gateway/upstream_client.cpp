@@ -4,12 +4,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <unordered_map>
 
 #include "base/status.h"
@@ -54,14 +56,11 @@ struct Connection {
 
 }  // namespace
 
-struct UpstreamClient::Loop {
+struct UpstreamClient::Loop : HostedLoop {
   UpstreamSettings settings;
   int epoll = -1;
-  int wake = -1;
+  Inbox<Pending> inbox;  // requests from other threads, and from the loop's own
   std::atomic<bool> stopping{false};
-
-  std::mutex mutex;
-  std::deque<Pending> incoming;  // guarded by mutex
 
   // Loop thread only from here on.
   std::unordered_map<int, std::unique_ptr<Connection>> connections;
@@ -74,16 +73,12 @@ struct UpstreamClient::Loop {
 
   explicit Loop(UpstreamSettings s) : settings(std::move(s)) {
     epoll = epoll_create1(EPOLL_CLOEXEC);
-    wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event event{};
     event.events = EPOLLIN;
-    event.data.fd = wake;
-    epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &event);
+    event.data.fd = inbox.fd();
+    epoll_ctl(epoll, EPOLL_CTL_ADD, inbox.fd(), &event);
   }
-  ~Loop() {
-    close(wake);
-    close(epoll);
-  }
+  ~Loop() override { close(epoll); }
 
   // Ends `pending` without an answer (upstream_client.h: the failure's reason says why).
   static void answer(Pending& pending, Status failure) { pending.done(std::move(failure)); }
@@ -385,38 +380,43 @@ struct UpstreamClient::Loop {
     return static_cast<int>(wait);
   }
 
-  void run() {
-    epoll_event events[64];
+  int pollFd() const override { return epoll; }
+
+  void turn() override {
+    inbox.own();
+    pass(0);
+  }
+
+  // The loop on a thread of its own.
+  void serve() {
+    inbox.own();
     int timeout = -1;
     while (!stopping) {
-      int count = epoll_wait(epoll, events, 64, timeout);
-      for (int i = 0; i < count; ++i) {
-        if (events[i].data.fd == wake) {
-          uint64_t ignored;
-          (void)!::read(wake, &ignored, sizeof ignored);
-          std::deque<Pending> arrived;
-          {
-            std::lock_guard<std::mutex> lock(mutex);
-            arrived.swap(incoming);
-          }
-          for (auto& pending : arrived) {
-            dispatch(std::move(pending));
-          }
-        } else {
-          onEvent(events[i].data.fd, events[i].events);
-        }
-      }
-      timeout = expire();
+      timeout = pass(timeout);
     }
     shutdown();
   }
 
-  void shutdown() {
-    std::deque<Pending> left;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      left.swap(incoming);
+  // One turn: what is ready (waiting up to `timeout` ms, -1 for ever), the requests that arrived, then
+  // deadlines. Returns how long the next turn may wait.
+  int pass(int timeout) {
+    epoll_event events[64];
+    int count = epoll_wait(epoll, events, 64, timeout);
+    for (int i = 0; i < count; ++i) {
+      if (events[i].data.fd == inbox.fd()) {
+        inbox.clearWake();
+      } else {
+        onEvent(events[i].data.fd, events[i].events);
+      }
     }
+    for (auto& pending : inbox.take()) {
+      dispatch(std::move(pending));
+    }
+    return expire();
+  }
+
+  void shutdown() {
+    std::deque<Pending> left = inbox.take();
     for (auto& pending : waiting) {
       left.push_back(std::move(pending));
     }
@@ -435,28 +435,32 @@ struct UpstreamClient::Loop {
   }
 };
 
-UpstreamClient::UpstreamClient(UpstreamSettings settings)
-    : loop_(std::make_unique<Loop>(std::move(settings))), thread_([this] { loop_->run(); }) {}
+UpstreamClient::UpstreamClient(UpstreamSettings settings) {
+  const size_t count = std::max<size_t>(settings.loops, 1);
+  for (size_t i = 0; i < count; ++i) {
+    // Connections (at least one per loop) and queue split as evenly as they go.
+    UpstreamSettings share = settings;
+    share.maxConnections =
+        std::max<size_t>(settings.maxConnections / count + (i < settings.maxConnections % count ? 1 : 0), 1);
+    share.queueLimit = settings.queueLimit / count + (i < settings.queueLimit % count ? 1 : 0);
+    loops_.add(std::make_unique<Loop>(std::move(share)));
+  }
+  loops_.start(settings.hosted);
+}
 
-UpstreamClient::~UpstreamClient() {
-  loop_->stopping = true;
-  uint64_t one = 1;
-  (void)!::write(loop_->wake, &one, sizeof one);
-  thread_.join();
+UpstreamClient::~UpstreamClient() = default;
+
+size_t UpstreamClient::loops() const {
+  return loops_.size();
+}
+
+HostedLoop& UpstreamClient::loop(size_t index) {
+  return loops_.at(index);
 }
 
 void UpstreamClient::send(std::string request, bool head, Done done) {
-  bool first = false;
-  {
-    std::lock_guard<std::mutex> lock(loop_->mutex);
-    first = loop_->incoming.empty();
-    loop_->incoming.push_back(Pending{std::move(request), head, std::move(done), false});
-  }
-  // One wake-up per batch: the loop takes every request queued by then.
-  if (first) {
-    uint64_t one = 1;
-    (void)!::write(loop_->wake, &one, sizeof one);
-  }
+  Loop& loop = loops_.pick();
+  loop.inbox.put(Pending{std::move(request), head, std::move(done), false}, &loop);
 }
 
 }  // namespace mp::gateway

@@ -1,18 +1,14 @@
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <utility>
 #include <vector>
 
 #include "base/status.h"
+#include "common/hosted_loop.h"
 
 namespace mp::gateway {
 
@@ -23,6 +19,12 @@ struct UpstreamSettings {
   std::chrono::milliseconds timeout{10000};  // from the request's start on a connection to its whole answer
   size_t maxConnections = 32;                // requests in flight at once; more wait for a connection
   size_t queueLimit = 4096;                  // requests waiting for a connection; more are refused
+  // Event loops the connections and the queue are split over (at least one connection each).
+  size_t loops = 1;
+  // false: each loop runs on a thread of its own. true: each is driven by a host (loop(i), handed to
+  // e.g. HttpServer::host), so a request sent from a host's thread is forwarded, answered and its `done`
+  // run on that thread, without a hand-over; the hosts must stop before the client is destroyed.
+  bool hosted = false;
 };
 
 // The upstream's answer, whatever its status.
@@ -41,11 +43,13 @@ inline constexpr const char kUpstreamTimedOut[] = "UpstreamTimedOut";
 // Too many requests already waiting for a connection (queueLimit); not sent.
 inline constexpr const char kUpstreamOverloaded[] = "UpstreamOverloaded";
 
-// An HTTP/1.1 client for one upstream, driven by one event-loop thread of its own (epoll): a request
-// parks no thread while it waits, and keep-alive connections (at most maxConnections) are reused, most
-// recently used first. A request that meets a reused connection the upstream has meanwhile closed (no
-// byte of an answer came back) is sent once more on a new connection, as libcurl and nginx do.
-// send() is thread-safe; `done` runs on the loop thread, exactly once per request, and must not block.
+// An HTTP/1.1 client for one upstream, driven by event loops (epoll; threads of their own, or hosted): a
+// request parks no thread while it waits, and keep-alive connections (at most maxConnections) are reused,
+// most recently used first. A request goes to the loop of the thread that sends it when that thread
+// drives one, else to the next loop in turn. A request that meets a reused connection the upstream has
+// meanwhile closed (no byte of an answer came back) is sent once more on a new connection, as libcurl and
+// nginx do. send() is thread-safe; `done` runs on the loop's thread, exactly once per request, and must not
+// block.
 class UpstreamClient {
  public:
   using Done = std::function<void(StatusOr<UpstreamAnswer>)>;
@@ -60,11 +64,14 @@ class UpstreamClient {
   // request, whose answer has no body.
   void send(std::string request, bool head, Done done);
 
+  size_t loops() const;
+  // Loop `index` (0..loops()-1), for its host to drive (UpstreamSettings::hosted).
+  HostedLoop& loop(size_t index);
+
   struct Loop;
 
  private:
-  std::unique_ptr<Loop> loop_;
-  std::thread thread_;
+  LoopGroup<Loop> loops_;
 };
 
 }  // namespace mp::gateway

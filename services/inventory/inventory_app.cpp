@@ -1,5 +1,6 @@
 #include "inventory/inventory_app.h"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -31,10 +32,18 @@ InventorySettings readSettings(Environment& env) {
 int run(const InventorySettings& settings) {
   log::setup(settings.service.service, settings.service.logLevel);
   ServiceMetrics metrics(settings.service.service);
-  pg::AsyncPool pool(settings.databaseUrl, MovieStore::statements(), settings.pool, &metrics,
+  // One share of the connections per reactor thread, driven by it: a request's statement is sent, its
+  // answer read and the request answered on the thread that parsed it.
+  pg::AsyncPoolOptions poolOptions = settings.pool;
+  poolOptions.loops = static_cast<size_t>(std::max(settings.service.server.reactorThreads, 1));
+  poolOptions.hosted = true;
+  pg::AsyncPool pool(settings.databaseUrl, MovieStore::statements(), poolOptions, &metrics,
                      settings.service.service);
   MovieStore store(pool);
   http::HttpServer server(settings.service.server, metrics);
+  for (size_t reactor = 0; reactor < pool.loops(); ++reactor) {
+    server.host(reactor, pool.loop(reactor));
+  }
   addMovieRoutes(server, store);
 
   std::atomic<bool> migrated{false};

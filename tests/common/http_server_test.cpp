@@ -1,5 +1,5 @@
-// The shared HTTP server over real sockets on 127.0.0.1: keep-alive, JSON errors, limits, crash safety,
-// metrics labels and drain.
+// The shared HTTP server over real sockets on 127.0.0.1: keep-alive, JSON errors, limits, timeouts, crash
+// safety, metrics labels, drain, and the event loops its reactor threads host.
 #include "common/http_server.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,14 +26,20 @@ namespace {
 using test::HttpClient;
 using test::HttpReply;
 
+// A server of the tests' own: any free port on 127.0.0.1, no access log.
+ServerOptions onLoopback(ServerOptions options = {}) {
+  options.service = "test-service";
+  options.bindAddress = "127.0.0.1";
+  options.port = 0;
+  options.accessLog = false;
+  return options;
+}
+
 class HttpServerTest : public ::testing::Test {
  protected:
   // The readiness check, like routes, is set before start(): the server's threads read it unlocked.
   void startServer(ServerOptions options = {}, ReadinessCheck readiness = nullptr) {
-    options.service = "test-service";
-    options.bindAddress = "127.0.0.1";
-    options.port = 0;
-    options.accessLog = false;
+    options = onLoopback(std::move(options));
     if (options.workerThreads == 4) {
       options.workerThreads = 2;
     }
@@ -251,11 +259,7 @@ TEST_F(HttpServerTest, DrainFinishesInFlightWorkThenStops) {
 // the server is gone, touches nothing freed (ASan would say so): the answer has no connection left to go to.
 TEST(HttpServerAsync, AnAnswerAfterTheServerIsGoneTouchesNothingFreed) {
   ServiceMetrics metrics{"test-service"};
-  ServerOptions options;
-  options.service = "test-service";
-  options.bindAddress = "127.0.0.1";
-  options.port = 0;
-  options.accessLog = false;
+  ServerOptions options = onLoopback();
   options.workerThreads = 1;
   options.drainTimeout = std::chrono::milliseconds(200);
   auto server = std::make_unique<HttpServer>(options, metrics);
@@ -326,6 +330,195 @@ TEST_F(HttpServerTest, DrainIsBoundedAndRequestsStillQueuedAtItsEndAre503Drainin
   EXPECT_EQ(ok + draining, kRequests);
   // The drain timeout, the rest of the handler still running at its end, and the 100 ms flush pause.
   EXPECT_LT(drainedMs, 300 + 400 + 100 + 700);
+}
+
+// What a raw connection got: the bytes the server sent, and whether it then closed the connection.
+struct RawExchange {
+  std::string answer;
+  bool closed = false;
+};
+
+// Connects, sends `bytes` (maybe none), and reads until the server closes or `wait` passes.
+RawExchange sendAndWait(uint16_t port, const std::string& bytes, std::chrono::milliseconds wait) {
+  RawExchange result;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{0, 100'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      (bytes.empty() ||
+       ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()))) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    char chunk[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+      ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+      if (n == 0) {
+        result.closed = true;
+        break;
+      }
+      if (n > 0) {
+        result.answer.append(chunk, static_cast<size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  return result;
+}
+
+// The JSON body of a raw answer ("" when it has none).
+std::string bodyOf(const RawExchange& exchange) {
+  const size_t start = exchange.answer.find("\r\n\r\n");
+  return start == std::string::npos ? "" : exchange.answer.substr(start + 4);
+}
+
+TEST_F(HttpServerTest, AHeadThatStopsHalfWayIsAnsweredJson408AndClosedAfterTheHeaderTimeout) {
+  ServerOptions options;
+  options.headerTimeout = std::chrono::milliseconds(600);
+  startServer(options);
+  auto late = sendAndWait(port_, "GET /echo/a HTTP/1.1\r\nHost: x\r\n", std::chrono::seconds(5));
+  EXPECT_EQ(late.answer.substr(0, late.answer.find("\r\n")), "HTTP/1.1 408 Request Timeout") << late.answer;
+  EXPECT_EQ(nlohmann::json::parse(bodyOf(late))["error"], "request_timeout") << late.answer;
+  EXPECT_TRUE(late.closed);
+  // One held back does not hold up the others.
+  HttpClient other(port_);
+  EXPECT_EQ(other.request("GET", "/echo/b").status, 200);
+}
+
+TEST_F(HttpServerTest, ABodyThatStopsShortIsAnsweredJson408AfterTheBodyTimeout) {
+  ServerOptions options;
+  options.bodyTimeout = std::chrono::milliseconds(600);
+  startServer(options);
+  auto late = sendAndWait(
+      port_,
+      "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{\"a\"",
+      std::chrono::seconds(5));
+  EXPECT_EQ(late.answer.substr(0, late.answer.find("\r\n")), "HTTP/1.1 408 Request Timeout") << late.answer;
+  EXPECT_NE(bodyOf(late).find("within 600 ms"), std::string::npos) << late.answer;
+  EXPECT_TRUE(late.closed);
+}
+
+TEST_F(HttpServerTest, IdleAndSilentConnectionsAreClosedWithoutAnAnswer) {
+  ServerOptions options;
+  options.headerTimeout = std::chrono::milliseconds(600);
+  options.keepaliveTimeout = std::chrono::milliseconds(600);
+  startServer(options);
+  // Answered, then idle past the keep-alive timeout: closed, nothing more sent.
+  auto idle = sendAndWait(port_, "GET /echo/a HTTP/1.1\r\nHost: x\r\n\r\n", std::chrono::seconds(5));
+  EXPECT_EQ(idle.answer.substr(0, idle.answer.find("\r\n")), "HTTP/1.1 200 OK");
+  EXPECT_EQ(idle.answer.find("HTTP/1.1", 1), std::string::npos) << idle.answer;
+  EXPECT_TRUE(idle.closed);
+  // Never a byte: closed after the header timeout, silently.
+  auto silent = sendAndWait(port_, "", std::chrono::seconds(5));
+  EXPECT_EQ(silent.answer, "");
+  EXPECT_TRUE(silent.closed);
+}
+
+TEST_F(HttpServerTest, AKeptAliveConnectionInUseIsNotClosedByTheKeepaliveTimeout) {
+  ServerOptions options;
+  options.keepaliveTimeout = std::chrono::milliseconds(800);
+  startServer(options);
+  HttpClient client(port_);
+  // Requests 300 ms apart for well over the timeout: each idle gap is shorter than it.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(client.request("GET", "/echo/a").status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  EXPECT_EQ(client.connectionsOpened(), 1);
+}
+
+// A piece of work driven by the reactor that hosts it: jobs handed over by the thread that parsed a
+// request (no wake-up: markPending) or by any other (its eventfd, which makes pollFd readable).
+class Jobs : public HostedLoop {
+ public:
+  Jobs() : epoll_(epoll_create1(EPOLL_CLOEXEC)), wake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &event);
+  }
+  ~Jobs() override {
+    close(wake_);
+    close(epoll_);
+  }
+  int pollFd() const override { return epoll_; }
+  void turn() override {
+    uint64_t count = 0;
+    (void)!::read(wake_, &count, sizeof count);
+    std::vector<std::function<void()>> now;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      now.swap(jobs_);
+    }
+    for (auto& job : now) {
+      job();
+    }
+  }
+  void add(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      jobs_.push_back(std::move(job));
+    }
+    if (LoopHost* host = LoopHost::current()) {
+      host->markPending(this);
+    } else {
+      uint64_t one = 1;
+      (void)!::write(wake_, &one, sizeof one);
+    }
+  }
+
+ private:
+  int epoll_;
+  int wake_;
+  std::mutex mutex_;
+  std::vector<std::function<void()>> jobs_;
+};
+
+TEST(HttpServerHosted, EachReactorDrivesItsOwnPiecesOnItsOwnThread) {
+  ServiceMetrics metrics{"test-service"};
+  ServerOptions options = onLoopback();
+  options.reactorThreads = 2;
+  Jobs jobs[2];
+  HttpServer server(options, metrics);
+  server.host(0, jobs[0]);
+  server.host(1, jobs[1]);
+  EXPECT_THROW(server.host(2, jobs[0]), std::invalid_argument);
+  std::atomic<int> sameThread{0}, otherThread{0}, wrongPiece{0};
+  // Answered from the piece of the reactor that parsed the request, handed over without a wake-up.
+  server.routeAsync("GET", "/here", [&](const Request&, Reply reply) {
+    const auto reactor = HttpServer::currentReactor();
+    const auto parsedOn = std::this_thread::get_id();
+    jobs[reactor.value_or(0)].add([&, reactor, parsedOn, reply] {
+      (std::this_thread::get_id() == parsedOn ? sameThread : wrongPiece)++;
+      reply(Response::json(200, {{"reactor", reactor.value_or(99)}}));
+    });
+  });
+  // Answered from the piece of the other reactor, handed over by a thread of no reactor (its eventfd).
+  server.routeAsync("GET", "/there", [&](const Request&, Reply reply) {
+    const size_t other = 1 - HttpServer::currentReactor().value_or(0);
+    std::thread([&, other, reply] {
+      EXPECT_FALSE(HttpServer::currentReactor().has_value());
+      jobs[other].add([&, other, reply] {
+        (HttpServer::currentReactor() == other ? otherThread : wrongPiece)++;
+        reply(Response::json(200, {{"reactor", other}}));
+      });
+    }).join();
+  });
+  ASSERT_TRUE(server.start().ok());
+  // Whichever reactor a connection lands on, /there has the other one answer it: both drive their piece.
+  for (int c = 0; c < 4; ++c) {
+    HttpClient client(server.port());
+    for (int i = 0; i < 5; ++i) {
+      auto here = client.request("GET", "/here");
+      ASSERT_EQ(here.status, 200) << here.body;
+      ASSERT_EQ(client.request("GET", "/there").status, 200);
+    }
+  }
+  server.drainAndStop();
+  EXPECT_EQ(sameThread, 20);
+  EXPECT_EQ(otherThread, 20);
+  EXPECT_EQ(wrongPiece, 0);
 }
 
 }  // namespace

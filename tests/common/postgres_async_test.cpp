@@ -3,9 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "support/tcp_proxy.h"
@@ -257,6 +260,74 @@ TEST(PostgresAsyncPool, StatementsInFlightEndWhenThePoolIsDestroyed) {
   Result result = answer.get();
   EXPECT_EQ(result.status().code(), Code::kUnavailable);
   EXPECT_NE(result.status().message().find("shutting down"), std::string::npos) << result.status().message();
+}
+
+// The sum over db_pool_connections' states in `metrics`.
+double gaugedConnections(ServiceMetrics& metrics) {
+  double sum = 0;
+  const std::string text = metrics.render();
+  for (size_t at = text.find("\ndb_pool_connections{"); at != std::string::npos;
+       at = text.find("\ndb_pool_connections{", at + 1)) {
+    const size_t value = text.find("} ", at) + 2;
+    sum += std::stod(text.substr(value, text.find('\n', value) - value));
+  }
+  return sum;
+}
+
+TEST(PostgresAsyncPool, ConnectionsSplitOverLoopsAreAllUsedAndCountedOnce) {
+  TestDatabase db("async_loops");
+  ServiceMetrics metrics("test");
+  AsyncPoolOptions options = sized(3);
+  options.loops = 2;
+  AsyncPool pool(db.url(), statements(), options, &metrics, "test");
+  EXPECT_EQ(pool.loops(), 2u);
+  std::set<long long> backends;
+  for (int i = 0; i < 40; ++i) {
+    Result pid = pool.runAndWait("backend_pid", {});
+    ASSERT_TRUE(pid.ok()) << pid.status().message();
+    backends.insert(pid.integer(0, 0));
+  }
+  // Calls from a thread that drives no loop take the loops in turn: both are used, and no more than the
+  // three connections exist.
+  EXPECT_GE(backends.size(), 2u);
+  EXPECT_LE(backends.size(), 3u);
+  EXPECT_EQ(gaugedConnections(metrics), 3);
+}
+
+// A hosted pool's loops run on the host's thread: here a plain poll() loop, as an HTTP reactor would.
+TEST(PostgresAsyncPool, AHostedLoopAnswersOnItsHostsThreadAndEndsItsCallsWhenDestroyed) {
+  TestDatabase db("async_hosted");
+  AsyncPoolOptions options = sized(1);
+  options.hosted = true;
+  std::promise<Result> slow;
+  {
+    AsyncPool pool(db.url(), statements(), options, nullptr, "test");
+    std::atomic<bool> stop{false};
+    std::thread::id hostId;
+    std::thread host([&] {
+      while (!stop) {
+        pollfd ready{pool.loop(0).pollFd(), POLLIN, 0};
+        ::poll(&ready, 1, 50);  // the pool's deadlines are met by this tick
+        pool.loop(0).turn();
+      }
+    });
+    hostId = host.get_id();
+    std::promise<std::thread::id> answeredOn;
+    pool.run("echo", {std::string("7")}, [&](Result result) {
+      EXPECT_EQ(result.integer(0, 0), 7);
+      answeredOn.set_value(std::this_thread::get_id());
+    });
+    auto on = answeredOn.get_future();
+    ASSERT_EQ(on.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(on.get(), hostId);
+    pool.run("sleep", {std::string("3")}, [&](Result result) { slow.set_value(std::move(result)); });
+    std::this_thread::sleep_for(200ms);  // sent, not answered
+    stop = true;
+    host.join();
+  }
+  auto answer = slow.get_future();
+  ASSERT_EQ(answer.wait_for(0ms), std::future_status::ready);
+  EXPECT_NE(answer.get().status().message().find("shutting down"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,212 @@
+#include "common/pistache_transport.h"
+
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+
+#include "base/log.h"
+
+namespace mp::http {
+
+namespace P = Pistache;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kTick = std::chrono::milliseconds(100);
+// Timeouts are checked every this many ticks (half a second).
+constexpr unsigned kTicksPerTimeoutCheck = 5;
+
+thread_local const ReactorTransport* currentTransport = nullptr;
+
+int startTicking() {
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) {
+    throw std::runtime_error("timerfd_create failed");
+  }
+  itimerspec spec{};
+  spec.it_value.tv_nsec = std::chrono::nanoseconds(kTick).count();
+  spec.it_interval = spec.it_value;
+  timerfd_settime(fd, 0, &spec, nullptr);
+  return fd;
+}
+
+}  // namespace
+
+ReactorTransport::ReactorTransport(std::shared_ptr<StrictInputHandler> handler,
+                                   std::shared_ptr<const TransportSettings> settings,
+                                   std::shared_ptr<size_t> clones)
+    : P::Tcp::Transport(handler),
+      handler_(std::move(handler)),
+      settings_(std::move(settings)),
+      clones_(std::move(clones)) {}
+
+ReactorTransport::~ReactorTransport() {
+  if (tick_ >= 0) {
+    close(tick_);
+  }
+}
+
+std::shared_ptr<P::Aio::Handler> ReactorTransport::clone() const {
+  auto copy = std::make_shared<ReactorTransport>(
+      std::static_pointer_cast<StrictInputHandler>(handler_->clone()), settings_, clones_);
+  copy->index_ = (*clones_)++;
+  return copy;
+}
+
+// Runs once per clone, on the thread that starts the listener, before the reactor threads serve.
+void ReactorTransport::registerPoller(P::Polling::Epoll& poller) {
+  P::Tcp::Transport::registerPoller(poller);
+  tick_ = startTicking();
+  poller.addFd(tick_, P::Flags<P::Polling::NotifyOn>(P::Polling::NotifyOn::Read), P::Polling::Tag(tick_));
+  if (settings_->hosted) {
+    hosted_ = settings_->hosted(index_);
+  }
+  for (HostedLoop* piece : hosted_) {
+    poller.addFd(piece->pollFd(), P::Flags<P::Polling::NotifyOn>(P::Polling::NotifyOn::Read),
+                 P::Polling::Tag(static_cast<uint64_t>(piece->pollFd())));
+  }
+}
+
+void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
+  currentTransport = this;
+  setCurrent(this);
+  bool ticked = false;
+  for (const auto& entry : fds) {
+    const auto tag = entry.getTag().value();
+    if (tag == static_cast<uint64_t>(tick_)) {
+      uint64_t expirations = 0;
+      ssize_t got = ::read(tick_, &expirations, sizeof expirations);
+      (void)got;
+      ticked = true;
+      continue;
+    }
+    for (HostedLoop* piece : hosted_) {
+      if (tag == static_cast<uint64_t>(piece->pollFd())) {
+        markPending(piece);
+      }
+    }
+  }
+  // Pistache's own: reads (and so requests dispatched, some handing work to the hosted loops), writes,
+  // its queues. Tags it does not know (ours, readable) it passes over.
+  P::Tcp::Transport::onReady(fds);
+  if (ticked) {
+    for (HostedLoop* piece : hosted_) {
+      markPending(piece);  // their deadlines
+    }
+    if (++ticks_ % kTicksPerTimeoutCheck == 0) {
+      checkTimeouts();
+    }
+  }
+  const bool ran = !pending_.empty();
+  runPending();
+  if (ran) {
+    // The answers the hosted loops gave were queued to this transport: written now, not a turn later.
+    flush();
+  }
+  for (auto it = closing_.begin(); it != closing_.end();) {
+    if (!*it->written) {
+      ++it;
+      continue;
+    }
+    auto found = peers.find(it->peer->fd());
+    if (found != peers.end() && found->second == it->peer) {
+      removePeer(it->peer);
+    }
+    it = closing_.erase(it);
+  }
+}
+
+void ReactorTransport::markPending(HostedLoop* piece) {
+  if (std::find(pending_.begin(), pending_.end(), piece) == pending_.end()) {
+    pending_.push_back(piece);
+  }
+}
+
+std::optional<size_t> ReactorTransport::currentIndex() {
+  if (currentTransport == nullptr) {
+    return std::nullopt;
+  }
+  return currentTransport->index_;
+}
+
+// A turn can hand more work to a piece (an answer's callback starting the next statement): bounded, the
+// rest is taken at the next readiness or tick.
+void ReactorTransport::runPending() {
+  for (int round = 0; round < 4 && !pending_.empty(); ++round) {
+    std::vector<HostedLoop*> now;
+    now.swap(pending_);
+    for (HostedLoop* piece : now) {
+      piece->turn();
+    }
+  }
+}
+
+void ReactorTransport::checkTimeouts() {
+  using Phase = InputProgress::Phase;
+  const auto now = Clock::now();
+  const TransportSettings& limits = *settings_;
+  std::vector<std::shared_ptr<P::Tcp::Peer>> silent;
+  std::vector<std::pair<std::shared_ptr<P::Tcp::Peer>, Status>> late;
+  std::unordered_map<const P::Tcp::Peer*, Clock::time_point> fresh;
+  for (const auto& [fd, peer] : peers) {
+    if (std::any_of(closing_.begin(), closing_.end(), [&](const Closing& c) { return c.peer == peer; })) {
+      continue;
+    }
+    const std::optional<InputProgress> progress = StrictInputHandler::progress(peer);
+    if (!progress) {
+      // Not a byte yet: timed from when a check first saw it.
+      auto seen = fresh_.find(peer.get());
+      const auto since = seen == fresh_.end() ? now : seen->second;
+      if (now - since > limits.headerTimeout) {
+        silent.push_back(peer);
+      } else {
+        fresh.emplace(peer.get(), since);
+      }
+      continue;
+    }
+    const auto elapsed = now - progress->since;
+    switch (progress->phase) {
+      case Phase::kDiscarding:
+        if (elapsed > limits.headerTimeout) {
+          silent.push_back(peer);
+        }
+        break;
+      case Phase::kIdle:
+        if (elapsed > limits.keepaliveTimeout) {
+          silent.push_back(peer);
+        }
+        break;
+      case Phase::kHead:
+        if (elapsed > limits.headerTimeout) {
+          late.emplace_back(peer, Status::fromHttp(408, "request_timeout",
+                                                   "the request's head did not arrive within " +
+                                                       std::to_string(limits.headerTimeout.count()) + " ms"));
+        }
+        break;
+      case Phase::kBody:
+        if (elapsed > limits.bodyTimeout) {
+          late.emplace_back(peer, Status::fromHttp(408, "request_timeout",
+                                                   "the request did not arrive within " +
+                                                       std::to_string(limits.bodyTimeout.count()) + " ms"));
+        }
+        break;
+    }
+  }
+  fresh_.swap(fresh);
+  for (auto& peer : silent) {
+    removePeer(peer);
+  }
+  for (auto& [peer, why] : late) {
+    auto written = std::make_shared<bool>(false);
+    closing_.push_back({peer, written});
+    handler_->reject(peer, why, [written] { *written = true; });
+  }
+}
+
+}  // namespace mp::http

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <pistache/reactor.h>
+#include <pistache/transport.h>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "common/hosted_loop.h"
+#include "common/pistache_input.h"
+
+namespace mp::http {
+
+struct TransportSettings {
+  std::chrono::milliseconds headerTimeout{10'000};     // from a request's first byte to its whole head
+  std::chrono::milliseconds bodyTimeout{30'000};       // from a request's first byte to its whole body
+  std::chrono::milliseconds keepaliveTimeout{75'000};  // idle between requests
+  // The pieces each reactor thread drives beside its connections, by the reactor's index.
+  std::function<std::vector<HostedLoop*>(size_t reactor)> hosted;
+};
+
+// One reactor thread's transport: Pistache 0.0.5's Tcp::Transport (the connections' reads and
+// writes), plus what Http::Endpoint's own transport (private to Pistache) did, done our way, and the
+// event loops that run on the same thread:
+// - a request's head must arrive within headerTimeout and its body within bodyTimeout of its first
+//   byte, or it is answered the JSON 408 `request_timeout` and the connection closed; a connection idle
+//   longer than keepaliveTimeout, or that sent no byte within headerTimeout (of a check first seeing
+//   it), is closed;
+// - the thread drives its HostedLoops (TransportSettings::hosted): their work runs here, beside the
+//   requests that gave it, and their answers go out before the thread next waits.
+// Pistache clones the prototype once per reactor thread; each clone is used by its thread only.
+class ReactorTransport : public Pistache::Tcp::Transport, public LoopHost {
+ public:
+  ReactorTransport(std::shared_ptr<StrictInputHandler> handler,
+                   std::shared_ptr<const TransportSettings> settings, std::shared_ptr<size_t> clones);
+  ~ReactorTransport() override;
+
+  void registerPoller(Pistache::Polling::Epoll& poller) override;
+  void onReady(const Pistache::Aio::FdSet& fds) override;
+  std::shared_ptr<Pistache::Aio::Handler> clone() const override;
+
+  void markPending(HostedLoop* piece) override;
+
+  // The index of the reactor thread that calls it, or nullopt on any other thread.
+  static std::optional<size_t> currentIndex();
+
+ private:
+  void runPending();
+  void checkTimeouts();
+
+  std::shared_ptr<StrictInputHandler> handler_;
+  std::shared_ptr<const TransportSettings> settings_;
+  std::shared_ptr<size_t> clones_;  // how many clones were made: the next one's index
+  size_t index_ = 0;
+  int tick_ = -1;  // a timerfd, every 100 ms
+  unsigned ticks_ = 0;
+  std::vector<HostedLoop*> hosted_;
+  std::vector<HostedLoop*> pending_;
+  struct Closing {
+    std::shared_ptr<Pistache::Tcp::Peer> peer;
+    std::shared_ptr<bool> written;  // its 408 is out (or could not be written): close it now
+  };
+  std::vector<Closing> closing_;
+  // Connections without a byte yet, by when a timeout check first saw them.
+  std::unordered_map<const Pistache::Tcp::Peer*, std::chrono::steady_clock::time_point> fresh_;
+};
+
+}  // namespace mp::http
