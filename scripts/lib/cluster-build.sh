@@ -152,12 +152,18 @@ mp_go_build() {
   (cd "$src" && go build "${mp_go_build_flags[@]}" -ldflags="-s -w $ldf" -o "$out" "$@")
 }
 
+# mp_kubernetes_minor: the minor release of MP_K8S_VERSION (v1.36.2 -> 36).
+mp_kubernetes_minor() {
+  local minor=${MP_K8S_VERSION#v1.}
+  echo "${minor%%.*}"
+}
+
 # mp_kubernetes_ldflags: the ldflags that set the version the kubernetes programs report (/version; Helm
 # compares kubeVersion with it), as upstream's hack/lib/version.sh does; without them they say
 # v0.0.0-master.
 mp_kubernetes_ldflags() {
-  local v=$MP_K8S_VERSION m ldf="" minor=${MP_K8S_VERSION#v1.}
-  minor=${minor%%.*}
+  local v=$MP_K8S_VERSION m ldf="" minor
+  minor=$(mp_kubernetes_minor)
   for m in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldf+=" -X $m.gitVersion=$v -X $m.gitMajor=1 -X $m.gitMinor=$minor -X $m.gitTreeState=clean"
     ldf+=" -X $m.buildDate=1970-01-01T00:00:00Z"
@@ -168,8 +174,8 @@ mp_kubernetes_ldflags() {
 # mp_build_control_plane: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
 # metrics-server, kube-state-metrics and helm, one progress line each.
 mp_build_control_plane() {
-  local dir src log minor=${MP_K8S_VERSION#v1.} k8s=k8s.io/kubernetes/cmd helm_ldf p
-  minor=${minor%%.*}
+  local dir src log minor k8s=k8s.io/kubernetes/cmd helm_ldf p
+  minor=$(mp_kubernetes_minor)
   dir=$(mp_control_plane_dir)
   mp_build_begin "$dir" || return 0
   src=$dir/src log=$MP_CLUSTER_CACHE/control-plane
@@ -200,13 +206,21 @@ mp_build_control_plane() {
   mp_build_end
 }
 
+# mp_kubernetes_node_dir: the cache folder of the real node's kubelet and kube-proxy, named after the
+# control plane's (whose module they are built from).
+mp_kubernetes_node_dir() {
+  local cp
+  cp=$(mp_control_plane_dir)
+  echo "$MP_CLUSTER_CACHE/kubernetes-node-${cp#"$MP_CLUSTER_CACHE"/control-plane-}"
+}
+
 # mp_build_kubernetes_node: kubelet and kube-proxy, for the real node (scripts/cluster up --real-node),
 # from the control plane's module (so that Go's build cache shares its packages), into a folder of their
 # own so that the control plane's does not change.
 mp_build_kubernetes_node() {
   local dir cp k8s=k8s.io/kubernetes/cmd
   cp=$(mp_control_plane_dir)
-  dir=$MP_CLUSTER_CACHE/kubernetes-node-${cp#"$MP_CLUSTER_CACHE"/control-plane-}
+  dir=$(mp_kubernetes_node_dir)
   mp_build_begin "$dir" || return 0
   mkdir -p "$dir/bin"
   mp_with_progress "kubelet and kube-proxy $MP_K8S_VERSION (cold: 3-6 min after the control plane's)" \
@@ -305,9 +319,7 @@ mp_build_prometheus() {
 
 # mp_cluster_node_path: the PATH entries of the real node's programs.
 mp_cluster_node_path() {
-  local cp
-  cp=$(mp_control_plane_dir)
-  echo "$MP_CLUSTER_CACHE/kubernetes-node-${cp#"$MP_CLUSTER_CACHE"/control-plane-}/bin:$(mp_tool_dir containerd "$MP_CONTAINERD_VERSION")/bin:$(mp_tool_dir coredns "$MP_COREDNS_VERSION")/bin:$(mp_tool_dir kube-router "$MP_KUBE_ROUTER_VERSION")/bin"
+  echo "$(mp_kubernetes_node_dir)/bin:$(mp_tool_dir containerd "$MP_CONTAINERD_VERSION")/bin:$(mp_tool_dir coredns "$MP_COREDNS_VERSION")/bin:$(mp_tool_dir kube-router "$MP_KUBE_ROUTER_VERSION")/bin"
 }
 
 # mp_cluster_build: every program of the cluster; prints nothing for what the cache already has.
