@@ -36,7 +36,12 @@ std::string timestamp() {
   return buffer;
 }
 
-void writeLine(const std::string& text) {
+// The lines of this thread's LineBatch, while one lives.
+constexpr size_t kBatchBytes = 3584;
+thread_local bool batching = false;
+thread_local std::string batched;
+
+void writeAll(const std::string& text) {
   const char* data = text.data();
   size_t left = text.size();
   while (left > 0) {
@@ -52,7 +57,39 @@ void writeLine(const std::string& text) {
   }
 }
 
+void flushBatch() {
+  if (!batched.empty()) {
+    writeAll(batched);
+    batched.clear();
+  }
+}
+
+// `urgent` (a warning or an error): written at once, after the lines gathered before it, so that a crash
+// right after it cannot take it along.
+void writeLine(const std::string& text, bool urgent) {
+  if (!batching) {
+    writeAll(text);
+    return;
+  }
+  if (batched.size() + text.size() > kBatchBytes) {
+    flushBatch();
+  }
+  batched += text;
+  if (urgent || batched.size() > kBatchBytes) {
+    flushBatch();
+  }
+}
+
 }  // namespace
+
+LineBatch::LineBatch() {
+  batching = true;
+}
+
+LineBatch::~LineBatch() {
+  flushBatch();
+  batching = false;
+}
 
 void setup(std::string service, Level minimum) {
   gService = std::move(service);
@@ -105,7 +142,7 @@ void write(Level level, std::string_view event, const nlohmann::json& fields) {
     }
   }
   text += "}\n";
-  writeLine(text);
+  writeLine(text, level >= Level::kWarn);
 }
 
 void httpRequest(std::string_view method, std::string_view path, std::string_view route, int status,
@@ -140,7 +177,7 @@ void httpRequest(std::string_view method, std::string_view path, std::string_vie
   text += ",\"status\":";
   text += std::to_string(status);
   text += "}\n";
-  writeLine(text);
+  writeLine(text, false);
 }
 
 }  // namespace mp::log

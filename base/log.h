@@ -6,8 +6,9 @@
 
 namespace mp::log {
 
-// One-line JSON logs on stdout: {"ts","level","service","event",...fields}. Thread-safe: each line is
-// written with a single write(2), so lines from different threads never interleave.
+// One-line JSON logs on stdout: {"ts","level","service","event",...fields}. Thread-safe: lines are written
+// whole with a single write(2) each (or a few at once, under a LineBatch), so lines from different threads
+// never interleave.
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 // Names accepted by LOG_LEVEL.
@@ -23,6 +24,19 @@ void write(Level level, std::string_view event, const nlohmann::json& fields = n
 // (one per request: docs/performance.md).
 void httpRequest(std::string_view method, std::string_view path, std::string_view route, int status,
                  double durationMs, std::string_view remote);
+
+// While one lives on a thread, that thread's lines are gathered and written together when it ends, or
+// sooner once they pass 3.5 KiB (one write(2) of at most PIPE_BUF bytes: atomic on a pipe). For a loop
+// that answers many requests a turn (the HTTP reactor): one write for the turn's access lines instead of
+// one each. A warning or an error, and a line longer than the batch, goes out at once after those gathered
+// before it. Not nested.
+class LineBatch {
+ public:
+  LineBatch();
+  ~LineBatch();
+  LineBatch(const LineBatch&) = delete;
+  LineBatch& operator=(const LineBatch&) = delete;
+};
 
 inline void debug(std::string_view event, const nlohmann::json& fields = nlohmann::json::object()) {
   write(Level::kDebug, event, fields);

@@ -1,6 +1,7 @@
 // The base library as a specification: the one duration syntax, the one retry loop, Status.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/duration.h"
 #include "base/log.h"
@@ -186,6 +188,70 @@ TEST(AccessLog, TheRequestLineIsTheGeneralLineWrittenFaster) {
     EXPECT_EQ(fast.find("{\"ts\":\""), 0u);
     EXPECT_EQ(fast.size(), general.size()) << fast << general;
   }
+}
+
+// Under a LineBatch the lines wait for its end (or for 3.5 KiB), then come whole and in order; a line
+// longer than the batch goes out at once, after the ones before it.
+TEST(LineBatch, LinesWaitForTheBatchsEndAndComeWholeInOrder) {
+  log::setup("test-service", log::Level::kInfo);
+  off_t whileBatched = -1;
+  std::string all = capturedStdout([&] {
+    {
+      log::LineBatch batch;
+      log::info("first", {{"n", 1}});
+      log::info("second", {{"n", 2}});
+      struct stat written {};
+      fstat(STDOUT_FILENO, &written);
+      whileBatched = written.st_size;
+    }
+    log::info("after", {{"n", 3}});
+  });
+  EXPECT_EQ(whileBatched, 0) << "lines were written before the batch ended";
+  std::vector<std::string> lines;
+  for (size_t start = 0, end; (end = all.find('\n', start)) != std::string::npos; start = end + 1) {
+    lines.push_back(all.substr(start, end - start));
+  }
+  ASSERT_EQ(lines.size(), 3u) << all;
+  EXPECT_NE(lines[0].find("\"event\":\"first\""), std::string::npos);
+  EXPECT_NE(lines[1].find("\"event\":\"second\""), std::string::npos);
+  EXPECT_NE(lines[2].find("\"event\":\"after\""), std::string::npos);
+
+  // Past 3.5 KiB the batch is written early, and a line longer than that at once: the order holds.
+  const std::string big(5000, 'x');
+  all = capturedStdout([&] {
+    log::LineBatch batch;
+    log::info("small", {{"n", 1}});
+    log::info("big", {{"text", big}});
+    log::info("tail", {{"n", 2}});
+  });
+  const size_t small = all.find("\"event\":\"small\"");
+  const size_t large = all.find("\"event\":\"big\"");
+  const size_t tail = all.find("\"event\":\"tail\"");
+  ASSERT_NE(small, std::string::npos);
+  ASSERT_NE(large, std::string::npos);
+  ASSERT_NE(tail, std::string::npos);
+  EXPECT_LT(small, large);
+  EXPECT_LT(large, tail);
+  EXPECT_NE(all.find(big), std::string::npos);
+}
+
+// A warning or an error is not held back: it goes out at once, after the lines gathered before it.
+TEST(LineBatch, AWarningGoesOutAtOnceAfterTheLinesBeforeIt) {
+  log::setup("test-service", log::Level::kInfo);
+  off_t afterInfo = -1, afterWarning = -1;
+  std::string all = capturedStdout([&] {
+    log::LineBatch batch;
+    struct stat written {};
+    log::info("gathered", {{"n", 1}});
+    fstat(STDOUT_FILENO, &written);
+    afterInfo = written.st_size;
+    log::warn("urgent", {{"n", 2}});
+    fstat(STDOUT_FILENO, &written);
+    afterWarning = written.st_size;
+  });
+  EXPECT_EQ(afterInfo, 0);
+  EXPECT_EQ(afterWarning, static_cast<off_t>(all.size()));
+  EXPECT_LT(all.find("\"event\":\"gathered\""), all.find("\"event\":\"urgent\""));
 }
 
 }  // namespace
