@@ -17,13 +17,15 @@ namespace mp {
 // Work driven by an event loop it does not own, so that it runs on the thread that needs its results
 // (an HTTP reactor thread: HttpServer::host) instead of a thread of its own. Its own epoll set, pollFd(),
 // becomes readable whenever it has something to do, and turn() does that work without blocking. The
-// host watches pollFd(), calls turn() when it is readable, when marked (LoopHost::markPending), and
-// every tick of its timer (about 100 ms, for the piece's deadlines). turn() runs on the host's thread.
+// host watches pollFd(), calls turn(true) when it is readable and every tick of its timer (about 100 ms,
+// for the piece's deadlines), and turn(false) when only marked (LoopHost::markPending): then nothing in
+// the piece's epoll set needs a look (had something been ready, pollFd would have said so). turn() runs
+// on the host's thread.
 class HostedLoop {
  public:
   virtual ~HostedLoop() = default;
   virtual int pollFd() const = 0;
-  virtual void turn() = 0;
+  virtual void turn(bool readable) = 0;
 };
 
 // The loop that drives HostedLoops on the calling thread, while that thread runs it.

@@ -90,7 +90,7 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
     }
     for (HostedLoop* piece : hosted_) {
       if (tag == static_cast<uint64_t>(piece->pollFd())) {
-        markPending(piece);
+        mark(piece, true);
       }
     }
   }
@@ -99,7 +99,7 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
   P::Tcp::Transport::onReady(fds);
   if (ticked) {
     for (HostedLoop* piece : hosted_) {
-      markPending(piece);  // their deadlines
+      mark(piece, true);  // their deadlines
     }
     if (++ticks_ % kTicksPerTimeoutCheck == 0) {
       checkTimeouts();
@@ -125,9 +125,17 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
 }
 
 void ReactorTransport::markPending(HostedLoop* piece) {
-  if (std::find(pending_.begin(), pending_.end(), piece) == pending_.end()) {
-    pending_.push_back(piece);
+  mark(piece, false);
+}
+
+void ReactorTransport::mark(HostedLoop* piece, bool readable) {
+  for (auto& [marked, look] : pending_) {
+    if (marked == piece) {
+      look = look || readable;
+      return;
+    }
   }
+  pending_.emplace_back(piece, readable);
 }
 
 std::optional<size_t> ReactorTransport::currentIndex() {
@@ -137,14 +145,15 @@ std::optional<size_t> ReactorTransport::currentIndex() {
   return currentTransport->index_;
 }
 
-// A turn can hand more work to a piece (an answer's callback starting the next statement): bounded, the
-// rest is taken at the next readiness or tick.
+// A turn can hand more work to a piece (an answer's callback starting the next statement): taken in the
+// same go, up to a bound that only a callback chain without end would reach (the rest then waits for the
+// next readiness or tick).
 void ReactorTransport::runPending() {
-  for (int round = 0; round < 4 && !pending_.empty(); ++round) {
-    std::vector<HostedLoop*> now;
+  for (int round = 0; round < 64 && !pending_.empty(); ++round) {
+    std::vector<std::pair<HostedLoop*, bool>> now;
     now.swap(pending_);
-    for (HostedLoop* piece : now) {
-      piece->turn();
+    for (auto& [piece, readable] : now) {
+      piece->turn(readable);
     }
   }
 }

@@ -50,6 +50,7 @@ class ReactorTransport : public Pistache::Tcp::Transport, public LoopHost {
   static std::optional<size_t> currentIndex();
 
  private:
+  void mark(HostedLoop* piece, bool readable);
   void runPending();
   void checkTimeouts();
 
@@ -60,7 +61,7 @@ class ReactorTransport : public Pistache::Tcp::Transport, public LoopHost {
   int tick_ = -1;  // a timerfd, every 100 ms
   unsigned ticks_ = 0;
   std::vector<HostedLoop*> hosted_;
-  std::vector<HostedLoop*> pending_;
+  std::vector<std::pair<HostedLoop*, bool>> pending_;  // to turn before the next wait; readable or not
   struct Closing {
     std::shared_ptr<Pistache::Tcp::Peer> peer;
     std::shared_ptr<bool> written;  // its 408 is out (or could not be written): close it now

@@ -90,9 +90,9 @@ struct AsyncPool::Loop : HostedLoop {
 
   int pollFd() const override { return epoll; }
 
-  void turn() override {
+  void turn(bool readable) override {
     inbox.own();
-    pass(0);
+    pass(readable ? 0 : -1);
   }
 
   // The loop on a thread of its own.
@@ -104,11 +104,11 @@ struct AsyncPool::Loop : HostedLoop {
     shutdown();
   }
 
-  // One turn: what is ready (waiting up to timeoutMs for something), the calls that arrived, deadlines,
-  // then sends.
+  // One turn: what is ready (waiting up to timeoutMs for something; -1: no look at all), the calls that
+  // arrived, deadlines, then sends.
   void pass(int timeoutMs) {
     epoll_event events[64];
-    int ready = epoll_wait(epoll, events, 64, timeoutMs);
+    int ready = timeoutMs < 0 ? 0 : epoll_wait(epoll, events, 64, timeoutMs);
     for (int i = 0; i < ready; ++i) {
       auto* connection = static_cast<Connection*>(events[i].data.ptr);
       if (connection == nullptr) {

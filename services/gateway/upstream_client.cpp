@@ -382,9 +382,9 @@ struct UpstreamClient::Loop : HostedLoop {
 
   int pollFd() const override { return epoll; }
 
-  void turn() override {
+  void turn(bool readable) override {
     inbox.own();
-    pass(0);
+    pass(readable ? 0 : kNoLook);
   }
 
   // The loop on a thread of its own.
@@ -397,11 +397,12 @@ struct UpstreamClient::Loop : HostedLoop {
     shutdown();
   }
 
-  // One turn: what is ready (waiting up to `timeout` ms, -1 for ever), the requests that arrived, then
-  // deadlines. Returns how long the next turn may wait.
+  // One turn: what is ready (waiting up to `timeout` ms, -1 for ever, kNoLook: no look at all), the
+  // requests that arrived, then deadlines. Returns how long the next turn may wait.
+  static constexpr int kNoLook = -2;
   int pass(int timeout) {
     epoll_event events[64];
-    int count = epoll_wait(epoll, events, 64, timeout);
+    int count = timeout == kNoLook ? 0 : epoll_wait(epoll, events, 64, timeout);
     for (int i = 0; i < count; ++i) {
       if (events[i].data.fd == inbox.fd()) {
         inbox.clearWake();

@@ -443,7 +443,7 @@ class Jobs : public HostedLoop {
     close(epoll_);
   }
   int pollFd() const override { return epoll_; }
-  void turn() override {
+  void turn(bool) override {
     uint64_t count = 0;
     (void)!::read(wake_, &count, sizeof count);
     std::vector<std::function<void()>> now;

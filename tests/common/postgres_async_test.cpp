@@ -308,7 +308,7 @@ TEST(PostgresAsyncPool, AHostedLoopAnswersOnItsHostsThreadAndEndsItsCallsWhenDes
       while (!stop) {
         pollfd ready{pool.loop(0).pollFd(), POLLIN, 0};
         ::poll(&ready, 1, 50);  // the pool's deadlines are met by this tick
-        pool.loop(0).turn();
+        pool.loop(0).turn(true);
       }
     });
     hostId = host.get_id();
