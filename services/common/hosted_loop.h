@@ -140,6 +140,13 @@ class LoopGroup {
   Loop& at(size_t index) { return *loops_.at(index); }
   std::vector<std::unique_ptr<Loop>>& all() { return loops_; }
 
+  // Hands `item` to pick()'s loop.
+  template <typename Item>
+  void put(Item item) {
+    Loop& loop = pick();
+    loop.inbox.put(std::move(item), &loop);
+  }
+
   // The loop the calling thread drives, when it drives one (no hand-over between threads), else the
   // next in turn.
   Loop& pick() {

@@ -35,6 +35,8 @@ struct HttpServer::State {
 
   State(ServerOptions o, ServiceMetrics& m) : options(std::move(o)), metrics(m) {}
 
+  size_t reactors() const { return static_cast<size_t>(std::max(options.reactorThreads, 1)); }
+
   void asyncStarted() {
     std::lock_guard<std::mutex> lock(asyncMutex);
     ++asyncInFlight;
@@ -219,11 +221,11 @@ void HttpServer::setAdmission(Admission admission) {
 }
 
 void HttpServer::host(size_t reactor, HostedLoop& piece) {
-  if (reactor >= static_cast<size_t>(std::max(state_->options.reactorThreads, 1))) {
+  if (reactor >= state_->reactors()) {
     throw std::invalid_argument("HttpServer::host: reactor " + std::to_string(reactor) + " of " +
                                 std::to_string(state_->options.reactorThreads));
   }
-  state_->hosted.resize(static_cast<size_t>(std::max(state_->options.reactorThreads, 1)));
+  state_->hosted.resize(state_->reactors());
   state_->hosted[reactor].push_back(&piece);
 }
 
@@ -272,9 +274,7 @@ Status HttpServer::start() {
   settings->headerTimeout = state->options.headerTimeout;
   settings->bodyTimeout = state->options.bodyTimeout;
   settings->keepaliveTimeout = state->options.keepaliveTimeout;
-  settings->hosted = [hosted = state->hosted](size_t reactor) {
-    return reactor < hosted.size() ? hosted[reactor] : std::vector<HostedLoop*>{};
-  };
+  settings->hosted = state->hosted;
   try {
     P::Address address(state->options.bindAddress, P::Port(state->options.port));
     auto handler = std::make_shared<StrictInputHandler>(state->options.maxRequestBytes,
@@ -282,8 +282,7 @@ Status HttpServer::start() {
     // Pistache's own limit sits above ours so that ours answers first, in JSON.
     handler->setMaxRequestSize(state->options.maxRequestBytes + 4096);
     state->listener = std::make_unique<P::Tcp::Listener>(address);
-    state->listener->init(static_cast<size_t>(std::max(state->options.reactorThreads, 1)),
-                          P::Flags<P::Tcp::Options>(P::Tcp::Options::ReuseAddr),
+    state->listener->init(state->reactors(), P::Flags<P::Tcp::Options>(P::Tcp::Options::ReuseAddr),
                           state->options.service.substr(0, 8) + "-io");
     state->listener->setHandler(handler);
     auto clones = std::make_shared<size_t>(0);

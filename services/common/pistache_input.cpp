@@ -22,10 +22,9 @@ namespace P = Pistache;
 
 // What the server remembers about one client connection between reads.
 struct StrictInputHandler::ConnectionGuard {
-  size_t pending = 0;       // bytes of the request being received
-  size_t discarded = 0;     // bytes swallowed after an answered error
-  bool discarding = false;  // the stream is no longer parsable: swallow until the client closes
-  std::string head;         // the request's head so far, until checkRequestHead has seen all of it
+  size_t pending = 0;    // bytes of the request being received
+  size_t discarded = 0;  // bytes swallowed after an answered error
+  std::string head;      // the request's head so far, until checkRequestHead has seen all of it
   bool headChecked = false;
   size_t lineStart = 0;  // where the head's last, incomplete line starts (0: still the request line)
   InputProgress progress{InputProgress::Phase::kHead, std::chrono::steady_clock::now()};
@@ -233,7 +232,8 @@ void StrictInputHandler::reject(const std::shared_ptr<P::Tcp::Peer>& peer, const
 
 void StrictInputHandler::onInput(const char* buffer, size_t len, const std::shared_ptr<P::Tcp::Peer>& peer) {
   auto guard = guardOf(peer);
-  if (guard->discarding) {
+  // The stream is no longer parsable: swallowed until the client closes.
+  if (guard->progress.phase == InputProgress::Phase::kDiscarding) {
     guard->discarded += len;
     if (guard->discarded > kMaxDiscardBytes) {
       ::shutdown(peer->fd(), SHUT_RDWR);
@@ -344,7 +344,6 @@ bool StrictInputHandler::checkHead(const std::shared_ptr<P::Tcp::Peer>& peer, Co
 // swallows whatever it still sends (closing at once would reset the socket and lose the answer).
 void StrictInputHandler::rejectStream(const std::shared_ptr<P::Tcp::Peer>& peer, ConnectionGuard& guard,
                                       const Status& rejection, std::function<void()> whenOut) {
-  guard.discarding = true;
   guard.progress = {InputProgress::Phase::kDiscarding, std::chrono::steady_clock::now()};
   auto response = Response::error(rejection);
   sink_->rejected(response.status);

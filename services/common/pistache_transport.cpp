@@ -22,8 +22,6 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 // Timeouts are checked every this many ticks (half a second).
 constexpr unsigned kTicksPerTimeoutCheck = 5;
 
-thread_local const ReactorTransport* currentTransport = nullptr;
-
 int startTicking() {
   int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (fd < 0) {
@@ -64,8 +62,8 @@ void ReactorTransport::registerPoller(P::Polling::Epoll& poller) {
   P::Tcp::Transport::registerPoller(poller);
   tick_ = startTicking();
   poller.addFd(tick_, P::Flags<P::Polling::NotifyOn>(P::Polling::NotifyOn::Read), P::Polling::Tag(tick_));
-  if (settings_->hosted) {
-    hosted_ = settings_->hosted(index_);
+  if (index_ < settings_->hosted.size()) {
+    hosted_ = settings_->hosted[index_];
   }
   for (HostedLoop* piece : hosted_) {
     poller.addFd(piece->pollFd(), P::Flags<P::Polling::NotifyOn>(P::Polling::NotifyOn::Read),
@@ -74,7 +72,6 @@ void ReactorTransport::registerPoller(P::Polling::Epoll& poller) {
 }
 
 void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
-  currentTransport = this;
   setCurrent(this);
   // The access lines of the requests answered in this turn go out in one write, as the turn ends.
   log::LineBatch lines;
@@ -139,10 +136,12 @@ void ReactorTransport::mark(HostedLoop* piece, bool readable) {
 }
 
 std::optional<size_t> ReactorTransport::currentIndex() {
-  if (currentTransport == nullptr) {
+  // The reactor threads are the only hosts.
+  const auto* transport = dynamic_cast<const ReactorTransport*>(LoopHost::current());
+  if (transport == nullptr) {
     return std::nullopt;
   }
-  return currentTransport->index_;
+  return transport->index_;
 }
 
 // A turn can hand more work to a piece (an answer's callback starting the next statement): taken in the
@@ -182,6 +181,13 @@ void ReactorTransport::checkTimeouts() {
       continue;
     }
     const auto elapsed = now - progress->since;
+    auto lateAfter = [&](std::chrono::milliseconds limit, const char* what) {
+      if (elapsed > limit) {
+        late.emplace_back(peer, Status::fromHttp(408, "request_timeout",
+                                                 std::string(what) + " did not arrive within " +
+                                                     std::to_string(limit.count()) + " ms"));
+      }
+    };
     switch (progress->phase) {
       case Phase::kDiscarding:
         if (elapsed > limits.headerTimeout) {
@@ -194,18 +200,10 @@ void ReactorTransport::checkTimeouts() {
         }
         break;
       case Phase::kHead:
-        if (elapsed > limits.headerTimeout) {
-          late.emplace_back(peer, Status::fromHttp(408, "request_timeout",
-                                                   "the request's head did not arrive within " +
-                                                       std::to_string(limits.headerTimeout.count()) + " ms"));
-        }
+        lateAfter(limits.headerTimeout, "the request's head");
         break;
       case Phase::kBody:
-        if (elapsed > limits.bodyTimeout) {
-          late.emplace_back(peer, Status::fromHttp(408, "request_timeout",
-                                                   "the request did not arrive within " +
-                                                       std::to_string(limits.bodyTimeout.count()) + " ms"));
-        }
+        lateAfter(limits.bodyTimeout, "the request");
         break;
     }
   }

@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -21,7 +20,7 @@ struct TransportSettings {
   std::chrono::milliseconds bodyTimeout{30'000};       // from a request's first byte to its whole body
   std::chrono::milliseconds keepaliveTimeout{75'000};  // idle between requests
   // The pieces each reactor thread drives beside its connections, by the reactor's index.
-  std::function<std::vector<HostedLoop*>(size_t reactor)> hosted;
+  std::vector<std::vector<HostedLoop*>> hosted;
 };
 
 // One reactor thread's transport: Pistache 0.0.5's Tcp::Transport (the connections' reads and

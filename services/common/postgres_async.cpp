@@ -530,8 +530,7 @@ HostedLoop& AsyncPool::loop(size_t index) {
 }
 
 void AsyncPool::run(const std::string& statement, Params params, Done done) {
-  Loop& loop = loops_.pick();
-  const auto& statements = loop.statements;
+  const auto& statements = loops_.at(0).statements;  // every loop has the pool's statements
   auto known = std::find_if(statements.begin(), statements.end(),
                             [&](const Statement& s) { return s.name == statement; });
   if (known == statements.end()) {
@@ -543,7 +542,7 @@ void AsyncPool::run(const std::string& statement, Params params, Done done) {
   call.params = std::move(params);
   call.done = std::move(done);
   call.queuedAt = Clock::now();
-  loop.inbox.put(std::move(call), &loop);
+  loops_.put(std::move(call));
 }
 
 Result AsyncPool::runAndWait(const std::string& statement, Params params) {
@@ -560,8 +559,7 @@ Status AsyncPool::ping(std::chrono::milliseconds wait) {
   Call call;
   call.done = [answer](Result result) { answer->set_value(result.status().withContext("database")); };
   call.queuedAt = Clock::now();
-  Loop& loop = loops_.pick();
-  loop.inbox.put(std::move(call), &loop);
+  loops_.put(std::move(call));
   if (future.wait_for(wait) != std::future_status::ready) {
     return Status::unavailable("database did not answer within " + std::to_string(wait.count()) + " ms");
   }

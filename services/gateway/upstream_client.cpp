@@ -460,8 +460,7 @@ HostedLoop& UpstreamClient::loop(size_t index) {
 }
 
 void UpstreamClient::send(std::string request, bool head, Done done) {
-  Loop& loop = loops_.pick();
-  loop.inbox.put(Pending{std::move(request), head, std::move(done), false}, &loop);
+  loops_.put(Pending{std::move(request), head, std::move(done), false});
 }
 
 }  // namespace mp::gateway
