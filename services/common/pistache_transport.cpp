@@ -75,6 +75,14 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
   setCurrent(this);
   // The access lines of the requests answered in this turn go out in one write, as the turn ends.
   log::LineBatch lines;
+  if (!claimed_) {
+    // A loop learns the thread that drives it from its first turn: taken before any request of this
+    // thread reaches it, so that none goes to another reactor's loop for want of knowing.
+    claimed_ = true;
+    for (HostedLoop* piece : hosted_) {
+      piece->turn(true);
+    }
+  }
   bool ticked = false;
   for (const auto& entry : fds) {
     const auto tag = entry.getTag().value();

@@ -60,6 +60,7 @@ class ReactorTransport : public Pistache::Tcp::Transport, public LoopHost {
   int tick_ = -1;  // a timerfd, every 100 ms
   unsigned ticks_ = 0;
   std::vector<HostedLoop*> hosted_;
+  bool claimed_ = false;  // the hosted loops have had their first turn on this thread
   std::vector<std::pair<HostedLoop*, bool>> pending_;  // to turn before the next wait; readable or not
   struct Closing {
     std::shared_ptr<Pistache::Tcp::Peer> peer;
