@@ -66,6 +66,11 @@ class GatewayProxy : public ::testing::Test {
                             {"API_GATEWAY_PORT", "0"},
                             {"BIND_ADDRESS", "127.0.0.1"},
                             {"GATEWAY_WORKERS", "2"},
+                            // One reactor, so that the two upstream connections are one loop's: the
+                            // counts below are of /proc/net/tcp, which also holds the readiness check's
+                            // own libcurl connection, and two reactors would hold one connection each
+                            // once both had served (GATEWAY_WORKERS is split over the reactors).
+                            {"HTTP_THREADS", "1"},
                             {"UPSTREAM_TIMEOUT", "700ms"},
                             {"RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2f"}});
     ASSERT_TRUE(gateway_->start()) << gateway_->output();
