@@ -3,6 +3,7 @@
 #include <pistache/http.h>
 #include <pistache/listener.h>
 #include <pistache/peer.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -57,6 +58,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+void closeAfter(Response& response) {
+  for (const auto& [name, value] : response.headers) {
+    if (strcasecmp(name.c_str(), "connection") == 0) {
+      return;
+    }
+  }
+  response.headers.emplace_back("Connection", "close");
+}
+
 // The dispatch of a complete request: draining, admission, routing, inline or on the worker pool, then
 // the answer, its metrics and its access-log line. Shared by every reactor thread's input handler.
 class Dispatcher : public RequestSink {
@@ -73,6 +83,11 @@ class Dispatcher : public RequestSink {
     auto match = state->router.match(request.method, request.path);
     std::string route = match.route ? match.route->pattern : "unmatched";
     auto finish = [state, started, route](const Responder& out, const Request& req, Response response) {
+      if (state->draining) {
+        // The client moves its next request elsewhere (kube-proxy already points new connections at
+        // another pod): each kept-alive connection carries at most one request after the drain began.
+        closeAfter(response);
+      }
       out.send(response);
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       state->metrics.observeRequest(req.method, route, response.status, seconds);
@@ -84,12 +99,6 @@ class Dispatcher : public RequestSink {
 
     if (!converted.ok()) {
       finish(responder, request, Response::error(400, "bad_request", converted.message()));
-      return;
-    }
-    if (state->draining && route != "/healthz") {
-      auto response = Response::error(503, "draining", "the service is shutting down");
-      response.headers.emplace_back("Connection", "close");
-      finish(responder, request, response);
       return;
     }
     if (state->admission) {
@@ -135,9 +144,7 @@ class Dispatcher : public RequestSink {
     };
     // Still queued when the drain timeout ends: answered at once and never run.
     auto refuse = [responder, finish, summary]() {
-      auto response = Response::error(503, "draining", "the service is shutting down");
-      response.headers.emplace_back("Connection", "close");
-      finish(responder, summary, response);
+      finish(responder, summary, Response::error(503, "draining", "the service is shutting down"));
     };
     if (!state->workers->submit(std::move(job), std::move(refuse))) {
       finish(responder, summary,

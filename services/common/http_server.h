@@ -70,9 +70,11 @@ class HttpServer {
   Status start();
   uint16_t port() const;
 
-  // Refuses new requests (503 `draining`), waits for queued and running ones (asynchronous ones too) up
-  // to drainTimeout; then answers those still queued 503 `draining` without running them, waits for the
-  // handlers already running, and stops. Idempotent.
+  // Turns /readyz to 503 `draining` and ends each kept-alive connection after its next answer (`Connection:
+  // close`: its client reconnects, through a Service to another pod), still serving what arrives; waits
+  // for queued and running requests (asynchronous ones too) up to drainTimeout; then answers those still
+  // queued 503 `draining` without running them, waits for the handlers already running, and stops.
+  // Idempotent.
   void drainAndStop();
 
   struct State;

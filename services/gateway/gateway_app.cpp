@@ -22,6 +22,13 @@ GatewaySettings readSettings(Environment& env) {
                                             "longest wait for inventory-app's answer (then 504)");
   settings.inventory.connectTimeout = env.duration("UPSTREAM_CONNECT_TIMEOUT", std::chrono::seconds(1),
                                                    "longest wait to connect to inventory-app (then 502)");
+  settings.inventory.connectionMaxAge = env.duration(
+      "UPSTREAM_CONNECTION_MAX_AGE", std::chrono::seconds(10),
+      "a kept-alive connection to inventory-app is closed after this long (0: never), so that new pods "
+      "behind a Service get their share");
+  settings.inventory.connectionMaxRequests = static_cast<size_t>(env.integer(
+      "UPSTREAM_CONNECTION_MAX_REQUESTS", 1000, 0, 100'000'000,
+      "requests a kept-alive connection to inventory-app carries before it is closed (0: no limit)"));
   settings.service.server.workerThreads = static_cast<size_t>(env.integer(
       "GATEWAY_WORKERS", 32, 1, 1024,
       "requests forwarded to inventory-app at once, each on its keep-alive connection; also the threads "

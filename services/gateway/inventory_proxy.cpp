@@ -50,6 +50,8 @@ UpstreamSettings upstreamOf(const ProxySettings& settings, std::string* hostHead
   upstream.connectTimeout = settings.connectTimeout;
   upstream.timeout = settings.timeout;
   upstream.maxConnections = settings.maxConnections;
+  upstream.connectionMaxAge = settings.connectionMaxAge;
+  upstream.connectionMaxRequests = settings.connectionMaxRequests;
   upstream.loops = settings.loops;
   upstream.hosted = settings.hosted;
   return upstream;

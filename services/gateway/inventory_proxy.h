@@ -16,8 +16,10 @@ struct ProxySettings {
   std::chrono::milliseconds connectTimeout{1000};
   std::chrono::milliseconds timeout{10000};
   size_t maxConnections = 32;  // requests forwarded at once; more wait for a free connection
-  size_t loops = 1;            // UpstreamSettings::loops
-  bool hosted = false;         // UpstreamSettings::hosted
+  std::chrono::milliseconds connectionMaxAge{10000};  // UpstreamSettings::connectionMaxAge
+  size_t connectionMaxRequests = 1000;                // UpstreamSettings::connectionMaxRequests
+  size_t loops = 1;                                   // UpstreamSettings::loops
+  bool hosted = false;                                // UpstreamSettings::hosted
 };
 
 // Forwards a request to inventory-app unchanged (method, path, query, body, Content-Type) and answers

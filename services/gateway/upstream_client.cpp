@@ -21,7 +21,6 @@ namespace mp::gateway {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kResolveCacheTime = std::chrono::seconds(30);
 
 // The failures of upstream_client.h, each with its reason.
 Status unreachable(std::string why) {
@@ -41,9 +40,25 @@ struct Pending {
   bool retried = false;
 };
 
+// One address of the upstream and what the loop has on it.
+struct Endpoint {
+  UpstreamAddress address;
+  bool listed = true;      // in the name's last answer; else retired once its connections are closed
+  size_t connections = 0;  // open, in any phase
+  size_t inFlight = 0;     // connecting or carrying a request
+  std::chrono::steady_clock::time_point passedOverUntil{};  // a connect to it failed: others first
+};
+
+bool sameAddress(const UpstreamAddress& a, const UpstreamAddress& b) {
+  return a.length == b.length && std::memcmp(&a.address, &b.address, a.length) == 0;
+}
+
 struct Connection {
   enum class Phase { kConnecting, kBusy, kIdle };
   int fd = -1;
+  Endpoint* endpoint = nullptr;
+  Clock::time_point opened;
+  size_t requests = 0;  // carried, the current one included
   Phase phase = Phase::kConnecting;
   bool reused = false;          // carried an earlier request
   bool answerStarted = false;   // a byte of the current answer came back
@@ -56,6 +71,26 @@ struct Connection {
 
 }  // namespace
 
+StatusOr<std::vector<UpstreamAddress>> resolveWithGetaddrinfo(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
+  if (rc != 0 || found == nullptr) {
+    return Status::unavailable("cannot resolve " + host + ": " + gai_strerror(rc));
+  }
+  std::vector<UpstreamAddress> addresses;
+  for (const addrinfo* entry = found; entry != nullptr; entry = entry->ai_next) {
+    UpstreamAddress address;
+    std::memcpy(&address.address, entry->ai_addr, entry->ai_addrlen);
+    address.length = entry->ai_addrlen;
+    addresses.push_back(address);
+  }
+  freeaddrinfo(found);
+  return addresses;
+}
+
 struct UpstreamClient::Loop : HostedLoop {
   UpstreamSettings settings;
   int epoll = -1;
@@ -66,9 +101,9 @@ struct UpstreamClient::Loop : HostedLoop {
   std::unordered_map<int, std::unique_ptr<Connection>> connections;
   std::vector<Connection*> idle;  // most recently used last
   std::deque<Pending> waiting;
-  sockaddr_storage address{};
-  socklen_t addressLength = 0;
+  std::vector<std::unique_ptr<Endpoint>> endpoints;
   Clock::time_point resolvedAt{};
+  size_t turnOf = 0;  // breaks ties between equally loaded endpoints in turn
   std::vector<char> buffer = std::vector<char>(64 * 1024);
 
   explicit Loop(UpstreamSettings s) : settings(std::move(s)) {
@@ -83,29 +118,125 @@ struct UpstreamClient::Loop : HostedLoop {
   // Ends `pending` without an answer (upstream_client.h: the failure's reason says why).
   static void answer(Pending& pending, Status failure) { pending.done(std::move(failure)); }
 
-  // The upstream's address, cached for kResolveCacheTime; kUnavailable when the name has none yet.
+  // The upstream's addresses, asked again every resolveInterval; kUnavailable when the name has none
+  // yet. Addresses the answer no longer has are retired: their idle connections close now, busy ones
+  // after their request.
   Status resolve() {
     auto now = Clock::now();
-    if (addressLength != 0 && now - resolvedAt < kResolveCacheTime) {
+    if (!endpoints.empty() && now - resolvedAt < settings.resolveInterval) {
       return okStatus();
     }
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    int rc = getaddrinfo(settings.host.c_str(), std::to_string(settings.port).c_str(), &hints, &found);
-    if (rc != 0 || found == nullptr) {
-      // A name server that is away keeps the last answer in use.
-      if (addressLength != 0) {
+    StatusOr<std::vector<UpstreamAddress>> found = settings.resolver(settings.host, settings.port);
+    if (!found.ok() || found->empty()) {
+      // A name server that is away keeps the last answer in use (and is asked again next turn).
+      if (!endpoints.empty()) {
         return okStatus();
       }
-      return Status::unavailable(std::string("cannot resolve ") + settings.host + ": " + gai_strerror(rc));
+      return found.ok() ? Status::unavailable("cannot resolve " + settings.host + ": no address")
+                        : found.status();
     }
-    std::memcpy(&address, found->ai_addr, found->ai_addrlen);
-    addressLength = found->ai_addrlen;
     resolvedAt = now;
-    freeaddrinfo(found);
+    for (auto& endpoint : endpoints) {
+      endpoint->listed = std::any_of(found->begin(), found->end(), [&](const UpstreamAddress& address) {
+        return sameAddress(address, endpoint->address);
+      });
+    }
+    for (const UpstreamAddress& address : *found) {
+      bool known = std::any_of(endpoints.begin(), endpoints.end(),
+                               [&](const auto& endpoint) { return sameAddress(endpoint->address, address); });
+      if (!known) {
+        endpoints.push_back(std::make_unique<Endpoint>(Endpoint{address}));
+      }
+    }
+    std::vector<Connection*> retired;
+    for (Connection* connection : idle) {
+      if (!connection->endpoint->listed) {
+        retired.push_back(connection);
+      }
+    }
+    for (Connection* connection : retired) {
+      closeConnection(connection);
+    }
+    forgetRetired();
     return okStatus();
+  }
+
+  void forgetRetired() {
+    endpoints.erase(
+        std::remove_if(endpoints.begin(), endpoints.end(),
+                       [](const auto& endpoint) { return !endpoint->listed && endpoint->connections == 0; }),
+        endpoints.end());
+  }
+
+  // The listed endpoint with the fewest requests in flight, one not passed over first; among equals,
+  // each in turn.
+  Endpoint* leastLoaded() {
+    const auto now = Clock::now();
+    Endpoint* best = nullptr;
+    bool bestUp = false;
+    const size_t count = endpoints.size();
+    for (size_t i = 0; i < count; ++i) {
+      Endpoint* candidate = endpoints[(turnOf + i) % count].get();
+      const bool up = candidate->passedOverUntil <= now;
+      if (candidate->listed &&
+          (best == nullptr || (up && !bestUp) || (up == bestUp && candidate->inFlight < best->inFlight))) {
+        best = candidate;
+        bestUp = up;
+      }
+    }
+    ++turnOf;
+    return best;
+  }
+
+  // A connect to `endpoint` failed, so its request was never sent: the address is passed over until the
+  // name is next asked. Whether another address is up to try the request on instead.
+  bool passOver(Endpoint* endpoint) {
+    const auto now = Clock::now();
+    endpoint->passedOverUntil = now + settings.resolveInterval;
+    return std::any_of(endpoints.begin(), endpoints.end(), [&](const auto& other) {
+      return other.get() != endpoint && other->listed && other->passedOverUntil <= now;
+    });
+  }
+
+  // `pending` could not be sent on the connection it was given: once more on a new connection to the
+  // least loaded address when `elsewhere` (a container just removed by `--scale`, a pod gone), else failed.
+  void retryOrFail(Pending pending, bool elsewhere, const std::string& reason) {
+    if (elsewhere && !pending.retried) {
+      pending.retried = true;
+      open(nullptr, std::move(pending));
+      return;
+    }
+    answer(pending, unreachable(reason));
+  }
+
+  void connectFailed(Connection* connection, const std::string& reason) {
+    const bool elsewhere = passOver(connection->endpoint);
+    Pending pending = std::move(connection->current);
+    closeConnection(connection);
+    retryOrFail(std::move(pending), elsewhere, reason);
+    next();
+  }
+
+  // The most recently used idle connection to `endpoint` (any endpoint: nullptr), taken out of `idle`.
+  Connection* takeIdle(const Endpoint* endpoint) {
+    for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
+      if (endpoint == nullptr || (*it)->endpoint == endpoint) {
+        Connection* connection = *it;
+        idle.erase(std::next(it).base());
+        return connection;
+      }
+    }
+    return nullptr;
+  }
+
+  // A connection enters or leaves the connecting/busy phases: its endpoint's load follows.
+  static void setPhase(Connection* connection, Connection::Phase phase) {
+    const bool wasLoaded = connection->phase != Connection::Phase::kIdle;
+    const bool isLoaded = phase != Connection::Phase::kIdle;
+    if (wasLoaded != isLoaded) {
+      connection->endpoint->inFlight += isLoaded ? 1 : static_cast<size_t>(-1);
+    }
+    connection->phase = phase;
   }
 
   void closeConnection(Connection* connection) {
@@ -115,20 +246,46 @@ struct UpstreamClient::Loop : HostedLoop {
         break;
       }
     }
+    setPhase(connection, Connection::Phase::kIdle);
+    --connection->endpoint->connections;
+    const bool retired = !connection->endpoint->listed;
     ::close(connection->fd);
     connections.erase(connection->fd);
+    if (retired) {
+      forgetRetired();
+    }
   }
 
-  // Gives a request a connection: an idle one, a new one, or a place in the queue.
+  // Whether a connection that just carried its request may carry another.
+  bool stillFresh(const Connection* connection) const {
+    if (!connection->endpoint->listed) {
+      return false;
+    }
+    if (settings.connectionMaxRequests != 0 && connection->requests >= settings.connectionMaxRequests) {
+      return false;
+    }
+    return settings.connectionMaxAge.count() == 0 ||
+           Clock::now() - connection->opened < settings.connectionMaxAge;
+  }
+
+  // Gives a request a connection: an idle one to the least loaded address, a new one to it, an idle one
+  // elsewhere when no more may open, or a place in the queue.
   void dispatch(Pending pending) {
-    if (!idle.empty()) {
-      Connection* connection = idle.back();
-      idle.pop_back();
-      start(connection, std::move(pending));
+    if (Status resolved = resolve(); !resolved.ok()) {
+      answer(pending, unreachable(resolved.message()));
       return;
     }
-    if (connections.size() < settings.maxConnections) {
-      open(std::move(pending));
+    Endpoint* target = leastLoaded();
+    Connection* connection = takeIdle(target);
+    if (connection == nullptr && connections.size() < settings.maxConnections) {
+      open(target, std::move(pending));
+      return;
+    }
+    if (connection == nullptr) {
+      connection = takeIdle(nullptr);
+    }
+    if (connection != nullptr) {
+      start(connection, std::move(pending));
       return;
     }
     if (waiting.size() >= settings.queueLimit) {
@@ -138,12 +295,17 @@ struct UpstreamClient::Loop : HostedLoop {
     waiting.push_back(std::move(pending));
   }
 
-  void open(Pending pending) {
-    if (Status resolved = resolve(); !resolved.ok()) {
-      answer(pending, unreachable(resolved.message()));
-      return;
+  // A new connection to `endpoint` (nullptr: the least loaded), carrying `pending` once connected.
+  void open(Endpoint* endpoint, Pending pending) {
+    if (endpoint == nullptr) {
+      if (Status resolved = resolve(); !resolved.ok()) {
+        answer(pending, unreachable(resolved.message()));
+        return;
+      }
+      endpoint = leastLoaded();
     }
-    int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const UpstreamAddress& address = endpoint->address;
+    int fd = socket(address.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       answer(pending, unreachable(std::string("socket: ") + std::strerror(errno)));
       return;
@@ -151,18 +313,22 @@ struct UpstreamClient::Loop : HostedLoop {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&address), addressLength);
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length);
     if (rc != 0 && errno != EINPROGRESS) {
       std::string reason = std::string("connect: ") + std::strerror(errno);
       ::close(fd);
-      answer(pending, unreachable(reason));
+      retryOrFail(std::move(pending), passOver(endpoint), reason);
       return;
     }
     auto owned = std::make_unique<Connection>();
     Connection* connection = owned.get();
     connection->fd = fd;
+    connection->endpoint = endpoint;
+    connection->opened = Clock::now();
     connection->current = std::move(pending);
-    connection->deadline = Clock::now() + settings.connectTimeout;
+    connection->deadline = connection->opened + settings.connectTimeout;
+    ++endpoint->connections;
+    ++endpoint->inFlight;  // kConnecting
     connections.emplace(fd, std::move(owned));
     // Level-triggered; writability only while connecting or while a request is partly written.
     epoll_event event{};
@@ -177,12 +343,12 @@ struct UpstreamClient::Loop : HostedLoop {
 
   void connected(Connection* connection) {
     Pending pending = std::move(connection->current);
-    connection->phase = Connection::Phase::kIdle;
     start(connection, std::move(pending));
   }
 
   void start(Connection* connection, Pending pending) {
-    connection->phase = Connection::Phase::kBusy;
+    setPhase(connection, Connection::Phase::kBusy);
+    ++connection->requests;
     connection->answerStarted = false;
     connection->written = 0;
     connection->response = std::make_unique<UpstreamResponse>(pending.head);
@@ -273,7 +439,7 @@ struct UpstreamClient::Loop : HostedLoop {
       pending.retried = true;
       closeConnection(connection);
       if (connections.size() < settings.maxConnections) {
-        open(std::move(pending));
+        open(nullptr, std::move(pending));
       } else {
         waiting.push_front(std::move(pending));
       }
@@ -294,11 +460,11 @@ struct UpstreamClient::Loop : HostedLoop {
     result.status = connection->response->status();
     result.headers = connection->response->headers();
     result.body = std::move(connection->response->body());
-    bool reusable = connection->response->reusable();
+    bool reusable = connection->response->reusable() && stillFresh(connection);
     Pending pending = std::move(connection->current);
     connection->response.reset();
     if (reusable) {
-      connection->phase = Connection::Phase::kIdle;
+      setPhase(connection, Connection::Phase::kIdle);
       connection->reused = true;
       idle.push_back(connection);
     } else {
@@ -331,7 +497,7 @@ struct UpstreamClient::Loop : HostedLoop {
       socklen_t length = sizeof error;
       getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
       if (error != 0) {
-        fail(connection, unreachable(std::string("connect: ") + std::strerror(error)));
+        connectFailed(connection, std::string("connect: ") + std::strerror(error));
         return;
       }
       connected(connection);
@@ -364,8 +530,8 @@ struct UpstreamClient::Loop : HostedLoop {
     }
     for (Connection* connection : expired) {
       if (connection->phase == Connection::Phase::kConnecting) {
-        fail(connection, unreachable("connect timed out after " +
-                                     std::to_string(settings.connectTimeout.count()) + " ms"));
+        connectFailed(connection,
+                      "connect timed out after " + std::to_string(settings.connectTimeout.count()) + " ms");
       } else {
         fail(connection, timedOut("no answer within " + std::to_string(settings.timeout.count()) + " ms"));
       }

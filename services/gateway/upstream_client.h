@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -12,13 +14,33 @@
 
 namespace mp::gateway {
 
+// One address of the upstream, as a resolver answers it.
+struct UpstreamAddress {
+  sockaddr_storage address{};
+  socklen_t length = 0;
+};
+
+// Every address `host` has, for `port`; a failure when it has none. The default asks getaddrinfo.
+using UpstreamResolver =
+    std::function<StatusOr<std::vector<UpstreamAddress>>(const std::string& host, uint16_t port)>;
+StatusOr<std::vector<UpstreamAddress>> resolveWithGetaddrinfo(const std::string& host, uint16_t port);
+
 struct UpstreamSettings {
-  std::string host;  // a name (resolved when a connection opens, the answer kept 30 s) or an address
+  // A name or an address. A name is resolved again every resolveInterval, and its every address is used
+  // (docker compose --scale, a headless Service); a failed resolution keeps the last answer.
+  std::string host;
   uint16_t port = 80;
+  std::chrono::milliseconds resolveInterval{5000};
+  UpstreamResolver resolver = resolveWithGetaddrinfo;
   std::chrono::milliseconds connectTimeout{1000};
   std::chrono::milliseconds timeout{10000};  // from the request's start on a connection to its whole answer
   size_t maxConnections = 32;                // requests in flight at once; more wait for a connection
   size_t queueLimit = 4096;                  // requests waiting for a connection; more are refused
+  // A kept-alive connection is closed after this long or this many requests (0: no limit), so that
+  // connections made through a Service's one address (kube-proxy picks a pod per connection) move on to
+  // pods added since: a scaled-up upstream gets its share.
+  std::chrono::milliseconds connectionMaxAge{10000};
+  size_t connectionMaxRequests = 1000;
   // Event loops the connections and the queue are split over (at least one connection each).
   size_t loops = 1;
   // false: each loop runs on a thread of its own. true: each is driven by a host (loop(i), handed to
@@ -44,12 +66,13 @@ inline constexpr const char kUpstreamTimedOut[] = "UpstreamTimedOut";
 inline constexpr const char kUpstreamOverloaded[] = "UpstreamOverloaded";
 
 // An HTTP/1.1 client for one upstream, driven by event loops (epoll; threads of their own, or hosted): a
-// request parks no thread while it waits, and keep-alive connections (at most maxConnections) are reused,
-// most recently used first. A request goes to the loop of the thread that sends it when that thread
-// drives one, else to the next loop in turn. A request that meets a reused connection the upstream has
-// meanwhile closed (no byte of an answer came back) is sent once more on a new connection, as libcurl and
-// nginx do. send() is thread-safe; `done` runs on the loop's thread, exactly once per request, and must not
-// block.
+// request parks no thread while it waits, and keep-alive connections (at most maxConnections) are reused.
+// Each request goes to the address with the fewest requests in flight (ties in turn), on its most recently
+// used idle connection, or a new one; connections to an address the name no longer has are closed. A request
+// goes to the loop of the thread that sends it when that thread drives one, else to the next loop in turn. A
+// request that meets a reused connection the upstream has meanwhile closed (no byte of an answer came back)
+// is sent once more on a new connection, as libcurl and nginx do. send() is thread-safe; `done` runs on the
+// loop's thread, exactly once per request, and must not block.
 class UpstreamClient {
  public:
   using Done = std::function<void(StatusOr<UpstreamAnswer>)>;

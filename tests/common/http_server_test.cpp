@@ -255,6 +255,35 @@ TEST_F(HttpServerTest, DrainFinishesInFlightWorkThenStops) {
   EXPECT_EQ(after.request("GET", "/echo/a").status, 0);
 }
 
+// A rolling update: what arrives on a kept-alive connection once the drain began is still served (the
+// client would otherwise see a 503 for a pod merely going away), with `Connection: close` so that its next
+// request goes elsewhere; /readyz says 503 at once, so the pod leaves its Service.
+TEST_F(HttpServerTest, DuringTheDrainRequestsAreServedAndEachConnectionClosesAfterItsAnswer) {
+  startServer();
+  HttpClient kept(port_);
+  ASSERT_EQ(kept.request("GET", "/echo/before").status, 200);
+  HttpClient probe(port_);
+  ASSERT_EQ(probe.request("GET", "/readyz").status, 200);
+  auto slow = std::async(std::launch::async, [this] {
+    HttpClient client(port_);
+    return client.request("GET", "/slow").status;
+  });
+  while (slowRuns_ == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto drained = std::async(std::launch::async, [this] { server_->drainAndStop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the drain has begun: /slow still runs
+  HttpReply during = kept.request("GET", "/echo/during");
+  EXPECT_EQ(during.status, 200) << during.body;
+  EXPECT_EQ(during.header("connection").value_or(""), "close");
+  EXPECT_EQ(kept.connectionsOpened(), 1) << "answered on the connection kept alive before the drain";
+  HttpReply ready = probe.request("GET", "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("\"draining\""), std::string::npos) << ready.body;
+  EXPECT_EQ(slow.get(), 200);
+  drained.get();
+}
+
 // An asynchronous answer that comes after the drain timeout (an upstream slower than the drain), even after
 // the server is gone, touches nothing freed (ASan would say so): the answer has no connection left to go to.
 TEST(HttpServerAsync, AnAnswerAfterTheServerIsGoneTouchesNothingFreed) {
