@@ -86,6 +86,16 @@ std::string serialize(const Response& response, P::Http::Version version, bool k
   return text;
 }
 
+// Whether the response names its own Connection: close.
+bool saysClose(const Response& response) {
+  for (const auto& [name, value] : response.headers) {
+    if (strcasecmp(name.c_str(), "connection") == 0) {
+      return strcasecmp(value.c_str(), "close") == 0;
+    }
+  }
+  return false;
+}
+
 // The refusal of a request above `maxRequestBytes`.
 Status tooLarge(size_t maxRequestBytes) {
   return Status::fromHttp(413, "payload_too_large",
@@ -211,9 +221,21 @@ Responder::Responder(const std::shared_ptr<P::Tcp::Peer>& peer, std::shared_ptr<
     : peer_(peer), output_(std::move(output)), version_(version), keepAlive_(keepAlive) {}
 
 void Responder::send(const Response& response) const {
-  if (auto peer = peer_.lock()) {
-    writeBytes(peer, output_, serialize(response, version_, keepAlive_));
+  auto peer = peer_.lock();
+  if (!peer) {
+    return;
   }
+  std::function<void()> whenOut;
+  if (!keepAlive_ || saysClose(response)) {
+    // The answer said Connection: close, so the connection ends with it: the write side is shut once the
+    // bytes are out (the client, which reads to the end, sees it end; a close would reset unread input).
+    whenOut = [weak = peer_] {
+      if (auto out = weak.lock()) {
+        ::shutdown(out->fd(), SHUT_WR);
+      }
+    };
+  }
+  writeBytes(peer, output_, serialize(response, version_, keepAlive_), std::move(whenOut));
 }
 
 std::optional<InputProgress> StrictInputHandler::progress(const std::shared_ptr<P::Tcp::Peer>& peer) {

@@ -403,6 +403,21 @@ std::string bodyOf(const RawExchange& exchange) {
   return start == std::string::npos ? "" : exchange.answer.substr(start + 4);
 }
 
+// An answer that says Connection: close is the connection's last: a client reading to the end (an HTTP/1.0
+// one, or one that asked for the close) sees the end right after the answer.
+TEST_F(HttpServerTest, AnAnswerThatSaysConnectionCloseEndsTheConnection) {
+  startServer();
+  auto old = sendAndWait(port_, "GET /echo/a HTTP/1.0\r\n\r\n", std::chrono::seconds(3));
+  EXPECT_EQ(old.answer.substr(0, old.answer.find("\r\n")), "HTTP/1.0 200 OK") << old.answer;
+  EXPECT_TRUE(old.closed) << "HTTP/1.0 without keep-alive";
+  auto asked = sendAndWait(port_, "GET /echo/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                           std::chrono::seconds(3));
+  EXPECT_EQ(asked.answer.substr(0, asked.answer.find("\r\n")), "HTTP/1.1 200 OK") << asked.answer;
+  EXPECT_TRUE(asked.closed) << "HTTP/1.1 with Connection: close";
+  auto kept = sendAndWait(port_, "GET /echo/c HTTP/1.1\r\nHost: x\r\n\r\n", std::chrono::milliseconds(500));
+  EXPECT_FALSE(kept.closed) << "HTTP/1.1 stays open";
+}
+
 TEST_F(HttpServerTest, AHeadThatStopsHalfWayIsAnsweredJson408AndClosedAfterTheHeaderTimeout) {
   ServerOptions options;
   options.headerTimeout = std::chrono::milliseconds(600);
