@@ -18,7 +18,7 @@ service="{{ .component }}",namespace="{{ .ctx.Release.Namespace }}"
 - name: API_GATEWAY_PORT
   value: {{ .Values.apiGateway.port | quote }}
 - name: INVENTORY_APP_URL
-  value: "http://inventory-app:{{ .Values.inventoryApp.port }}"
+  value: "http://inventory-app-pods:{{ .Values.inventoryApp.port }}"
 {{ include "movie-platform.rabbitmqEnv" . }}
 - name: BILLING_QUEUE
   value: {{ .Values.billingApp.queue | quote }}
