@@ -169,6 +169,128 @@ INSTANTIATE_TEST_SUITE_P(
         DecisionCase{"AboveMaxByHandIsBroughtBack", noChange, input(5, {25.0}), 3, true, "Scaled", true, ""}),
     [](const ::testing::TestParamInfo<DecisionCase>& info) { return std::string(info.param.name); });
 
+// What status and Events say: each decision's message names the counts and the metric behind it.
+struct ExplainedCase {
+  const char* name;
+  std::function<void(ServicePolicySpec&)> adjust;
+  ScaleInput in;
+  const char* reason;
+  const char* message;
+  const char* limitMessage;    // "" when not limited
+  const char* metricsMessage;  // "" when every metric was read
+};
+
+class ExplainedDecision : public ::testing::TestWithParam<ExplainedCase> {};
+
+TEST_P(ExplainedDecision, SaysWhy) {
+  const ExplainedCase& c = GetParam();
+  ServicePolicySpec spec = baseSpec();
+  spec.metrics = {{"m0", "q0", 10}, {"m1", "q1", 10}};
+  spec.metrics.resize(c.in.readings.size());
+  if (c.adjust) {
+    c.adjust(spec);
+  }
+  ASSERT_TRUE(validatePolicySpec(spec).empty());
+  ScalingPolicy policy;
+  ScaleDecision d = policy.decide(spec, c.in, at(0));
+  EXPECT_EQ(d.reason, c.reason);
+  EXPECT_EQ(d.message, c.message);
+  EXPECT_EQ(d.limit ? d.limit->message : std::string(), c.limitMessage);
+  EXPECT_EQ(d.metricsMessage, c.metricsMessage);
+}
+
+ScaleInput held(ScaleInput in, const char* reason, const char* message) {
+  in.holdReason = reason;
+  in.holdMessage = message;
+  return in;
+}
+
+ScaleInput rollingOut(ScaleInput in) {
+  in.rollingOut = true;
+  in.rolloutMessage = "1 of 2 updated";
+  return in;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ExplainedDecision,
+    ::testing::Values(
+        ExplainedCase{"Scaled", noChange, input(1, {25.0}), "Scaled",
+                      "scaled from 1 to 3: m0=25 (target 10 per replica, recommends 3)", "", ""},
+        ExplainedCase{"Steady", noChange, input(2, {21.0}), "Steady",
+                      "steady at 2: m0=21 (target 10 per replica, recommends 3)", "", ""},
+        ExplainedCase{"CappedAtMax", noChange, input(1, {100.0}), "Scaled",
+                      "scaled from 1 to 3: m0=100 (target 10 per replica, recommends 10)",
+                      "recommendation 10 capped at maxReplicas 3", ""},
+        ExplainedCase{"RaisedToMin", [](ServicePolicySpec& s) { s.minReplicas = 2; }, input(2, {0.0}),
+                      "Steady", "steady at 2: m0=0 (target 10 per replica, recommends 0)",
+                      "recommendation 0 raised to minReplicas 2", ""},
+        ExplainedCase{"StepLimitedDown",
+                      [](ServicePolicySpec& s) {
+                        s.maxReplicas = 10;
+                        s.behavior.maxStepReplicas = 2;
+                      },
+                      input(8, {10.0}), "Scaled",
+                      "scaled from 8 to 6: m0=10 (target 10 per replica, recommends 1)",
+                      "at most 2 replicas per step", ""},
+        ExplainedCase{
+            "FirstScaleDownWaitsAWindow",
+            [](ServicePolicySpec& s) { s.behavior.scaleDownStabilizationSeconds = 60; }, input(3, {1.0}),
+            "ScaleDownStabilized",
+            "held at 3 (recommendation 1) by the scale-down stabilization window: m0=1 (target 10 per "
+            "replica, recommends 1)",
+            "", ""},
+        ExplainedCase{"MetricsUnavailableHolds", noChange, input(3, {std::nullopt}), "MetricsUnavailable",
+                      "metrics unavailable (m0: Prometheus unreachable); holding 3 replicas", "",
+                      "m0: Prometheus unreachable"},
+        ExplainedCase{
+            "MetricsUnavailableRisesToFallback", [](ServicePolicySpec& s) { s.fallbackReplicas = 2; },
+            input(1, {std::nullopt}), "Scaled",
+            "scaled from 1 to 2: metrics unavailable (m0: Prometheus unreachable); fallbackReplicas 2", "",
+            "m0: Prometheus unreachable"},
+        ExplainedCase{
+            "MetricsUnavailableFollowsAReadableMetricUpOneStep",
+            [](ServicePolicySpec& s) { s.behavior.maxStepReplicas = 1; }, input(1, {std::nullopt, 30.0}),
+            "Scaled",
+            "scaled from 1 to 2: metrics unavailable (m0: Prometheus unreachable); m1=30 (target 10 per "
+            "replica, recommends 3)",
+            "at most 1 replicas per step", "m0: Prometheus unreachable"},
+        ExplainedCase{
+            "RollingOut", noChange, rollingOut(input(1, {100.0})), "RollingOut",
+            "held at 1 while rolling out: 1 of 2 updated; m0=100 (target 10 per replica, recommends 10)", "",
+            ""},
+        ExplainedCase{"OtherOwner", noChange, held(input(5, {100.0}), "OtherOwner", "an HPA sets them"),
+                      "OtherOwner",
+                      "held at 5: an HPA sets them; m0=100 (target 10 per replica, recommends 10)", "", ""},
+        ExplainedCase{"PausedWithoutMetrics", noChange, held(input(1, {std::nullopt}), "Paused", "paused"),
+                      "Paused", "held at 1: paused", "", "m0: Prometheus unreachable"}),
+    [](const ::testing::TestParamInfo<ExplainedCase>& info) { return std::string(info.param.name); });
+
+TEST(ScalingPolicy, StabilizationHoldsSayWhichWindow) {
+  ServicePolicySpec spec = baseSpec();
+  spec.behavior.scaleUpStabilizationSeconds = 60;
+  spec.behavior.scaleDownStabilizationSeconds = 300;
+  struct Case {
+    int32_t current;
+    double before;  // the load at t=0, then `after` at t=10
+    double after;
+    const char* message;
+  } cases[] = {
+      {1, 10.0, 30.0,
+       "held at 1 (recommendation 3) by the scale-up stabilization window: request_rate=30 (target 10 per "
+       "replica, recommends 3)"},
+      {3, 30.0, 15.0,
+       "held at 3 (recommendation 2) by the scale-down stabilization window: request_rate=15 (target 10 per "
+       "replica, recommends 2)"},
+  };
+  for (const Case& c : cases) {
+    ScalingPolicy policy;
+    policy.decide(spec, input(c.current, {c.before}), at(0));
+    ScaleDecision d = policy.decide(spec, input(c.current, {c.after}), at(10));
+    EXPECT_FALSE(d.scale);
+    EXPECT_EQ(d.message, c.message);
+  }
+}
+
 TEST(ScalingPolicy, ScaleDownWaitsForTheWholeWindowAndTakesItsHighestRecommendation) {
   ServicePolicySpec spec = baseSpec();
   spec.behavior.scaleDownStabilizationSeconds = 300;
