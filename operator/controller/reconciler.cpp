@@ -358,7 +358,8 @@ void Reconciler::decideScale(Pass& pass) {
   pass.steadyNow = std::chrono::steady_clock::now();
   pass.decision = pass.state->scaling.decide(pass.spec, pass.input, pass.steadyNow);
   reportDecision(pass);
-  const ScaleFindings findings{pass.target,    pass.policy.metadata.paused, !pass.ownersText.empty(),
+  const bool otherOwners = !pass.ownersText.empty();
+  const ScaleFindings findings{pass.target,    pass.policy.metadata.paused, otherOwners,
                                pass.input,     pass.metricsReason,          pass.decision,
                                pass.generation};
   for (Condition& c : conditionsFor(findings)) {
