@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "api/conditions.h"
+
 namespace mp::op {
 namespace {
 
@@ -89,7 +91,7 @@ StatusOr<ServicePolicySpec> parsePolicySpec(const json& spec) {
   FieldReader read(error);
   ServicePolicySpec out;
   if (!spec.is_object()) {
-    return Status::invalidArgument("spec must be an object").withReason("InvalidSpec");
+    return Status::invalidArgument("spec must be an object").withReason(reason::kInvalidSpec);
   }
   if (read.object(spec, "targetRef", "spec")) {
     read.text(spec.at("targetRef"), "kind", "spec.targetRef", out.targetRef.kind);
@@ -137,7 +139,7 @@ StatusOr<ServicePolicySpec> parsePolicySpec(const json& spec) {
     out.fallbackReplicas = fallback;
   }
   if (!error.empty()) {
-    return Status::invalidArgument(error).withReason("InvalidSpec");
+    return Status::invalidArgument(error).withReason(reason::kInvalidSpec);
   }
   return out;
 }

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "api/conditions.h"
+
 namespace mp::op {
 
 using nlohmann::json;
@@ -26,11 +28,11 @@ StatusOr<DeploymentView> readDeploymentFields(const json& deployment) {
   if (!deployment.contains(matchLabels) || !deployment.at(matchLabels).is_object() ||
       deployment.at(matchLabels).empty()) {
     return Status::invalidArgument("Deployment " + view.name + " has no spec.selector.matchLabels")
-        .withReason("UnsupportedTarget");
+        .withReason(reason::kUnsupportedTarget);
   }
   if (deployment.contains(json::json_pointer("/spec/selector/matchExpressions"))) {
     return Status::invalidArgument("Deployment " + view.name + " uses matchExpressions, not supported")
-        .withReason("UnsupportedTarget");
+        .withReason(reason::kUnsupportedTarget);
   }
   for (const auto& [key, value] : deployment.at(matchLabels).items()) {
     view.labelSelector += (view.labelSelector.empty() ? "" : ",") + key + "=" + value.get<std::string>();
@@ -100,7 +102,7 @@ StatusOr<DeploymentView> readDeployment(const json& deployment) {
     return readDeploymentFields(deployment);
   } catch (const json::exception& e) {
     return Status::invalidArgument(std::string("malformed Deployment: ") + e.what())
-        .withReason("UnsupportedTarget");
+        .withReason(reason::kUnsupportedTarget);
   }
 }
 

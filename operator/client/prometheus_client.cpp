@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "api/conditions.h"
 #include "client/http.h"
 
 namespace mp::op {
@@ -45,12 +46,12 @@ StatusOr<std::vector<PromSample>> PrometheusClient::query(const std::string& pro
     observeSeconds_(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   if (!response.ok()) {
-    return Status::unavailable(response.status().message()).withReason("PrometheusUnreachable");
+    return Status::unavailable(response.status().message()).withReason(reason::kPrometheusUnreachable);
   }
   json body = json::parse(response.value().body, nullptr, false);
   if (!body.is_object() || body.value("status", "") != "success") {
     std::string detail = body.is_object() ? body.value("error", "") : std::string("not JSON");
-    return Status::fromHttp(static_cast<int>(response.value().status), "QueryFailed",
+    return Status::fromHttp(static_cast<int>(response.value().status), reason::kQueryFailed,
                             "Prometheus answered " + std::to_string(response.value().status) + ": " + detail);
   }
   const json& data = body.value("data", json::object());
@@ -59,23 +60,23 @@ StatusOr<std::vector<PromSample>> PrometheusClient::query(const std::string& pro
   if (type == "scalar") {
     auto value = sampleValue(data.value("result", json()));
     if (!value) {
-      return Status::internal("malformed scalar result").withReason("QueryFailed");
+      return Status::internal("malformed scalar result").withReason(reason::kQueryFailed);
     }
     samples.push_back({{}, *value});
     return samples;
   }
   if (type != "vector") {
     return Status::internal("query returned a " + type + ", expected an instant vector or scalar")
-        .withReason("QueryFailed");
+        .withReason(reason::kQueryFailed);
   }
   const json result = data.value("result", json::array());
   if (!result.is_array()) {
-    return Status::internal("malformed vector result").withReason("QueryFailed");
+    return Status::internal("malformed vector result").withReason(reason::kQueryFailed);
   }
   for (const json& item : result) {
     auto value = sampleValue(item.value("value", json()));
     if (!value) {
-      return Status::internal("malformed sample in result").withReason("QueryFailed");
+      return Status::internal("malformed sample in result").withReason(reason::kQueryFailed);
     }
     PromSample sample;
     sample.value = *value;

@@ -2,9 +2,11 @@
 
 #include <set>
 
+#include "api/conditions.h"
 #include "api/events.h"
 #include "api/workload_objects.h"
 #include "base/log.h"
+#include "controller/scale_step.h"
 #include "runtime/time_format.h"
 
 namespace mp::op {
@@ -29,11 +31,6 @@ std::string nowText() {
 
 ReconcileOutcome retryAfter(std::chrono::milliseconds delay, bool ok = false) {
   return {ok, delay};
-}
-
-Condition condition(const std::string& type, bool status, const std::string& reason,
-                    const std::string& message, int64_t generation) {
-  return {type, status ? "True" : "False", reason, message, "", generation};
 }
 
 bool sameStatus(const ServicePolicyStatus& a, const ServicePolicyStatus& b) {
@@ -154,7 +151,7 @@ StatusOr<double> Reconciler::readMetric(const std::string& query) {
   }
   auto total = totalValue(samples.value());
   if (!total) {
-    return Status::notFound("query returned no data").withReason("EmptyResult");
+    return Status::notFound("query returned no data").withReason(reason::kEmptyResult);
   }
   return *total;
 }
@@ -182,6 +179,7 @@ struct Reconciler::Pass {
   std::string ownersText;
   // decideScale
   ScaleInput input;
+  std::string metricsReason;  // of the failed metric reads: the first, or PrometheusUnreachable
   ScaleDecision decision;
 };
 
@@ -207,8 +205,8 @@ ReconcileOutcome Reconciler::reconcile(const std::string& namespaceName, const s
     return *ended;
   }
   setCondition(pass.status.conditions,
-               condition("Ready", true, "Reconciled",
-                         "Deployment " + pass.target.name + ": " + pass.decision.reason, pass.generation),
+               makeCondition(condition::kReady, true, reason::kReconciled,
+                             "Deployment " + pass.target.name + ": " + pass.decision.reason, pass.generation),
                pass.now);
   return finish(pass, true);
 }
@@ -290,7 +288,8 @@ std::optional<ReconcileOutcome> Reconciler::checkSpec(Pass& pass) {
     message += (message.empty() ? "" : "; ") + p;
   }
   setCondition(pass.status.conditions,
-               condition("Ready", false, event::kInvalidSpec, message, pass.generation), pass.now);
+               makeCondition(condition::kReady, false, reason::kInvalidSpec, message, pass.generation),
+               pass.now);
   metrics_.error(Failure::kSpec);
   const std::string hold = std::string(event::kInvalidSpec) + ":" + message;
   if (pass.state->lastHoldEvent != hold) {
@@ -307,12 +306,13 @@ std::optional<ReconcileOutcome> Reconciler::observeTarget(Pass& pass) {
   auto deploymentObject = kube_.get(pass.deploymentPath);
   if (!deploymentObject.ok()) {
     bool missing = deploymentObject.status().code() == Code::kNotFound;
-    setCondition(pass.status.conditions,
-                 condition("Ready", false, missing ? "TargetNotFound" : "TargetUnreadable",
-                           missing ? "Deployment " + s.targetRef.name + " not found"
-                                   : deploymentObject.status().message(),
-                           pass.generation),
-                 pass.now);
+    setCondition(
+        pass.status.conditions,
+        makeCondition(
+            condition::kReady, false, missing ? reason::kTargetNotFound : reason::kTargetUnreadable,
+            missing ? "Deployment " + s.targetRef.name + " not found" : deploymentObject.status().message(),
+            pass.generation),
+        pass.now);
     if (!missing) {
       metrics_.error(Failure::kKubernetes);
     }
@@ -321,8 +321,8 @@ std::optional<ReconcileOutcome> Reconciler::observeTarget(Pass& pass) {
   auto deployment = readDeployment(deploymentObject.value());
   if (!deployment.ok()) {
     setCondition(pass.status.conditions,
-                 condition("Ready", false, deployment.status().reason(), deployment.status().message(),
-                           pass.generation),
+                 makeCondition(condition::kReady, false, deployment.status().reason(),
+                               deployment.status().message(), pass.generation),
                  pass.now);
     return finish(pass, true);
   }
@@ -352,100 +352,57 @@ std::optional<ReconcileOutcome> Reconciler::observeTarget(Pass& pass) {
 }
 
 void Reconciler::decideScale(Pass& pass) {
-  const ServicePolicySpec& s = pass.spec;
-  const DeploymentView& target = pass.target;
-  const ServicePolicy& policy = pass.policy;
-  ScaleInput& input = pass.input;
-  input.currentReplicas = target.specReplicas;
-  input.readyReplicas = pass.ready;
-  input.rollingOut = target.rollingOut;
-  input.rolloutMessage = target.rolloutMessage;
-  if (policy.metadata.paused) {
-    input.holdReason = "Paused";
-    input.holdMessage = std::string("paused by the annotation ") + kPausedAnnotation + "=true";
-  } else if (!pass.ownersText.empty()) {
-    input.holdReason = "OtherOwner";
-    input.holdMessage = pass.ownersText + " also set" + (pass.owners.size() == 1 ? "s" : "") +
-                        " the replicas of Deployment " + target.name + "; the count is left to " +
-                        (pass.owners.size() == 1 ? "it" : "them");
+  pass.input =
+      scaleInputFor(pass.target, pass.ready, pass.policy.metadata.paused, pass.owners, pass.ownersText);
+  readMetrics(pass);
+  pass.steadyNow = std::chrono::steady_clock::now();
+  pass.decision = pass.state->scaling.decide(pass.spec, pass.input, pass.steadyNow);
+  reportDecision(pass);
+  const bool otherOwners = !pass.ownersText.empty();
+  const ScaleFindings findings{pass.target,    pass.policy.metadata.paused, otherOwners,
+                               pass.input,     pass.metricsReason,          pass.decision,
+                               pass.generation};
+  for (Condition& c : conditionsFor(findings)) {
+    setCondition(pass.status.conditions, std::move(c), pass.now);
   }
-  std::string metricsReason;
-  for (const MetricSpec& metric : s.metrics) {
+  reportStuckRollout(pass);
+}
+
+void Reconciler::readMetrics(Pass& pass) {
+  for (const MetricSpec& metric : pass.spec.metrics) {
     MetricReading reading{metric.name, std::nullopt, ""};
     StatusOr<double> value = readMetric(metric.query);
     if (value.ok()) {
       reading.value = *value;
     } else {
       reading.error = value.status().message();
-      if (metricsReason.empty() || value.status().reason() == "PrometheusUnreachable") {
-        metricsReason = value.status().reason();
+      if (pass.metricsReason.empty() || value.status().reason() == reason::kPrometheusUnreachable) {
+        pass.metricsReason = value.status().reason();
       }
     }
-    input.readings.push_back(reading);
+    pass.input.readings.push_back(reading);
   }
-  pass.steadyNow = std::chrono::steady_clock::now();
-  ScaleDecision& decision = pass.decision;
-  decision = pass.state->scaling.decide(s, input, pass.steadyNow);
-  ServicePolicyStatus& status = pass.status;
-  const int64_t generation = pass.generation;
-  const std::string& now = pass.now;
-  status.metrics = decision.metrics;
-  status.currentReplicas = pass.ready;
-  status.desiredReplicas = decision.desiredReplicas;
+}
+
+void Reconciler::reportDecision(Pass& pass) {
+  const ServicePolicySpec& s = pass.spec;
+  pass.status.metrics = pass.decision.metrics;
+  pass.status.currentReplicas = pass.ready;
+  pass.status.desiredReplicas = pass.decision.desiredReplicas;
   std::vector<OperatorMetrics::PolicyMetric> observed;
-  for (std::size_t i = 0; i < s.metrics.size() && i < input.readings.size(); ++i) {
-    observed.push_back({s.metrics[i].name, input.readings[i].value, s.metrics[i].targetPerReplica});
+  for (std::size_t i = 0; i < s.metrics.size() && i < pass.input.readings.size(); ++i) {
+    observed.push_back({s.metrics[i].name, pass.input.readings[i].value, s.metrics[i].targetPerReplica});
   }
-  metrics_.policyObserved(pass.namespaceName, pass.name, decision.desiredReplicas, pass.ready, observed);
-  setCondition(status.conditions,
-               decision.metricsAvailable
-                   ? condition("MetricsAvailable", true, "MetricsRead", "every metric query returned a value",
-                               generation)
-                   : condition("MetricsAvailable", false, metricsReason, decision.metricsMessage, generation),
-               now);
-  setCondition(status.conditions,
-               policy.metadata.paused
-                   ? condition("Paused", true, "PausedByAnnotation",
-                               std::string("the annotation ") + kPausedAnnotation +
-                                   "=true: no scaling and no pod restarts until it is removed",
-                               generation)
-                   : condition("Paused", false, "NotPaused", "the operator acts on this policy", generation),
-               now);
-  setCondition(
-      status.conditions,
-      pass.ownersText.empty()
-          ? condition("ReplicasOwned", true, "SoleOwner",
-                      "nothing else the operator can see sets the replicas of Deployment " + target.name,
-                      generation)
-          : condition("ReplicasOwned", false, "OtherOwner", input.holdMessage, generation),
-      now);
-  setCondition(status.conditions,
-               target.rolloutStuck
-                   ? condition("RolloutStuck", true, "ProgressDeadlineExceeded",
-                               "Deployment " + target.name + " " + target.rolloutMessage +
-                                   "; scaling and pod restarts are no longer held for it",
-                               generation)
-                   : condition("RolloutStuck", false, "NoStuckRollout",
-                               "no rollout of Deployment " + target.name + " is past its progress deadline",
-                               generation),
-               now);
-  if (target.rolloutStuck && !pass.state->stuckReported) {
-    pass.state->stuckReported =
-        recordEvent(pass.policyObject, event::kRolloutStuck,
-                    "Deployment " + target.name + " " + target.rolloutMessage +
-                        "; scaling and pod restarts resume although the rollout has not finished",
-                    true)
-            .ok();
-  } else if (!target.rolloutStuck) {
+  metrics_.policyObserved(pass.namespaceName, pass.name, pass.decision.desiredReplicas, pass.ready, observed);
+}
+
+void Reconciler::reportStuckRollout(Pass& pass) {
+  if (!pass.target.rolloutStuck) {
     pass.state->stuckReported = false;
+  } else if (!pass.state->stuckReported) {
+    pass.state->stuckReported =
+        recordEvent(pass.policyObject, event::kRolloutStuck, stuckRolloutMessage(pass.target), true).ok();
   }
-  setCondition(
-      status.conditions,
-      decision.limit
-          ? condition("ScalingLimited", true, decision.limit->reason, decision.limit->message, generation)
-          : condition("ScalingLimited", false, "DesiredWithinRange",
-                      "the desired count is within minReplicas, maxReplicas and step limits", generation),
-      now);
 }
 
 std::optional<ReconcileOutcome> Reconciler::applyScale(Pass& pass) {
@@ -480,14 +437,14 @@ std::optional<ReconcileOutcome> Reconciler::applyScale(Pass& pass) {
                          {"to", decision.desiredReplicas},
                          {"message", decision.message}});
     recordEvent(pass.policyObject, event::kScaled, decision.message, false);
-  } else if (decision.reason == "Steady") {
+  } else if (decision.reason == reason::kSteady) {
     pass.state->lastHoldEvent.clear();
   } else if (const std::string hold = std::string(event::kScaleHeld) + ":" + decision.reason +
-                                      (decision.reason == "OtherOwner" ? ":" + pass.ownersText : "");
+                                      (decision.reason == reason::kOtherOwner ? ":" + pass.ownersText : "");
              pass.state->lastHoldEvent != hold) {
     // One Event when a hold begins (or its cause, or the set of other owners, changes), not one per resync.
     if (recordEvent(pass.policyObject, event::kScaleHeld, decision.reason + ": " + decision.message,
-                    decision.reason == "MetricsUnavailable" || decision.reason == "OtherOwner")
+                    decision.reason == reason::kMetricsUnavailable || decision.reason == reason::kOtherOwner)
             .ok()) {
       pass.state->lastHoldEvent = hold;
     }
@@ -501,7 +458,8 @@ std::optional<ReconcileOutcome> Reconciler::reconcileHealth(Pass& pass) {
   const ServicePolicySpec& s = pass.spec;
   if (!s.health) {
     setCondition(pass.status.conditions,
-                 condition("Healthy", true, "NotConfigured", "no health query in the spec", pass.generation),
+                 makeCondition(condition::kHealthy, true, reason::kNotConfigured,
+                               "no health query in the spec", pass.generation),
                  pass.now);
   } else {
     std::optional<std::set<std::string>> unhealthy;
@@ -519,8 +477,8 @@ std::optional<ReconcileOutcome> Reconciler::reconcileHealth(Pass& pass) {
     }
     HealthDecision health =
         pass.state->health.evaluate(*s.health, s.minReplicas, pass.pods, unhealthy, pass.steadyNow);
-    Condition healthy = condition("Healthy", health.known && health.unhealthyPods.empty(), health.reason,
-                                  health.message, pass.generation);
+    Condition healthy = makeCondition(condition::kHealthy, health.known && health.unhealthyPods.empty(),
+                                      health.reason, health.message, pass.generation);
     if (!health.known) {
       healthy.status = "Unknown";
       healthy.message += ": " + samples.status().message();

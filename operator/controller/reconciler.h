@@ -74,8 +74,12 @@ class Reconciler {
   std::optional<ReconcileOutcome> checkSpec(Pass& pass);
   // observeTarget: the Deployment, its pods, and whoever else sets its replicas.
   std::optional<ReconcileOutcome> observeTarget(Pass& pass);
-  // decideScale: reads the metrics, asks the ScalingPolicy, and sets the conditions that report them.
+  // decideScale: reads the metrics, asks the ScalingPolicy, and sets the conditions that report them
+  // (their pure parts: controller/scale_step.h).
   void decideScale(Pass& pass);
+  void readMetrics(Pass& pass);         // the spec's queries into input.readings and metricsReason
+  void reportDecision(Pass& pass);      // the counts and metrics into status and the policy's gauges
+  void reportStuckRollout(Pass& pass);  // one RolloutStuck Event per stuck rollout
   // applyScale: writes the decision through /scale, or records the hold (one Event per hold).
   std::optional<ReconcileOutcome> applyScale(Pass& pass);
   // reconcileHealth: restarts one pod that stayed unhealthy too long (unless paused or rolling out).

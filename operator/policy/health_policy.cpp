@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "api/conditions.h"
+
 namespace mp::op {
 
 HealthDecision HealthPolicy::evaluate(const HealthSpec& spec, int32_t minReplicas,
@@ -11,7 +13,7 @@ HealthDecision HealthPolicy::evaluate(const HealthSpec& spec, int32_t minReplica
   if (!unhealthy) {
     // Not knowing is no reason to restart anything; keep the clocks as they are.
     decision.known = false;
-    decision.reason = "HealthUnknown";
+    decision.reason = reason::kHealthUnknown;
     decision.message = "the health query could not be read";
     return decision;
   }
@@ -38,10 +40,10 @@ HealthDecision HealthPolicy::evaluate(const HealthSpec& spec, int32_t minReplica
   std::sort(decision.unhealthyPods.begin(), decision.unhealthyPods.end());
 
   if (decision.unhealthyPods.empty()) {
-    decision.reason = "AllPodsHealthy";
+    decision.reason = reason::kAllPodsHealthy;
     decision.message = "no pod is reported unhealthy";
   } else {
-    decision.reason = "UnhealthyPods";
+    decision.reason = reason::kUnhealthyPods;
     std::string names;
     for (const std::string& name : decision.unhealthyPods) {
       names += (names.empty() ? "" : ", ") + name;

@@ -5,6 +5,8 @@
 #include <limits>
 #include <sstream>
 
+#include "api/conditions.h"
+
 namespace mp::op {
 namespace {
 
@@ -18,6 +20,55 @@ std::string formatValue(double value) {
 std::string describe(const MetricSpec& metric, double value, int32_t recommended) {
   return metric.name + "=" + formatValue(value) + " (target " + formatValue(metric.targetPerReplica) +
          " per replica, recommends " + std::to_string(recommended) + ")";
+}
+
+// The decision before the phases: the current count, and what the metrics read.
+ScaleDecision reportMetrics(const MetricProposals& proposals, int32_t current) {
+  ScaleDecision decision;
+  decision.desiredReplicas = current;
+  decision.metrics = proposals.metrics;
+  decision.metricsAvailable = proposals.missing.empty();
+  for (const std::string& m : proposals.missing) {
+    decision.metricsMessage += (decision.metricsMessage.empty() ? "" : "; ") + m;
+  }
+  return decision;
+}
+
+void settle(ScaleDecision& decision, const ReplicaTarget& target, int32_t current) {
+  decision.desiredReplicas = target.replicas;
+  decision.scale = target.replicas != current;
+  decision.limit = target.limit;
+}
+
+std::string scaledFrom(int32_t current, int32_t desired) {
+  return "scaled from " + std::to_string(current) + " to " + std::to_string(desired) + ": ";
+}
+
+// Some metric could not be read: the count rose (Scaled) or held (MetricsUnavailable).
+void explainWithMissingMetrics(ScaleDecision& decision, const ReplicaTarget& target, int32_t current) {
+  settle(decision, target, current);
+  decision.reason = decision.scale ? reason::kScaled : reason::kMetricsUnavailable;
+  decision.message = (decision.scale ? scaledFrom(current, target.replicas) : std::string()) +
+                     "metrics unavailable (" + decision.metricsMessage + "); " + target.because;
+}
+
+// Every metric was read: the count moved (Scaled), a stabilization window held it, or it is Steady.
+void explain(ScaleDecision& decision, const ReplicaTarget& desired, int32_t current, int32_t recommended,
+             const std::string& holdReason) {
+  settle(decision, desired, current);
+  if (decision.scale) {
+    decision.reason = reason::kScaled;
+    decision.message = scaledFrom(current, desired.replicas) + desired.because;
+  } else if (!holdReason.empty()) {
+    decision.reason = holdReason;
+    decision.message = "held at " + std::to_string(current) + " (recommendation " +
+                       std::to_string(recommended) + ") by the " +
+                       (holdReason == reason::kScaleUpStabilized ? "scale-up" : "scale-down") +
+                       " stabilization window: " + desired.because;
+  } else {
+    decision.reason = reason::kSteady;
+    decision.message = "steady at " + std::to_string(current) + ": " + desired.because;
+  }
 }
 
 }  // namespace
@@ -42,128 +93,85 @@ bool withinTolerance(double value, double targetPerReplica, int32_t ready, doubl
   return std::fabs(ratio - 1.0) <= tolerance;
 }
 
-void ScalingPolicy::remember(SteadyTime now, int32_t replicas, std::chrono::seconds keep) {
-  history_.push_back({now, replicas});
-  while (!history_.empty() && history_.front().at < now - keep) {
-    history_.pop_front();
-  }
-}
-
-ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleInput& input, SteadyTime now) {
-  if (!firstDecision_) {
-    firstDecision_ = now;
-  }
-  const BehaviorSpec& behavior = spec.behavior;
-  const auto upWindow = std::chrono::seconds(behavior.scaleUpStabilizationSeconds);
-  const auto downWindow = std::chrono::seconds(behavior.scaleDownStabilizationSeconds);
-  const auto keep = std::max(upWindow, downWindow);
-  const int32_t current = input.currentReplicas;
-
-  ScaleDecision decision;
-  decision.desiredReplicas = current;
-
-  // Per metric: its recommendation, or the current count when the ready pods already carry it within
-  // tolerance (the HPA rule). The largest recommendation wins.
-  std::optional<int32_t> proposal;
-  std::string driver;
-  std::vector<std::string> missing;
+MetricProposals proposeFromMetrics(const ServicePolicySpec& spec, const ScaleInput& input) {
+  MetricProposals proposals;
   for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
     const MetricSpec& metric = spec.metrics[i];
     MetricStatus status{metric.name, std::nullopt, std::nullopt, ""};
     const MetricReading* reading = i < input.readings.size() ? &input.readings[i] : nullptr;
     if (reading == nullptr || !reading->value) {
       status.error = reading == nullptr || reading->error.empty() ? "no value" : reading->error;
-      missing.push_back(metric.name + ": " + status.error);
-      decision.metrics.push_back(status);
+      proposals.missing.push_back(metric.name + ": " + status.error);
+      proposals.metrics.push_back(status);
       continue;
     }
     double value = *reading->value;
     int32_t recommended = recommendReplicas(value, metric.targetPerReplica);
     int32_t replicas =
-        withinTolerance(value, metric.targetPerReplica, input.readyReplicas, behavior.tolerance)
-            ? current
+        withinTolerance(value, metric.targetPerReplica, input.readyReplicas, spec.behavior.tolerance)
+            ? input.currentReplicas
             : recommended;
     status.value = value;
     status.recommendedReplicas = recommended;
-    decision.metrics.push_back(status);
-    if (!proposal || replicas > *proposal) {
-      proposal = replicas;
-      driver = describe(metric, value, recommended);
+    proposals.metrics.push_back(status);
+    if (!proposals.replicas || replicas > *proposals.replicas) {
+      proposals.replicas = replicas;
+      proposals.driver = describe(metric, value, recommended);
     }
   }
+  return proposals;
+}
 
-  std::string joined;
-  for (const std::string& m : missing) {
-    joined += (joined.empty() ? "" : "; ") + m;
-  }
-  decision.metricsAvailable = missing.empty();
-  decision.metricsMessage = joined;
-
+std::optional<ScaleHold> holdFor(const ScaleInput& input, const std::string& driver) {
+  const std::string held = "held at " + std::to_string(input.currentReplicas);
+  const std::string metric = driver.empty() ? std::string() : "; " + driver;
   if (!input.holdReason.empty()) {
     // Someone else decides the count (an autoscaler, an older policy) or the policy is paused.
-    remember(now, current, keep);
-    decision.reason = input.holdReason;
-    decision.message = "held at " + std::to_string(current) + ": " + input.holdMessage +
-                       (driver.empty() ? std::string() : "; " + driver);
-    return decision;
+    return ScaleHold{input.holdReason, held + ": " + input.holdMessage + metric};
   }
   if (input.rollingOut) {
-    // Pods come and go during a rollout, so neither load per pod nor ready counts mean much: hold.
-    remember(now, current, keep);
-    decision.reason = "RollingOut";
-    decision.message = "held at " + std::to_string(current) + " while rolling out: " + input.rolloutMessage +
-                       (driver.empty() ? std::string() : "; " + driver);
-    return decision;
+    // Pods come and go during a rollout, so neither load per pod nor ready counts mean much.
+    return ScaleHold{reason::kRollingOut, held + " while rolling out: " + input.rolloutMessage + metric};
   }
+  return std::nullopt;
+}
 
-  if (!missing.empty()) {
-    // Safety: a metric we cannot read never causes a scale-down. Hold the current count, or rise to
-    // fallbackReplicas, or follow a readable metric upwards.
-    int32_t target = current;
-    std::string why = "holding " + std::to_string(current) + " replicas";
-    if (spec.fallbackReplicas && *spec.fallbackReplicas > target) {
-      target = *spec.fallbackReplicas;
-      why = "fallbackReplicas " + std::to_string(target);
-    }
-    if (proposal && *proposal > target) {
-      target = *proposal;
-      why = driver;
-    }
-    target = std::max(std::min(target, std::max(spec.maxReplicas, current)), spec.minReplicas);
-    if (behavior.maxStepReplicas > 0 && target > current + behavior.maxStepReplicas) {
-      target = current + behavior.maxStepReplicas;
-      decision.limit = ScaleDecision::Limit{
-          "StepLimited", "at most " + std::to_string(behavior.maxStepReplicas) + " replicas per step"};
-    }
-    remember(now, std::max(target, current), keep);
-    decision.desiredReplicas = target;
-    decision.scale = target != current;
-    decision.reason = decision.scale ? "Scaled" : "MetricsUnavailable";
-    decision.message =
-        (decision.scale ? "scaled from " + std::to_string(current) + " to " + std::to_string(target) + ": "
-                        : std::string()) +
-        "metrics unavailable (" + joined + "); " + why;
-    return decision;
+ReplicaTarget targetWithMissingMetrics(const ServicePolicySpec& spec, int32_t current,
+                                       const MetricProposals& proposals) {
+  ReplicaTarget target{current, "holding " + std::to_string(current) + " replicas", std::nullopt};
+  if (spec.fallbackReplicas && *spec.fallbackReplicas > target.replicas) {
+    target.replicas = *spec.fallbackReplicas;
+    target.because = "fallbackReplicas " + std::to_string(target.replicas);
   }
-
-  int32_t raw = proposal.value_or(current);
-  int32_t clamped = std::clamp(raw, spec.minReplicas, spec.maxReplicas);
-  if (raw > spec.maxReplicas) {
-    decision.limit = ScaleDecision::Limit{"TooManyReplicas", "recommendation " + std::to_string(raw) +
-                                                                 " capped at maxReplicas " +
-                                                                 std::to_string(spec.maxReplicas)};
-  } else if (raw < spec.minReplicas) {
-    decision.limit = ScaleDecision::Limit{"TooFewReplicas", "recommendation " + std::to_string(raw) +
-                                                                " raised to minReplicas " +
-                                                                std::to_string(spec.minReplicas)};
+  if (proposals.replicas && *proposals.replicas > target.replicas) {
+    target.replicas = *proposals.replicas;
+    target.because = proposals.driver;
   }
-  remember(now, clamped, keep);
+  target.replicas =
+      std::max(std::min(target.replicas, std::max(spec.maxReplicas, current)), spec.minReplicas);
+  return target;
+}
 
-  // Stabilization (HPA): up to the lowest recommendation in the up window, down to the highest in the
-  // down window.
-  int32_t upBound = clamped;
-  int32_t downBound = clamped;
-  for (const Recommendation& r : history_) {
+ReplicaTarget clampToRange(const ServicePolicySpec& spec, int32_t proposal, const std::string& because) {
+  ReplicaTarget target{std::clamp(proposal, spec.minReplicas, spec.maxReplicas), because, std::nullopt};
+  const std::string recommendation = "recommendation " + std::to_string(proposal);
+  if (proposal > spec.maxReplicas) {
+    target.limit = ScaleDecision::Limit{reason::kTooManyReplicas, recommendation + " capped at maxReplicas " +
+                                                                      std::to_string(spec.maxReplicas)};
+  } else if (proposal < spec.minReplicas) {
+    target.limit = ScaleDecision::Limit{reason::kTooFewReplicas, recommendation + " raised to minReplicas " +
+                                                                     std::to_string(spec.minReplicas)};
+  }
+  return target;
+}
+
+Stabilized stabilize(const std::deque<Recommendation>& history, int32_t recommended, int32_t current,
+                     const BehaviorSpec& behavior, SteadyTime now) {
+  const auto upWindow = std::chrono::seconds(behavior.scaleUpStabilizationSeconds);
+  const auto downWindow = std::chrono::seconds(behavior.scaleDownStabilizationSeconds);
+  int32_t upBound = recommended;
+  int32_t downBound = recommended;
+  for (const Recommendation& r : history) {
     if (r.at >= now - upWindow) {
       upBound = std::min(upBound, r.replicas);
     }
@@ -171,44 +179,75 @@ ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleIn
       downBound = std::max(downBound, r.replicas);
     }
   }
-  int32_t desired = std::min(std::max(current, upBound), downBound);
-  std::string holdReason;
-  if (desired < clamped) {
-    holdReason = "ScaleUpStabilized";
-  } else if (desired > clamped) {
-    holdReason = "ScaleDownStabilized";
+  Stabilized result{std::min(std::max(current, upBound), downBound), ""};
+  if (result.replicas < recommended) {
+    result.holdReason = reason::kScaleUpStabilized;
+  } else if (result.replicas > recommended) {
+    result.holdReason = reason::kScaleDownStabilized;
   }
-  // At most one scale-down per window, and a new leader (empty history) first watches a whole window.
-  if (desired < current) {
-    SteadyTime since = std::max(*firstDecision_, lastScaleDown_.value_or(*firstDecision_));
-    if (now - since < downWindow) {
-      desired = current;
-      holdReason = "ScaleDownStabilized";
+  return result;
+}
+
+ReplicaTarget limitStep(ReplicaTarget target, int32_t current, const BehaviorSpec& behavior) {
+  const int32_t step = behavior.maxStepReplicas;
+  if (step > 0 && std::abs(target.replicas - current) > step) {
+    target.replicas = target.replicas > current ? current + step : current - step;
+    target.limit =
+        ScaleDecision::Limit{reason::kStepLimited, "at most " + std::to_string(step) + " replicas per step"};
+  }
+  return target;
+}
+
+void ScalingPolicy::remember(SteadyTime now, int32_t replicas, const BehaviorSpec& behavior) {
+  const auto keep = std::chrono::seconds(
+      std::max(behavior.scaleUpStabilizationSeconds, behavior.scaleDownStabilizationSeconds));
+  history_.push_back({now, replicas});
+  while (!history_.empty() && history_.front().at < now - keep) {
+    history_.pop_front();
+  }
+}
+
+Stabilized ScalingPolicy::stabilizeAndPace(int32_t recommended, int32_t current, const BehaviorSpec& behavior,
+                                           SteadyTime now) const {
+  Stabilized result = stabilize(history_, recommended, current, behavior, now);
+  if (result.replicas < current) {
+    const SteadyTime since = std::max(*firstDecision_, lastScaleDown_.value_or(*firstDecision_));
+    if (now - since < std::chrono::seconds(behavior.scaleDownStabilizationSeconds)) {
+      return Stabilized{current, reason::kScaleDownStabilized};
     }
   }
-  // min/max are hard limits, enforced even on a count someone set by hand.
-  desired = std::clamp(desired, spec.minReplicas, spec.maxReplicas);
-  if (behavior.maxStepReplicas > 0 && std::abs(desired - current) > behavior.maxStepReplicas) {
-    desired = desired > current ? current + behavior.maxStepReplicas : current - behavior.maxStepReplicas;
-    decision.limit = ScaleDecision::Limit{
-        "StepLimited", "at most " + std::to_string(behavior.maxStepReplicas) + " replicas per step"};
-  }
+  return result;
+}
 
-  decision.desiredReplicas = desired;
-  decision.scale = desired != current;
-  if (decision.scale) {
-    decision.reason = "Scaled";
-    decision.message =
-        "scaled from " + std::to_string(current) + " to " + std::to_string(desired) + ": " + driver;
-  } else if (!holdReason.empty()) {
-    decision.reason = holdReason;
-    decision.message = "held at " + std::to_string(current) + " (recommendation " + std::to_string(clamped) +
-                       ") by the " + (holdReason == "ScaleUpStabilized" ? "scale-up" : "scale-down") +
-                       " stabilization window: " + driver;
-  } else {
-    decision.reason = "Steady";
-    decision.message = "steady at " + std::to_string(current) + ": " + driver;
+ScaleDecision ScalingPolicy::decide(const ServicePolicySpec& spec, const ScaleInput& input, SteadyTime now) {
+  if (!firstDecision_) {
+    firstDecision_ = now;
   }
+  const int32_t current = input.currentReplicas;
+  const MetricProposals proposals = proposeFromMetrics(spec, input);
+  ScaleDecision decision = reportMetrics(proposals, current);
+  if (std::optional<ScaleHold> hold = holdFor(input, proposals.driver)) {
+    remember(now, current, spec.behavior);
+    decision.reason = hold->reason;
+    decision.message = hold->message;
+    return decision;
+  }
+  if (!proposals.missing.empty()) {
+    ReplicaTarget target =
+        limitStep(targetWithMissingMetrics(spec, current, proposals), current, spec.behavior);
+    remember(now, std::max(target.replicas, current), spec.behavior);
+    explainWithMissingMetrics(decision, target, current);
+    return decision;
+  }
+  const ReplicaTarget recommended =
+      clampToRange(spec, proposals.replicas.value_or(current), proposals.driver);
+  remember(now, recommended.replicas, spec.behavior);
+  const Stabilized stabilized = stabilizeAndPace(recommended.replicas, current, spec.behavior, now);
+  // min/max are hard limits, enforced even on a count someone set by hand.
+  ReplicaTarget desired{std::clamp(stabilized.replicas, spec.minReplicas, spec.maxReplicas),
+                        recommended.because, recommended.limit};
+  explain(decision, limitStep(desired, current, spec.behavior), current, recommended.replicas,
+          stabilized.holdReason);
   return decision;
 }
 

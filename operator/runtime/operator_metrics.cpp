@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "api/events.h"
 #include "common/process_metrics.h"
 
 namespace mp::op {
@@ -56,7 +57,8 @@ OperatorMetrics::OperatorMetrics(std::shared_ptr<prometheus::Registry> registry)
   for (const char* kind : {"kubernetes", "prometheus", "conflict", "spec"}) {
     errors_.Add({{"kind", kind}});
   }
-  for (const char* decision : {"Scaled", "ScaleHeld", "PodRestarted", "InvalidSpec"}) {
+  for (const char* decision :
+       {event::kScaled, event::kScaleHeld, event::kPodRestarted, event::kInvalidSpec}) {
     decisions_.Add({{"decision", decision}});
   }
 }

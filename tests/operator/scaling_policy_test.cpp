@@ -169,6 +169,128 @@ INSTANTIATE_TEST_SUITE_P(
         DecisionCase{"AboveMaxByHandIsBroughtBack", noChange, input(5, {25.0}), 3, true, "Scaled", true, ""}),
     [](const ::testing::TestParamInfo<DecisionCase>& info) { return std::string(info.param.name); });
 
+// What status and Events say: each decision's message names the counts and the metric behind it.
+struct ExplainedCase {
+  const char* name;
+  std::function<void(ServicePolicySpec&)> adjust;
+  ScaleInput in;
+  const char* reason;
+  const char* message;
+  const char* limitMessage;    // "" when not limited
+  const char* metricsMessage;  // "" when every metric was read
+};
+
+class ExplainedDecision : public ::testing::TestWithParam<ExplainedCase> {};
+
+TEST_P(ExplainedDecision, SaysWhy) {
+  const ExplainedCase& c = GetParam();
+  ServicePolicySpec spec = baseSpec();
+  spec.metrics = {{"m0", "q0", 10}, {"m1", "q1", 10}};
+  spec.metrics.resize(c.in.readings.size());
+  if (c.adjust) {
+    c.adjust(spec);
+  }
+  ASSERT_TRUE(validatePolicySpec(spec).empty());
+  ScalingPolicy policy;
+  ScaleDecision d = policy.decide(spec, c.in, at(0));
+  EXPECT_EQ(d.reason, c.reason);
+  EXPECT_EQ(d.message, c.message);
+  EXPECT_EQ(d.limit ? d.limit->message : std::string(), c.limitMessage);
+  EXPECT_EQ(d.metricsMessage, c.metricsMessage);
+}
+
+ScaleInput held(ScaleInput in, const char* reason, const char* message) {
+  in.holdReason = reason;
+  in.holdMessage = message;
+  return in;
+}
+
+ScaleInput rollingOut(ScaleInput in) {
+  in.rollingOut = true;
+  in.rolloutMessage = "1 of 2 updated";
+  return in;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ExplainedDecision,
+    ::testing::Values(
+        ExplainedCase{"Scaled", noChange, input(1, {25.0}), "Scaled",
+                      "scaled from 1 to 3: m0=25 (target 10 per replica, recommends 3)", "", ""},
+        ExplainedCase{"Steady", noChange, input(2, {21.0}), "Steady",
+                      "steady at 2: m0=21 (target 10 per replica, recommends 3)", "", ""},
+        ExplainedCase{"CappedAtMax", noChange, input(1, {100.0}), "Scaled",
+                      "scaled from 1 to 3: m0=100 (target 10 per replica, recommends 10)",
+                      "recommendation 10 capped at maxReplicas 3", ""},
+        ExplainedCase{"RaisedToMin", [](ServicePolicySpec& s) { s.minReplicas = 2; }, input(2, {0.0}),
+                      "Steady", "steady at 2: m0=0 (target 10 per replica, recommends 0)",
+                      "recommendation 0 raised to minReplicas 2", ""},
+        ExplainedCase{"StepLimitedDown",
+                      [](ServicePolicySpec& s) {
+                        s.maxReplicas = 10;
+                        s.behavior.maxStepReplicas = 2;
+                      },
+                      input(8, {10.0}), "Scaled",
+                      "scaled from 8 to 6: m0=10 (target 10 per replica, recommends 1)",
+                      "at most 2 replicas per step", ""},
+        ExplainedCase{
+            "FirstScaleDownWaitsAWindow",
+            [](ServicePolicySpec& s) { s.behavior.scaleDownStabilizationSeconds = 60; }, input(3, {1.0}),
+            "ScaleDownStabilized",
+            "held at 3 (recommendation 1) by the scale-down stabilization window: m0=1 (target 10 per "
+            "replica, recommends 1)",
+            "", ""},
+        ExplainedCase{"MetricsUnavailableHolds", noChange, input(3, {std::nullopt}), "MetricsUnavailable",
+                      "metrics unavailable (m0: Prometheus unreachable); holding 3 replicas", "",
+                      "m0: Prometheus unreachable"},
+        ExplainedCase{
+            "MetricsUnavailableRisesToFallback", [](ServicePolicySpec& s) { s.fallbackReplicas = 2; },
+            input(1, {std::nullopt}), "Scaled",
+            "scaled from 1 to 2: metrics unavailable (m0: Prometheus unreachable); fallbackReplicas 2", "",
+            "m0: Prometheus unreachable"},
+        ExplainedCase{
+            "MetricsUnavailableFollowsAReadableMetricUpOneStep",
+            [](ServicePolicySpec& s) { s.behavior.maxStepReplicas = 1; }, input(1, {std::nullopt, 30.0}),
+            "Scaled",
+            "scaled from 1 to 2: metrics unavailable (m0: Prometheus unreachable); m1=30 (target 10 per "
+            "replica, recommends 3)",
+            "at most 1 replicas per step", "m0: Prometheus unreachable"},
+        ExplainedCase{
+            "RollingOut", noChange, rollingOut(input(1, {100.0})), "RollingOut",
+            "held at 1 while rolling out: 1 of 2 updated; m0=100 (target 10 per replica, recommends 10)", "",
+            ""},
+        ExplainedCase{"OtherOwner", noChange, held(input(5, {100.0}), "OtherOwner", "an HPA sets them"),
+                      "OtherOwner",
+                      "held at 5: an HPA sets them; m0=100 (target 10 per replica, recommends 10)", "", ""},
+        ExplainedCase{"PausedWithoutMetrics", noChange, held(input(1, {std::nullopt}), "Paused", "paused"),
+                      "Paused", "held at 1: paused", "", "m0: Prometheus unreachable"}),
+    [](const ::testing::TestParamInfo<ExplainedCase>& info) { return std::string(info.param.name); });
+
+TEST(ScalingPolicy, StabilizationHoldsSayWhichWindow) {
+  ServicePolicySpec spec = baseSpec();
+  spec.behavior.scaleUpStabilizationSeconds = 60;
+  spec.behavior.scaleDownStabilizationSeconds = 300;
+  struct Case {
+    int32_t current;
+    double before;  // the load at t=0, then `after` at t=10
+    double after;
+    const char* message;
+  } cases[] = {
+      {1, 10.0, 30.0,
+       "held at 1 (recommendation 3) by the scale-up stabilization window: request_rate=30 (target 10 per "
+       "replica, recommends 3)"},
+      {3, 30.0, 15.0,
+       "held at 3 (recommendation 2) by the scale-down stabilization window: request_rate=15 (target 10 per "
+       "replica, recommends 2)"},
+  };
+  for (const Case& c : cases) {
+    ScalingPolicy policy;
+    policy.decide(spec, input(c.current, {c.before}), at(0));
+    ScaleDecision d = policy.decide(spec, input(c.current, {c.after}), at(10));
+    EXPECT_FALSE(d.scale);
+    EXPECT_EQ(d.message, c.message);
+  }
+}
+
 TEST(ScalingPolicy, ScaleDownWaitsForTheWholeWindowAndTakesItsHighestRecommendation) {
   ServicePolicySpec spec = baseSpec();
   spec.behavior.scaleDownStabilizationSeconds = 300;
@@ -224,6 +346,141 @@ TEST(ScalingPolicy, AnOutageCountsAsHoldingSoRecoveryDoesNotDropAtOnce) {
   }
   EXPECT_FALSE(policy.decide(spec, input(3, {1.0}), at(135)).scale) << "the outage held 3 until t=120";
   EXPECT_TRUE(policy.decide(spec, input(3, {1.0}), at(181)).scale);
+}
+
+// The phases of decide(), each on its own.
+
+TEST(ScalingPhases, ProposeFromMetricsTakesTheLargestAndListsTheMissing) {
+  ServicePolicySpec spec = baseSpec();
+  spec.metrics = {{"a", "qa", 10}, {"b", "qb", 10}, {"c", "qc", 10}};
+  struct Case {
+    ScaleInput in;
+    std::optional<int32_t> replicas;
+    const char* driver;
+    std::size_t missing;
+  } cases[] = {
+      {input(1, {25.0, 5.0, 12.0}), 3, "a=25 (target 10 per replica, recommends 3)", 0},
+      {input(2, {21.0, 5.0, 1.0}), 2, "a=21 (target 10 per replica, recommends 3)", 0},  // a within tolerance
+      {input(2, {std::nullopt, 5.0, std::nullopt}), 1, "b=5 (target 10 per replica, recommends 1)", 2},
+      {input(2, {std::nullopt, std::nullopt}), std::nullopt, "", 3},  // no reading for c: "no value"
+  };
+  for (const Case& c : cases) {
+    MetricProposals p = proposeFromMetrics(spec, c.in);
+    EXPECT_EQ(p.replicas, c.replicas);
+    EXPECT_EQ(p.driver, c.driver);
+    EXPECT_EQ(p.missing.size(), c.missing);
+    EXPECT_EQ(p.metrics.size(), 3u);
+  }
+  EXPECT_EQ(proposeFromMetrics(spec, input(2, {std::nullopt, std::nullopt})).missing.back(), "c: no value");
+}
+
+TEST(ScalingPhases, HoldForAnOwnerOrPauseBeforeARollout) {
+  struct Case {
+    ScaleInput in;
+    const char* driver;
+    const char* reason;  // "" when nothing holds
+    const char* message;
+  } cases[] = {
+      {input(2, {}), "m=1", "", ""},
+      {held(input(2, {}), "Paused", "paused"), "m=1", "Paused", "held at 2: paused; m=1"},
+      {held(rollingOut(input(2, {})), "OtherOwner", "an HPA"), "", "OtherOwner", "held at 2: an HPA"},
+      {rollingOut(input(2, {})), "m=1", "RollingOut", "held at 2 while rolling out: 1 of 2 updated; m=1"},
+  };
+  for (const Case& c : cases) {
+    std::optional<ScaleHold> hold = holdFor(c.in, c.driver);
+    EXPECT_EQ(hold ? hold->reason : "", c.reason);
+    EXPECT_EQ(hold ? hold->message : "", c.message);
+  }
+}
+
+TEST(ScalingPhases, WithMissingMetricsTheCountNeverFalls) {
+  struct Case {
+    int32_t min, max;
+    std::optional<int32_t> fallback;
+    int32_t current;
+    std::optional<int32_t> proposal;
+    int32_t replicas;
+    const char* because;
+  } cases[] = {
+      {1, 3, std::nullopt, 2, std::nullopt, 2, "holding 2 replicas"},
+      {1, 3, std::nullopt, 3, 1, 3, "holding 3 replicas"},
+      {1, 3, 2, 1, std::nullopt, 2, "fallbackReplicas 2"},
+      {1, 3, 2, 3, std::nullopt, 3, "holding 3 replicas"},
+      {1, 3, 2, 1, 3, 3, "m=30"},
+      {1, 3, 5, 1, std::nullopt, 3, "fallbackReplicas 5"},  // capped at max, with no limit reason
+      {1, 3, std::nullopt, 5, 9, 5, "m=30"},                // above max by hand: not lowered either
+      {2, 3, std::nullopt, 1, std::nullopt, 2, "holding 1 replicas"},
+  };
+  for (const Case& c : cases) {
+    ServicePolicySpec spec = baseSpec();
+    spec.minReplicas = c.min;
+    spec.maxReplicas = c.max;
+    spec.fallbackReplicas = c.fallback;
+    MetricProposals proposals;
+    proposals.replicas = c.proposal;
+    proposals.driver = "m=30";
+    ReplicaTarget t = targetWithMissingMetrics(spec, c.current, proposals);
+    EXPECT_EQ(t.replicas, c.replicas) << c.because;
+    EXPECT_EQ(t.because, c.because);
+    EXPECT_FALSE(t.limit);
+  }
+}
+
+TEST(ScalingPhases, ClampToRangeSaysWhichBound) {
+  ServicePolicySpec spec = baseSpec();
+  spec.minReplicas = 2;
+  spec.maxReplicas = 4;
+  struct Case {
+    int32_t proposal;
+    int32_t replicas;
+    const char* limit;
+  } cases[] = {{1, 2, "TooFewReplicas"}, {2, 2, ""}, {4, 4, ""}, {5, 4, "TooManyReplicas"}};
+  for (const Case& c : cases) {
+    ReplicaTarget t = clampToRange(spec, c.proposal, "m");
+    EXPECT_EQ(t.replicas, c.replicas);
+    EXPECT_EQ(t.limit ? t.limit->reason : "", c.limit);
+    EXPECT_EQ(t.because, "m");
+  }
+}
+
+TEST(ScalingPhases, StabilizeKeepsWithinTheWindowsRecommendations) {
+  BehaviorSpec behavior;
+  behavior.scaleUpStabilizationSeconds = 60;
+  behavior.scaleDownStabilizationSeconds = 300;
+  // Recommended 4 at t=0, 2 at t=200, 3 at t=250; decided at t=280 (in the up window: 3 only).
+  const std::deque<Recommendation> history = {{at(0), 4}, {at(200), 2}, {at(250), 3}};
+  struct Case {
+    int32_t recommended;
+    int32_t current;
+    int32_t replicas;
+    const char* holdReason;
+  } cases[] = {
+      {1, 4, 4, "ScaleDownStabilized"},  // down only to the window's highest, 4
+      {5, 2, 3, "ScaleUpStabilized"},    // up only to the up window's lowest, 3
+      {4, 4, 4, ""},
+      {3, 5, 4, "ScaleDownStabilized"},  // from above the window: down to its highest, 4
+  };
+  for (const Case& c : cases) {
+    Stabilized s = stabilize(history, c.recommended, c.current, behavior, at(280));
+    EXPECT_EQ(s.replicas, c.replicas) << c.recommended << " from " << c.current;
+    EXPECT_EQ(s.holdReason, c.holdReason);
+  }
+}
+
+TEST(ScalingPhases, LimitStepBothWays) {
+  BehaviorSpec behavior;
+  behavior.maxStepReplicas = 2;
+  struct Case {
+    int32_t replicas, current, limited;
+    bool stepLimited;
+  } cases[] = {{9, 3, 5, true}, {5, 3, 5, false}, {1, 3, 1, false}, {1, 8, 6, true}, {3, 3, 3, false}};
+  for (const Case& c : cases) {
+    ReplicaTarget t = limitStep({c.replicas, "m", std::nullopt}, c.current, behavior);
+    EXPECT_EQ(t.replicas, c.limited);
+    EXPECT_EQ(t.limit.has_value(), c.stepLimited);
+  }
+  behavior.maxStepReplicas = 0;
+  EXPECT_EQ(limitStep({9, "m", std::nullopt}, 1, behavior).replicas, 9) << "0: no step limit";
 }
 
 // Two simulated hours of a noisy, oscillating load, decided every 15 s like the operator's resync.
