@@ -4,9 +4,11 @@
 //   2. types: a `tsc --noEmit --strict` pass over the objects as typed literals (unknown fields, TS2353);
 //   3. policies (lib/policies.mjs) over each rendered release.
 // Fixtures prove each check can fail: every file in --fixtures starts with "# expect: TEXT" and passes
-// only when the checks report an error containing TEXT; good-*.yaml fixtures must pass every check.
+// only when the checks report an error containing TEXT; good-*.yaml fixtures must pass every check. A
+// release rendered with the production profile (values-ha.yaml) is given with --ha-case and held to the
+// profile's rules too (lib/policies.mjs, haRules), as is a fixture whose second line is "# profile: ha".
 //
-// node check.mjs --crd FILE... --case LABEL=FILE... [--fixtures DIR] [--extract-out DIR]
+// node check.mjs --crd FILE... --case LABEL=FILE... [--ha-case LABEL=FILE...] [--fixtures DIR] [--extract-out DIR]
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -16,7 +18,7 @@ import { SchemaValidator } from "./lib/schemas.mjs";
 import { typecheck } from "./lib/typecheck.mjs";
 
 const args = process.argv.slice(2);
-const opt = { crds: [], cases: [], fixtures: null, extractOut: null };
+const opt = { crds: [], cases: [], haCases: [], fixtures: null, extractOut: null };
 for (let i = 0; i < args.length; i += 2) {
   const [flag, value] = [args[i], args[i + 1]];
   if (value === undefined) {
@@ -25,6 +27,7 @@ for (let i = 0; i < args.length; i += 2) {
   }
   if (flag === "--crd") opt.crds.push(value);
   else if (flag === "--case") opt.cases.push(value);
+  else if (flag === "--ha-case") opt.haCases.push(value);
   else if (flag === "--fixtures") opt.fixtures = value;
   else if (flag === "--extract-out") opt.extractOut = value;
   else {
@@ -49,20 +52,22 @@ for (const file of opt.crds) {
 }
 
 // Units: the rendered releases (all must pass) and the fixtures (each must fail as it says).
-const units = opt.cases.map((c) => {
+const release = (profile) => (c) => {
   const [label, file] = c.split("=");
-  return { label, file, objects: loadObjects(file), expect: null };
-});
+  return { label, file, objects: loadObjects(file), expect: null, profile };
+};
+const units = [...opt.cases.map(release(null)), ...opt.haCases.map(release("ha"))];
 if (opt.fixtures) {
   for (const f of readdirSync(opt.fixtures).filter((n) => n.endsWith(".yaml")).sort()) {
     const file = join(opt.fixtures, f);
-    const first = readFileSync(file, "utf8").split("\n")[0];
+    const [first, second] = readFileSync(file, "utf8").split("\n");
     const m = first.match(/^# expect: (.+)$/);
+    const profile = (second ?? "").match(/^# profile: (\S+)$/)?.[1] ?? null;
     if (!m && !f.startsWith("good-")) {
       console.error(`${file}: first line must be "# expect: TEXT" (or the file be named good-*.yaml)`);
       process.exit(2);
     }
-    units.push({ label: `fixture ${f}`, file, objects: loadObjects(file), expect: m ? m[1].trim() : null });
+    units.push({ label: `fixture ${f}`, file, objects: loadObjects(file), expect: m ? m[1].trim() : null, profile });
   }
 }
 for (const u of units) {
@@ -94,7 +99,7 @@ for (const [index, errs] of typeErrors) {
 }
 
 // 3. Policies, per release.
-for (const u of units) u.errors.push(...checkPolicies(u.objects));
+for (const u of units) u.errors.push(...checkPolicies(u.objects, { profile: u.profile }));
 
 // The chart's Prometheus configuration and rules (for promtool) and the helm test's script (for
 // shellcheck), written out for scripts/check-k8s.

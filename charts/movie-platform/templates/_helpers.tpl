@@ -113,6 +113,8 @@ http://prometheus:9090
   value: {{ .Values.serviceDefaults.httpThreads | quote }}
 - name: MAX_REQUEST_BYTES
   value: {{ .Values.serviceDefaults.maxRequestBytes | int64 | quote }}
+- name: SHUTDOWN_DRAIN_TIMEOUT
+  value: "{{ int .Values.shutdown.drainTimeoutSeconds }}s"
 {{- end }}
 
 {{/*
@@ -221,4 +223,42 @@ securityContext:
     resources:
       requests:
         storage: {{ .persistence.size }}
+{{- end }}
+
+{{/*
+The topologySpreadConstraints of a replicated component when topologySpread.enabled. Call with
+(dict "ctx" $ "component" C). Cordoned and unreachable nodes (taints the pod does not tolerate) are no
+domain (nodeTaintsPolicy Honor), so a drain or a lost node never holds a replacement pod back.
+*/}}
+{{- define "movie-platform.topologySpread" -}}
+{{- with .ctx.Values.topologySpread }}
+{{- if .enabled -}}
+topologySpreadConstraints:
+  - topologyKey: {{ .topologyKey }}
+    maxSkew: {{ .maxSkew }}
+    whenUnsatisfiable: {{ .whenUnsatisfiable }}
+    nodeTaintsPolicy: Honor
+    labelSelector:
+      matchLabels:
+        {{- include "movie-platform.selectorLabels" $ | nindent 8 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+A service container's preStop pause (shutdown.preStopSeconds), if any: Kubernetes' sleep action where the
+cluster has it (1.30 and later), else the image's /bin/sleep (the images are Debian bookworm-slim).
+*/}}
+{{- define "movie-platform.preStop" -}}
+{{- $seconds := int .Values.shutdown.preStopSeconds }}
+{{- if gt $seconds 0 -}}
+lifecycle:
+  preStop:
+    {{- if semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version }}
+    sleep: {seconds: {{ $seconds }}}
+    {{- else }}
+    exec:
+      command: [/bin/sleep, {{ $seconds | quote }}]
+    {{- end }}
+{{- end }}
 {{- end }}

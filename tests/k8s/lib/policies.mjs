@@ -97,15 +97,95 @@ export const rules = {
     return errors;
   },
 
-  // CPU and memory requests and limits on every container.
+  // Every container has liveness that is not its readiness: readiness fails in states a restart does
+  // not mend (crash recovery, a dependency down), and as liveness it would turn them into restarts. A
+  // database's startup probe must not wait for readiness either, or a long recovery is killed at the end
+  // of the startup budget.
+  livenessIsNotReadiness(objects) {
+    const errors = [];
+    for (const { owner, podSpec } of podSpecs(objects)) {
+      for (const { c } of containersOf(podSpec)) {
+        const ready = probeCheck(c.readinessProbe);
+        if (!ready) continue;
+        if (probeCheck(c.livenessProbe) === ready) {
+          errors.push(`${name(owner)}: container ${c.name}'s livenessProbe is its readinessProbe (${ready}): a pod alive but not ready would be restarted`);
+        }
+        if (/postgres/.test(String(c.image)) && probeCheck(c.startupProbe) === ready) {
+          errors.push(`${name(owner)}: container ${c.name}'s startupProbe waits for readiness (${ready}): a crash recovery longer than the startup budget would be killed`);
+        }
+      }
+    }
+    return errors;
+  },
+
+  // CPU, memory and ephemeral-storage requests and limits on every container (a runaway write to the
+  // writable layer, an emptyDir or the log must not fill the node's disk).
   resources(objects) {
     const errors = [];
     for (const { owner, podSpec } of podSpecs(objects)) {
       for (const { c } of containersOf(podSpec)) {
         for (const kind of ["requests", "limits"]) {
-          for (const r of ["cpu", "memory"]) {
+          for (const r of ["cpu", "memory", "ephemeral-storage"]) {
             if (c.resources?.[kind]?.[r] === undefined) errors.push(`${name(owner)}: container ${c.name} has no ${r} ${kind.slice(0, -1)}`);
           }
+        }
+      }
+    }
+    return errors;
+  },
+
+  // Every emptyDir has a sizeLimit, and the pod's ephemeral-storage limit holds its disk-backed
+  // emptyDirs (else the pod is evicted before any one of them reaches its limit).
+  emptyDirSizeLimits(objects) {
+    const errors = [];
+    for (const { owner, podSpec } of podSpecs(objects)) {
+      let sized = 0;
+      for (const v of (podSpec.volumes ?? []).filter((x) => x.emptyDir)) {
+        if (v.emptyDir.sizeLimit === undefined) {
+          errors.push(`${name(owner)}: emptyDir ${v.name} has no sizeLimit`);
+        } else if (v.emptyDir.medium !== "Memory") {
+          sized += bytes(v.emptyDir.sizeLimit);
+        }
+      }
+      const limit = (podSpec.containers ?? []).reduce((sum, c) => sum + bytes(c.resources?.limits?.["ephemeral-storage"] ?? 0), 0);
+      if (limit && sized > limit) {
+        errors.push(`${name(owner)}: its containers' ephemeral-storage limits (${limit} bytes) are below its emptyDirs' sizeLimits (${sized} bytes)`);
+      }
+    }
+    return errors;
+  },
+
+  // A PodDisruptionBudget lets a drain evict a pod even when its workload runs one replica (or its
+  // floor): minAvailable 1 over one pod holds `kubectl drain` forever.
+  disruptionBudgetsLetDrainsThrough(objects) {
+    const errors = [];
+    for (const pdb of objects.filter((o) => o.kind === "PodDisruptionBudget")) {
+      const targets = objects.filter((o) => workloadKinds.has(o.kind) && selects(pdb.spec?.selector, o.spec?.template?.metadata?.labels ?? {}));
+      for (const w of targets) {
+        for (const replicas of new Set([1, replicaFloor(objects, w)])) {
+          if (disruptionsAllowed(pdb.spec, replicas) < 1) {
+            const rule = pdb.spec.minAvailable !== undefined ? `minAvailable ${pdb.spec.minAvailable}` : `maxUnavailable ${pdb.spec.maxUnavailable}`;
+            errors.push(`${name(pdb)}: with ${replicas} replica(s) of ${name(w)} it allows no eviction (${rule}): a node drain would wait forever`);
+          }
+        }
+      }
+    }
+    return errors;
+  },
+
+  // A pod's grace period covers its preStop pause and its drain (SHUTDOWN_DRAIN_TIMEOUT), or the kubelet
+  // kills it mid-drain.
+  gracePeriodCoversShutdown(objects) {
+    const errors = [];
+    for (const { owner, podSpec } of podSpecs(objects)) {
+      const grace = podSpec.terminationGracePeriodSeconds ?? 30;
+      for (const { c, init } of containersOf(podSpec)) {
+        if (init) continue;
+        const pause = preStopSeconds(c);
+        const drainEnv = (c.env ?? []).find((e) => e.name === "SHUTDOWN_DRAIN_TIMEOUT");
+        const drain = drainEnv ? seconds(drainEnv.value) : 0;
+        if (pause + drain > grace) {
+          errors.push(`${name(owner)}: terminationGracePeriodSeconds ${grace} is shorter than container ${c.name}'s preStop pause (${pause} s) and drain (${drain} s)`);
         }
       }
     }
@@ -357,10 +437,108 @@ function checkNetworkPaths(objects) {
   return [...new Set(errors)];
 }
 
-export function checkPolicies(objects) {
+// The production profile (values-ha.yaml): the components that must survive a rolling upgrade, a node
+// drain and a lost node. Prometheus and Grafana are left out: one TSDB, one writer (strategy Recreate).
+export const highlyAvailable = ["api-gateway", "inventory-app", "billing-app", "platform-operator"];
+// Those of them in the request path, whose pods must pause before SIGTERM while endpoints propagate.
+const serving = new Set(["api-gateway", "inventory-app", "billing-app"]);
+export const minPreStopSeconds = 5;
+
+export const haRules = {
+  // At least two replicas whoever sets the count, spread over nodes, never one fewer during a rollout,
+  // a pause before SIGTERM on the serving ones, and a disruption budget for each.
+  replicatedAndSpread(objects) {
+    const errors = [];
+    for (const component of highlyAvailable) {
+      const d = objects.find((o) => o.kind === "Deployment" && o.metadata?.name === component);
+      if (!d) continue;
+      const labels = d.spec?.template?.metadata?.labels ?? {};
+      const pod = d.spec?.template?.spec ?? {};
+      const floor = replicaFloor(objects, d);
+      if (floor < 2) errors.push(`${name(d)}: runs ${floor} replica(s) at the least; the production profile needs 2`);
+      const spread = (pod.topologySpreadConstraints ?? []).some((t) => t.topologyKey === "kubernetes.io/hostname" && selects(t.labelSelector, labels));
+      if (!spread) errors.push(`${name(d)}: no topologySpreadConstraint over kubernetes.io/hostname selecting its pods`);
+      const strategy = d.spec?.strategy ?? {};
+      const maxUnavailable = strategy.rollingUpdate?.maxUnavailable;
+      if ((strategy.type ?? "RollingUpdate") !== "RollingUpdate" || !(maxUnavailable === 0 || maxUnavailable === "0%")) {
+        errors.push(`${name(d)}: a rolling update may take a replica down first (maxUnavailable ${maxUnavailable ?? "25% (default)"}); it needs maxUnavailable 0`);
+      }
+      if (serving.has(component)) {
+        for (const c of pod.containers ?? []) {
+          if (preStopSeconds(c) < minPreStopSeconds) {
+            errors.push(`${name(d)}: container ${c.name} has no preStop pause of ${minPreStopSeconds} s or more: it would stop while Services still send it requests`);
+          }
+        }
+      }
+      if (!objects.some((o) => o.kind === "PodDisruptionBudget" && selects(o.spec?.selector, labels))) {
+        errors.push(`${name(d)}: no PodDisruptionBudget: a drain may evict every replica at once`);
+      }
+    }
+    return errors;
+  },
+};
+
+// The probe's check without its timing, as text ("" when there is no probe).
+function probeCheck(probe) {
+  if (!probe) return "";
+  const { exec, httpGet, tcpSocket, grpc } = probe;
+  return JSON.stringify({ exec, httpGet, tcpSocket, grpc });
+}
+
+// A Kubernetes quantity in bytes (binary and decimal suffixes).
+function bytes(q) {
+  const m = String(q).match(/^([0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/);
+  if (!m) return NaN;
+  const scale = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+  return Number(m[1]) * (m[2] ? scale[m[2]] : 1);
+}
+
+// A duration of the services' syntax ("10s", "500ms", "1m", or bare milliseconds) in seconds.
+function seconds(text) {
+  let total = 0;
+  const t = String(text);
+  if (/^[0-9]+$/.test(t)) return Number(t) / 1000;
+  for (const [, n, unit] of t.matchAll(/([0-9.]+)(ms|s|m|h)/g)) total += Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit];
+  return total;
+}
+
+// The seconds a container's preStop hook pauses: the sleep action, or an exec of sleep.
+function preStopSeconds(c) {
+  const hook = c.lifecycle?.preStop;
+  if (hook?.sleep) return Number(hook.sleep.seconds);
+  const command = hook?.exec?.command ?? [];
+  if (/(^|\/)sleep$/.test(command[0] ?? "")) return Number(command[1]);
+  return 0;
+}
+
+// The fewest replicas a workload runs: spec.replicas, else the minReplicas of the ServicePolicy or HPA
+// that sets its count, else Kubernetes' default of 1.
+function replicaFloor(objects, w) {
+  if (w.spec?.replicas !== undefined) return w.spec.replicas;
+  for (const o of objects) {
+    const target = o.kind === "ServicePolicy" ? o.spec?.targetRef : o.kind === "HorizontalPodAutoscaler" ? o.spec?.scaleTargetRef : null;
+    if (target?.kind === w.kind && target?.name === w.metadata?.name) return o.spec?.minReplicas ?? 1;
+  }
+  return 1;
+}
+
+// How many of `replicas` healthy pods a budget lets an eviction take (percentages round up, as the
+// disruption controller rounds them).
+function disruptionsAllowed(spec, replicas) {
+  const scaled = (v) => (typeof v === "string" && v.endsWith("%") ? Math.ceil((Number(v.slice(0, -1)) * replicas) / 100) : Number(v));
+  if (spec?.minAvailable !== undefined) return replicas - scaled(spec.minAvailable);
+  if (spec?.maxUnavailable !== undefined) return Math.min(scaled(spec.maxUnavailable), replicas);
+  return replicas;
+}
+
+// Every rule's errors; with {profile: "ha"}, the production profile's rules too.
+export function checkPolicies(objects, { profile } = {}) {
   const results = [];
-  for (const [rule, fn] of Object.entries(rules)) {
-    for (const e of fn(objects)) results.push(`policy ${rule}: ${e}`);
+  const sets = profile === "ha" ? [rules, haRules] : [rules];
+  for (const set of sets) {
+    for (const [rule, fn] of Object.entries(set)) {
+      for (const e of fn(objects)) results.push(`policy ${rule}: ${e}`);
+    }
   }
   return results;
 }
