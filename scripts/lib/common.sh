@@ -46,3 +46,15 @@ mp_wait_for() {
     sleep 0.2
   done
 }
+
+# mp_shell_files: every shell file of the work tree (the files git tracks, and those it does not ignore),
+# one a line: a name ending in .sh, or a first line that runs sh or bash.
+mp_shell_files() {
+  local file line
+  while IFS= read -r -d '' file; do
+    [[ -f $file && ! -L $file ]] || continue
+    line=
+    [[ $file == *.sh ]] || IFS= read -r line <"$file" || true
+    if [[ $file == *.sh || $line =~ ^#!.*[/\ ](ba)?sh([[:space:]]|$) ]]; then echo "$file"; fi
+  done < <(git ls-files -z --cached --others --exclude-standard)
+}
