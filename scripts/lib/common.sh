@@ -1,5 +1,6 @@
 # shellcheck shell=bash
 # Shared shell helpers for scripts/: logging, free ports, waiting. Source it; it defines functions only.
+# The tree's errexit rule (programs `set -euo pipefail`, tests without -e) and its reason: tests/lib/check.sh.
 
 mp_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 mp_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -3,8 +3,10 @@
 # counted; `finish` ends the test with "N passed, N failed" and its exit status. Source it after
 # scripts/lib/common.sh.
 #
-# The errexit rule, for every shell file of the tree. A program (scripts/*, bench/run) runs with
-# `set -euo pipefail`: a command that fails ends it, since what follows would build on it. A test runs
+# The errexit rule, for every shell file of the tree. A program (scripts/*, bench/*, the images'
+# entrypoints, a wrapper such as tests/acceptance/newman; scripts/fuzz too, though it counts with this
+# tally) runs with `set -euo pipefail`: a command that fails ends it, since what follows would build on
+# it (scripts/test's run_step keeps it on inside each step's functions). A test that checks runs
 # with `set -uo pipefail`, without -e: a check that fails is counted and the test goes on, so that one
 # run reports every failure, and so do the commands between the checks (a curl whose reply the next
 # check reads, a stop, a sleep): their failure shows in the check that reads their result. What a test
