@@ -1,5 +1,6 @@
 # shellcheck shell=bash
 # Shared shell helpers for scripts/: logging, free ports, waiting. Source it; it defines functions only.
+# The tree's errexit rule (programs `set -euo pipefail`, tests without -e) and its reason: tests/lib/check.sh.
 
 mp_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 mp_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -45,4 +46,16 @@ mp_wait_for() {
     fi
     sleep 0.2
   done
+}
+
+# mp_shell_files: every shell file of the work tree (the files git tracks, and those it does not ignore),
+# one a line: a name ending in .sh, or a first line that runs sh or bash.
+mp_shell_files() {
+  local file line
+  while IFS= read -r -d '' file; do
+    [[ -f $file && ! -L $file ]] || continue
+    line=
+    [[ $file == *.sh ]] || IFS= read -r line <"$file" || true
+    if [[ $file == *.sh || $line =~ ^#!.*[/\ ](ba)?sh([[:space:]]|$) ]]; then echo "$file"; fi
+  done < <(git ls-files -z --cached --others --exclude-standard)
 }

@@ -1,36 +1,14 @@
 # shellcheck shell=bash
-# What the tests on the local cluster share: the check tally, and the cluster itself. A test uses the
-# cluster named by MP_CLUSTER_DIR when one runs there (scripts/test starts one for all of them);
-# otherwise it starts its own in a temporary folder and stops it on exit. Source it after common.sh.
+# What the tests on the local cluster share: the check tally (tests/lib/check.sh), and the cluster
+# itself. A test uses the cluster named by MP_CLUSTER_DIR when one runs there (scripts/test starts one
+# for all of them); otherwise it starts its own in a temporary folder and stops it on exit. Source it
+# after common.sh.
 
 root=${root:?set root before sourcing tests/cluster/lib.sh}
 source "$root/scripts/lib/cluster-versions.sh"
 source "$root/scripts/lib/cluster-build.sh"
 source "$root/scripts/lib/cluster.sh"
-
-passed=0
-failed=0
-
-# check DESCRIPTION COMMAND...: runs COMMAND, counts and prints the outcome.
-check() {
-  local what=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok     $what"
-  else
-    failed=$((failed + 1))
-    echo "FAILED $what"
-  fi
-}
-
-# finish: the closing tally line scripts/test reads; exit status 1 when anything failed.
-finish() {
-  echo "$passed passed, $failed failed"
-  ((failed == 0))
-}
-
-fails() { ! "$@" >/dev/null 2>&1; }
+source "$root/tests/lib/check.sh"
 
 # mp_test_cluster [--real-node]: sets KUBECONFIG and PATH for the cluster, starting one when none runs
 # (or, with --real-node, none with a real node); sets own_cluster=1 when it started it (cluster_cleanup
@@ -47,9 +25,7 @@ mp_test_cluster() {
     mp_log "no cluster${1:+ with a real node} at MP_CLUSTER_DIR: starting one in $MP_CLUSTER_DIR"
     MP_CLUSTER_DIR=$MP_CLUSTER_DIR "$root/scripts/cluster" up "$@" >"$MP_CLUSTER_DIR.up.log" 2>&1 || {
       tail -n 30 "$MP_CLUSTER_DIR.up.log"
-      echo "FAILED scripts/cluster up"
-      echo "0 passed, 1 failed"
-      exit 1
+      give_up "scripts/cluster up"
     }
   fi
   export MP_CLUSTER_DIR KUBECONFIG=$MP_CLUSTER_DIR/kubeconfig
