@@ -34,6 +34,15 @@ mp_stack_env() {
   done
 }
 
+# mp_running PID: whether the process runs. `kill -0` alone also says yes for a zombie, which a SIGKILLed
+# service whose parent is gone stays where PID 1 does not reap orphans (so it is in some containers).
+mp_running() {
+  local state=""
+  kill -0 "$1" 2>/dev/null || return 1
+  read -r _ _ state _ <"/proc/$1/stat" 2>/dev/null || return 1
+  [[ $state != Z ]]
+}
+
 # mp_wait_for SECONDS DESCRIPTION COMMAND...: retries COMMAND every 0.2 s until it succeeds or time runs out.
 mp_wait_for() {
   local seconds=$1 what=$2
