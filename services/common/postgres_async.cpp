@@ -1,10 +1,8 @@
 #include "common/postgres_async.h"
 
 #include <sys/epoll.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <deque>
@@ -35,6 +33,7 @@ struct Call {
 
 struct Connection {
   enum class State { kDown, kConnecting, kReady };
+  EventLoop::Tag tag = 0;  // its index in the loop's connections
   State state = State::kDown;
   ConnectionPtr conn;
   int fd = -1;          // the socket registered with epoll, -1 for none
@@ -53,17 +52,15 @@ Result failed(Status status) {
 
 }  // namespace
 
-struct AsyncPool::Loop : HostedLoop {
+struct AsyncPool::Loop : EventLoop {
   std::string url;
   std::vector<Statement> statements;
   AsyncPoolOptions options;
   milliseconds answerTimeout;
-  int epoll = -1;
-  Inbox<Call> inbox;  // calls from other threads, and from the loop's own
-  std::atomic<bool> stopping{false};
+  Inbox<Call> inbox{*this};  // calls from other threads, and from the loop's own
 
   // Loop thread only from here on.
-  std::vector<std::unique_ptr<Connection>> connections;
+  std::vector<std::unique_ptr<Connection>> connections;  // a connection's index is its tag in the epoll set
   std::deque<Call> waiting;
   std::vector<Connection*> unflushed;  // flushed once per turn of the loop: one write for all sent since
   std::string lastError = "database unavailable: not connected yet";
@@ -76,47 +73,17 @@ struct AsyncPool::Loop : HostedLoop {
         options(std::move(o)),
         answerTimeout(answerLimit(options.pool)),
         gauges(g) {
-    epoll = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.ptr = nullptr;
-    epoll_ctl(epoll, EPOLL_CTL_ADD, inbox.fd(), &event);
     for (size_t i = 0; i < std::max<size_t>(size, 1); ++i) {
       connections.push_back(std::make_unique<Connection>());
+      connections.back()->tag = i;
     }
     options.pipelineDepth = std::max<size_t>(options.pipelineDepth, 1);
   }
-  ~Loop() override { close(epoll); }
 
-  int pollFd() const override { return epoll; }
+  void onReady(Tag tag, uint32_t events) override { handle(*connections.at(tag), events); }
 
-  void turn(bool readable) override {
-    inbox.own();
-    pass(readable ? 0 : -1);
-  }
-
-  // The loop on a thread of its own.
-  void serve() {
-    inbox.own();
-    while (!stopping) {
-      pass(nextTimeoutMs());
-    }
-    shutdown();
-  }
-
-  // One turn: what is ready (waiting up to timeoutMs for something; -1: no look at all), the calls that
-  // arrived, deadlines, then sends.
-  void pass(int timeoutMs) {
-    epoll_event events[64];
-    int ready = timeoutMs < 0 ? 0 : epoll_wait(epoll, events, 64, timeoutMs);
-    for (int i = 0; i < ready; ++i) {
-      auto* connection = static_cast<Connection*>(events[i].data.ptr);
-      if (connection == nullptr) {
-        inbox.clearWake();
-      } else {
-        handle(*connection, events[i].events);
-      }
-    }
+  // After what was ready: the calls that arrived, deadlines, then sends.
+  Wait onTurn() override {
     for (auto& call : inbox.take()) {
       queue(std::move(call));
     }
@@ -124,10 +91,11 @@ struct AsyncPool::Loop : HostedLoop {
     pump();
     flushAll();
     updateGauges();
+    return nextWait();
   }
 
   // Shutting down: nothing waits for an answer that will never come.
-  void shutdown() {
+  void onShutdown() override {
     for (auto& connection : connections) {
       failInFlight(*connection, "shutting down");
       connection->conn.reset();
@@ -237,7 +205,8 @@ struct AsyncPool::Loop : HostedLoop {
     }
   }
 
-  int nextTimeoutMs() const {
+  // Until the nearest deadline, and at least once a second.
+  Wait nextWait() const {
     const auto now = Clock::now();
     auto next = now + milliseconds(1000);
     if (!waiting.empty()) {
@@ -250,8 +219,7 @@ struct AsyncPool::Loop : HostedLoop {
         next = std::min(next, connection->inFlight.front().sentAt + answerTimeout);
       }
     }
-    const auto left = std::chrono::ceil<milliseconds>(next - now).count();
-    return static_cast<int>(std::max<int64_t>(left, 0));
+    return Wait::atMost(std::chrono::ceil<milliseconds>(next - now));
   }
 
   void updateGauges() {
@@ -275,30 +243,26 @@ struct AsyncPool::Loop : HostedLoop {
 
   // Registers the connection's current socket for `events` (libpq may change the socket while it
   // connects, trying the addresses of a name one by one).
-  void watch(Connection& connection, uint32_t events) {
+  Status watchSocket(Connection& connection, uint32_t events) {
     const int fd = PQsocket(connection.conn.get());
-    epoll_event event{};
-    event.events = events;
-    event.data.ptr = &connection;
+    Status watched = okStatus();
     if (fd != connection.fd) {
-      if (connection.fd >= 0) {
-        epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nullptr);  // fails harmlessly if libpq closed it
-      }
+      unwatchSocket(connection);
       connection.fd = fd;
       if (fd >= 0) {
-        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+        watched = watch(fd, events, connection.tag);
       }
     } else if (events != connection.events) {
-      if (epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT) {
-        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);  // a new socket that got the closed one's number
-      }
+      watched = rewatch(fd, events, connection.tag);
     }
     connection.events = events;
+    return watched;
   }
 
-  void unwatch(Connection& connection) {
+  // A socket that cannot leave the set now leaves it when libpq closes it, right after.
+  void unwatchSocket(Connection& connection) {
     if (connection.fd >= 0) {
-      epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nullptr);
+      (void)unwatch(connection.fd);
     }
     connection.fd = -1;
     connection.events = 0;
@@ -314,16 +278,16 @@ struct AsyncPool::Loop : HostedLoop {
     PQsetnonblocking(connection.conn.get(), 1);
     connection.state = Connection::State::kConnecting;
     connection.connectDeadline = Clock::now() + options.pool.connectTimeout;
-    watch(connection, EPOLLOUT);  // libpq: poll for writing first
+    watchOrFail(connection, EPOLLOUT);  // libpq: poll for writing first
   }
 
   void continueConnecting(Connection& connection) {
     switch (PQconnectPoll(connection.conn.get())) {
       case PGRES_POLLING_READING:
-        watch(connection, EPOLLIN);
+        watchOrFail(connection, EPOLLIN);
         return;
       case PGRES_POLLING_WRITING:
-        watch(connection, EPOLLOUT);
+        watchOrFail(connection, EPOLLOUT);
         return;
       case PGRES_POLLING_OK:
         if (PQenterPipelineMode(connection.conn.get()) != 1) {
@@ -333,7 +297,7 @@ struct AsyncPool::Loop : HostedLoop {
         connection.state = Connection::State::kReady;
         connection.backoff = milliseconds(0);
         connection.prepared.assign(statements.size(), false);
-        watch(connection, EPOLLIN);
+        watchOrFail(connection, EPOLLIN);
         return;
       default:
         connectFailed(connection, connectionError(connection.conn.get()));
@@ -341,8 +305,15 @@ struct AsyncPool::Loop : HostedLoop {
     }
   }
 
+  // While connecting: a socket the loop cannot watch fails the connect.
+  void watchOrFail(Connection& connection, uint32_t events) {
+    if (Status watched = watchSocket(connection, events); !watched.ok()) {
+      connectFailed(connection, watched.message());
+    }
+  }
+
   void connectFailed(Connection& connection, const std::string& why) {
-    unwatch(connection);
+    unwatchSocket(connection);
     connection.conn.reset();
     connection.state = Connection::State::kDown;
     connection.backoff =
@@ -355,7 +326,7 @@ struct AsyncPool::Loop : HostedLoop {
   // Forgets a connection that is no longer usable; the next call that needs it reconnects at once (the
   // server restarted or failed over, or never answered).
   void drop(Connection& connection) {
-    unwatch(connection);
+    unwatchSocket(connection);
     connection.conn.reset();
     connection.state = Connection::State::kDown;
     connection.nextAttempt = {};
@@ -371,8 +342,9 @@ struct AsyncPool::Loop : HostedLoop {
 
   // The server closed the connection or it broke: calls in flight that may run twice go first in the
   // queue again (once), the others end kUnavailable.
-  void lost(Connection& connection) {
-    const std::string why = "database connection lost: " + connectionError(connection.conn.get());
+  void lost(Connection& connection) { lost(connection, connectionError(connection.conn.get())); }
+  void lost(Connection& connection, const std::string& cause) {
+    const std::string why = "database connection lost: " + cause;
     auto calls = std::move(connection.inFlight);
     connection.inFlight.clear();
     drop(connection);
@@ -465,7 +437,9 @@ struct AsyncPool::Loop : HostedLoop {
       lost(connection);
       return;
     }
-    watch(connection, left == 0 ? EPOLLIN : EPOLLIN | EPOLLOUT);
+    if (Status watched = watchSocket(connection, left == 0 ? EPOLLIN : EPOLLIN | EPOLLOUT); !watched.ok()) {
+      lost(connection, watched.message());
+    }
   }
 
   void readAnswers(Connection& connection) {

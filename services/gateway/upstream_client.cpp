@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -91,29 +90,20 @@ StatusOr<std::vector<UpstreamAddress>> resolveWithGetaddrinfo(const std::string&
   return addresses;
 }
 
-struct UpstreamClient::Loop : HostedLoop {
+struct UpstreamClient::Loop : EventLoop {
   UpstreamSettings settings;
-  int epoll = -1;
-  Inbox<Pending> inbox;  // requests from other threads, and from the loop's own
-  std::atomic<bool> stopping{false};
+  Inbox<Pending> inbox{*this};  // requests from other threads, and from the loop's own
 
   // Loop thread only from here on.
-  std::unordered_map<int, std::unique_ptr<Connection>> connections;
-  std::vector<Connection*> idle;  // most recently used last
+  std::unordered_map<int, std::unique_ptr<Connection>> connections;  // by socket, its tag in the epoll set
+  std::vector<Connection*> idle;                                     // most recently used last
   std::deque<Pending> waiting;
   std::vector<std::unique_ptr<Endpoint>> endpoints;
   Clock::time_point resolvedAt{};
   size_t turnOf = 0;  // breaks ties between equally loaded endpoints in turn
   std::vector<char> buffer = std::vector<char>(64 * 1024);
 
-  explicit Loop(UpstreamSettings s) : settings(std::move(s)) {
-    epoll = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.fd = inbox.fd();
-    epoll_ctl(epoll, EPOLL_CTL_ADD, inbox.fd(), &event);
-  }
-  ~Loop() override { close(epoll); }
+  explicit Loop(UpstreamSettings s) : settings(std::move(s)) {}
 
   // Ends `pending` without an answer (upstream_client.h: the failure's reason says why).
   static void answer(Pending& pending, Status failure) { pending.done(std::move(failure)); }
@@ -320,6 +310,12 @@ struct UpstreamClient::Loop : HostedLoop {
       retryOrFail(std::move(pending), passOver(endpoint), reason);
       return;
     }
+    // Level-triggered; writability only while connecting or while a request is partly written.
+    if (Status watched = watch(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, static_cast<Tag>(fd)); !watched.ok()) {
+      ::close(fd);
+      answer(pending, unreachable(watched.message()));
+      return;
+    }
     auto owned = std::make_unique<Connection>();
     Connection* connection = owned.get();
     connection->fd = fd;
@@ -330,11 +326,6 @@ struct UpstreamClient::Loop : HostedLoop {
     ++endpoint->connections;
     ++endpoint->inFlight;  // kConnecting
     connections.emplace(fd, std::move(owned));
-    // Level-triggered; writability only while connecting or while a request is partly written.
-    epoll_event event{};
-    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-    event.data.fd = fd;
-    epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
     connection->watchingWrites = true;
     if (rc == 0) {
       connected(connection);
@@ -358,15 +349,18 @@ struct UpstreamClient::Loop : HostedLoop {
     flush(connection);
   }
 
-  void watchWrites(Connection* connection, bool watch) {
-    if (connection->watchingWrites == watch) {
-      return;
+  // Asks for writability or stops asking; false when the loop could not, and the connection failed.
+  bool watchWrites(Connection* connection, bool writes) {
+    if (connection->watchingWrites == writes) {
+      return true;
     }
-    epoll_event event{};
-    event.events = EPOLLIN | EPOLLRDHUP | (watch ? EPOLLOUT : 0u);
-    event.data.fd = connection->fd;
-    epoll_ctl(epoll, EPOLL_CTL_MOD, connection->fd, &event);
-    connection->watchingWrites = watch;
+    const uint32_t events = EPOLLIN | EPOLLRDHUP | (writes ? EPOLLOUT : 0u);
+    if (Status watched = rewatch(connection->fd, events, static_cast<Tag>(connection->fd)); !watched.ok()) {
+      fail(connection, unreachable(watched.message()));
+      return false;
+    }
+    connection->watchingWrites = writes;
+    return true;
   }
 
   // Writes what is left of the request; false when the connection failed (and was handled).
@@ -378,15 +372,13 @@ struct UpstreamClient::Loop : HostedLoop {
       if (sent > 0) {
         connection->written += static_cast<size_t>(sent);
       } else if (sent < 0 && (errno == EAGAIN || errno == EINTR)) {
-        watchWrites(connection, true);
-        return true;
+        return watchWrites(connection, true);
       } else {
         broken(connection, std::string("send: ") + std::strerror(errno));
         return false;
       }
     }
-    watchWrites(connection, false);
-    return true;
+    return watchWrites(connection, false);
   }
 
   void receive(Connection* connection) {
@@ -483,7 +475,8 @@ struct UpstreamClient::Loop : HostedLoop {
     }
   }
 
-  void onEvent(int fd, uint32_t events) {
+  void onReady(Tag tag, uint32_t events) override {
+    const int fd = static_cast<int>(tag);
     auto it = connections.find(fd);
     if (it == connections.end()) {
       return;
@@ -513,8 +506,16 @@ struct UpstreamClient::Loop : HostedLoop {
     }
   }
 
-  // Answers requests past their deadline; returns the wait until the next deadline (-1: none).
-  int expire() {
+  // After what was ready: the requests that arrived, then deadlines.
+  Wait onTurn() override {
+    for (auto& pending : inbox.take()) {
+      dispatch(std::move(pending));
+    }
+    return expire();
+  }
+
+  // Answers requests past their deadline; returns the wait until the next deadline.
+  Wait expire() {
     auto now = Clock::now();
     Clock::time_point nearest = Clock::time_point::max();
     std::vector<Connection*> expired;
@@ -537,52 +538,16 @@ struct UpstreamClient::Loop : HostedLoop {
       }
     }
     if (!expired.empty()) {
-      return 0;
+      return Wait::now();
     }
     if (nearest == Clock::time_point::max()) {
-      return -1;
+      return Wait::forever();
     }
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(nearest - now).count() + 1;
-    return static_cast<int>(wait);
+    return Wait::atMost(std::chrono::duration_cast<std::chrono::milliseconds>(nearest - now) +
+                        std::chrono::milliseconds(1));
   }
 
-  int pollFd() const override { return epoll; }
-
-  void turn(bool readable) override {
-    inbox.own();
-    pass(readable ? 0 : kNoLook);
-  }
-
-  // The loop on a thread of its own.
-  void serve() {
-    inbox.own();
-    int timeout = -1;
-    while (!stopping) {
-      timeout = pass(timeout);
-    }
-    shutdown();
-  }
-
-  // One turn: what is ready (waiting up to `timeout` ms, -1 for ever, kNoLook: no look at all), the
-  // requests that arrived, then deadlines. Returns how long the next turn may wait.
-  static constexpr int kNoLook = -2;
-  int pass(int timeout) {
-    epoll_event events[64];
-    int count = timeout == kNoLook ? 0 : epoll_wait(epoll, events, 64, timeout);
-    for (int i = 0; i < count; ++i) {
-      if (events[i].data.fd == inbox.fd()) {
-        inbox.clearWake();
-      } else {
-        onEvent(events[i].data.fd, events[i].events);
-      }
-    }
-    for (auto& pending : inbox.take()) {
-      dispatch(std::move(pending));
-    }
-    return expire();
-  }
-
-  void shutdown() {
+  void onShutdown() override {
     std::deque<Pending> left = inbox.take();
     for (auto& pending : waiting) {
       left.push_back(std::move(pending));
