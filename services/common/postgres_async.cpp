@@ -1,10 +1,8 @@
 #include "common/postgres_async.h"
 
 #include <sys/epoll.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <deque>
@@ -35,6 +33,7 @@ struct Call {
 
 struct Connection {
   enum class State { kDown, kConnecting, kReady };
+  EventLoop::Tag tag = 0;  // its index in the loop's connections
   State state = State::kDown;
   ConnectionPtr conn;
   int fd = -1;          // the socket registered with epoll, -1 for none
@@ -53,17 +52,15 @@ Result failed(Status status) {
 
 }  // namespace
 
-struct AsyncPool::Loop : HostedLoop {
+struct AsyncPool::Loop : EventLoop {
   std::string url;
   std::vector<Statement> statements;
   AsyncPoolOptions options;
   milliseconds answerTimeout;
-  int epoll = -1;
-  Inbox<Call> inbox;  // calls from other threads, and from the loop's own
-  std::atomic<bool> stopping{false};
+  Inbox<Call> inbox{*this};  // calls from other threads, and from the loop's own
 
   // Loop thread only from here on.
-  std::vector<std::unique_ptr<Connection>> connections;
+  std::vector<std::unique_ptr<Connection>> connections;  // a connection's index is its tag in the epoll set
   std::deque<Call> waiting;
   std::vector<Connection*> unflushed;  // flushed once per turn of the loop: one write for all sent since
   std::string lastError = "database unavailable: not connected yet";
@@ -76,434 +73,443 @@ struct AsyncPool::Loop : HostedLoop {
         options(std::move(o)),
         answerTimeout(answerLimit(options.pool)),
         gauges(g) {
-    epoll = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.ptr = nullptr;
-    epoll_ctl(epoll, EPOLL_CTL_ADD, inbox.fd(), &event);
     for (size_t i = 0; i < std::max<size_t>(size, 1); ++i) {
       connections.push_back(std::make_unique<Connection>());
+      connections.back()->tag = i;
     }
     options.pipelineDepth = std::max<size_t>(options.pipelineDepth, 1);
   }
-  ~Loop() override { close(epoll); }
 
-  int pollFd() const override { return epoll; }
+  void onReady(Tag tag, uint32_t events) override { handle(*connections.at(tag), events); }
 
-  void turn(bool readable) override {
-    inbox.own();
-    pass(readable ? 0 : -1);
-  }
-
-  // The loop on a thread of its own.
-  void serve() {
-    inbox.own();
-    while (!stopping) {
-      pass(nextTimeoutMs());
-    }
-    shutdown();
-  }
-
-  // One turn: what is ready (waiting up to timeoutMs for something; -1: no look at all), the calls that
-  // arrived, deadlines, then sends.
-  void pass(int timeoutMs) {
-    epoll_event events[64];
-    int ready = timeoutMs < 0 ? 0 : epoll_wait(epoll, events, 64, timeoutMs);
-    for (int i = 0; i < ready; ++i) {
-      auto* connection = static_cast<Connection*>(events[i].data.ptr);
-      if (connection == nullptr) {
-        inbox.clearWake();
-      } else {
-        handle(*connection, events[i].events);
-      }
-    }
-    for (auto& call : inbox.take()) {
-      queue(std::move(call));
-    }
-    expire(Clock::now());
-    pump();
-    flushAll();
-    updateGauges();
-  }
+  // After what was ready: the calls that arrived, deadlines, then sends.
+  Wait onTurn() override;
 
   // Shutting down: nothing waits for an answer that will never come.
-  void shutdown() {
-    for (auto& connection : connections) {
-      failInFlight(*connection, "shutting down");
-      connection->conn.reset();
-    }
-    std::deque<Call> left = std::move(waiting);
-    waiting.clear();
-    for (auto& call : inbox.take()) {
-      left.push_back(std::move(call));
-    }
-    for (auto& call : left) {
-      call.done(failed(Status::unavailable("database pool shutting down")));
-    }
-  }
+  void onShutdown() override;
 
   // -- Scheduling ---------------------------------------------------------------------------------------
 
-  void queue(Call call) {
-    if (waiting.size() >= options.queueLimit) {
-      call.done(failed(Status::unavailable("too many statements are waiting for a database connection")));
-      return;
-    }
-    waiting.push_back(std::move(call));
-  }
+  void queue(Call call);
 
   // Sends waiting calls, oldest first, while a connection has room; opens connections for the rest.
-  void pump() {
-    while (!waiting.empty()) {
-      Connection* target = nullptr;
-      for (auto& connection : connections) {
-        if (connection->state == Connection::State::kReady &&
-            connection->inFlight.size() < options.pipelineDepth &&
-            (target == nullptr || connection->inFlight.size() < target->inFlight.size())) {
-          target = connection.get();
-        }
-      }
-      if (target == nullptr) {
-        break;
-      }
-      Call call = std::move(waiting.front());
-      waiting.pop_front();
-      send(*target, std::move(call));
-    }
-    if (waiting.empty()) {
-      return;
-    }
-    // One connection opened per call that has to wait, each will take pipelineDepth.
-    const auto now = Clock::now();
-    size_t coming = 0;
-    for (auto& connection : connections) {
-      coming += connection->state == Connection::State::kConnecting ? options.pipelineDepth : 0;
-    }
-    for (auto& connection : connections) {
-      if (coming >= waiting.size()) {
-        break;
-      }
-      if (connection->state == Connection::State::kDown && connection->nextAttempt <= now) {
-        startConnecting(*connection);
-        coming += connection->state == Connection::State::kConnecting ? options.pipelineDepth : 0;
-      }
-    }
-    failIfAllDown();
-  }
+  void pump();
 
   // Every connection down and waiting out its backoff: the waiting calls end now rather than after
   // queueWait (a server that refuses or times out one connect would do the same to the next).
-  void failIfAllDown() {
-    if (waiting.empty() || std::any_of(connections.begin(), connections.end(),
-                                       [](const auto& c) { return c->state != Connection::State::kDown; })) {
-      return;
-    }
-    const auto now = Clock::now();
-    auto next = std::min_element(connections.begin(), connections.end(), [](const auto& a, const auto& b) {
-      return a->nextAttempt < b->nextAttempt;
-    });
-    const auto in = std::chrono::duration_cast<milliseconds>((*next)->nextAttempt - now).count();
-    failWaiting(lastError + " (next reconnect attempt in " + std::to_string(std::max<int64_t>(in, 0)) +
-                " ms)");
-  }
-
-  void failWaiting(const std::string& why) {
-    auto calls = std::move(waiting);
-    waiting.clear();
-    for (auto& call : calls) {
-      call.done(failed(Status::unavailable(why)));
-    }
-  }
+  void failIfAllDown();
+  void failWaiting(const std::string& why);
 
   // Past their deadlines: calls that waited too long for a connection, connects that hang, answers that
   // never come (a server that vanished without closing the connection).
-  void expire(Clock::time_point now) {
-    while (!waiting.empty() && now - waiting.front().queuedAt >= options.queueWait) {
-      Call call = std::move(waiting.front());
-      waiting.pop_front();
-      call.done(failed(Status::unavailable("no database connection became free in time")));
-    }
-    for (auto& connection : connections) {
-      if (connection->state == Connection::State::kConnecting && now >= connection->connectDeadline) {
-        connectFailed(*connection,
-                      "timeout expired after " + std::to_string(options.pool.connectTimeout.count()) + " ms");
-      } else if (connection->state == Connection::State::kReady && !connection->inFlight.empty() &&
-                 now - connection->inFlight.front().sentAt >= answerTimeout) {
-        // Not retried: a server that does not answer would only make the caller wait twice.
-        failInFlight(*connection, "database connection lost: no answer within " +
-                                      std::to_string(answerTimeout.count()) + " ms");
-        drop(*connection);
-      }
-    }
-  }
+  void expire(Clock::time_point now);
 
-  int nextTimeoutMs() const {
-    const auto now = Clock::now();
-    auto next = now + milliseconds(1000);
-    if (!waiting.empty()) {
-      next = std::min(next, waiting.front().queuedAt + options.queueWait);
-    }
-    for (const auto& connection : connections) {
-      if (connection->state == Connection::State::kConnecting) {
-        next = std::min(next, connection->connectDeadline);
-      } else if (connection->state == Connection::State::kReady && !connection->inFlight.empty()) {
-        next = std::min(next, connection->inFlight.front().sentAt + answerTimeout);
-      }
-    }
-    const auto left = std::chrono::ceil<milliseconds>(next - now).count();
-    return static_cast<int>(std::max<int64_t>(left, 0));
-  }
-
-  void updateGauges() {
-    double idle = 0, busy = 0, down = 0;
-    for (const auto& connection : connections) {
-      if (connection->state != Connection::State::kReady) {
-        ++down;
-      } else if (connection->inFlight.empty()) {
-        ++idle;
-      } else {
-        ++busy;
-      }
-    }
-    gauges.add(idle - counted[0], busy - counted[1], down - counted[2]);
-    counted[0] = idle;
-    counted[1] = busy;
-    counted[2] = down;
-  }
+  // Until the nearest deadline, and at least once a second.
+  Wait nextWait() const;
+  void updateGauges();
 
   // -- One connection -----------------------------------------------------------------------------------
 
   // Registers the connection's current socket for `events` (libpq may change the socket while it
   // connects, trying the addresses of a name one by one).
-  void watch(Connection& connection, uint32_t events) {
-    const int fd = PQsocket(connection.conn.get());
-    epoll_event event{};
-    event.events = events;
-    event.data.ptr = &connection;
-    if (fd != connection.fd) {
-      if (connection.fd >= 0) {
-        epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nullptr);  // fails harmlessly if libpq closed it
-      }
-      connection.fd = fd;
-      if (fd >= 0) {
-        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
-      }
-    } else if (events != connection.events) {
-      if (epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event) != 0 && errno == ENOENT) {
-        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);  // a new socket that got the closed one's number
-      }
-    }
-    connection.events = events;
-  }
+  Status watchSocket(Connection& connection, uint32_t events);
 
-  void unwatch(Connection& connection) {
-    if (connection.fd >= 0) {
-      epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nullptr);
-    }
-    connection.fd = -1;
-    connection.events = 0;
-  }
+  // A socket that cannot leave the set now leaves it when libpq closes it, right after.
+  void unwatchSocket(Connection& connection);
+  void startConnecting(Connection& connection);
+  void continueConnecting(Connection& connection);
 
-  void startConnecting(Connection& connection) {
-    ConnectParams params(url, options.pool);
-    connection.conn.reset(PQconnectStartParams(params.keywords(), params.values(), 1));
-    if (!connection.conn || PQstatus(connection.conn.get()) == CONNECTION_BAD) {
-      connectFailed(connection, connectionError(connection.conn.get()));
-      return;
-    }
-    PQsetnonblocking(connection.conn.get(), 1);
-    connection.state = Connection::State::kConnecting;
-    connection.connectDeadline = Clock::now() + options.pool.connectTimeout;
-    watch(connection, EPOLLOUT);  // libpq: poll for writing first
-  }
-
-  void continueConnecting(Connection& connection) {
-    switch (PQconnectPoll(connection.conn.get())) {
-      case PGRES_POLLING_READING:
-        watch(connection, EPOLLIN);
-        return;
-      case PGRES_POLLING_WRITING:
-        watch(connection, EPOLLOUT);
-        return;
-      case PGRES_POLLING_OK:
-        if (PQenterPipelineMode(connection.conn.get()) != 1) {
-          connectFailed(connection, connectionError(connection.conn.get()));
-          return;
-        }
-        connection.state = Connection::State::kReady;
-        connection.backoff = milliseconds(0);
-        connection.prepared.assign(statements.size(), false);
-        watch(connection, EPOLLIN);
-        return;
-      default:
-        connectFailed(connection, connectionError(connection.conn.get()));
-        return;
-    }
-  }
-
-  void connectFailed(Connection& connection, const std::string& why) {
-    unwatch(connection);
-    connection.conn.reset();
-    connection.state = Connection::State::kDown;
-    connection.backoff =
-        std::min(options.pool.maxBackoff, std::max(milliseconds(100), connection.backoff * 2));
-    connection.nextAttempt = Clock::now() + connection.backoff;
-    lastError = "database unavailable: " + why;
-    failIfAllDown();
-  }
+  // While connecting: a socket the loop cannot watch fails the connect.
+  void watchOrFail(Connection& connection, uint32_t events);
+  void connectFailed(Connection& connection, const std::string& why);
 
   // Forgets a connection that is no longer usable; the next call that needs it reconnects at once (the
   // server restarted or failed over, or never answered).
-  void drop(Connection& connection) {
-    unwatch(connection);
-    connection.conn.reset();
-    connection.state = Connection::State::kDown;
-    connection.nextAttempt = {};
-  }
-
-  void failInFlight(Connection& connection, const std::string& why) {
-    auto calls = std::move(connection.inFlight);
-    connection.inFlight.clear();
-    for (auto& call : calls) {
-      call.done(failed(Status::unavailable(why)));
-    }
-  }
+  void drop(Connection& connection);
+  void failInFlight(Connection& connection, const std::string& why);
 
   // The server closed the connection or it broke: calls in flight that may run twice go first in the
   // queue again (once), the others end kUnavailable.
-  void lost(Connection& connection) {
-    const std::string why = "database connection lost: " + connectionError(connection.conn.get());
-    auto calls = std::move(connection.inFlight);
-    connection.inFlight.clear();
-    drop(connection);
-    lastError = why;
-    for (auto it = calls.rbegin(); it != calls.rend(); ++it) {
-      const bool mayRetry = it->statement != kPing && statements[it->statement].retry == Retry::kOnReconnect;
-      if (mayRetry && !it->retried) {
-        it->retried = true;
-        it->answer.reset();
-        waiting.push_front(std::move(*it));
-      } else {
-        it->done(failed(Status::unavailable(why)));
-      }
-    }
-  }
-
-  void handle(Connection& connection, uint32_t events) {
-    if (connection.state == Connection::State::kConnecting) {
-      continueConnecting(connection);
-      return;
-    }
-    if (connection.state != Connection::State::kReady) {
-      return;  // an event for a socket dropped earlier in this batch
-    }
-    if ((events & EPOLLOUT) != 0) {
-      flush(connection);
-    }
-    if (connection.state == Connection::State::kReady && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0) {
-      readAnswers(connection);
-    }
-  }
-
-  void send(Connection& connection, Call call) {
-    PGconn* conn = connection.conn.get();
-    bool sent = true;
-    call.commandsLeft = 1;
-    call.preparing = false;
-    if (call.statement == kPing) {
-      sent = PQsendQueryParams(conn, "SELECT 1", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
-    } else {
-      const Statement& statement = statements[call.statement];
-      std::vector<const char*> values;
-      values.reserve(call.params.size());
-      for (const auto& param : call.params) {
-        values.push_back(param ? param->c_str() : nullptr);
-      }
-      const int count = static_cast<int>(values.size());
-      // Prepared on first use per connection, so that statements may name tables migrations create. The
-      // prepare goes in the same pipeline segment: if it fails, the statement is not run.
-      if (!statement.planEachCall && !connection.prepared[call.statement]) {
-        sent = PQsendPrepare(conn, statement.name.c_str(), statement.sql.c_str(), 0, nullptr) == 1;
-        connection.prepared[call.statement] = true;
-        call.commandsLeft = 2;
-        call.preparing = true;
-      }
-      sent = sent && (statement.planEachCall ? PQsendQueryParams(conn, statement.sql.c_str(), count, nullptr,
-                                                                 values.data(), nullptr, nullptr, 0)
-                                             : PQsendQueryPrepared(conn, statement.name.c_str(), count,
-                                                                   values.data(), nullptr, nullptr, 0)) == 1;
-    }
-    // One sync point per call: each is its own transaction, and one's failure aborts no other.
-    sent = sent && PQpipelineSync(conn) == 1;
-    call.sentAt = Clock::now();
-    connection.inFlight.push_back(std::move(call));
-    if (!sent) {
-      lost(connection);
-      return;
-    }
-    // The statements of one turn of the loop go to the server in one write (flushAll): it wakes once
-    // for all of them.
-    if (!connection.unflushed) {
-      connection.unflushed = true;
-      unflushed.push_back(&connection);
-    }
-  }
-
-  void flushAll() {
-    for (Connection* connection : unflushed) {
-      connection->unflushed = false;
-      if (connection->state == Connection::State::kReady) {
-        flush(*connection);
-      }
-    }
-    unflushed.clear();
-  }
-
-  void flush(Connection& connection) {
-    const int left = PQflush(connection.conn.get());
-    if (left < 0) {
-      lost(connection);
-      return;
-    }
-    watch(connection, left == 0 ? EPOLLIN : EPOLLIN | EPOLLOUT);
-  }
-
-  void readAnswers(Connection& connection) {
-    PGconn* conn = connection.conn.get();
-    if (PQconsumeInput(conn) == 0) {
-      lost(connection);
-      return;
-    }
-    while (!connection.inFlight.empty() && PQisBusy(conn) == 0) {
-      ResultPtr result(PQgetResult(conn));
-      Call& call = connection.inFlight.front();
-      if (!result) {
-        // The end of one command's answers.
-        if (call.commandsLeft == 0) {
-          break;
-        }
-        --call.commandsLeft;
-        call.preparing = false;
-        continue;
-      }
-      if (PQresultStatus(result.get()) == PGRES_PIPELINE_SYNC) {
-        Call done = std::move(call);
-        connection.inFlight.pop_front();
-        done.done(classify(conn, std::move(done.answer)));
-        continue;
-      }
-      if (call.preparing && !succeeded(result.get()) && call.statement != kPing) {
-        connection.prepared[call.statement] = false;
-      }
-      if (!call.answer || succeeded(call.answer.get())) {
-        call.answer = std::move(result);
-      }
-    }
-    if (PQstatus(conn) != CONNECTION_OK) {
-      lost(connection);
-    }
-  }
+  void lost(Connection& connection) { lost(connection, connectionError(connection.conn.get())); }
+  void lost(Connection& connection, const std::string& cause);
+  void handle(Connection& connection, uint32_t events);
+  void send(Connection& connection, Call call);
+  void flushAll();
+  void flush(Connection& connection);
+  void readAnswers(Connection& connection);
 };
+
+Wait AsyncPool::Loop::onTurn() {
+  for (auto& call : inbox.take()) {
+    queue(std::move(call));
+  }
+  expire(Clock::now());
+  pump();
+  flushAll();
+  updateGauges();
+  return nextWait();
+}
+
+void AsyncPool::Loop::onShutdown() {
+  for (auto& connection : connections) {
+    failInFlight(*connection, "shutting down");
+    connection->conn.reset();
+  }
+  std::deque<Call> left = std::move(waiting);
+  waiting.clear();
+  for (auto& call : inbox.take()) {
+    left.push_back(std::move(call));
+  }
+  for (auto& call : left) {
+    call.done(failed(Status::unavailable("database pool shutting down")));
+  }
+}
+
+void AsyncPool::Loop::queue(Call call) {
+  if (waiting.size() >= options.queueLimit) {
+    call.done(failed(Status::unavailable("too many statements are waiting for a database connection")));
+    return;
+  }
+  waiting.push_back(std::move(call));
+}
+
+void AsyncPool::Loop::pump() {
+  while (!waiting.empty()) {
+    Connection* target = nullptr;
+    for (auto& connection : connections) {
+      if (connection->state == Connection::State::kReady &&
+          connection->inFlight.size() < options.pipelineDepth &&
+          (target == nullptr || connection->inFlight.size() < target->inFlight.size())) {
+        target = connection.get();
+      }
+    }
+    if (target == nullptr) {
+      break;
+    }
+    Call call = std::move(waiting.front());
+    waiting.pop_front();
+    send(*target, std::move(call));
+  }
+  if (waiting.empty()) {
+    return;
+  }
+  // One connection opened per call that has to wait, each will take pipelineDepth.
+  const auto now = Clock::now();
+  size_t coming = 0;
+  for (auto& connection : connections) {
+    coming += connection->state == Connection::State::kConnecting ? options.pipelineDepth : 0;
+  }
+  for (auto& connection : connections) {
+    if (coming >= waiting.size()) {
+      break;
+    }
+    if (connection->state == Connection::State::kDown && connection->nextAttempt <= now) {
+      startConnecting(*connection);
+      coming += connection->state == Connection::State::kConnecting ? options.pipelineDepth : 0;
+    }
+  }
+  failIfAllDown();
+}
+
+void AsyncPool::Loop::failIfAllDown() {
+  if (waiting.empty() || std::any_of(connections.begin(), connections.end(),
+                                     [](const auto& c) { return c->state != Connection::State::kDown; })) {
+    return;
+  }
+  const auto now = Clock::now();
+  auto next = std::min_element(connections.begin(), connections.end(),
+                               [](const auto& a, const auto& b) { return a->nextAttempt < b->nextAttempt; });
+  const auto in = std::chrono::duration_cast<milliseconds>((*next)->nextAttempt - now).count();
+  failWaiting(lastError + " (next reconnect attempt in " + std::to_string(std::max<int64_t>(in, 0)) + " ms)");
+}
+
+void AsyncPool::Loop::failWaiting(const std::string& why) {
+  auto calls = std::move(waiting);
+  waiting.clear();
+  for (auto& call : calls) {
+    call.done(failed(Status::unavailable(why)));
+  }
+}
+
+void AsyncPool::Loop::expire(Clock::time_point now) {
+  while (!waiting.empty() && now - waiting.front().queuedAt >= options.queueWait) {
+    Call call = std::move(waiting.front());
+    waiting.pop_front();
+    call.done(failed(Status::unavailable("no database connection became free in time")));
+  }
+  for (auto& connection : connections) {
+    if (connection->state == Connection::State::kConnecting && now >= connection->connectDeadline) {
+      connectFailed(*connection,
+                    "timeout expired after " + std::to_string(options.pool.connectTimeout.count()) + " ms");
+    } else if (connection->state == Connection::State::kReady && !connection->inFlight.empty() &&
+               now - connection->inFlight.front().sentAt >= answerTimeout) {
+      // Not retried: a server that does not answer would only make the caller wait twice.
+      failInFlight(*connection, "database connection lost: no answer within " +
+                                    std::to_string(answerTimeout.count()) + " ms");
+      drop(*connection);
+    }
+  }
+}
+
+Wait AsyncPool::Loop::nextWait() const {
+  const auto now = Clock::now();
+  auto next = now + milliseconds(1000);
+  if (!waiting.empty()) {
+    next = std::min(next, waiting.front().queuedAt + options.queueWait);
+  }
+  for (const auto& connection : connections) {
+    if (connection->state == Connection::State::kConnecting) {
+      next = std::min(next, connection->connectDeadline);
+    } else if (connection->state == Connection::State::kReady && !connection->inFlight.empty()) {
+      next = std::min(next, connection->inFlight.front().sentAt + answerTimeout);
+    }
+  }
+  return Wait::atMost(std::chrono::ceil<milliseconds>(next - now));
+}
+
+void AsyncPool::Loop::updateGauges() {
+  double idle = 0, busy = 0, down = 0;
+  for (const auto& connection : connections) {
+    if (connection->state != Connection::State::kReady) {
+      ++down;
+    } else if (connection->inFlight.empty()) {
+      ++idle;
+    } else {
+      ++busy;
+    }
+  }
+  gauges.add(idle - counted[0], busy - counted[1], down - counted[2]);
+  counted[0] = idle;
+  counted[1] = busy;
+  counted[2] = down;
+}
+
+Status AsyncPool::Loop::watchSocket(Connection& connection, uint32_t events) {
+  const int fd = PQsocket(connection.conn.get());
+  Status watched = okStatus();
+  if (fd != connection.fd) {
+    unwatchSocket(connection);
+    connection.fd = fd;
+    if (fd >= 0) {
+      watched = watch(fd, events, connection.tag);
+    }
+  } else if (events != connection.events) {
+    watched = rewatch(fd, events, connection.tag);
+  }
+  connection.events = events;
+  return watched;
+}
+
+void AsyncPool::Loop::unwatchSocket(Connection& connection) {
+  if (connection.fd >= 0) {
+    (void)unwatch(connection.fd);
+  }
+  connection.fd = -1;
+  connection.events = 0;
+}
+
+void AsyncPool::Loop::startConnecting(Connection& connection) {
+  ConnectParams params(url, options.pool);
+  connection.conn.reset(PQconnectStartParams(params.keywords(), params.values(), 1));
+  if (!connection.conn || PQstatus(connection.conn.get()) == CONNECTION_BAD) {
+    connectFailed(connection, connectionError(connection.conn.get()));
+    return;
+  }
+  PQsetnonblocking(connection.conn.get(), 1);
+  connection.state = Connection::State::kConnecting;
+  connection.connectDeadline = Clock::now() + options.pool.connectTimeout;
+  watchOrFail(connection, EPOLLOUT);  // libpq: poll for writing first
+}
+
+void AsyncPool::Loop::continueConnecting(Connection& connection) {
+  switch (PQconnectPoll(connection.conn.get())) {
+    case PGRES_POLLING_READING:
+      watchOrFail(connection, EPOLLIN);
+      return;
+    case PGRES_POLLING_WRITING:
+      watchOrFail(connection, EPOLLOUT);
+      return;
+    case PGRES_POLLING_OK:
+      if (PQenterPipelineMode(connection.conn.get()) != 1) {
+        connectFailed(connection, connectionError(connection.conn.get()));
+        return;
+      }
+      connection.state = Connection::State::kReady;
+      connection.backoff = milliseconds(0);
+      connection.prepared.assign(statements.size(), false);
+      watchOrFail(connection, EPOLLIN);
+      return;
+    default:
+      connectFailed(connection, connectionError(connection.conn.get()));
+      return;
+  }
+}
+
+void AsyncPool::Loop::watchOrFail(Connection& connection, uint32_t events) {
+  if (Status watched = watchSocket(connection, events); !watched.ok()) {
+    connectFailed(connection, watched.message());
+  }
+}
+
+void AsyncPool::Loop::connectFailed(Connection& connection, const std::string& why) {
+  unwatchSocket(connection);
+  connection.conn.reset();
+  connection.state = Connection::State::kDown;
+  connection.backoff = std::min(options.pool.maxBackoff, std::max(milliseconds(100), connection.backoff * 2));
+  connection.nextAttempt = Clock::now() + connection.backoff;
+  lastError = "database unavailable: " + why;
+  failIfAllDown();
+}
+
+void AsyncPool::Loop::drop(Connection& connection) {
+  unwatchSocket(connection);
+  connection.conn.reset();
+  connection.state = Connection::State::kDown;
+  connection.nextAttempt = {};
+}
+
+void AsyncPool::Loop::failInFlight(Connection& connection, const std::string& why) {
+  auto calls = std::move(connection.inFlight);
+  connection.inFlight.clear();
+  for (auto& call : calls) {
+    call.done(failed(Status::unavailable(why)));
+  }
+}
+
+void AsyncPool::Loop::lost(Connection& connection, const std::string& cause) {
+  const std::string why = "database connection lost: " + cause;
+  auto calls = std::move(connection.inFlight);
+  connection.inFlight.clear();
+  drop(connection);
+  lastError = why;
+  for (auto it = calls.rbegin(); it != calls.rend(); ++it) {
+    const bool mayRetry = it->statement != kPing && statements[it->statement].retry == Retry::kOnReconnect;
+    if (mayRetry && !it->retried) {
+      it->retried = true;
+      it->answer.reset();
+      waiting.push_front(std::move(*it));
+    } else {
+      it->done(failed(Status::unavailable(why)));
+    }
+  }
+}
+
+void AsyncPool::Loop::handle(Connection& connection, uint32_t events) {
+  if (connection.state == Connection::State::kConnecting) {
+    continueConnecting(connection);
+    return;
+  }
+  if (connection.state != Connection::State::kReady) {
+    return;  // an event for a socket dropped earlier in this batch
+  }
+  if ((events & EPOLLOUT) != 0) {
+    flush(connection);
+  }
+  if (connection.state == Connection::State::kReady && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0) {
+    readAnswers(connection);
+  }
+}
+
+void AsyncPool::Loop::send(Connection& connection, Call call) {
+  PGconn* conn = connection.conn.get();
+  bool sent = true;
+  call.commandsLeft = 1;
+  call.preparing = false;
+  if (call.statement == kPing) {
+    sent = PQsendQueryParams(conn, "SELECT 1", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  } else {
+    const Statement& statement = statements[call.statement];
+    std::vector<const char*> values;
+    values.reserve(call.params.size());
+    for (const auto& param : call.params) {
+      values.push_back(param ? param->c_str() : nullptr);
+    }
+    const int count = static_cast<int>(values.size());
+    // Prepared on first use per connection, so that statements may name tables migrations create. The
+    // prepare goes in the same pipeline segment: if it fails, the statement is not run.
+    if (!statement.planEachCall && !connection.prepared[call.statement]) {
+      sent = PQsendPrepare(conn, statement.name.c_str(), statement.sql.c_str(), 0, nullptr) == 1;
+      connection.prepared[call.statement] = true;
+      call.commandsLeft = 2;
+      call.preparing = true;
+    }
+    sent = sent && (statement.planEachCall ? PQsendQueryParams(conn, statement.sql.c_str(), count, nullptr,
+                                                               values.data(), nullptr, nullptr, 0)
+                                           : PQsendQueryPrepared(conn, statement.name.c_str(), count,
+                                                                 values.data(), nullptr, nullptr, 0)) == 1;
+  }
+  // One sync point per call: each is its own transaction, and one's failure aborts no other.
+  sent = sent && PQpipelineSync(conn) == 1;
+  call.sentAt = Clock::now();
+  connection.inFlight.push_back(std::move(call));
+  if (!sent) {
+    lost(connection);
+    return;
+  }
+  // The statements of one turn of the loop go to the server in one write (flushAll): it wakes once
+  // for all of them.
+  if (!connection.unflushed) {
+    connection.unflushed = true;
+    unflushed.push_back(&connection);
+  }
+}
+
+void AsyncPool::Loop::flushAll() {
+  for (Connection* connection : unflushed) {
+    connection->unflushed = false;
+    if (connection->state == Connection::State::kReady) {
+      flush(*connection);
+    }
+  }
+  unflushed.clear();
+}
+
+void AsyncPool::Loop::flush(Connection& connection) {
+  const int left = PQflush(connection.conn.get());
+  if (left < 0) {
+    lost(connection);
+    return;
+  }
+  if (Status watched = watchSocket(connection, left == 0 ? EPOLLIN : EPOLLIN | EPOLLOUT); !watched.ok()) {
+    lost(connection, watched.message());
+  }
+}
+
+void AsyncPool::Loop::readAnswers(Connection& connection) {
+  PGconn* conn = connection.conn.get();
+  if (PQconsumeInput(conn) == 0) {
+    lost(connection);
+    return;
+  }
+  while (!connection.inFlight.empty() && PQisBusy(conn) == 0) {
+    ResultPtr result(PQgetResult(conn));
+    Call& call = connection.inFlight.front();
+    if (!result) {
+      // The end of one command's answers.
+      if (call.commandsLeft == 0) {
+        break;
+      }
+      --call.commandsLeft;
+      call.preparing = false;
+      continue;
+    }
+    if (PQresultStatus(result.get()) == PGRES_PIPELINE_SYNC) {
+      Call done = std::move(call);
+      connection.inFlight.pop_front();
+      done.done(classify(conn, std::move(done.answer)));
+      continue;
+    }
+    if (call.preparing && !succeeded(result.get()) && call.statement != kPing) {
+      connection.prepared[call.statement] = false;
+    }
+    if (!call.answer || succeeded(call.answer.get())) {
+      call.answer = std::move(result);
+    }
+  }
+  if (PQstatus(conn) != CONNECTION_OK) {
+    lost(connection);
+  }
+}
 
 AsyncPool::AsyncPool(std::string url, std::vector<Statement> statements, AsyncPoolOptions options,
                      ServiceMetrics* metrics, const std::string& service)

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "common/hosted_loop.h"
+#include "common/event_loop.h"
 #include "common/metrics.h"
 #include "common/postgres.h"
 

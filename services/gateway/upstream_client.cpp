@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -91,516 +90,516 @@ StatusOr<std::vector<UpstreamAddress>> resolveWithGetaddrinfo(const std::string&
   return addresses;
 }
 
-struct UpstreamClient::Loop : HostedLoop {
+struct UpstreamClient::Loop : EventLoop {
   UpstreamSettings settings;
-  int epoll = -1;
-  Inbox<Pending> inbox;  // requests from other threads, and from the loop's own
-  std::atomic<bool> stopping{false};
+  Inbox<Pending> inbox{*this};  // requests from other threads, and from the loop's own
 
   // Loop thread only from here on.
-  std::unordered_map<int, std::unique_ptr<Connection>> connections;
-  std::vector<Connection*> idle;  // most recently used last
+  std::unordered_map<int, std::unique_ptr<Connection>> connections;  // by socket, its tag in the epoll set
+  std::vector<Connection*> idle;                                     // most recently used last
   std::deque<Pending> waiting;
   std::vector<std::unique_ptr<Endpoint>> endpoints;
   Clock::time_point resolvedAt{};
   size_t turnOf = 0;  // breaks ties between equally loaded endpoints in turn
   std::vector<char> buffer = std::vector<char>(64 * 1024);
 
-  explicit Loop(UpstreamSettings s) : settings(std::move(s)) {
-    epoll = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.fd = inbox.fd();
-    epoll_ctl(epoll, EPOLL_CTL_ADD, inbox.fd(), &event);
-  }
-  ~Loop() override { close(epoll); }
+  explicit Loop(UpstreamSettings s) : settings(std::move(s)) {}
 
-  // Ends `pending` without an answer (upstream_client.h: the failure's reason says why).
-  static void answer(Pending& pending, Status failure) { pending.done(std::move(failure)); }
+  void onReady(Tag tag, uint32_t events) override;
+  // After what was ready: the requests that arrived, then deadlines.
+  Wait onTurn() override;
+  void onShutdown() override;
+
+  // -- The upstream's addresses ---------------------------------------------------------------------------
 
   // The upstream's addresses, asked again every resolveInterval; kUnavailable when the name has none
   // yet. Addresses the answer no longer has are retired: their idle connections close now, busy ones
   // after their request.
-  Status resolve() {
-    auto now = Clock::now();
-    if (!endpoints.empty() && now - resolvedAt < settings.resolveInterval) {
-      return okStatus();
-    }
-    StatusOr<std::vector<UpstreamAddress>> found = settings.resolver(settings.host, settings.port);
-    if (!found.ok() || found->empty()) {
-      // A name server that is away keeps the last answer in use (and is asked again next turn).
-      if (!endpoints.empty()) {
-        return okStatus();
-      }
-      return found.ok() ? Status::unavailable("cannot resolve " + settings.host + ": no address")
-                        : found.status();
-    }
-    resolvedAt = now;
-    for (auto& endpoint : endpoints) {
-      endpoint->listed = std::any_of(found->begin(), found->end(), [&](const UpstreamAddress& address) {
-        return sameAddress(address, endpoint->address);
-      });
-    }
-    for (const UpstreamAddress& address : *found) {
-      bool known = std::any_of(endpoints.begin(), endpoints.end(),
-                               [&](const auto& endpoint) { return sameAddress(endpoint->address, address); });
-      if (!known) {
-        endpoints.push_back(std::make_unique<Endpoint>(Endpoint{address}));
-      }
-    }
-    std::vector<Connection*> retired;
-    for (Connection* connection : idle) {
-      if (!connection->endpoint->listed) {
-        retired.push_back(connection);
-      }
-    }
-    for (Connection* connection : retired) {
-      closeConnection(connection);
-    }
-    forgetRetired();
-    return okStatus();
-  }
-
-  void forgetRetired() {
-    endpoints.erase(
-        std::remove_if(endpoints.begin(), endpoints.end(),
-                       [](const auto& endpoint) { return !endpoint->listed && endpoint->connections == 0; }),
-        endpoints.end());
-  }
-
+  Status resolve();
+  void forgetRetired();
   // The listed endpoint with the fewest requests in flight, one not passed over first; among equals,
   // each in turn.
-  Endpoint* leastLoaded() {
-    const auto now = Clock::now();
-    Endpoint* best = nullptr;
-    bool bestUp = false;
-    const size_t count = endpoints.size();
-    for (size_t i = 0; i < count; ++i) {
-      Endpoint* candidate = endpoints[(turnOf + i) % count].get();
-      const bool up = candidate->passedOverUntil <= now;
-      if (candidate->listed &&
-          (best == nullptr || (up && !bestUp) || (up == bestUp && candidate->inFlight < best->inFlight))) {
-        best = candidate;
-        bestUp = up;
-      }
-    }
-    ++turnOf;
-    return best;
-  }
-
+  Endpoint* leastLoaded();
   // A connect to `endpoint` failed, so its request was never sent: the address is passed over until the
   // name is next asked. Whether another address is up to try the request on instead.
-  bool passOver(Endpoint* endpoint) {
-    const auto now = Clock::now();
-    endpoint->passedOverUntil = now + settings.resolveInterval;
-    return std::any_of(endpoints.begin(), endpoints.end(), [&](const auto& other) {
-      return other.get() != endpoint && other->listed && other->passedOverUntil <= now;
-    });
-  }
+  bool passOver(Endpoint* endpoint);
 
-  // `pending` could not be sent on the connection it was given: once more on a new connection to the
-  // least loaded address when `elsewhere` (a container just removed by `--scale`, a pod gone), else failed.
-  void retryOrFail(Pending pending, bool elsewhere, const std::string& reason) {
-    if (elsewhere && !pending.retried) {
-      pending.retried = true;
-      open(nullptr, std::move(pending));
-      return;
-    }
-    answer(pending, unreachable(reason));
-  }
-
-  void connectFailed(Connection* connection, const std::string& reason) {
-    const bool elsewhere = passOver(connection->endpoint);
-    Pending pending = std::move(connection->current);
-    closeConnection(connection);
-    retryOrFail(std::move(pending), elsewhere, reason);
-    next();
-  }
-
-  // The most recently used idle connection to `endpoint` (any endpoint: nullptr), taken out of `idle`.
-  Connection* takeIdle(const Endpoint* endpoint) {
-    for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
-      if (endpoint == nullptr || (*it)->endpoint == endpoint) {
-        Connection* connection = *it;
-        idle.erase(std::next(it).base());
-        return connection;
-      }
-    }
-    return nullptr;
-  }
-
-  // A connection enters or leaves the connecting/busy phases: its endpoint's load follows.
-  static void setPhase(Connection* connection, Connection::Phase phase) {
-    const bool wasLoaded = connection->phase != Connection::Phase::kIdle;
-    const bool isLoaded = phase != Connection::Phase::kIdle;
-    if (wasLoaded != isLoaded) {
-      connection->endpoint->inFlight += isLoaded ? 1 : static_cast<size_t>(-1);
-    }
-    connection->phase = phase;
-  }
-
-  void closeConnection(Connection* connection) {
-    for (auto it = idle.begin(); it != idle.end(); ++it) {
-      if (*it == connection) {
-        idle.erase(it);
-        break;
-      }
-    }
-    setPhase(connection, Connection::Phase::kIdle);
-    --connection->endpoint->connections;
-    const bool retired = !connection->endpoint->listed;
-    ::close(connection->fd);
-    connections.erase(connection->fd);
-    if (retired) {
-      forgetRetired();
-    }
-  }
-
-  // Whether a connection that just carried its request may carry another.
-  bool stillFresh(const Connection* connection) const {
-    if (!connection->endpoint->listed) {
-      return false;
-    }
-    if (settings.connectionMaxRequests != 0 && connection->requests >= settings.connectionMaxRequests) {
-      return false;
-    }
-    return settings.connectionMaxAge.count() == 0 ||
-           Clock::now() - connection->opened < settings.connectionMaxAge;
-  }
+  // -- Scheduling -----------------------------------------------------------------------------------------
 
   // Gives a request a connection: an idle one to the least loaded address, a new one to it, an idle one
   // elsewhere when no more may open, or a place in the queue.
-  void dispatch(Pending pending) {
+  void dispatch(Pending pending);
+  // A connection came free or a slot opened: the longest-waiting request takes it.
+  void next();
+  // `pending` could not be sent on the connection it was given: once more on a new connection to the
+  // least loaded address when `elsewhere` (a container just removed by `--scale`, a pod gone), else failed.
+  void retryOrFail(Pending pending, bool elsewhere, const std::string& reason);
+  // The most recently used idle connection to `endpoint` (any endpoint: nullptr), taken out of `idle`.
+  Connection* takeIdle(const Endpoint* endpoint);
+  // Answers requests past their deadline; returns the wait until the next deadline.
+  Wait expire();
+  // Ends `pending` without an answer (upstream_client.h: the failure's reason says why).
+  static void answer(Pending& pending, Status failure) { pending.done(std::move(failure)); }
+
+  // -- One connection -------------------------------------------------------------------------------------
+
+  // A new connection to `endpoint` (nullptr: the least loaded), carrying `pending` once connected.
+  void open(Endpoint* endpoint, Pending pending);
+  void connected(Connection* connection);
+  void connectFailed(Connection* connection, const std::string& reason);
+  void start(Connection* connection, Pending pending);
+  // Asks for writability or stops asking; false when the loop could not, and the connection failed.
+  bool watchWrites(Connection* connection, bool writes);
+  // Writes what is left of the request; false when the connection failed (and was handled).
+  bool flush(Connection* connection);
+  void receive(Connection* connection);
+  // The connection broke while it carried a request: a reused one that gave no byte of an answer was
+  // most likely closed by the upstream while idle, so the request goes once more on a new connection.
+  void broken(Connection* connection, const std::string& reason);
+  void fail(Connection* connection, Status failure);
+  void finished(Connection* connection);
+  // Whether a connection that just carried its request may carry another.
+  bool stillFresh(const Connection* connection) const;
+  // A connection enters or leaves the connecting/busy phases: its endpoint's load follows.
+  static void setPhase(Connection* connection, Connection::Phase phase);
+  void closeConnection(Connection* connection);
+};
+
+Status UpstreamClient::Loop::resolve() {
+  auto now = Clock::now();
+  if (!endpoints.empty() && now - resolvedAt < settings.resolveInterval) {
+    return okStatus();
+  }
+  StatusOr<std::vector<UpstreamAddress>> found = settings.resolver(settings.host, settings.port);
+  if (!found.ok() || found->empty()) {
+    // A name server that is away keeps the last answer in use (and is asked again next turn).
+    if (!endpoints.empty()) {
+      return okStatus();
+    }
+    return found.ok() ? Status::unavailable("cannot resolve " + settings.host + ": no address")
+                      : found.status();
+  }
+  resolvedAt = now;
+  for (auto& endpoint : endpoints) {
+    endpoint->listed = std::any_of(found->begin(), found->end(), [&](const UpstreamAddress& address) {
+      return sameAddress(address, endpoint->address);
+    });
+  }
+  for (const UpstreamAddress& address : *found) {
+    bool known = std::any_of(endpoints.begin(), endpoints.end(),
+                             [&](const auto& endpoint) { return sameAddress(endpoint->address, address); });
+    if (!known) {
+      endpoints.push_back(std::make_unique<Endpoint>(Endpoint{address}));
+    }
+  }
+  std::vector<Connection*> retired;
+  for (Connection* connection : idle) {
+    if (!connection->endpoint->listed) {
+      retired.push_back(connection);
+    }
+  }
+  for (Connection* connection : retired) {
+    closeConnection(connection);
+  }
+  forgetRetired();
+  return okStatus();
+}
+
+void UpstreamClient::Loop::forgetRetired() {
+  endpoints.erase(
+      std::remove_if(endpoints.begin(), endpoints.end(),
+                     [](const auto& endpoint) { return !endpoint->listed && endpoint->connections == 0; }),
+      endpoints.end());
+}
+
+Endpoint* UpstreamClient::Loop::leastLoaded() {
+  const auto now = Clock::now();
+  Endpoint* best = nullptr;
+  bool bestUp = false;
+  const size_t count = endpoints.size();
+  for (size_t i = 0; i < count; ++i) {
+    Endpoint* candidate = endpoints[(turnOf + i) % count].get();
+    const bool up = candidate->passedOverUntil <= now;
+    if (candidate->listed &&
+        (best == nullptr || (up && !bestUp) || (up == bestUp && candidate->inFlight < best->inFlight))) {
+      best = candidate;
+      bestUp = up;
+    }
+  }
+  ++turnOf;
+  return best;
+}
+
+bool UpstreamClient::Loop::passOver(Endpoint* endpoint) {
+  const auto now = Clock::now();
+  endpoint->passedOverUntil = now + settings.resolveInterval;
+  return std::any_of(endpoints.begin(), endpoints.end(), [&](const auto& other) {
+    return other.get() != endpoint && other->listed && other->passedOverUntil <= now;
+  });
+}
+
+void UpstreamClient::Loop::retryOrFail(Pending pending, bool elsewhere, const std::string& reason) {
+  if (elsewhere && !pending.retried) {
+    pending.retried = true;
+    open(nullptr, std::move(pending));
+    return;
+  }
+  answer(pending, unreachable(reason));
+}
+
+void UpstreamClient::Loop::connectFailed(Connection* connection, const std::string& reason) {
+  const bool elsewhere = passOver(connection->endpoint);
+  Pending pending = std::move(connection->current);
+  closeConnection(connection);
+  retryOrFail(std::move(pending), elsewhere, reason);
+  next();
+}
+
+Connection* UpstreamClient::Loop::takeIdle(const Endpoint* endpoint) {
+  for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
+    if (endpoint == nullptr || (*it)->endpoint == endpoint) {
+      Connection* connection = *it;
+      idle.erase(std::next(it).base());
+      return connection;
+    }
+  }
+  return nullptr;
+}
+
+void UpstreamClient::Loop::setPhase(Connection* connection, Connection::Phase phase) {
+  const bool wasLoaded = connection->phase != Connection::Phase::kIdle;
+  const bool isLoaded = phase != Connection::Phase::kIdle;
+  if (wasLoaded != isLoaded) {
+    connection->endpoint->inFlight += isLoaded ? 1 : static_cast<size_t>(-1);
+  }
+  connection->phase = phase;
+}
+
+void UpstreamClient::Loop::closeConnection(Connection* connection) {
+  for (auto it = idle.begin(); it != idle.end(); ++it) {
+    if (*it == connection) {
+      idle.erase(it);
+      break;
+    }
+  }
+  setPhase(connection, Connection::Phase::kIdle);
+  --connection->endpoint->connections;
+  const bool retired = !connection->endpoint->listed;
+  ::close(connection->fd);
+  connections.erase(connection->fd);
+  if (retired) {
+    forgetRetired();
+  }
+}
+
+bool UpstreamClient::Loop::stillFresh(const Connection* connection) const {
+  if (!connection->endpoint->listed) {
+    return false;
+  }
+  if (settings.connectionMaxRequests != 0 && connection->requests >= settings.connectionMaxRequests) {
+    return false;
+  }
+  return settings.connectionMaxAge.count() == 0 ||
+         Clock::now() - connection->opened < settings.connectionMaxAge;
+}
+
+void UpstreamClient::Loop::dispatch(Pending pending) {
+  if (Status resolved = resolve(); !resolved.ok()) {
+    answer(pending, unreachable(resolved.message()));
+    return;
+  }
+  Endpoint* target = leastLoaded();
+  Connection* connection = takeIdle(target);
+  if (connection == nullptr && connections.size() < settings.maxConnections) {
+    open(target, std::move(pending));
+    return;
+  }
+  if (connection == nullptr) {
+    connection = takeIdle(nullptr);
+  }
+  if (connection != nullptr) {
+    start(connection, std::move(pending));
+    return;
+  }
+  if (waiting.size() >= settings.queueLimit) {
+    answer(pending, overloaded("too many requests are waiting"));
+    return;
+  }
+  waiting.push_back(std::move(pending));
+}
+
+void UpstreamClient::Loop::open(Endpoint* endpoint, Pending pending) {
+  if (endpoint == nullptr) {
     if (Status resolved = resolve(); !resolved.ok()) {
       answer(pending, unreachable(resolved.message()));
       return;
     }
-    Endpoint* target = leastLoaded();
-    Connection* connection = takeIdle(target);
-    if (connection == nullptr && connections.size() < settings.maxConnections) {
-      open(target, std::move(pending));
-      return;
-    }
-    if (connection == nullptr) {
-      connection = takeIdle(nullptr);
-    }
-    if (connection != nullptr) {
-      start(connection, std::move(pending));
-      return;
-    }
-    if (waiting.size() >= settings.queueLimit) {
-      answer(pending, overloaded("too many requests are waiting"));
-      return;
-    }
-    waiting.push_back(std::move(pending));
+    endpoint = leastLoaded();
   }
-
-  // A new connection to `endpoint` (nullptr: the least loaded), carrying `pending` once connected.
-  void open(Endpoint* endpoint, Pending pending) {
-    if (endpoint == nullptr) {
-      if (Status resolved = resolve(); !resolved.ok()) {
-        answer(pending, unreachable(resolved.message()));
-        return;
-      }
-      endpoint = leastLoaded();
-    }
-    const UpstreamAddress& address = endpoint->address;
-    int fd = socket(address.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      answer(pending, unreachable(std::string("socket: ") + std::strerror(errno)));
-      return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length);
-    if (rc != 0 && errno != EINPROGRESS) {
-      std::string reason = std::string("connect: ") + std::strerror(errno);
-      ::close(fd);
-      retryOrFail(std::move(pending), passOver(endpoint), reason);
-      return;
-    }
-    auto owned = std::make_unique<Connection>();
-    Connection* connection = owned.get();
-    connection->fd = fd;
-    connection->endpoint = endpoint;
-    connection->opened = Clock::now();
-    connection->current = std::move(pending);
-    connection->deadline = connection->opened + settings.connectTimeout;
-    ++endpoint->connections;
-    ++endpoint->inFlight;  // kConnecting
-    connections.emplace(fd, std::move(owned));
-    // Level-triggered; writability only while connecting or while a request is partly written.
-    epoll_event event{};
-    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-    event.data.fd = fd;
-    epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
-    connection->watchingWrites = true;
-    if (rc == 0) {
-      connected(connection);
-    }
+  const UpstreamAddress& address = endpoint->address;
+  int fd = socket(address.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    answer(pending, unreachable(std::string("socket: ") + std::strerror(errno)));
+    return;
   }
-
-  void connected(Connection* connection) {
-    Pending pending = std::move(connection->current);
-    start(connection, std::move(pending));
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address.address), address.length);
+  if (rc != 0 && errno != EINPROGRESS) {
+    std::string reason = std::string("connect: ") + std::strerror(errno);
+    ::close(fd);
+    retryOrFail(std::move(pending), passOver(endpoint), reason);
+    return;
   }
-
-  void start(Connection* connection, Pending pending) {
-    setPhase(connection, Connection::Phase::kBusy);
-    ++connection->requests;
-    connection->answerStarted = false;
-    connection->written = 0;
-    connection->response = std::make_unique<UpstreamResponse>(pending.head);
-    connection->current = std::move(pending);
-    connection->deadline = Clock::now() + settings.timeout;
-    // The answer is read when it arrives (EPOLLIN).
-    flush(connection);
+  // Level-triggered; writability only while connecting or while a request is partly written.
+  if (Status watched = watch(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, static_cast<Tag>(fd)); !watched.ok()) {
+    ::close(fd);
+    answer(pending, unreachable(watched.message()));
+    return;
   }
-
-  void watchWrites(Connection* connection, bool watch) {
-    if (connection->watchingWrites == watch) {
-      return;
-    }
-    epoll_event event{};
-    event.events = EPOLLIN | EPOLLRDHUP | (watch ? EPOLLOUT : 0u);
-    event.data.fd = connection->fd;
-    epoll_ctl(epoll, EPOLL_CTL_MOD, connection->fd, &event);
-    connection->watchingWrites = watch;
+  auto owned = std::make_unique<Connection>();
+  Connection* connection = owned.get();
+  connection->fd = fd;
+  connection->endpoint = endpoint;
+  connection->opened = Clock::now();
+  connection->current = std::move(pending);
+  connection->deadline = connection->opened + settings.connectTimeout;
+  ++endpoint->connections;
+  ++endpoint->inFlight;  // kConnecting
+  connections.emplace(fd, std::move(owned));
+  connection->watchingWrites = true;
+  if (rc == 0) {
+    connected(connection);
   }
+}
 
-  // Writes what is left of the request; false when the connection failed (and was handled).
-  bool flush(Connection* connection) {
-    const std::string& request = connection->current.request;
-    while (connection->written < request.size()) {
-      ssize_t sent = ::send(connection->fd, request.data() + connection->written,
-                            request.size() - connection->written, MSG_NOSIGNAL);
-      if (sent > 0) {
-        connection->written += static_cast<size_t>(sent);
-      } else if (sent < 0 && (errno == EAGAIN || errno == EINTR)) {
-        watchWrites(connection, true);
-        return true;
-      } else {
-        broken(connection, std::string("send: ") + std::strerror(errno));
-        return false;
-      }
-    }
-    watchWrites(connection, false);
+void UpstreamClient::Loop::connected(Connection* connection) {
+  Pending pending = std::move(connection->current);
+  start(connection, std::move(pending));
+}
+
+void UpstreamClient::Loop::start(Connection* connection, Pending pending) {
+  setPhase(connection, Connection::Phase::kBusy);
+  ++connection->requests;
+  connection->answerStarted = false;
+  connection->written = 0;
+  connection->response = std::make_unique<UpstreamResponse>(pending.head);
+  connection->current = std::move(pending);
+  connection->deadline = Clock::now() + settings.timeout;
+  // The answer is read when it arrives (EPOLLIN).
+  flush(connection);
+}
+
+bool UpstreamClient::Loop::watchWrites(Connection* connection, bool writes) {
+  if (connection->watchingWrites == writes) {
     return true;
   }
+  const uint32_t events = EPOLLIN | EPOLLRDHUP | (writes ? EPOLLOUT : 0u);
+  if (Status watched = rewatch(connection->fd, events, static_cast<Tag>(connection->fd)); !watched.ok()) {
+    fail(connection, unreachable(watched.message()));
+    return false;
+  }
+  connection->watchingWrites = writes;
+  return true;
+}
 
-  void receive(Connection* connection) {
-    for (;;) {
-      ssize_t got = ::recv(connection->fd, buffer.data(), buffer.size(), 0);
-      if (got > 0) {
-        if (connection->phase != Connection::Phase::kBusy) {
-          // Bytes nobody asked for: the connection is out of step; drop it.
-          closeConnection(connection);
-          return;
-        }
-        connection->answerStarted = true;
-        connection->response->feed(buffer.data(), static_cast<size_t>(got));
-        if (connection->response->failed()) {
-          fail(connection, unreachable("invalid answer: " + connection->response->error()));
-          return;
-        }
-        if (connection->response->complete()) {
-          finished(connection);
-          return;
-        }
-        continue;
-      }
-      if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
-        return;
-      }
-      // The upstream closed (got == 0) or reset the connection.
+bool UpstreamClient::Loop::flush(Connection* connection) {
+  const std::string& request = connection->current.request;
+  while (connection->written < request.size()) {
+    ssize_t sent = ::send(connection->fd, request.data() + connection->written,
+                          request.size() - connection->written, MSG_NOSIGNAL);
+    if (sent > 0) {
+      connection->written += static_cast<size_t>(sent);
+    } else if (sent < 0 && (errno == EAGAIN || errno == EINTR)) {
+      return watchWrites(connection, true);
+    } else {
+      broken(connection, std::string("send: ") + std::strerror(errno));
+      return false;
+    }
+  }
+  return watchWrites(connection, false);
+}
+
+void UpstreamClient::Loop::receive(Connection* connection) {
+  for (;;) {
+    ssize_t got = ::recv(connection->fd, buffer.data(), buffer.size(), 0);
+    if (got > 0) {
       if (connection->phase != Connection::Phase::kBusy) {
+        // Bytes nobody asked for: the connection is out of step; drop it.
         closeConnection(connection);
         return;
       }
-      if (got == 0) {
-        connection->response->endOfStream();
-        if (connection->response->complete()) {
-          finished(connection);
-          return;
-        }
+      connection->answerStarted = true;
+      connection->response->feed(buffer.data(), static_cast<size_t>(got));
+      if (connection->response->failed()) {
+        fail(connection, unreachable("invalid answer: " + connection->response->error()));
+        return;
       }
-      broken(connection,
-             got == 0 ? "upstream closed the connection" : std::string("recv: ") + std::strerror(errno));
+      if (connection->response->complete()) {
+        finished(connection);
+        return;
+      }
+      continue;
+    }
+    if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
       return;
     }
-  }
-
-  // The connection broke while it carried a request: a reused one that gave no byte of an answer was
-  // most likely closed by the upstream while idle, so the request goes once more on a new connection.
-  void broken(Connection* connection, const std::string& reason) {
-    if (connection->reused && !connection->answerStarted && !connection->current.retried) {
-      Pending pending = std::move(connection->current);
-      pending.retried = true;
+    // The upstream closed (got == 0) or reset the connection.
+    if (connection->phase != Connection::Phase::kBusy) {
       closeConnection(connection);
-      if (connections.size() < settings.maxConnections) {
-        open(nullptr, std::move(pending));
-      } else {
-        waiting.push_front(std::move(pending));
-      }
       return;
     }
-    fail(connection, unreachable(reason));
+    if (got == 0) {
+      connection->response->endOfStream();
+      if (connection->response->complete()) {
+        finished(connection);
+        return;
+      }
+    }
+    broken(connection,
+           got == 0 ? "upstream closed the connection" : std::string("recv: ") + std::strerror(errno));
+    return;
   }
+}
 
-  void fail(Connection* connection, Status failure) {
+void UpstreamClient::Loop::broken(Connection* connection, const std::string& reason) {
+  if (connection->reused && !connection->answerStarted && !connection->current.retried) {
     Pending pending = std::move(connection->current);
+    pending.retried = true;
     closeConnection(connection);
-    answer(pending, std::move(failure));
-    next();
-  }
-
-  void finished(Connection* connection) {
-    UpstreamAnswer result;
-    result.status = connection->response->status();
-    result.headers = connection->response->headers();
-    result.body = std::move(connection->response->body());
-    bool reusable = connection->response->reusable() && stillFresh(connection);
-    Pending pending = std::move(connection->current);
-    connection->response.reset();
-    if (reusable) {
-      setPhase(connection, Connection::Phase::kIdle);
-      connection->reused = true;
-      idle.push_back(connection);
+    if (connections.size() < settings.maxConnections) {
+      open(nullptr, std::move(pending));
     } else {
-      closeConnection(connection);
+      waiting.push_front(std::move(pending));
     }
-    pending.done(std::move(result));
-    next();
+    return;
   }
+  fail(connection, unreachable(reason));
+}
 
-  // A connection came free or a slot opened: the longest-waiting request takes it.
-  void next() {
-    while (!waiting.empty() && (!idle.empty() || connections.size() < settings.maxConnections)) {
-      Pending pending = std::move(waiting.front());
-      waiting.pop_front();
-      dispatch(std::move(pending));
-    }
+void UpstreamClient::Loop::fail(Connection* connection, Status failure) {
+  Pending pending = std::move(connection->current);
+  closeConnection(connection);
+  answer(pending, std::move(failure));
+  next();
+}
+
+void UpstreamClient::Loop::finished(Connection* connection) {
+  UpstreamAnswer result;
+  result.status = connection->response->status();
+  result.headers = connection->response->headers();
+  result.body = std::move(connection->response->body());
+  bool reusable = connection->response->reusable() && stillFresh(connection);
+  Pending pending = std::move(connection->current);
+  connection->response.reset();
+  if (reusable) {
+    setPhase(connection, Connection::Phase::kIdle);
+    connection->reused = true;
+    idle.push_back(connection);
+  } else {
+    closeConnection(connection);
   }
+  pending.done(std::move(result));
+  next();
+}
 
-  void onEvent(int fd, uint32_t events) {
-    auto it = connections.find(fd);
-    if (it == connections.end()) {
+void UpstreamClient::Loop::next() {
+  while (!waiting.empty() && (!idle.empty() || connections.size() < settings.maxConnections)) {
+    Pending pending = std::move(waiting.front());
+    waiting.pop_front();
+    dispatch(std::move(pending));
+  }
+}
+
+void UpstreamClient::Loop::onReady(Tag tag, uint32_t events) {
+  const int fd = static_cast<int>(tag);
+  auto it = connections.find(fd);
+  if (it == connections.end()) {
+    return;
+  }
+  Connection* connection = it->second.get();
+  if (connection->phase == Connection::Phase::kConnecting) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
       return;
     }
-    Connection* connection = it->second.get();
+    int error = 0;
+    socklen_t length = sizeof error;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error != 0) {
+      connectFailed(connection, std::string("connect: ") + std::strerror(error));
+      return;
+    }
+    connected(connection);
+    return;
+  }
+  if (connection->phase == Connection::Phase::kBusy && (events & EPOLLOUT)) {
+    if (!flush(connection)) {
+      return;
+    }
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
+    receive(connection);
+  }
+}
+
+Wait UpstreamClient::Loop::onTurn() {
+  for (auto& pending : inbox.take()) {
+    dispatch(std::move(pending));
+  }
+  return expire();
+}
+
+Wait UpstreamClient::Loop::expire() {
+  auto now = Clock::now();
+  Clock::time_point nearest = Clock::time_point::max();
+  std::vector<Connection*> expired;
+  for (auto& [fd, connection] : connections) {
+    if (connection->phase == Connection::Phase::kIdle) {
+      continue;
+    }
+    if (connection->deadline <= now) {
+      expired.push_back(connection.get());
+    } else if (connection->deadline < nearest) {
+      nearest = connection->deadline;
+    }
+  }
+  for (Connection* connection : expired) {
     if (connection->phase == Connection::Phase::kConnecting) {
-      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-        return;
-      }
-      int error = 0;
-      socklen_t length = sizeof error;
-      getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
-      if (error != 0) {
-        connectFailed(connection, std::string("connect: ") + std::strerror(error));
-        return;
-      }
-      connected(connection);
-      return;
-    }
-    if (connection->phase == Connection::Phase::kBusy && (events & EPOLLOUT)) {
-      if (!flush(connection)) {
-        return;
-      }
-    }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
-      receive(connection);
+      connectFailed(connection,
+                    "connect timed out after " + std::to_string(settings.connectTimeout.count()) + " ms");
+    } else {
+      fail(connection, timedOut("no answer within " + std::to_string(settings.timeout.count()) + " ms"));
     }
   }
-
-  // Answers requests past their deadline; returns the wait until the next deadline (-1: none).
-  int expire() {
-    auto now = Clock::now();
-    Clock::time_point nearest = Clock::time_point::max();
-    std::vector<Connection*> expired;
-    for (auto& [fd, connection] : connections) {
-      if (connection->phase == Connection::Phase::kIdle) {
-        continue;
-      }
-      if (connection->deadline <= now) {
-        expired.push_back(connection.get());
-      } else if (connection->deadline < nearest) {
-        nearest = connection->deadline;
-      }
-    }
-    for (Connection* connection : expired) {
-      if (connection->phase == Connection::Phase::kConnecting) {
-        connectFailed(connection,
-                      "connect timed out after " + std::to_string(settings.connectTimeout.count()) + " ms");
-      } else {
-        fail(connection, timedOut("no answer within " + std::to_string(settings.timeout.count()) + " ms"));
-      }
-    }
-    if (!expired.empty()) {
-      return 0;
-    }
-    if (nearest == Clock::time_point::max()) {
-      return -1;
-    }
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(nearest - now).count() + 1;
-    return static_cast<int>(wait);
+  if (!expired.empty()) {
+    return Wait::now();
   }
-
-  int pollFd() const override { return epoll; }
-
-  void turn(bool readable) override {
-    inbox.own();
-    pass(readable ? 0 : kNoLook);
+  if (nearest == Clock::time_point::max()) {
+    return Wait::forever();
   }
+  return Wait::atMost(std::chrono::duration_cast<std::chrono::milliseconds>(nearest - now) +
+                      std::chrono::milliseconds(1));
+}
 
-  // The loop on a thread of its own.
-  void serve() {
-    inbox.own();
-    int timeout = -1;
-    while (!stopping) {
-      timeout = pass(timeout);
-    }
-    shutdown();
+void UpstreamClient::Loop::onShutdown() {
+  std::deque<Pending> left = inbox.take();
+  for (auto& pending : waiting) {
+    left.push_back(std::move(pending));
   }
-
-  // One turn: what is ready (waiting up to `timeout` ms, -1 for ever, kNoLook: no look at all), the
-  // requests that arrived, then deadlines. Returns how long the next turn may wait.
-  static constexpr int kNoLook = -2;
-  int pass(int timeout) {
-    epoll_event events[64];
-    int count = timeout == kNoLook ? 0 : epoll_wait(epoll, events, 64, timeout);
-    for (int i = 0; i < count; ++i) {
-      if (events[i].data.fd == inbox.fd()) {
-        inbox.clearWake();
-      } else {
-        onEvent(events[i].data.fd, events[i].events);
-      }
+  waiting.clear();
+  for (auto& [fd, connection] : connections) {
+    if (connection->phase != Connection::Phase::kIdle) {
+      left.push_back(std::move(connection->current));
     }
-    for (auto& pending : inbox.take()) {
-      dispatch(std::move(pending));
-    }
-    return expire();
+    ::close(fd);
   }
-
-  void shutdown() {
-    std::deque<Pending> left = inbox.take();
-    for (auto& pending : waiting) {
-      left.push_back(std::move(pending));
-    }
-    waiting.clear();
-    for (auto& [fd, connection] : connections) {
-      if (connection->phase != Connection::Phase::kIdle) {
-        left.push_back(std::move(connection->current));
-      }
-      ::close(fd);
-    }
-    connections.clear();
-    idle.clear();
-    for (auto& pending : left) {
-      answer(pending, unreachable("the gateway is shutting down"));
-    }
+  connections.clear();
+  idle.clear();
+  for (auto& pending : left) {
+    answer(pending, unreachable("the gateway is shutting down"));
   }
-};
+}
 
 UpstreamClient::UpstreamClient(UpstreamSettings settings) {
   const size_t count = std::max<size_t>(settings.loops, 1);
