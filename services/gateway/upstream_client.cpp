@@ -32,11 +32,26 @@ Status overloaded(std::string why) {
   return Status::unavailable(std::move(why)).withReason(kUpstreamOverloaded);
 }
 
+// How many times one request is sent again (a refused connect, or a connection that broke before a byte of
+// the answer came back): enough to get past the pods of a scale-down that all go at once, bounded.
+constexpr int kMaxResends = 3;
+
+// GET, HEAD, PUT, DELETE and OPTIONS may be sent again when no answer came back (RFC 9110 9.2.2).
+bool idempotent(const std::string& request) {
+  for (const char* method : {"GET ", "HEAD ", "PUT ", "DELETE ", "OPTIONS "}) {
+    if (request.compare(0, std::strlen(method), method) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 struct Pending {
   std::string request;
   bool head = false;
   UpstreamClient::Done done;
-  bool retried = false;
+  int resends = 0;
+  bool idempotent = false;
 };
 
 // One address of the upstream and what the loop has on it.
@@ -239,8 +254,8 @@ bool UpstreamClient::Loop::passOver(Endpoint* endpoint) {
 }
 
 void UpstreamClient::Loop::retryOrFail(Pending pending, bool elsewhere, const std::string& reason) {
-  if (elsewhere && !pending.retried) {
-    pending.retried = true;
+  if (elsewhere && pending.resends < kMaxResends) {
+    ++pending.resends;
     open(nullptr, std::move(pending));
     return;
   }
@@ -463,10 +478,19 @@ void UpstreamClient::Loop::receive(Connection* connection) {
   }
 }
 
+// The connection broke before a byte of the answer came back. The request is sent again, on a new
+// connection, when that is safe: the connection was reused (the upstream closed it as it went idle, before
+// it could have read the request), or the request is idempotent; a new connection that broke so is to an
+// upstream going away (a pod of a scale-down), whose address is passed over until the name is asked again.
 void UpstreamClient::Loop::broken(Connection* connection, const std::string& reason) {
-  if (connection->reused && !connection->answerStarted && !connection->current.retried) {
-    Pending pending = std::move(connection->current);
-    pending.retried = true;
+  Pending& current = connection->current;
+  if (!connection->answerStarted && (connection->reused || current.idempotent) &&
+      current.resends < kMaxResends) {
+    if (!connection->reused) {
+      passOver(connection->endpoint);
+    }
+    Pending pending = std::move(current);
+    ++pending.resends;
     closeConnection(connection);
     if (connections.size() < settings.maxConnections) {
       open(nullptr, std::move(pending));
@@ -625,7 +649,8 @@ HostedLoop& UpstreamClient::loop(size_t index) {
 }
 
 void UpstreamClient::send(std::string request, bool head, Done done) {
-  loops_.put(Pending{std::move(request), head, std::move(done), false});
+  const bool safe = idempotent(request);
+  loops_.put(Pending{std::move(request), head, std::move(done), 0, safe});
 }
 
 }  // namespace mp::gateway

@@ -71,7 +71,9 @@ inline constexpr const char kUpstreamOverloaded[] = "UpstreamOverloaded";
 // used idle connection, or a new one; connections to an address the name no longer has are closed. A request
 // goes to the loop of the thread that sends it when that thread drives one, else to the next loop in turn. A
 // request that meets a reused connection the upstream has meanwhile closed (no byte of an answer came back)
-// is sent once more on a new connection, as libcurl and nginx do. send() is thread-safe; `done` runs on the
+// is sent again on a new connection, as libcurl and nginx do; so is an idempotent one (GET, HEAD, PUT,
+// DELETE, OPTIONS) whose new connection broke before an answer, and one whose connect was refused, on
+// another address (at most 3 times). send() is thread-safe; `done` runs on the
 // loop's thread, exactly once per request, and must not block.
 class UpstreamClient {
  public:

@@ -59,10 +59,11 @@ UpstreamSettings settingsFor(uint16_t port) {
 }
 
 // Sends one request and waits (at most 10 s) for how it ended.
-std::shared_future<StatusOr<UpstreamAnswer>> send(UpstreamClient& client) {
+std::shared_future<StatusOr<UpstreamAnswer>> send(UpstreamClient& client,
+                                                  const std::string& request = kRequest) {
   auto promise = std::make_shared<std::promise<StatusOr<UpstreamAnswer>>>();
   std::shared_future<StatusOr<UpstreamAnswer>> ended = promise->get_future().share();
-  client.send(kRequest, false,
+  client.send(request, false,
               [promise](StatusOr<UpstreamAnswer> result) { promise->set_value(std::move(result)); });
   return ended;
 }
@@ -105,9 +106,12 @@ TEST(UpstreamClient, ASentRequestWithoutAnAnswerTimesOutAndOneMoreThanTheQueueIs
 
 // A keep-alive HTTP/1.1 upstream on one loopback address (127.0.0.N, a port of the kernel's choice) that
 // answers every bodiless request 200 and counts connections and requests; a thread per connection.
+// Answers 200 to every request, or (`answers` false, a server going away) reads one and closes the
+// connection without a byte of an answer.
 class CountingUpstream {
  public:
-  explicit CountingUpstream(const std::string& ip) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  explicit CountingUpstream(const std::string& ip, bool answers = true)
+      : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), answers_(answers) {
     address_.sin_family = AF_INET;
     EXPECT_EQ(::inet_pton(AF_INET, ip.c_str(), &address_.sin_addr), 1);
     socklen_t length = sizeof address_;
@@ -159,6 +163,7 @@ class CountingUpstream {
   }
   void serve(int client) {
     std::string pending;
+    bool dropped = false;
     char buffer[4096];
     while (!stopping_) {
       if (!readable(client)) {
@@ -172,10 +177,17 @@ class CountingUpstream {
       for (size_t end; (end = pending.find("\r\n\r\n")) != std::string::npos;) {
         pending.erase(0, end + 4);
         ++requests_;
+        if (!answers_) {
+          dropped = true;
+          break;
+        }
         static const std::string kAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
         if (::send(client, kAnswer.data(), kAnswer.size(), MSG_NOSIGNAL) < 0) {
           break;
         }
+      }
+      if (dropped) {
+        break;
       }
     }
     --open_;
@@ -183,6 +195,7 @@ class CountingUpstream {
   }
 
   int fd_;
+  bool answers_;
   sockaddr_in address_{};
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0}, requests_{0}, open_{0};
@@ -238,6 +251,16 @@ bool sendAll(UpstreamClient& client, int count, int inFlight) {
   return true;
 }
 
+UpstreamAddress refusedAt(const LoopbackSocket& socket) {
+  UpstreamAddress gone;
+  auto* inet = reinterpret_cast<sockaddr_in*>(&gone.address);
+  inet->sin_family = AF_INET;
+  inet->sin_port = htons(socket.port());
+  inet->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  gone.length = sizeof(sockaddr_in);
+  return gone;
+}
+
 // docker compose --scale inventory-app=3, or a headless Service: one name, several addresses.
 TEST(UpstreamClientBalance, EveryAddressANameHasCarriesItsShare) {
   CountingUpstream a("127.0.0.1"), b("127.0.0.2"), c("127.0.0.3");
@@ -279,23 +302,39 @@ TEST(UpstreamClientBalance, AddressesAddedAndRemovedAreFollowed) {
 
 // A container removed by `--scale` (or a pod gone) stays in the name's answer until it is asked again: a
 // connect refused there was never a request, so it goes to another address, and that address is passed
-// over meanwhile.
-TEST(UpstreamClientBalance, AnAddressThatRefusesIsPassedOverAndItsRequestsGoElsewhere) {
+// over meanwhile. From 3 to 1, two addresses refuse at once: a request refused by both reaches the third.
+TEST(UpstreamClientBalance, TwoAddressesThatRefuseAtOnceAreBothPassedOver) {
   CountingUpstream up("127.0.0.1");
-  LoopbackSocket refusing(false);
-  UpstreamAddress gone;
-  auto* inet = reinterpret_cast<sockaddr_in*>(&gone.address);
-  inet->sin_family = AF_INET;
-  inet->sin_port = htons(refusing.port());
-  inet->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  gone.length = sizeof(sockaddr_in);
+  LoopbackSocket first(false), second(false);
   ChangingName name;
-  name.set({gone, up.address()});
+  name.set({refusedAt(first), refusedAt(second), up.address()});
   UpstreamSettings settings = settingsFor(name);
   settings.resolveInterval = std::chrono::hours(1);
   UpstreamClient client(settings);
-  EXPECT_TRUE(sendAll(client, 50, 5)) << "a request failed where another address was up";
-  EXPECT_EQ(up.requests(), 50);
+  EXPECT_TRUE(sendAll(client, 30, 3)) << "a request failed where one address was up";
+  EXPECT_EQ(up.requests(), 30);
+}
+
+// A pod going away may take a request on a new connection and close it unanswered. A GET is sent again,
+// to another address (RFC 9110 9.2.2: idempotent); a POST is not: it may have been acted on.
+TEST(UpstreamClientBalance, AnUnansweredIdempotentRequestIsSentAgainElsewhereAndAPostIsNot) {
+  CountingUpstream leaving("127.0.0.1", false), up("127.0.0.2");
+  ChangingName name;
+  name.set({leaving.address(), up.address()});
+  UpstreamSettings settings = settingsFor(name);
+  settings.resolveInterval = std::chrono::hours(1);
+  {
+    UpstreamClient client(settings);
+    EXPECT_TRUE(sendAll(client, 20, 2)) << "a GET failed where one address answered";
+    EXPECT_GE(leaving.requests(), 1) << "the leaving address was never tried";
+    EXPECT_EQ(up.requests(), 20);
+  }
+  name.set({leaving.address()});
+  UpstreamClient client(settings);
+  const int before = leaving.requests();
+  auto posted = send(client, "POST /api/movies HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(failureOf(posted).reason(), kUpstreamUnreachable);
+  EXPECT_EQ(leaving.requests() - before, 1) << "a POST was sent more than once";
 }
 
 // Through a Service's one address, kube-proxy picks a pod per connection: pods added later get traffic
