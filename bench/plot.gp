@@ -57,7 +57,8 @@ if (has("movies.tsv")) {
   plot data."/movies.tsv" using 1:3 title "search, inventory-app" pt 7 lw 2, \
        "" using 1:5 title "search SQL, pgbench" pt 5 lw 2, \
        "" using 1:8 title "first page of 20" pt 9 lw 2, \
-       "" using 1:9 title "last page of 20 (OFFSET)" pt 11 lw 2
+       "" using 1:9 title "last page of 20 (OFFSET)" pt 11 lw 2, \
+       "" using 1:15 title "last page of 20 (keyset, after_id)" noenhanced pt 13 lw 2
   set title "One request's time by table size (log-log): the index keeps search flat"
   set ylabel "ms"
   plot data."/movies.tsv" using 1:6 title "one search, trigram index" pt 7 lw 2, \

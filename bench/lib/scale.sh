@@ -123,14 +123,15 @@ explain_ms() {
 # scale_movies: the movies table grown through scale_sizes; the "matrix" titles are among the first size's
 # only (about 1 % of them), so every size has the same matches and only the table grows. At each size:
 # the title search through inventory-app and its SQL through pgbench; one search's execution time with the
-# trigram index and with a sequential scan forced; the first and the last page of 20 (OFFSET walks the
-# rows before it); one unpaged GET /api/movies (every row in one answer). Points in $data/movies.tsv:
+# trigram index and with a sequential scan forced; the first and the last page of 20 by offset (OFFSET walks
+# the rows before it) and by keyset (after_id: the primary key starts at the id); one unpaged GET /api/movies
+# (every row in one answer). Points in $data/movies.tsv:
 # "movies matches search_rps search_p99_ms pgbench_tps index_ms seqscan_ms first_page_rps last_page_rps
-#  full_list_s full_list_mb inventory_hwm_mb full_list_http_status".
+#  full_list_s full_list_mb inventory_hwm_mb full_list_http_status keyset_first_rps keyset_last_rps".
 scale_movies() {
   # shellcheck disable=SC2034  # seconds and warmup: wrk_run's and pgbench_run's durations, by dynamic scope
   local seconds=$scale_seconds warmup=1 size previous=0 matches search_rps search_p99 pg_tps index_ms seq_ms
-  local first_rps last_rps full hwm
+  local first_rps last_rps key_first_rps key_last_rps full hwm
   for size in "${scale_sizes[@]}"; do
     mp_log "  $size movies"
     seed_movies $((previous + 1)) "$size" "${scale_sizes[0]}"
@@ -141,14 +142,28 @@ scale_movies() {
     index_ms=$(explain_ms "")
     seq_ms=$(explain_ms "SET enable_bitmapscan = off; SET enable_indexscan = off;")
     read -r first_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20")"
+    # The ids are 1..size (seed_movies): after_id=size-20 is the same last page. The keyset pages before
+    # the offset's last: its statements, some seconds each at 1M movies, outlive wrk's run in PostgreSQL.
+    read -r key_first_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20&after_id=0")"
+    read -r key_last_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20&after_id=$((size > 20 ? size - 20 : 0))")"
     read -r last_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20&offset=$((size > 20 ? size - 20 : 0))")"
     full=$(curl -sS -m 300 -o /dev/null -w '%{time_total} %{size_download} %{http_code}' "$inventory/api/movies") ||
       full="0 0 000"
     hwm=$(rss_mb "$(pid_of inventory-app)" VmHWM)
     echo "$size $matches $search_rps $search_p99 $pg_tps $index_ms $seq_ms $first_rps $last_rps" \
-      "$(awk '{ printf "%.2f %.1f", $1, $2 / 1048576 }' <<<"$full") $hwm ${full##* }" >>"$data/movies.tsv"
-    mp_log "    search $search_rps req/s (index $index_ms ms, seq scan $seq_ms ms), pages $first_rps / $last_rps req/s"
+      "$(awk '{ printf "%.2f %.1f", $1, $2 / 1048576 }' <<<"$full") $hwm ${full##* } $key_first_rps $key_last_rps" \
+      >>"$data/movies.tsv"
+    mp_log "    search $search_rps req/s (index $index_ms ms, seq scan $seq_ms ms), first / last page: offset" \
+      "$first_rps / $last_rps req/s, keyset $key_first_rps / $key_last_rps req/s"
   done
+  # The keyset statement as inventory-app prepares it (movie_store.cpp), its generic plan forced: the plan
+  # whatever the values, at the largest size.
+  psql_as inventory movies >"$data/keyset-plan.txt" <<SQL
+SET plan_cache_mode = force_generic_plan;
+PREPARE movies_list_after(bigint, bigint, bigint) AS
+  SELECT id, title, description FROM movies WHERE id > \$1 ORDER BY id LIMIT \$2 OFFSET \$3;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE movies_list_after($((size > 20 ? size - 20 : 0)), 21, 0);
+SQL
 }
 
 # exponent N1 COST1 N2 COST2: how a cost grows with the size, log(COST2/COST1) / log(N2/N1): 0 is flat,
@@ -178,18 +193,27 @@ scale_tables() {
 The "matrix" titles are about 1 % of the first ${scale_sizes[0]} movies and none after, so every size has the same
 matches and only the table grows. Execution times from \`EXPLAIN ANALYZE\` (median of 3): with the
 \`movies_title_trgm\` index as planned, and with a sequential scan forced (\`enable_bitmapscan\`,
-\`enable_indexscan\` off). Pages: \`?limit=20\` and \`?limit=20&offset=<movies - 20>\`. The unpaged list is one
-\`GET /api/movies\`: every row in one answer.
+\`enable_indexscan\` off). Pages of 20 by offset: \`?limit=20\` and \`?limit=20&offset=<movies - 20>\`; by keyset:
+\`?limit=20&after_id=0\` and \`?limit=20&after_id=<movies - 20>\`. The unpaged list is one \`GET /api/movies\`: every
+row in one answer.
 
-| movies | matches | search, inventory-app | search SQL, pgbench | one search: index / seq scan | first page | last page | unpaged list: time, size | inventory-app VmHWM after |
+| movies | matches | search, inventory-app | search SQL, pgbench | one search: index / seq scan | offset: first / last page | keyset: first / last page | unpaged list: time, size | inventory-app VmHWM after |
 |---|---|---|---|---|---|---|---|---|
-$(awk '{ printf "| %d | %d | %d req/s, p99 %s ms | %d tx/s | %s / %s ms | %d req/s | %d req/s | %s s, %s MB%s | %s MB |\n",
-  $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ($13 == 200 ? "" : " (HTTP " $13 ")"), $12 }' "$data/movies.tsv")
+$(awk '{ printf "| %d | %d | %d req/s, p99 %s ms | %d tx/s | %s / %s ms | %d / %d req/s | %d / %d req/s | %s s, %s MB%s | %s MB |\n",
+  $1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $15, $10, $11, ($13 == 200 ? "" : " (HTTP " $13 ")"), $12 }' "$data/movies.tsv")
 
 Growth exponent from ${scale_sizes[0]} to ${scale_sizes[-1]} movies (cost = 1 / rate, or the time; 0 is flat, 1 linear): search
 through inventory-app $(movies_exponent 3 rate), its SQL through pgbench $(movies_exponent 5 rate), one search with the index
-$(movies_exponent 6 time), with a sequential scan $(movies_exponent 7 time); first page $(movies_exponent 8 rate), last page
-$(movies_exponent 9 rate), unpaged list $(movies_exponent 10 time).
+$(movies_exponent 6 time), with a sequential scan $(movies_exponent 7 time); by offset, first page $(movies_exponent 8 rate),
+last page $(movies_exponent 9 rate); by keyset, first page $(movies_exponent 14 rate), last page $(movies_exponent 15 rate);
+unpaged list $(movies_exponent 10 time).
+
+The keyset page's statement (\`WHERE id > \$1 ORDER BY id LIMIT \$2 OFFSET \$3\`, prepared as inventory-app does), its
+generic plan forced, for the last page at ${scale_sizes[-1]} movies:
+
+\`\`\`
+$(cat "$data/keyset-plan.txt" 2>/dev/null)
+\`\`\`
 
 EOF
   fi

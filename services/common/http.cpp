@@ -153,6 +153,39 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parseQuery(std::
   return pairs;
 }
 
+namespace {
+
+void appendQueryComponent(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0x0f]);
+    }
+  }
+}
+
+}  // namespace
+
+std::string formatQuery(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  std::string out;
+  for (const auto& [name, value] : pairs) {
+    if (!out.empty()) {
+      out.push_back('&');
+    }
+    appendQueryComponent(out, name);
+    out.push_back('=');
+    appendQueryComponent(out, value);
+  }
+  return out;
+}
+
 bool isValidUtf8(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {

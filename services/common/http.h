@@ -55,6 +55,10 @@ std::optional<std::string> percentDecode(std::string_view text, bool formEncoded
 // Splits "a=1&b=%25" into decoded pairs; nullopt when an escape is malformed.
 std::optional<std::vector<std::pair<std::string, std::string>>> parseQuery(std::string_view rawQuery);
 
+// The inverse of parseQuery: "name=value" pairs joined by '&', every byte but RFC 3986's unreserved ones
+// (A-Z a-z 0-9 - . _ ~) as %XX, so the text is a valid query whatever the pairs hold (a '+' stays a '+').
+std::string formatQuery(const std::vector<std::pair<std::string, std::string>>& pairs);
+
 // True when the bytes are well-formed UTF-8 (no overlongs, no surrogates).
 bool isValidUtf8(std::string_view text);
 

@@ -24,7 +24,7 @@ CURL* threadHandle() {
 
 // Response headers that carry meaning for the client and come back unchanged; the rest (Connection,
 // Content-Length, ...) describe the upstream hop and are the gateway's own business.
-constexpr const char* kPassedHeaders[] = {"Location", "Allow", "Retry-After"};
+constexpr const char* kPassedHeaders[] = {"Location", "Allow", "Retry-After", "Link"};
 
 // The readiness check needs the status alone: the body is read and dropped.
 size_t discardBody(char*, size_t size, size_t count, void*) {

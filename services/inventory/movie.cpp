@@ -139,7 +139,36 @@ StatusOr<MovieQuery> parseMovieQuery(const http::Request& request) {
     }
     query.offset = *value;
   }
+  if (auto afterId = request.queryParam("after_id")) {
+    auto value = *afterId == "0" ? std::optional<int64_t>(0) : parseMovieId(*afterId);
+    if (!value) {
+      return badField("after_id",
+                      "after_id must be 0 or a movie id (a whole number up to 9223372036854775807)");
+    }
+    query.afterId = value;
+  }
   return query;
+}
+
+std::string nextPageLink(const std::vector<std::pair<std::string, std::string>>& query, int64_t lastId) {
+  // title and limit first, in that order, whatever order the server kept them in (Pistache keeps the query
+  // in a hash map), so the same page always has the same Link; any other parameter after them.
+  std::vector<std::pair<std::string, std::string>> next;
+  for (const char* name : {"title", "limit"}) {
+    for (const auto& pair : query) {
+      if (pair.first == name) {
+        next.push_back(pair);
+      }
+    }
+  }
+  for (const auto& pair : query) {
+    if (pair.first != "title" && pair.first != "limit" && pair.first != "after_id" &&
+        pair.first != "offset") {
+      next.push_back(pair);
+    }
+  }
+  next.emplace_back("after_id", std::to_string(lastId));
+  return "</api/movies?" + http::formatQuery(next) + ">; rel=\"next\"";
 }
 
 std::string containsPattern(const std::string& text) {

@@ -42,16 +42,25 @@ StatusOr<MovieInput> parseMovieInput(const http::Request& request);
 // A movie id from the path: a positive decimal integer within bigint; nullopt otherwise.
 std::optional<int64_t> parseMovieId(const std::string& text);
 
+// Which movies a list returns, in id order: those after `afterId` (keyset: the primary key finds the
+// first at once), then `offset` more skipped (read and dropped: it costs what it skips), then `limit`.
 struct MovieQuery {
   std::optional<std::string> title;  // case-insensitive substring
   std::optional<int64_t> limit;      // none: all
   int64_t offset = 0;
+  std::optional<int64_t> afterId;  // none: from the first
 };
 
 constexpr int64_t kMaxLimit = 10000;
 
-// Reads ?title=, ?limit= (0..10000) and ?offset= (>= 0); a failure is 400 invalid_field, as above.
+// Reads ?title=, ?limit= (0..10000), ?offset= (>= 0, at most 18 digits) and ?after_id= (0 or a movie id,
+// up to 9223372036854775807); a failure is 400 invalid_field, as above.
 StatusOr<MovieQuery> parseMovieQuery(const http::Request& request);
+
+// The Link header value (RFC 8288) naming the page after one whose last movie is `lastId`:
+// `</api/movies?QUERY>; rel="next"`, QUERY being the request's own parameters without after_id and offset
+// (title, limit, then any other in the order given), then after_id=<lastId>.
+std::string nextPageLink(const std::vector<std::pair<std::string, std::string>>& query, int64_t lastId);
 
 // An ILIKE pattern matching `text` as a literal substring: escapes \, % and _.
 std::string containsPattern(const std::string& text);

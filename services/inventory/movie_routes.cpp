@@ -38,11 +38,15 @@ Response listMovies(MovieStore& store, const Request& request) {
   if (!query.ok()) {
     return Response::error(query.status());
   }
-  auto movies = store.list(*query);
-  if (!movies.ok()) {
-    return storageError(movies.status());
+  auto page = store.list(*query);
+  if (!page.ok()) {
+    return storageError(page.status());
   }
-  return jsonText(200, moviesJson(*movies));
+  Response response = jsonText(200, moviesJson(page->movies));
+  if (page->more && !page->movies.empty()) {
+    response.headers.emplace_back("Link", nextPageLink(request.query, page->movies.back().id));
+  }
+  return response;
 }
 
 // The answer to a route that returns one movie.

@@ -44,10 +44,15 @@ std::vector<pg::Statement> MovieStore::statements() {
   return {
       // LIMIT NULL means no limit.
       {"movies_list", columns + "ORDER BY id LIMIT $1 OFFSET $2", Retry::kOnReconnect},
+      // Keyset: the primary key's index starts at the first id after $1, so a page deep in the table costs
+      // what the first does (OFFSET reads and drops every row it skips).
+      {"movies_list_after", columns + "WHERE id > $1 ORDER BY id LIMIT $2 OFFSET $3", Retry::kOnReconnect},
       // ILIKE with a pattern from containsPattern(): served by the trigram index. Planned per call: the
       // generic plan of a prepared statement guesses the pattern's selectivity and walks the primary key.
       {"movies_search", columns + "WHERE title ILIKE $1 ORDER BY id LIMIT $2 OFFSET $3", Retry::kOnReconnect,
        true},
+      {"movies_search_after", columns + "WHERE title ILIKE $1 AND id > $2 ORDER BY id LIMIT $3 OFFSET $4",
+       Retry::kOnReconnect, true},
       {"movie_find", columns + "WHERE id = $1", Retry::kOnReconnect},
       {"movie_insert",
        "INSERT INTO movies (title, description) VALUES ($1, $2) RETURNING id, title, description",
@@ -71,15 +76,31 @@ std::vector<pg::Migration> MovieStore::migrations() {
   };
 }
 
-StatusOr<std::vector<Movie>> MovieStore::list(const MovieQuery& query) {
-  auto result = query.title
-                    ? pool_.runAndWait("movies_search", {containsPattern(*query.title), text(query.limit),
-                                                         std::to_string(query.offset)})
-                    : pool_.runAndWait("movies_list", {text(query.limit), std::to_string(query.offset)});
+StatusOr<MoviePage> MovieStore::list(const MovieQuery& query) {
+  // One row more than the page: whether another page follows, without a second statement.
+  std::optional<int64_t> rows = query.limit ? std::optional<int64_t>(*query.limit + 1) : std::nullopt;
+  pg::Params params;
+  if (query.title) {
+    params.push_back(containsPattern(*query.title));
+  }
+  if (query.afterId) {
+    params.push_back(std::to_string(*query.afterId));
+  }
+  params.push_back(text(rows));
+  params.push_back(std::to_string(query.offset));
+  const char* statement = query.title ? (query.afterId ? "movies_search_after" : "movies_search")
+                                      : (query.afterId ? "movies_list_after" : "movies_list");
+  auto result = pool_.runAndWait(statement, params);
   if (!result.ok()) {
     return result.status();
   }
-  return moviesOf(result);
+  MoviePage page;
+  page.movies = moviesOf(result);
+  if (query.limit && static_cast<int64_t>(page.movies.size()) > *query.limit) {
+    page.movies.pop_back();
+    page.more = true;
+  }
+  return page;
 }
 
 void MovieStore::find(int64_t id, Done<Movie> done) {

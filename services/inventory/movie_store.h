@@ -10,6 +10,13 @@
 
 namespace mp::inventory {
 
+// One answer of MovieStore::list: the movies, and whether any matching movie comes after them (only
+// known for a list with a limit: one row more than the limit is read).
+struct MoviePage {
+  std::vector<Movie> movies;
+  bool more = false;
+};
+
 // The movies table: its schema migrations and every statement the API runs, prepared on each pooled
 // connection. Thread-safe. Each call but list() ends in `done`, exactly once, on the pool's loop thread:
 // `done` must not block (pg::AsyncPool). list() blocks its caller, a worker thread, which turns the rows
@@ -26,7 +33,7 @@ class MovieStore {
   static std::vector<pg::Statement> statements();
   static std::vector<pg::Migration> migrations();
 
-  StatusOr<std::vector<Movie>> list(const MovieQuery& query);
+  StatusOr<MoviePage> list(const MovieQuery& query);
   void find(int64_t id, Done<Movie> done);
   void create(const MovieInput& input, Done<Movie> done);
   void update(int64_t id, const MovieInput& input, Done<Movie> done);

@@ -33,6 +33,18 @@ TEST(ParseQuery, KeepsOrderAndDecodes) {
   EXPECT_FALSE(parseQuery("a=%G1"));
 }
 
+TEST(FormatQuery, EncodesAllButUnreservedAndParsesBackToThePairs) {
+  std::vector<std::pair<std::string, std::string>> pairs = {{"title", "a b+c&d=e%f/?#<>\"\xe2\x82\xac"},
+                                                            {"limit", "20"},
+                                                            {"flag", ""},
+                                                            {"", "x"},
+                                                            {"Az09-._~", "~"}};
+  std::string text = formatQuery(pairs);
+  EXPECT_EQ(text, "title=a%20b%2Bc%26d%3De%25f%2F%3F%23%3C%3E%22%E2%82%AC&limit=20&flag=&=x&Az09-._~=~");
+  EXPECT_EQ(parseQuery(text), pairs);
+  EXPECT_EQ(formatQuery({}), "");
+}
+
 TEST(Utf8, AcceptsWellFormedAndRejectsTheRest) {
   EXPECT_TRUE(isValidUtf8("plain"));
   EXPECT_TRUE(isValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xac"));

@@ -158,6 +158,32 @@ TEST_F(GatewayProxy, MovieRequestsGoUpAndAnswersComeBackUnchanged) {
   EXPECT_EQ(json::parse(deleted.body), json({{"deleted", 1}}));
 }
 
+// A list page's `Link: <...>; rel="next"` comes back as inventory-app sent it; its absolute path is the
+// gateway's too, so following it through the gateway reaches the next page.
+TEST_F(GatewayProxy, ListPagesLinkHeaderComesBackAndLeadsToTheNextPage) {
+  HttpClient gateway(gateway_->port());
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto created =
+        gateway.request("POST", "/api/movies", json{{"title", "Page " + std::to_string(i)}}.dump());
+    ASSERT_EQ(created.status, 201) << created.body;
+    ids.push_back(json::parse(created.body)["id"]);
+  }
+  auto first = gateway.request("GET", "/api/movies?limit=2&title=page");
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto direct = HttpClient(inventory_->port()).request("GET", "/api/movies?limit=2&title=page");
+  ASSERT_TRUE(direct.header("link"));
+  EXPECT_EQ(first.header("link"), direct.header("link"));
+  EXPECT_EQ(first.header("link"),
+            "</api/movies?title=page&limit=2&after_id=" + std::to_string(ids[1]) + ">; rel=\"next\"");
+  auto link = first.header("link").value_or("<>");
+  auto next = gateway.request("GET", link.substr(1, link.find('>') - 1));
+  ASSERT_EQ(next.status, 200) << next.body;
+  ASSERT_EQ(json::parse(next.body).size(), 1u);
+  EXPECT_EQ(json::parse(next.body)[0]["id"], ids[2]);
+  EXPECT_FALSE(next.header("link"));
+}
+
 TEST_F(GatewayProxy, UpstreamConnectionsAreKeptAliveAndReused) {
   HttpClient gateway(gateway_->port());
   for (int i = 0; i < 100; ++i) {

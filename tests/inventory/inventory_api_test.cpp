@@ -131,6 +131,134 @@ TEST_F(InventoryApi, ListIsOrderedByIdWithLimitAndOffset) {
   EXPECT_EQ(json::parse(client_->request("GET", "/api/movies?limit=0").body).size(), 0u);
 }
 
+// The target of a `Link: <target>; rel="next"` header (RFC 8288), exactly that shape; "" when there is none.
+std::string nextTarget(const HttpReply& reply) {
+  auto link = reply.header("link");
+  if (!link) {
+    return "";
+  }
+  const std::string suffix = ">; rel=\"next\"";
+  EXPECT_TRUE(link->size() > 1 + suffix.size() && link->front() == '<' &&
+              link->compare(link->size() - suffix.size(), suffix.size(), suffix) == 0)
+      << *link;
+  return link->substr(1, link->size() - 1 - suffix.size());
+}
+
+std::vector<int64_t> idsOf(const HttpReply& reply) {
+  std::vector<int64_t> ids;
+  for (const auto& movie : json::parse(reply.body)) {
+    ids.push_back(movie["id"]);
+  }
+  return ids;
+}
+
+// Keyset pages (docs/openapi.yaml, listMovies): each page's Link names the next, the last page has none,
+// and following them from ?limit=N visits every movie once, in id order.
+TEST_F(InventoryApi, KeysetPagesFollowLinkToTheEndAndTheLastHasNone) {
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(create("Movie " + std::to_string(i))["id"]);
+  }
+  auto first = client_->request("GET", "/api/movies?limit=2");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(idsOf(first), std::vector<int64_t>({ids[0], ids[1]}));
+  EXPECT_EQ(first.header("link"),
+            "</api/movies?limit=2&after_id=" + std::to_string(ids[1]) + ">; rel=\"next\"");
+
+  std::vector<int64_t> seen = idsOf(first);
+  std::string target = nextTarget(first);
+  int pages = 1;
+  while (!target.empty() && pages < 10) {
+    auto page = client_->request("GET", target);
+    ASSERT_EQ(page.status, 200) << target << ": " << page.body;
+    auto pageIds = idsOf(page);
+    ASSERT_FALSE(pageIds.empty()) << target << ": a Link must never lead to an empty page";
+    seen.insert(seen.end(), pageIds.begin(), pageIds.end());
+    target = nextTarget(page);
+    ++pages;
+  }
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, ids);
+
+  // A full page with nothing after it has no Link either (one row more than the limit is read); nor has a
+  // list without a limit, nor limit=0.
+  for (const std::string& last : std::vector<std::string>{
+           "/api/movies?limit=5", "/api/movies?limit=3&after_id=" + std::to_string(ids[1]), "/api/movies",
+           "/api/movies?limit=0", "/api/movies?after_id=0"}) {
+    auto page = client_->request("GET", last);
+    ASSERT_EQ(page.status, 200) << last;
+    EXPECT_FALSE(page.header("link")) << last << ": " << page.header("link").value_or("");
+  }
+  EXPECT_EQ(idsOf(client_->request("GET", "/api/movies?after_id=0")), ids);
+  EXPECT_EQ(idsOf(client_->request("GET", "/api/movies?after_id=" + std::to_string(ids[4]))).size(), 0u);
+}
+
+// The title filter (and any other parameter) is kept in the Link, encoded; the pages hold matches only.
+TEST_F(InventoryApi, KeysetLinkKeepsTheTitleFilter) {
+  std::vector<int64_t> matches;
+  for (const auto& [title, matching] : std::vector<std::pair<std::string, bool>>{{"Star Wars", true},
+                                                                                 {"Other", false},
+                                                                                 {"star wars II", true},
+                                                                                 {"Wars, stars", false},
+                                                                                 {"STAR WARS III", true}}) {
+    auto id = create(title)["id"].get<int64_t>();
+    if (matching) {
+      matches.push_back(id);
+    }
+  }
+  ASSERT_EQ(matches.size(), 3u);
+  auto first = client_->request("GET", "/api/movies?lang=en&limit=1&title=star+wars");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.header("link"), "</api/movies?title=star%20wars&limit=1&lang=en&after_id=" +
+                                      std::to_string(matches[0]) + ">; rel=\"next\"");
+  std::vector<int64_t> seen = idsOf(first);
+  for (std::string target = nextTarget(first); !target.empty() && seen.size() < 10;) {
+    auto page = client_->request("GET", target);
+    ASSERT_EQ(page.status, 200) << target;
+    auto pageIds = idsOf(page);
+    seen.insert(seen.end(), pageIds.begin(), pageIds.end());
+    target = nextTarget(page);
+  }
+  EXPECT_EQ(seen, matches);
+}
+
+// after_id and offset together: offset skips that many more after after_id (docs/openapi.yaml), and the Link
+// of an offset page continues by after_id, without the offset.
+TEST_F(InventoryApi, OffsetCountsFromAfterIdAndOffsetPagesLinkByKeyset) {
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(create("Movie " + std::to_string(i))["id"]);
+  }
+  auto both = client_->request("GET", "/api/movies?after_id=" + std::to_string(ids[0]) + "&offset=1&limit=2");
+  ASSERT_EQ(both.status, 200) << both.body;
+  EXPECT_EQ(idsOf(both), std::vector<int64_t>({ids[2], ids[3]}));
+  EXPECT_EQ(both.header("link"),
+            "</api/movies?limit=2&after_id=" + std::to_string(ids[3]) + ">; rel=\"next\"");
+
+  auto byOffset = client_->request("GET", "/api/movies?limit=2&offset=3");
+  EXPECT_EQ(idsOf(byOffset), std::vector<int64_t>({ids[3], ids[4]}));
+  EXPECT_EQ(byOffset.header("link"),
+            "</api/movies?limit=2&after_id=" + std::to_string(ids[4]) + ">; rel=\"next\"");
+}
+
+// A bad after_id is the 400 a bad offset is: {"error": "invalid_field", "field": "after_id", "message"}.
+TEST_F(InventoryApi, BadAfterIdIsA400NamingTheFieldLikeABadOffset) {
+  create("one");
+  for (const std::string value : {"abc", "-1", "1.5", "", "9223372036854775808", "%2B1"}) {
+    auto reply = client_->request("GET", "/api/movies?limit=1&after_id=" + value);
+    EXPECT_EQ(reply.status, 400) << value << ": " << reply.body;
+    auto body = json::parse(reply.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << reply.body;
+    EXPECT_EQ(body["error"], "invalid_field") << value;
+    EXPECT_EQ(body["field"], "after_id") << value;
+    EXPECT_TRUE(body["message"].is_string()) << value;
+    EXPECT_FALSE(reply.header("link")) << value;
+  }
+  auto offset = json::parse(client_->request("GET", "/api/movies?offset=x").body);
+  EXPECT_EQ(offset["error"], "invalid_field");
+  EXPECT_EQ(offset["field"], "offset");
+}
+
 TEST_F(InventoryApi, DeleteAllReportsHowManyWentAway) {
   create("one");
   create("two");
@@ -255,6 +383,8 @@ TEST_F(InventoryApi, BadInputTable) {
       {"unknown path", "GET", "/api/films", "", {}, 404, "not_found"},
       {"limit abc", "GET", "/api/movies?limit=abc", "", {}, 400, "invalid_field"},
       {"offset -1", "GET", "/api/movies?offset=-1", "", {}, 400, "invalid_field"},
+      {"after_id abc", "GET", "/api/movies?after_id=abc", "", {}, 400, "invalid_field"},
+      {"after_id -1", "GET", "/api/movies?after_id=-1&limit=2", "", {}, 400, "invalid_field"},
       {"bad escape in query", "GET", "/api/movies?title=%zz", "", {}, 400, "bad_request"},
       {"invalid UTF-8 in query", "GET", "/api/movies?title=%ff%fe", "", {}, 400, "invalid_field"},
   };

@@ -78,12 +78,49 @@ TEST(ParseMovieQuery, ReadsTitleLimitAndOffset) {
   EXPECT_EQ(query->title, "star");
   EXPECT_EQ(query->limit, 10);
   EXPECT_EQ(query->offset, 20);
-  for (auto bad : std::vector<std::pair<std::string, std::string>>{
-           {"limit", "-1"}, {"limit", "x"}, {"limit", "10001"}, {"offset", "-5"}, {"offset", "1.5"}}) {
+  EXPECT_FALSE(query->afterId);
+  for (auto bad : std::vector<std::pair<std::string, std::string>>{{"limit", "-1"},
+                                                                   {"limit", "x"},
+                                                                   {"limit", "10001"},
+                                                                   {"offset", "-5"},
+                                                                   {"offset", "1.5"},
+                                                                   {"after_id", ""},
+                                                                   {"after_id", "-1"},
+                                                                   {"after_id", "1.5"},
+                                                                   {"after_id", "00"},
+                                                                   {"after_id", "9223372036854775808"},
+                                                                   {"after_id", "12abc"}}) {
     http::Request badRequest;
     badRequest.query = {bad};
-    EXPECT_FALSE(parseMovieQuery(badRequest).ok()) << bad.first << bad.second;
+    auto refused = parseMovieQuery(badRequest);
+    ASSERT_FALSE(refused.ok()) << bad.first << "=" << bad.second;
+    EXPECT_EQ(refused.status().httpStatus(), 400) << bad.first << "=" << bad.second;
+    EXPECT_EQ(refused.status().field(), bad.first);
   }
+}
+
+// Every id a Link can name is accepted back, 0 means "from the first", and offset may come with it.
+TEST(ParseMovieQuery, ReadsAfterIdFromZeroToTheLargestBigint) {
+  for (auto [text, value] : std::vector<std::pair<std::string, int64_t>>{
+           {"0", 0}, {"1", 1}, {"42", 42}, {"9223372036854775807", INT64_MAX}}) {
+    http::Request request;
+    request.query = {{"after_id", text}, {"offset", "3"}};
+    auto query = parseMovieQuery(request);
+    ASSERT_TRUE(query.ok()) << text;
+    EXPECT_EQ(query->afterId, value);
+    EXPECT_EQ(query->offset, 3);
+  }
+}
+
+TEST(NextPageLink, PutsTitleAndLimitFirstKeepsTheRestAndReplacesAfterIdAndOffset) {
+  EXPECT_EQ(nextPageLink({{"limit", "20"}}, 20), "</api/movies?limit=20&after_id=20>; rel=\"next\"");
+  EXPECT_EQ(nextPageLink({{"title", "star wars"}, {"after_id", "5"}, {"limit", "2"}, {"offset", "7"}}, 9),
+            "</api/movies?title=star%20wars&limit=2&after_id=9>; rel=\"next\"");
+  EXPECT_EQ(nextPageLink({{"lang", "en"}, {"limit", "2"}, {"x", "1"}, {"title", "a"}}, 9),
+            "</api/movies?title=a&limit=2&lang=en&x=1&after_id=9>; rel=\"next\"");
+  // Whatever the title holds, the target stays one valid URI reference inside <...>.
+  EXPECT_EQ(nextPageLink({{"title", "50% <b>&c=d\"+"}, {"limit", "1"}}, 3),
+            "</api/movies?title=50%25%20%3Cb%3E%26c%3Dd%22%2B&limit=1&after_id=3>; rel=\"next\"");
 }
 
 TEST(ContainsPattern, EscapesLikeMetacharacters) {
