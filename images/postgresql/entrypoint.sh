@@ -1,16 +1,108 @@
 #!/bin/bash
 # Starts PostgreSQL, initialising PGDATA on the first start from POSTGRES_USER, POSTGRES_PASSWORD and
 # POSTGRES_DB (the official postgres image's variables). Any command other than "postgres ..." runs as
-# given (e.g. `psql`, `postgres --version`).
+# given (e.g. `psql`, `postgres --version`), but for `patroni` alone: one member of a Patroni cluster
+# (patroni_mode below).
 set -euo pipefail
 (($# > 0)) || set -- postgres
 
-if [[ $1 != postgres || ${2:-} == --version ]]; then
+die() { printf 'postgresql-entrypoint: %s\n' "$*" >&2; exit 2; }
+
+# `patroni` alone: one member of a Patroni cluster whose store is the Kubernetes API (no etcd), its
+# configuration written from the environment (the Dockerfile lists the variables), then Patroni exec'd;
+# Patroni itself runs initdb on the first member and a base backup on the others.
+patroni_mode() {
+  local config=${PATRONI_CONFIG_FILE:-/tmp/patroni.yml} name repl_user self listen port
+  : "${PATRONI_SCOPE:?PATRONI_SCOPE (the cluster name) is not set}"
+  : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD (the superuser password) is not set}"
+  : "${PATRONI_REPLICATION_PASSWORD:?PATRONI_REPLICATION_PASSWORD is not set}"
+  : "${PATRONI_KUBERNETES_POD_IP:?PATRONI_KUBERNETES_POD_IP (the pod IP, from the downward API) is not set}"
+  name=${PATRONI_NAME:-${HOSTNAME:?neither PATRONI_NAME nor HOSTNAME is set}}
+  repl_user=${PATRONI_REPLICATION_USERNAME:-replicator}
+  self=$(readlink -f "${BASH_SOURCE[0]}")
+  listen=${PATRONI_POSTGRESQL_LISTEN:-0.0.0.0:5432}
+  port=${listen##*:}
+  [[ $port =~ ^[0-9]+$ ]] || die "PATRONI_POSTGRESQL_LISTEN must end in :PORT, got '$listen'"
+  [[ ${POSTGRES_USER:-postgres} =~ ^[a-z_][a-z0-9_]*$ ]] || die "POSTGRES_USER must be a lower-case SQL identifier"
+  [[ $repl_user =~ ^[a-z_][a-z0-9_]*$ ]] || die "PATRONI_REPLICATION_USERNAME must be a lower-case SQL identifier"
+  # The labels go into the YAML as they are: one flow mapping, no nesting.
+  local labels=${PATRONI_KUBERNETES_LABELS:-'{application: patroni}'}
+  [[ $labels =~ ^\{[^{}]*\}$ ]] || die "PATRONI_KUBERNETES_LABELS must be one flow mapping, e.g. '{app: db}'"
+  (umask 077 && cat >"$config") <<YAML
+scope: "$PATRONI_SCOPE"
+name: "$name"
+restapi:
+  listen: "${PATRONI_RESTAPI_LISTEN:-0.0.0.0:8008}"
+  connect_address: "${PATRONI_RESTAPI_CONNECT_ADDRESS:-$PATRONI_KUBERNETES_POD_IP:8008}"
+kubernetes:
+  namespace: "${PATRONI_KUBERNETES_NAMESPACE:-default}"
+  labels: $labels
+  role_label: role
+  use_endpoints: true
+  pod_ip: "$PATRONI_KUBERNETES_POD_IP"
+  ports: [{name: postgresql, port: $port}]
+bootstrap:
+  dcs:
+    ttl: ${PATRONI_TTL:-30}
+    loop_wait: ${PATRONI_LOOP_WAIT:-10}
+    retry_timeout: ${PATRONI_RETRY_TIMEOUT:-10}
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: true
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        wal_level: replica
+        hot_standby: "on"
+        wal_log_hints: "on"
+        max_wal_senders: 10
+        max_replication_slots: 10
+  initdb: [{encoding: UTF8}, {locale: C.UTF-8}, data-checksums]
+  post_bootstrap: "$self patroni-post-bootstrap"
+postgresql:
+  listen: "$listen"
+  connect_address: "${PATRONI_POSTGRESQL_CONNECT_ADDRESS:-$PATRONI_KUBERNETES_POD_IP:$port}"
+  data_dir: "$PGDATA"
+  bin_dir: "${PATRONI_POSTGRESQL_BIN_DIR:-/usr/lib/postgresql/15/bin}"
+  pgpass: "${PATRONI_POSTGRESQL_PGPASS:-/tmp/pgpass}"
+  # A new replica's pg_basebackup asks for a fast checkpoint: the default spread one kept a replica
+  # of a freshly bootstrapped leader waiting over 90 s (tests/ha/patroni-failover).
+  basebackup: [{checkpoint: fast}]
+  authentication:
+    superuser: {username: "${POSTGRES_USER:-postgres}", password: "$POSTGRES_PASSWORD"}
+    replication: {username: "$repl_user", password: "$PATRONI_REPLICATION_PASSWORD"}
+  pg_hba:
+    - local all all trust
+    - host replication $repl_user all scram-sha-256
+    - host all all all scram-sha-256
+  parameters:
+    password_encryption: scram-sha-256
+    unix_socket_directories: "${PATRONI_POSTGRESQL_SOCKET_DIR:-/var/run/postgresql}"
+YAML
+  # Patroni would read PATRONI_* variables over its file; the passwords are in the file (mode 600).
+  unset POSTGRES_PASSWORD PATRONI_REPLICATION_PASSWORD
+  exec patroni "$config"
+}
+
+# Patroni's post_bootstrap, run once on the member that ran initdb, with a superuser connection string:
+# the database of POSTGRES_DB, as in the single-instance mode.
+patroni_post_bootstrap() {
+  local user=${POSTGRES_USER:-postgres}
+  local database=${POSTGRES_DB:-$user}
+  [[ $database =~ ^[a-z_][a-z0-9_]*$ ]] || die "POSTGRES_DB must be a lower-case SQL identifier, got '$database'"
+  [[ $database == postgres ]] && exit 0
+  psql -v ON_ERROR_STOP=1 -d "$1" -q -c "CREATE DATABASE \"$database\" OWNER \"$user\""
+  exit 0
+}
+
+if [[ $1 == patroni && $# == 1 ]]; then
+  patroni_mode
+elif [[ $1 == patroni-post-bootstrap ]]; then
+  patroni_post_bootstrap "${2:?patroni-post-bootstrap takes the connection string Patroni passes}"
+elif [[ $1 != postgres || ${2:-} == --version ]]; then
   exec "$@"
 fi
 shift || true
-
-die() { printf 'postgresql-entrypoint: %s\n' "$*" >&2; exit 2; }
 
 user=${POSTGRES_USER:-postgres}
 database=${POSTGRES_DB:-$user}

@@ -281,7 +281,7 @@ export const rules = {
         for (const group of r.apiGroups ?? [""]) {
           for (const resource of r.resources ?? []) {
             const key = `${group}/${resource}`;
-            const allowedVerbs = maxGrants[key] ?? [];
+            const allowedVerbs = (roleGrants[o.metadata?.name] ?? maxGrants)[key] ?? [];
             for (const verb of r.verbs ?? []) {
               if (!allowedVerbs.includes(verb)) errors.push(`${name(o)}: rule ${i} grants ${verb} on ${key}, beyond least privilege`);
             }
@@ -326,6 +326,17 @@ const maxGrants = {
   "autoscaling/horizontalpodautoscalers": ["list", "watch"],
 };
 
+// Roles with a table of their own: Patroni's (inventoryDatabase.ha), what patroni/dcs/kubernetes.py of
+// 3.0.2 calls in Endpoints mode (tests/ha/patroni-rbac.yaml; tests/ha/patroni-failover holds it to the
+// API server's audit log).
+const roleGrants = {
+  "inventory-database": {
+    "/endpoints": ["get", "list", "watch", "create", "patch", "deletecollection"],
+    "/pods": ["list", "watch", "patch"],
+    "/services": ["create"],
+  },
+};
+
 // The paths between the release's pods that may be open: client -> server (component names).
 export const allowedPaths = new Set([
   "api-gateway->inventory-app",
@@ -333,6 +344,8 @@ export const allowedPaths = new Set([
   "billing-app->rabbitmq",
   "billing-app->billing-database",
   "inventory-app->inventory-database",
+  // Patroni members (inventoryDatabase.ha): replication, pg_rewind, each other's REST API.
+  "inventory-database->inventory-database",
   "platform-operator->prometheus",
   "grafana->prometheus",
   ...["api-gateway", "inventory-app", "billing-app", "rabbitmq", "platform-operator"].map((t) => `prometheus->${t}`),
@@ -345,7 +358,7 @@ const openIngress = { "api-gateway": null, grafana: null, rabbitmq: [15672] };
 const openToAnyone = (component, rulePorts) =>
   component in openIngress &&
   (openIngress[component] === null || (rulePorts?.length && rulePorts.every((p) => openIngress[component].includes(p.port))));
-const externalEgress = new Set(["platform-operator", "prometheus"]);
+const externalEgress = new Set(["platform-operator", "prometheus", "inventory-database"]);
 
 // The servers a pod's configuration names outside the release: every URL in its environment whose host
 // is not one of the release's Services (a bring-your-own database or broker), as {host, port}.
