@@ -38,6 +38,18 @@ check() { # WHAT COMMAND...: runs COMMAND; it passes when COMMAND exits 0
   if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
+rejected() { # NAME EXPECTED-TEXT COMMAND...: passes when COMMAND fails with EXPECTED-TEXT in its output
+  local name=$1 expect=$2 out rc=0
+  shift 2
+  out=$("$@" 2>&1) || rc=$?
+  if ((rc != 0)) && grep -qF -- "$expect" <<<"$out"; then
+    pass "$name: rejected ($expect)"
+  else
+    printf '%s\n' "$out" >&2
+    fail "$name (exit $rc, expected a failure with: $expect)"
+  fi
+}
+
 fails() { ! "$@" >/dev/null 2>&1; } # COMMAND...: true when COMMAND fails (its output dropped)
 
 finish() { # the closing line, the tally file, and exit status 1 when anything failed
