@@ -66,63 +66,98 @@ Flags:
 )";
 }
 
-StatusOr<Options> parseOptions(const std::vector<std::string>& args) {
-  Options options;
-  using Setter = std::function<Status(const std::string&, const std::string&)>;
-  auto text = [](std::string* field) -> Setter {
-    return [field](const std::string& flag, const std::string& value) -> Status {
-      if (value.empty()) {
-        return badFlag(flag + " needs a non-empty value");
-      }
-      *field = value;
-      return okStatus();
-    };
+namespace {
+
+// What a flag with a value does with it: checks the value and stores it, or says what is wrong.
+using Setter = std::function<Status(const std::string&, const std::string&)>;
+
+Setter text(std::string* field) {
+  return [field](const std::string& flag, const std::string& value) -> Status {
+    if (value.empty()) {
+      return badFlag(flag + " needs a non-empty value");
+    }
+    *field = value;
+    return okStatus();
   };
-  auto duration = [](std::chrono::milliseconds* field) -> Setter {
-    return [field](const std::string& flag, const std::string& value) -> Status {
-      auto parsed = parsePositiveDuration(flag, value);
-      if (!parsed.ok()) {
-        return parsed.status();
-      }
-      *field = parsed.value();
-      return okStatus();
-    };
+}
+
+Setter duration(std::chrono::milliseconds* field) {
+  return [field](const std::string& flag, const std::string& value) -> Status {
+    auto parsed = parsePositiveDuration(flag, value);
+    if (!parsed.ok()) {
+      return parsed.status();
+    }
+    *field = parsed.value();
+    return okStatus();
   };
-  std::chrono::milliseconds watchTimeout = options.watchTimeout;
-  const std::map<std::string, Setter> valued = {
-      {"--kubeconfig", text(&options.kubeconfig)},
-      {"--context", text(&options.context)},
-      {"--prometheus-url", text(&options.prometheusUrl)},
-      {"--namespace", text(&options.namespaceName)},
-      {"--sync-period", duration(&options.syncPeriod)},
+}
+
+// Every flag that takes a value, and where it goes in *options (--watch-timeout in *watchTimeout, whole
+// seconds taken by checkOptions).
+std::map<std::string, Setter> valuedFlags(Options* options, std::chrono::milliseconds* watchTimeout) {
+  return {
+      {"--kubeconfig", text(&options->kubeconfig)},
+      {"--context", text(&options->context)},
+      {"--prometheus-url", text(&options->prometheusUrl)},
+      {"--namespace", text(&options->namespaceName)},
+      {"--sync-period", duration(&options->syncPeriod)},
       {"--metrics-port",
-       [&options](const std::string& flag, const std::string& value) -> Status {
+       [options](const std::string& flag, const std::string& value) -> Status {
          auto port = parsePort(flag, value);
          if (!port.ok()) {
            return port.status();
          }
-         options.metricsPort = port.value();
+         options->metricsPort = port.value();
          return okStatus();
        }},
-      {"--metrics-bind-address", text(&options.metricsBindAddress)},
-      {"--lease-name", text(&options.leaseName)},
-      {"--lease-namespace", text(&options.leaseNamespace)},
-      {"--identity", text(&options.identity)},
-      {"--lease-duration", duration(&options.leaseDuration)},
-      {"--renew-deadline", duration(&options.renewDeadline)},
-      {"--retry-period", duration(&options.retryPeriod)},
-      {"--watch-timeout", duration(&watchTimeout)},
-      {"--service-account-dir", text(&options.serviceAccountDir)},
+      {"--metrics-bind-address", text(&options->metricsBindAddress)},
+      {"--lease-name", text(&options->leaseName)},
+      {"--lease-namespace", text(&options->leaseNamespace)},
+      {"--identity", text(&options->identity)},
+      {"--lease-duration", duration(&options->leaseDuration)},
+      {"--renew-deadline", duration(&options->renewDeadline)},
+      {"--retry-period", duration(&options->retryPeriod)},
+      {"--watch-timeout", duration(watchTimeout)},
+      {"--service-account-dir", text(&options->serviceAccountDir)},
       {"--log-level",
-       [&options](const std::string& flag, const std::string& value) -> Status {
+       [options](const std::string& flag, const std::string& value) -> Status {
          log::Level level;
          if (!log::parseLevel(value, &level)) {
            return badFlag(flag + ": \"" + value + "\" is not one of debug, info, warn, error");
          }
-         options.logLevel = value;
+         options->logLevel = value;
          return okStatus();
        }},
   };
+}
+
+// The rules between flags, once all are read.
+Status checkOptions(Options* options, std::chrono::milliseconds watchTimeout) {
+  if (options->prometheusUrl.empty()) {
+    return badFlag("--prometheus-url is required (see --help)");
+  }
+  if (options->prometheusUrl.rfind("http://", 0) != 0 && options->prometheusUrl.rfind("https://", 0) != 0) {
+    return badFlag("--prometheus-url must start with http:// or https://");
+  }
+  if (options->renewDeadline >= options->leaseDuration) {
+    return badFlag("--renew-deadline must be shorter than --lease-duration");
+  }
+  if (options->retryPeriod >= options->renewDeadline) {
+    return badFlag("--retry-period must be shorter than --renew-deadline");
+  }
+  options->watchTimeout = std::chrono::duration_cast<std::chrono::seconds>(watchTimeout);
+  if (options->watchTimeout.count() < 1) {
+    return badFlag("--watch-timeout must be at least 1s");
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+StatusOr<Options> parseOptions(const std::vector<std::string>& args) {
+  Options options;
+  std::chrono::milliseconds watchTimeout = options.watchTimeout;
+  const std::map<std::string, Setter> valued = valuedFlags(&options, &watchTimeout);
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
     std::string value;
@@ -157,21 +192,8 @@ StatusOr<Options> parseOptions(const std::vector<std::string>& args) {
       return set;
     }
   }
-  if (options.prometheusUrl.empty()) {
-    return badFlag("--prometheus-url is required (see --help)");
-  }
-  if (options.prometheusUrl.rfind("http://", 0) != 0 && options.prometheusUrl.rfind("https://", 0) != 0) {
-    return badFlag("--prometheus-url must start with http:// or https://");
-  }
-  if (options.renewDeadline >= options.leaseDuration) {
-    return badFlag("--renew-deadline must be shorter than --lease-duration");
-  }
-  if (options.retryPeriod >= options.renewDeadline) {
-    return badFlag("--retry-period must be shorter than --renew-deadline");
-  }
-  options.watchTimeout = std::chrono::duration_cast<std::chrono::seconds>(watchTimeout);
-  if (options.watchTimeout.count() < 1) {
-    return badFlag("--watch-timeout must be at least 1s");
+  if (Status checked = checkOptions(&options, watchTimeout); !checked.ok()) {
+    return checked;
   }
   return options;
 }

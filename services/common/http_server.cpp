@@ -153,54 +153,60 @@ class Dispatcher : public RequestSink {
   }
 
   // Starts an asynchronous handler; `answer` runs once, for its reply or for a 500 when it throws first.
-  void runAsync(const Router::Route& route, const Request& request, std::function<void(Response)> answer) {
-    auto state = state_;
-    auto replied = std::make_shared<std::atomic<bool>>(false);
-    // `answer` holds the request's Responder. It is kept apart from the Reply's copies so that the one
-    // reply drops it before the request counts as answered: nothing of the request outlives its answer,
-    // however long a handler keeps its copy of the Reply (the Responder's hold on the connection is weak
-    // anyway, so an answer after drainAndStop finds it gone).
-    auto pending = std::make_shared<std::function<void(Response)>>(std::move(answer));
-    state->asyncStarted();
-    Reply reply = [state, replied, pending](Response response) {
-      if (!replied->exchange(true)) {
-        std::function<void(Response)> answerOnce = std::move(*pending);
-        *pending = nullptr;
-        answerOnce(std::move(response));
-        answerOnce = nullptr;
-        state->asyncAnswered();
-      }
-    };
-    try {
-      route.asyncHandler(request, reply);
-      return;
-    } catch (const std::exception& e) {
-      log::error("handler_failed",
-                 {{"route", route.pattern}, {"method", request.method}, {"reason", e.what()}});
-    } catch (...) {
-      log::error("handler_failed", {{"route", route.pattern}, {"method", request.method}});
-    }
-    reply(Response::error(500, "internal_error", "the request could not be handled"));
-  }
-
+  void runAsync(const Router::Route& route, const Request& request, std::function<void(Response)> answer);
   // No request can crash the process: whatever a handler throws becomes a 500.
-  static Response runHandler(const Router::Route& route, const Request& request) {
-    try {
-      return route.handler(request);
-    } catch (const std::exception& e) {
-      log::error("handler_failed",
-                 {{"route", route.pattern}, {"method", request.method}, {"reason", e.what()}});
-    } catch (...) {
-      log::error("handler_failed", {{"route", route.pattern}, {"method", request.method}});
-    }
-    return Response::error(500, "internal_error", "the request could not be handled");
-  }
+  static Response runHandler(const Router::Route& route, const Request& request);
 
   void rejected(int status) override { state_->metrics.observeRequest("UNKNOWN", "unmatched", status, 0); }
 
  private:
   std::shared_ptr<HttpServer::State> state_;
 };
+
+// Starts an asynchronous handler; `answer` runs once, for its reply or for a 500 when it throws first.
+void Dispatcher::runAsync(const Router::Route& route, const Request& request,
+                          std::function<void(Response)> answer) {
+  auto state = state_;
+  auto replied = std::make_shared<std::atomic<bool>>(false);
+  // `answer` holds the request's Responder. It is kept apart from the Reply's copies so that the one
+  // reply drops it before the request counts as answered: nothing of the request outlives its answer,
+  // however long a handler keeps its copy of the Reply (the Responder's hold on the connection is weak
+  // anyway, so an answer after drainAndStop finds it gone).
+  auto pending = std::make_shared<std::function<void(Response)>>(std::move(answer));
+  state->asyncStarted();
+  Reply reply = [state, replied, pending](Response response) {
+    if (!replied->exchange(true)) {
+      std::function<void(Response)> answerOnce = std::move(*pending);
+      *pending = nullptr;
+      answerOnce(std::move(response));
+      answerOnce = nullptr;
+      state->asyncAnswered();
+    }
+  };
+  try {
+    route.asyncHandler(request, reply);
+    return;
+  } catch (const std::exception& e) {
+    log::error("handler_failed",
+               {{"route", route.pattern}, {"method", request.method}, {"reason", e.what()}});
+  } catch (...) {
+    log::error("handler_failed", {{"route", route.pattern}, {"method", request.method}});
+  }
+  reply(Response::error(500, "internal_error", "the request could not be handled"));
+}
+
+// No request can crash the process: whatever a handler throws becomes a 500.
+Response Dispatcher::runHandler(const Router::Route& route, const Request& request) {
+  try {
+    return route.handler(request);
+  } catch (const std::exception& e) {
+    log::error("handler_failed",
+               {{"route", route.pattern}, {"method", request.method}, {"reason", e.what()}});
+  } catch (...) {
+    log::error("handler_failed", {{"route", route.pattern}, {"method", request.method}});
+  }
+  return Response::error(500, "internal_error", "the request could not be handled");
+}
 
 }  // namespace
 

@@ -179,6 +179,101 @@ amqp::Status BillingPublisher::connect(std::unique_ptr<amqp::Connection>* connec
   return status;
 }
 
+// Publishes the orders that arrive on one connection until it is lost, the broker stops confirming, or the
+// publisher stops; then answers 503 to every order still waiting for its confirm. Returns why it ended.
+amqp::Status BillingPublisher::publishUntilLost(amqp::Connection& connection, amqp::Publisher& publisher) {
+  amqp::Status status = okStatus();
+  // Pipelined: an order goes out as soon as it arrives, beside those still waiting for their confirm,
+  // and each is answered when its own delivery tag is settled (docs/performance.md, why not in batches).
+  std::map<uint64_t, std::shared_ptr<Pending>> inFlight;
+  std::vector<std::pair<uint64_t, bool>> settled;
+  auto lastProgress = SteadyClock::now();
+  // Answers the orders whose delivery tags were settled.
+  auto answerSettled = [&] {
+    for (const auto& [tag, taken] : settled) {
+      auto found = inFlight.find(tag);
+      if (found == inFlight.end()) {
+        continue;
+      }
+      found->second->done.set_value(
+          taken ? okStatus()
+                : Status::unavailable("RabbitMQ did not confirm the order (nacked or unroutable)"));
+      inFlight.erase(found);
+    }
+    if (!settled.empty()) {
+      lastProgress = SteadyClock::now();
+    }
+    settled.clear();
+  };
+  auto noteBlocked = [&] {
+    const bool blocked = publisher.blocked();
+    if (blocked != blocked_.exchange(blocked)) {
+      log::warn(blocked ? "broker_blocked" : "broker_unblocked", {{"queue", settings_.queue}});
+      lastProgress = SteadyClock::now();  // the confirm watchdog counts from the unblock
+    }
+  };
+  while (!stopping_) {
+    auto batch = takeBatch(inFlight.empty() ? std::chrono::milliseconds(500) : std::chrono::milliseconds(0));
+    // What already arrived first: a connection.blocked read now keeps this batch off a blocked socket.
+    if (status.ok()) {
+      status = publisher.collectConfirms(std::chrono::microseconds(0), &settled);
+      answerSettled();
+      noteBlocked();
+    }
+    for (auto& pending : batch) {
+      uint64_t tag = 0;
+      if (status.ok() && blocked_) {
+        pending->done.set_value(Status::unavailable(
+            "RabbitMQ refuses new messages for now (resource alarm: connection blocked)"));
+        continue;
+      }
+      if (status.ok()) {
+        publishingSince_ = nowTicks();
+        status = publisher.publishAsync("", settings_.queue, {pending->body, pending->messageId}, &tag);
+        publishingSince_ = 0;
+      }
+      if (status.ok()) {
+        inFlight.emplace(tag, std::move(pending));
+      } else {
+        pending->done.set_value(Status::unavailable("RabbitMQ did not take the order: " + status.message()));
+      }
+    }
+    if (status.ok() && inFlight.empty()) {
+      status = publisher.serviceIdle(std::chrono::milliseconds(0));
+      noteBlocked();
+      lastProgress = SteadyClock::now();
+    } else if (status.ok()) {
+      // A short wait (well under a confirm's round trip, about 1.5 ms on a quiet machine): orders that
+      // arrive meanwhile are published on the next turn.
+      status = publisher.collectConfirms(std::chrono::microseconds(200), &settled);
+      answerSettled();
+      noteBlocked();
+      // While blocked the broker reads nothing: the orders on the wire wait for the unblock (their
+      // clients got 503 after confirmTimeout) and the connection is kept.
+      if (!blocked_ && SteadyClock::now() - lastProgress > settings_.confirmTimeout) {
+        // A broker that stops confirming is treated as gone: reconnect, without a polite close that
+        // would wait for its answer.
+        status = connection.lose("no publisher confirm within " +
+                                 std::to_string(settings_.confirmTimeout.count()) + " ms");
+        break;
+      }
+    }
+    if (!status.ok() && amqp::connectionLost(status)) {
+      break;
+    }
+    if (!status.ok()) {
+      status = okStatus();  // that order was answered; the connection still serves the next
+    }
+  }
+  // Whatever is still unconfirmed has an unknown outcome: the client is told 503 and may retry (the
+  // message id makes a duplicate harmless).
+  for (auto& [tag, pending] : inFlight) {
+    pending->done.set_value(Status::unavailable(stopping_ ? std::string("the gateway is shutting down")
+                                                          : "RabbitMQ connection lost: " + status.message()));
+  }
+  return status;
+}
+
 void BillingPublisher::run() {
   Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
   while (!stopping_) {
@@ -200,97 +295,7 @@ void BillingPublisher::run() {
     }
     connected_ = true;
     log::info("broker_connected", {{"queue", settings_.queue}});
-    // Pipelined: an order goes out as soon as it arrives, beside those still waiting for their confirm,
-    // and each is answered when its own delivery tag is settled (docs/performance.md, why not in batches).
-    std::map<uint64_t, std::shared_ptr<Pending>> inFlight;
-    std::vector<std::pair<uint64_t, bool>> settled;
-    auto lastProgress = SteadyClock::now();
-    // Answers the orders whose delivery tags were settled.
-    auto answerSettled = [&] {
-      for (const auto& [tag, taken] : settled) {
-        auto found = inFlight.find(tag);
-        if (found == inFlight.end()) {
-          continue;
-        }
-        found->second->done.set_value(
-            taken ? okStatus()
-                  : Status::unavailable("RabbitMQ did not confirm the order (nacked or unroutable)"));
-        inFlight.erase(found);
-      }
-      if (!settled.empty()) {
-        lastProgress = SteadyClock::now();
-      }
-      settled.clear();
-    };
-    auto noteBlocked = [&] {
-      const bool blocked = publisher->blocked();
-      if (blocked != blocked_.exchange(blocked)) {
-        log::warn(blocked ? "broker_blocked" : "broker_unblocked", {{"queue", settings_.queue}});
-        lastProgress = SteadyClock::now();  // the confirm watchdog counts from the unblock
-      }
-    };
-    while (!stopping_) {
-      auto batch =
-          takeBatch(inFlight.empty() ? std::chrono::milliseconds(500) : std::chrono::milliseconds(0));
-      // What already arrived first: a connection.blocked read now keeps this batch off a blocked socket.
-      if (status.ok()) {
-        status = publisher->collectConfirms(std::chrono::microseconds(0), &settled);
-        answerSettled();
-        noteBlocked();
-      }
-      for (auto& pending : batch) {
-        uint64_t tag = 0;
-        if (status.ok() && blocked_) {
-          pending->done.set_value(Status::unavailable(
-              "RabbitMQ refuses new messages for now (resource alarm: connection blocked)"));
-          continue;
-        }
-        if (status.ok()) {
-          publishingSince_ = nowTicks();
-          status = publisher->publishAsync("", settings_.queue, {pending->body, pending->messageId}, &tag);
-          publishingSince_ = 0;
-        }
-        if (status.ok()) {
-          inFlight.emplace(tag, std::move(pending));
-        } else {
-          pending->done.set_value(
-              Status::unavailable("RabbitMQ did not take the order: " + status.message()));
-        }
-      }
-      if (status.ok() && inFlight.empty()) {
-        status = publisher->serviceIdle(std::chrono::milliseconds(0));
-        noteBlocked();
-        lastProgress = SteadyClock::now();
-      } else if (status.ok()) {
-        // A short wait (well under a confirm's round trip, about 1.5 ms on a quiet machine): orders that
-        // arrive meanwhile are published on the next turn.
-        status = publisher->collectConfirms(std::chrono::microseconds(200), &settled);
-        answerSettled();
-        noteBlocked();
-        // While blocked the broker reads nothing: the orders on the wire wait for the unblock (their
-        // clients got 503 after confirmTimeout) and the connection is kept.
-        if (!blocked_ && SteadyClock::now() - lastProgress > settings_.confirmTimeout) {
-          // A broker that stops confirming is treated as gone: reconnect, without a polite close that
-          // would wait for its answer.
-          status = connection->lose("no publisher confirm within " +
-                                    std::to_string(settings_.confirmTimeout.count()) + " ms");
-          break;
-        }
-      }
-      if (!status.ok() && amqp::connectionLost(status)) {
-        break;
-      }
-      if (!status.ok()) {
-        status = okStatus();  // that order was answered; the connection still serves the next
-      }
-    }
-    // Whatever is still unconfirmed has an unknown outcome: the client is told 503 and may retry (the
-    // message id makes a duplicate harmless).
-    for (auto& [tag, pending] : inFlight) {
-      pending->done.set_value(Status::unavailable(stopping_
-                                                      ? std::string("the gateway is shutting down")
-                                                      : "RabbitMQ connection lost: " + status.message()));
-    }
+    status = publishUntilLost(*connection, *publisher);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       connected_ = false;

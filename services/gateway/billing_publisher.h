@@ -58,6 +58,7 @@ class BillingPublisher {
   };
 
   void run();
+  amqp::Status publishUntilLost(amqp::Connection& connection, amqp::Publisher& publisher);
   // The watchdog thread: interrupts the connection when a publish is stuck or a stop is not honoured.
   void watch();
   void failQueued(const std::string& reason);
