@@ -11,11 +11,11 @@
 #include "base/signals.h"
 #include "client/kube_client.h"
 #include "client/prometheus_client.h"
-#include "common/http_server.h"
-#include "common/metrics.h"
 #include "controller/controller.h"
 #include "controller/leader_elector.h"
 #include "controller/reconciler.h"
+#include "http/http_server.h"
+#include "http/metrics.h"
 #include "runtime/operator_metrics.h"
 #include "runtime/options.h"
 

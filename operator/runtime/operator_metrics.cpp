@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "api/events.h"
-#include "common/process_metrics.h"
+#include "http/process_metrics.h"
 
 namespace mp::op {
 

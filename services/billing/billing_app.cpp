@@ -7,10 +7,10 @@
 #include "billing/queue_depth_probe.h"
 #include "common/broker_settings.h"
 #include "common/config.h"
-#include "common/http_server.h"
-#include "common/metrics.h"
 #include "common/postgres.h"
 #include "common/service.h"
+#include "http/http_server.h"
+#include "http/metrics.h"
 
 namespace mp::billing {
 namespace {

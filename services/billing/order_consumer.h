@@ -10,7 +10,7 @@
 #include "billing/order_store.h"
 #include "common/amqp_connection.h"
 #include "common/amqp_consumer.h"
-#include "common/metrics.h"
+#include "http/metrics.h"
 
 namespace mp::billing {
 

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "common/amqp_connection.h"
-#include "common/metrics.h"
+#include "http/metrics.h"
 
 namespace mp::billing {
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "base/status.h"
-#include "common/http.h"
+#include "http/http.h"
 
 namespace mp::http {
 

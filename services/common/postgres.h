@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "common/metrics.h"
+#include "http/metrics.h"
 
 namespace mp::pg {
 

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "base/status.h"
-#include "common/event_loop.h"
-#include "common/metrics.h"
 #include "common/postgres.h"
+#include "http/event_loop.h"
+#include "http/metrics.h"
 
 namespace mp::pg {
 

@@ -4,7 +4,7 @@
 
 #include "base/log.h"
 #include "common/config.h"
-#include "common/http_server.h"
+#include "http/http_server.h"
 
 namespace mp {
 

@@ -13,7 +13,7 @@
 
 #include "common/amqp_connection.h"
 #include "common/amqp_publisher.h"
-#include "common/metrics.h"
+#include "http/metrics.h"
 
 namespace mp::gateway {
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "base/status.h"
-#include "common/http.h"
 #include "gateway/upstream_client.h"
+#include "http/http.h"
 
 namespace mp::gateway {
 

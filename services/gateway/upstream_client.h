@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "common/event_loop.h"
+#include "http/event_loop.h"
 
 namespace mp::gateway {
 

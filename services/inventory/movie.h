@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "common/http.h"
+#include "http/http.h"
 
 namespace mp::inventory {
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "common/http_server.h"
+#include "http/http_server.h"
 #include "inventory/movie_store.h"
 
 namespace mp::inventory {

@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "common/http.h"
 #include "common/json_body.h"
+#include "http/http.h"
 #include "inventory/movie.h"
 
 namespace {

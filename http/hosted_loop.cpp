@@ -1,4 +1,4 @@
-#include "common/hosted_loop.h"
+#include "http/hosted_loop.h"
 
 namespace mp {
 namespace {

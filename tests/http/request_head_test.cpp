@@ -1,5 +1,5 @@
 // The strict check of a request head, as a table: what passes, and each malformed form with its status.
-#include "common/request_head.h"
+#include "http/request_head.h"
 
 #include <gtest/gtest.h>
 

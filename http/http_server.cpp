@@ -1,4 +1,4 @@
-#include "common/http_server.h"
+#include "http/http_server.h"
 
 #include <pistache/http.h>
 #include <pistache/listener.h>
@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "base/log.h"
-#include "common/pistache_input.h"
-#include "common/pistache_transport.h"
-#include "common/worker_pool.h"
+#include "http/pistache_input.h"
+#include "http/pistache_transport.h"
+#include "http/worker_pool.h"
 
 namespace mp::http {
 

@@ -1,4 +1,4 @@
-#include "common/event_loop.h"
+#include "http/event_loop.h"
 
 #include <gtest/gtest.h>
 #include <poll.h>

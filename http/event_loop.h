@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "common/hosted_loop.h"
+#include "http/hosted_loop.h"
 
 namespace mp {
 

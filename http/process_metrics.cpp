@@ -1,4 +1,4 @@
-#include "common/process_metrics.h"
+#include "http/process_metrics.h"
 
 #include <dirent.h>
 #include <unistd.h>

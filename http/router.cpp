@@ -1,4 +1,4 @@
-#include "common/router.h"
+#include "http/router.h"
 
 #include <algorithm>
 

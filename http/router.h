@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/http.h"
+#include "http/http.h"
 
 namespace mp::http {
 

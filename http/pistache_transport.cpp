@@ -1,4 +1,4 @@
-#include "common/pistache_transport.h"
+#include "http/pistache_transport.h"
 
 #include <sys/timerfd.h>
 #include <unistd.h>

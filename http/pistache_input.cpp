@@ -1,4 +1,4 @@
-#include "common/pistache_input.h"
+#include "http/pistache_input.h"
 
 #include <strings.h>
 #include <sys/socket.h>
@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "base/log.h"
-#include "common/request_head.h"
+#include "http/request_head.h"
 
 namespace mp::http {
 

@@ -1,6 +1,6 @@
 // The shared HTTP server over real sockets on 127.0.0.1: keep-alive, JSON errors, limits, timeouts, crash
 // safety, metrics labels, drain, and the event loops its reactor threads host.
-#include "common/http_server.h"
+#include "http/http_server.h"
 
 #include <gtest/gtest.h>
 

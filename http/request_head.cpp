@@ -1,4 +1,4 @@
-#include "common/request_head.h"
+#include "http/request_head.h"
 
 #include <array>
 #include <optional>

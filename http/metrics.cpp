@@ -1,8 +1,8 @@
-#include "common/metrics.h"
+#include "http/metrics.h"
 
 #include <prometheus/text_serializer.h>
 
-#include "common/process_metrics.h"
+#include "http/process_metrics.h"
 
 namespace mp {
 

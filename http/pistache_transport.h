@@ -10,8 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/hosted_loop.h"
-#include "common/pistache_input.h"
+#include "http/hosted_loop.h"
+#include "http/pistache_input.h"
 
 namespace mp::http {
 

@@ -1,4 +1,4 @@
-#include "common/http.h"
+#include "http/http.h"
 
 #include <algorithm>
 #include <cctype>

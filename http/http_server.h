@@ -9,9 +9,9 @@
 #include <string>
 
 #include "base/status.h"
-#include "common/hosted_loop.h"
-#include "common/metrics.h"
-#include "common/router.h"
+#include "http/hosted_loop.h"
+#include "http/metrics.h"
+#include "http/router.h"
 
 namespace mp::http {
 
