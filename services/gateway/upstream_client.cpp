@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <memory>
+#include <mutex>
 #include <unordered_map>
 
 #include "base/status.h"
@@ -625,7 +627,36 @@ void UpstreamClient::Loop::onShutdown() {
   }
 }
 
+namespace {
+
+// Each loop asks the name itself. An answer that fails or is empty (a name server's hiccup, a headless
+// Service for a moment without a ready pod) is stood in for by the last good answer any loop got, so that
+// a loop that has not asked before does not fail its first requests while the others go on.
+UpstreamResolver rememberingLastAnswer(UpstreamResolver resolver) {
+  struct Last {
+    std::mutex mutex;
+    std::vector<UpstreamAddress> addresses;
+  };
+  auto last = std::make_shared<Last>();
+  return [resolver = std::move(resolver), last](const std::string& host,
+                                                uint16_t port) -> StatusOr<std::vector<UpstreamAddress>> {
+    StatusOr<std::vector<UpstreamAddress>> found = resolver(host, port);
+    std::lock_guard<std::mutex> lock(last->mutex);
+    if (found.ok() && !found->empty()) {
+      last->addresses = *found;
+      return found;
+    }
+    if (!last->addresses.empty()) {
+      return last->addresses;
+    }
+    return found;
+  };
+}
+
+}  // namespace
+
 UpstreamClient::UpstreamClient(UpstreamSettings settings) {
+  settings.resolver = rememberingLastAnswer(std::move(settings.resolver));
   const size_t count = std::max<size_t>(settings.loops, 1);
   for (size_t i = 0; i < count; ++i) {
     // Connections (at least one per loop) and queue split as evenly as they go.

@@ -337,6 +337,21 @@ TEST(UpstreamClientBalance, AnUnansweredIdempotentRequestIsSentAgainElsewhereAnd
   EXPECT_EQ(leaving.requests() - before, 1) << "a POST was sent more than once";
 }
 
+// Each loop asks the name itself: one that has not asked before, when the name server fails it, uses the
+// last answer another loop got instead of failing the request.
+TEST(UpstreamClientBalance, ALoopWhoseFirstAskFailsUsesTheLastAnswerAnotherLoopGot) {
+  CountingUpstream up("127.0.0.1");
+  ChangingName name;
+  name.set({up.address()});
+  UpstreamSettings settings = settingsFor(name);
+  settings.loops = 2;
+  UpstreamClient client(settings);
+  ASSERT_TRUE(sendAll(client, 1, 1)) << "the first request, on one loop";
+  name.set({});
+  EXPECT_TRUE(sendAll(client, 10, 2)) << "a request failed while the name server gave nothing";
+  EXPECT_EQ(up.requests(), 11);
+}
+
 // Through a Service's one address, kube-proxy picks a pod per connection: pods added later get traffic
 // only from new connections, so a connection's life is bounded by a request count and an age.
 TEST(UpstreamClientBalance, AConnectionCarriesAtMostMaxRequestsAndLivesAtMostMaxAge) {
