@@ -262,8 +262,8 @@ metadata:
     type: kwok
 spec: {}
 status:
-  allocatable: {cpu: "4", memory: 16Gi, pods: "110"}
-  capacity: {cpu: "4", memory: 16Gi, pods: "110"}
+  allocatable: {cpu: "4", memory: 16Gi, ephemeral-storage: 100Gi, pods: "110"}
+  capacity: {cpu: "4", memory: 16Gi, ephemeral-storage: 100Gi, pods: "110"}
 EOF
   done
   "${k[@]}" wait --for=condition=Ready node -l type=kwok --timeout=120s >/dev/null || mp_cluster_fail "$cluster" kwok
