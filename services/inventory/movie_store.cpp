@@ -30,10 +30,6 @@ StatusOr<int64_t> rowCount(const pg::Result& result) {
   return result.affected();
 }
 
-std::optional<std::string> text(const std::optional<int64_t>& value) {
-  return value ? std::optional<std::string>(std::to_string(*value)) : std::nullopt;
-}
-
 }  // namespace
 
 std::vector<pg::Statement> MovieStore::statements() {
@@ -78,7 +74,12 @@ std::vector<pg::Migration> MovieStore::migrations() {
 
 StatusOr<MoviePage> MovieStore::list(const MovieQuery& query) {
   // One row more than the page: whether another page follows, without a second statement.
-  std::optional<int64_t> rows = query.limit ? std::optional<int64_t>(*query.limit + 1) : std::nullopt;
+  // (Built as text directly: GCC 12 at -O1 under ThreadSanitizer took an optional<int64_t> here for
+  // maybe-uninitialized.)
+  std::optional<std::string> rows;
+  if (query.limit) {
+    rows = std::to_string(*query.limit + 1);
+  }
   pg::Params params;
   if (query.title) {
     params.push_back(containsPattern(*query.title));
@@ -86,7 +87,7 @@ StatusOr<MoviePage> MovieStore::list(const MovieQuery& query) {
   if (query.afterId) {
     params.push_back(std::to_string(*query.afterId));
   }
-  params.push_back(text(rows));
+  params.push_back(rows);
   params.push_back(std::to_string(query.offset));
   const char* statement = query.title ? (query.afterId ? "movies_search_after" : "movies_search")
                                       : (query.afterId ? "movies_list_after" : "movies_list");

@@ -114,7 +114,7 @@ http://prometheus:9090
 - name: MAX_REQUEST_BYTES
   value: {{ .Values.serviceDefaults.maxRequestBytes | int64 | quote }}
 - name: SHUTDOWN_DRAIN_TIMEOUT
-  value: "{{ int .Values.shutdown.drainTimeoutSeconds }}s"
+  value: "{{ (include "movie-platform.shutdown" . | fromYaml).drainTimeoutSeconds | int }}s"
 {{- end }}
 
 {{/*
@@ -250,7 +250,7 @@ A service container's preStop pause (shutdown.preStopSeconds), if any: Kubernete
 cluster has it (1.30 and later), else the image's /bin/sleep (the images are Debian bookworm-slim).
 */}}
 {{- define "movie-platform.preStop" -}}
-{{- $seconds := int .Values.shutdown.preStopSeconds }}
+{{- $seconds := (include "movie-platform.shutdown" . | fromYaml).preStopSeconds | int }}
 {{- if gt $seconds 0 -}}
 lifecycle:
   preStop:
@@ -261,4 +261,14 @@ lifecycle:
       command: [/bin/sleep, {{ $seconds | quote }}]
     {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The shutdown values with their defaults, as YAML (fromYaml): a release upgraded with --reuse-values from a
+chart without them has none.
+*/}}
+{{- define "movie-platform.shutdown" -}}
+{{- $s := .Values.shutdown | default dict -}}
+preStopSeconds: {{ ternary $s.preStopSeconds 0 (hasKey $s "preStopSeconds") | int }}
+drainTimeoutSeconds: {{ ternary $s.drainTimeoutSeconds 10 (hasKey $s "drainTimeoutSeconds") | int }}
 {{- end }}
