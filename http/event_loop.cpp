@@ -48,10 +48,6 @@ UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
   return *this;
 }
 
-Wait Wait::atMost(std::chrono::milliseconds limit) {
-  return Wait(kFor, static_cast<int>(std::clamp<int64_t>(limit.count(), 0, INT_MAX)));
-}
-
 EventLoop::EventLoop() : epoll_(epoll_create1(EPOLL_CLOEXEC)), wake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!epoll_.valid()) {
     throw std::system_error(errno, std::generic_category(), "epoll_create1");
@@ -69,9 +65,9 @@ EventLoop::EventLoop() : epoll_(epoll_create1(EPOLL_CLOEXEC)), wake_(eventfd(0, 
 
 EventLoop::~EventLoop() = default;
 
-void EventLoop::turn(bool readable) {
+Wait EventLoop::turn(bool readable) {
   claim("turn");
-  pass(readable ? Wait::now() : Wait::noLook());
+  return pass(readable ? Wait::now() : Wait::noLook());
 }
 
 void EventLoop::serve() {

@@ -33,33 +33,6 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// How long one turn of an EventLoop waits for its descriptors: the one timeout rule of every loop. Made
-// only by these names, so that no bare -1 means "for ever" in one place and "do not look" in another.
-class Wait {
- public:
-  // No epoll_wait at all: the host found the loop's descriptor not ready (HostedLoop::turn(false)).
-  static Wait noLook() { return Wait(kNoLook, 0); }
-  // Look at what is ready, without waiting.
-  static Wait now() { return Wait(kFor, 0); }
-  // Up to `limit` (a negative one is now()).
-  static Wait atMost(std::chrono::milliseconds limit);
-  // Until something is ready: the loop has no deadline.
-  static Wait forever() { return Wait(kForever, 0); }
-
-  bool looks() const { return kind_ != kNoLook; }
-  // epoll_wait's timeout argument; only when looks().
-  int epollTimeout() const { return kind_ == kForever ? -1 : milliseconds_; }
-  bool operator==(const Wait& other) const {
-    return kind_ == other.kind_ && milliseconds_ == other.milliseconds_;
-  }
-
- private:
-  enum Kind { kNoLook, kFor, kForever };
-  Wait(Kind kind, int milliseconds) : kind_(kind), milliseconds_(milliseconds) {}
-  Kind kind_;
-  int milliseconds_;
-};
-
 // The skeleton of an epoll event loop, on a thread of its own (serve) or driven by a host (turn): it owns
 // the epoll set and the eventfd that wakes it, registers descriptors with checked calls, and runs each
 // turn as: the ready descriptors (onReady), then the loop's own work (onTurn). A subclass keeps only its
@@ -79,8 +52,9 @@ class EventLoop : public HostedLoop {
   EventLoop& operator=(const EventLoop&) = delete;
 
   int pollFd() const override { return epoll_.get(); }
-  // One turn on the host's thread: a look without waiting when `readable`, else no look.
-  void turn(bool readable) override;
+  // One turn on the host's thread: a look without waiting when `readable`, else no look. Returns when
+  // the loop next needs a turn for its deadlines (onTurn's answer).
+  Wait turn(bool readable) override;
   // The loop on the calling thread, a thread of its own, until stop(); then onShutdown().
   void serve();
   // For a hosted loop whose host has stopped: the calling thread takes the loop over and ends it.

@@ -18,20 +18,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kTick = std::chrono::milliseconds(100);
-// Timeouts are checked every this many ticks (half a second).
-constexpr unsigned kTicksPerTimeoutCheck = 5;
+// While connections are open, their timeouts are checked this often.
+constexpr auto kTimeoutCheck = std::chrono::milliseconds(500);
 
-int startTicking() {
+int makeTimer() {
   int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (fd < 0) {
     throw std::runtime_error("timerfd_create failed");
   }
-  itimerspec spec{};
-  spec.it_value.tv_nsec = std::chrono::nanoseconds(kTick).count();
-  spec.it_interval = spec.it_value;
-  timerfd_settime(fd, 0, &spec, nullptr);
   return fd;
+}
+
+// When a piece whose turn returned `wait` needs its next turn.
+Clock::time_point dueAfter(Wait wait, Clock::time_point now) {
+  if (wait.epollTimeout() < 0) {
+    return Clock::time_point::max();
+  }
+  return now + std::chrono::milliseconds(wait.epollTimeout());
 }
 
 }  // namespace
@@ -45,8 +48,8 @@ ReactorTransport::ReactorTransport(std::shared_ptr<StrictInputHandler> handler,
       clones_(std::move(clones)) {}
 
 ReactorTransport::~ReactorTransport() {
-  if (tick_ >= 0) {
-    close(tick_);
+  if (timer_ >= 0) {
+    close(timer_);
   }
 }
 
@@ -60,11 +63,14 @@ std::shared_ptr<P::Aio::Handler> ReactorTransport::clone() const {
 // Runs once per clone, on the thread that starts the listener, before the reactor threads serve.
 void ReactorTransport::registerPoller(P::Polling::Epoll& poller) {
   P::Tcp::Transport::registerPoller(poller);
-  tick_ = startTicking();
-  poller.addFd(tick_, P::Flags<P::Polling::NotifyOn>(P::Polling::NotifyOn::Read), P::Polling::Tag(tick_));
+  timer_ = makeTimer();
+  poller.addFd(timer_, P::Flags<P::Polling::NotifyOn>(P::Polling::NotifyOn::Read), P::Polling::Tag(timer_));
   if (index_ < settings_->hosted.size()) {
     hosted_ = settings_->hosted[index_];
   }
+  // Due at once: the reactor's first turn claims its pieces for its thread and lets them start.
+  due_.assign(hosted_.size(), Clock::now());
+  arm();
   for (HostedLoop* piece : hosted_) {
     poller.addFd(piece->pollFd(), P::Flags<P::Polling::NotifyOn>(P::Polling::NotifyOn::Read),
                  P::Polling::Tag(static_cast<uint64_t>(piece->pollFd())));
@@ -80,17 +86,17 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
     // thread reaches it, so that none goes to another reactor's loop for want of knowing.
     claimed_ = true;
     for (HostedLoop* piece : hosted_) {
-      piece->turn(true);
+      turn(piece, true);
     }
   }
-  bool ticked = false;
+  bool timerFired = false;
   for (const auto& entry : fds) {
     const auto tag = entry.getTag().value();
-    if (tag == static_cast<uint64_t>(tick_)) {
+    if (tag == static_cast<uint64_t>(timer_)) {
       uint64_t expirations = 0;
-      ssize_t got = ::read(tick_, &expirations, sizeof expirations);
+      ssize_t got = ::read(timer_, &expirations, sizeof expirations);
       (void)got;
-      ticked = true;
+      timerFired = true;
       continue;
     }
     for (HostedLoop* piece : hosted_) {
@@ -102,13 +108,9 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
   // Pistache's own: reads (and so requests dispatched, some handing work to the hosted loops), writes,
   // its queues. Tags it does not know (ours, readable) it passes over.
   P::Tcp::Transport::onReady(fds);
-  if (ticked) {
-    for (HostedLoop* piece : hosted_) {
-      mark(piece, true);  // their deadlines
-    }
-    if (++ticks_ % kTicksPerTimeoutCheck == 0) {
-      checkTimeouts();
-    }
+  if (timerFired) {
+    armed_ = Clock::time_point::max();  // a one-shot: it has gone off
+    runDue();
   }
   const bool ran = !pending_.empty();
   runPending();
@@ -126,6 +128,57 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
       removePeer(it->peer);
     }
     it = closing_.erase(it);
+  }
+  arm();
+}
+
+// The pieces whose deadline has come are turned, and the connections' timeouts checked when due.
+void ReactorTransport::runDue() {
+  const auto now = Clock::now();
+  for (size_t i = 0; i < hosted_.size(); ++i) {
+    if (due_[i] <= now) {
+      mark(hosted_[i], true);
+    }
+  }
+  if (checkDue_ <= now) {
+    checkDue_ = Clock::time_point::max();
+    checkTimeouts();
+  }
+}
+
+// The timer set to the nearest of the pieces' deadlines and, while connections are open, the next
+// timeout check; unset when there is neither, so that an idle server is not woken at all.
+void ReactorTransport::arm() {
+  const auto now = Clock::now();
+  if (peers.empty() && closing_.empty()) {
+    checkDue_ = Clock::time_point::max();
+  } else if (checkDue_ == Clock::time_point::max()) {
+    checkDue_ = now + kTimeoutCheck;
+  }
+  Clock::time_point next = checkDue_;
+  for (const auto& due : due_) {
+    next = std::min(next, due);
+  }
+  if (next == armed_) {
+    return;
+  }
+  armed_ = next;
+  itimerspec spec{};  // all zero: unset
+  if (next != Clock::time_point::max()) {
+    // steady_clock is CLOCK_MONOTONIC; a time already past goes off at once (never all zero: that unsets).
+    const auto since = std::max(next.time_since_epoch(), std::chrono::steady_clock::duration(1));
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since);
+    spec.it_value.tv_sec = seconds.count();
+    spec.it_value.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(since - seconds).count();
+  }
+  timerfd_settime(timer_, TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+void ReactorTransport::turn(HostedLoop* piece, bool readable) {
+  const Wait wait = piece->turn(readable);
+  const auto at = std::find(hosted_.begin(), hosted_.end(), piece);
+  if (at != hosted_.end()) {
+    due_[static_cast<size_t>(at - hosted_.begin())] = dueAfter(wait, Clock::now());
   }
 }
 
@@ -154,13 +207,13 @@ std::optional<size_t> ReactorTransport::currentIndex() {
 
 // A turn can hand more work to a piece (an answer's callback starting the next statement): taken in the
 // same go, up to a bound that only a callback chain without end would reach (the rest then waits for the
-// next readiness or tick).
+// next readiness or timer).
 void ReactorTransport::runPending() {
   for (int round = 0; round < 64 && !pending_.empty(); ++round) {
     std::vector<std::pair<HostedLoop*, bool>> now;
     now.swap(pending_);
     for (auto& [piece, readable] : now) {
-      piece->turn(readable);
+      turn(piece, readable);
     }
   }
 }

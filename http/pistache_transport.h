@@ -50,16 +50,21 @@ class ReactorTransport : public Pistache::Tcp::Transport, public LoopHost {
 
  private:
   void mark(HostedLoop* piece, bool readable);
+  void turn(HostedLoop* piece, bool readable);
   void runPending();
+  void runDue();
+  void arm();
   void checkTimeouts();
 
   std::shared_ptr<StrictInputHandler> handler_;
   std::shared_ptr<const TransportSettings> settings_;
   std::shared_ptr<size_t> clones_;  // how many clones were made: the next one's index
   size_t index_ = 0;
-  int tick_ = -1;  // a timerfd, every 100 ms
-  unsigned ticks_ = 0;
+  int timer_ = -1;  // a one-shot timerfd, set by arm()
+  std::chrono::steady_clock::time_point armed_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point checkDue_ = std::chrono::steady_clock::time_point::max();
   std::vector<HostedLoop*> hosted_;
+  std::vector<std::chrono::steady_clock::time_point> due_;  // each piece's next turn for its deadlines
   bool claimed_ = false;  // the hosted loops have had their first turn on this thread
   std::vector<std::pair<HostedLoop*, bool>> pending_;  // to turn before the next wait; readable or not
   struct Closing {

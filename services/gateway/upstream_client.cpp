@@ -189,8 +189,10 @@ Status UpstreamClient::Loop::resolve() {
   }
   StatusOr<std::vector<UpstreamAddress>> found = settings.resolver(settings.host, settings.port);
   if (!found.ok() || found->empty()) {
-    // A name server that is away keeps the last answer in use (and is asked again next turn).
+    // A name server that is away keeps the last answer in use, and is asked again after the interval:
+    // not for every request, each of which would wait for its failure.
     if (!endpoints.empty()) {
+      resolvedAt = now;
       return okStatus();
     }
     return found.ok() ? Status::unavailable("cannot resolve " + settings.host + ": no address")

@@ -215,11 +215,17 @@ class ChangingName {
   UpstreamResolver resolver() {
     return [this](const std::string&, uint16_t) -> StatusOr<std::vector<UpstreamAddress>> {
       std::lock_guard<std::mutex> lock(mutex_);
+      ++asked_;
       return addresses_;
     };
   }
+  int asked() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return asked_;
+  }
 
  private:
+  int asked_ = 0;
   std::mutex mutex_;
   std::vector<UpstreamAddress> addresses_;
 };
@@ -350,6 +356,23 @@ TEST(UpstreamClientBalance, ALoopWhoseFirstAskFailsUsesTheLastAnswerAnotherLoopG
   name.set({});
   EXPECT_TRUE(sendAll(client, 10, 2)) << "a request failed while the name server gave nothing";
   EXPECT_EQ(up.requests(), 11);
+}
+
+// The name server is asked in the request's path (getaddrinfo blocks): while it fails, the last answer
+// serves and it is asked again only once the interval has passed, not for every request.
+TEST(UpstreamClientBalance, AFailingNameServerIsAskedOncePerIntervalNotPerRequest) {
+  CountingUpstream up("127.0.0.1");
+  ChangingName name;
+  name.set({up.address()});
+  UpstreamSettings settings = settingsFor(name);
+  settings.resolveInterval = std::chrono::milliseconds(2000);
+  UpstreamClient client(settings);
+  ASSERT_TRUE(sendAll(client, 1, 1));
+  name.set({});
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  const int before = name.asked();
+  ASSERT_TRUE(sendAll(client, 40, 1)) << "a request failed while the last answer was good";
+  EXPECT_LE(name.asked() - before, 1) << "asks of a failing name server during 40 requests";
 }
 
 // Through a Service's one address, kube-proxy picks a pod per connection: pods added later get traffic

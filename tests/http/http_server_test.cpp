@@ -487,7 +487,7 @@ class Jobs : public HostedLoop {
     close(epoll_);
   }
   int pollFd() const override { return epoll_; }
-  void turn(bool) override {
+  Wait turn(bool) override {
     uint64_t count = 0;
     (void)!::read(wake_, &count, sizeof count);
     std::vector<std::function<void()>> now;
@@ -498,6 +498,7 @@ class Jobs : public HostedLoop {
     for (auto& job : now) {
       job();
     }
+    return Wait::forever();
   }
   void add(std::function<void()> job) {
     {
@@ -563,6 +564,45 @@ TEST(HttpServerHosted, EachReactorDrivesItsOwnPiecesOnItsOwnThread) {
   EXPECT_EQ(sameThread, 20);
   EXPECT_EQ(otherThread, 20);
   EXPECT_EQ(wrongPiece, 0);
+}
+
+// A piece that only counts its turns and asks for `deadlines` more, `every` apart: the host's timer must
+// turn it when each comes, and not at all once it has none (an idle server sleeps).
+class Deadlines : public HostedLoop {
+ public:
+  Deadlines(int deadlines, std::chrono::milliseconds every)
+      : epoll_(epoll_create1(EPOLL_CLOEXEC)), left_(deadlines), every_(every) {}
+  ~Deadlines() override { close(epoll_); }
+  int pollFd() const override { return epoll_; }
+  Wait turn(bool) override {
+    ++turns;
+    return left_-- > 0 ? Wait::atMost(every_) : Wait::forever();
+  }
+  std::atomic<int> turns{0};
+
+ private:
+  int epoll_;
+  int left_;
+  std::chrono::milliseconds every_;
+};
+
+TEST(HttpServerHosted, APieceIsTurnedAtItsDeadlinesAndAnIdleServerSleeps) {
+  ServiceMetrics metrics{"test-service"};
+  ServerOptions options = onLoopback();
+  options.reactorThreads = 1;
+  Deadlines piece(5, std::chrono::milliseconds(40));
+  HttpServer server(options, metrics);
+  server.host(0, piece);
+  ASSERT_TRUE(server.start().ok());
+  // The first turn (the reactor claiming it), then one per deadline: 6 in about 200 ms.
+  for (int i = 0; i < 100 && piece.turns < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(piece.turns, 6) << "the deadlines the piece asked for did not all turn it";
+  // No deadline left, no connection: nothing wakes the reactor (a ticking timer would turn it 10 times).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(piece.turns, 6) << "an idle reactor turned a piece that has no deadline";
+  server.drainAndStop();
 }
 
 }  // namespace
