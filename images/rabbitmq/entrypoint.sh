@@ -105,5 +105,5 @@ fi
 # The server's own script: Debian's wrapper sends the logs to files under /var/log/rabbitmq and does not
 # pass SIGTERM on; this one logs to the console and stops cleanly.
 shift
-cd /var/lib/rabbitmq
+cd "$HOME"  # /var/lib/rabbitmq in the image: where the server writes what it writes to its working directory
 exec "$bin/rabbitmq-server" "$@"
