@@ -72,16 +72,27 @@ EOF
   fi
 }
 
-# rmq_start DIR: starts the instance in the background and waits until it answers (about 8-10 s).
+# rmq_cluster_init DIR PORT EPMD_PORT: rmq_init for one node of a cluster on this host: the nodes share
+# one epmd (EPMD_PORT), through which they find each other.
+rmq_cluster_init() {
+  local dir=$1 port=$2 epmd_port=$3
+  rmq_init "$dir" "$port"
+  sed -i "s/^RMQ_EPMD_PORT=.*/RMQ_EPMD_PORT=$epmd_port/" "$dir/instance.env"
+}
+
+# rmq_start DIR [PROGRAM ARGS...]: starts the instance in the background (PROGRAM: by default the
+# server's own script; e.g. the image's entrypoint) and waits until it answers (about 8-10 s).
 rmq_start() {
   local dir=$1
+  shift
+  (($#)) || set -- "$MP_RABBIT_BIN/rabbitmq-server"
   # setsid: the broker must not get the test run's terminal signals; it is stopped by rmq_stop.
   # The redirections are made permanent inside the background subshell (exec): redirecting a function
   # call would leave bash holding a saved copy of the caller's stdout, and a caller reading that through
   # a pipe would never see it end.
   (
     exec >>"$dir/log/console.log" 2>&1 </dev/null
-    MP_RMQ_EXEC=1 rmq_env "$dir" setsid "$MP_RABBIT_BIN/rabbitmq-server"
+    MP_RMQ_EXEC=1 rmq_env "$dir" setsid "$@"
   ) &
   # Remembered so that rmq_stop can end the whole tree even when the broker never came up.
   echo $! >"$dir/launcher.pid"

@@ -335,6 +335,10 @@ const roleGrants = {
     "/pods": ["list", "watch", "patch"],
     "/services": ["create"],
   },
+  // rabbitmq_peer_discovery_k8s (rabbitmq.ha): the Endpoints of the headless Service, read.
+  rabbitmq: {
+    "/endpoints": ["get"],
+  },
 };
 
 // The paths between the release's pods that may be open: client -> server (component names).
@@ -346,6 +350,8 @@ export const allowedPaths = new Set([
   "inventory-app->inventory-database",
   // Patroni members (inventoryDatabase.ha): replication, pg_rewind, each other's REST API.
   "inventory-database->inventory-database",
+  // RabbitMQ nodes (rabbitmq.ha): epmd and Erlang distribution.
+  "rabbitmq->rabbitmq",
   "platform-operator->prometheus",
   "grafana->prometheus",
   ...["api-gateway", "inventory-app", "billing-app", "rabbitmq", "platform-operator"].map((t) => `prometheus->${t}`),
@@ -358,7 +364,7 @@ const openIngress = { "api-gateway": null, grafana: null, rabbitmq: [15672] };
 const openToAnyone = (component, rulePorts) =>
   component in openIngress &&
   (openIngress[component] === null || (rulePorts?.length && rulePorts.every((p) => openIngress[component].includes(p.port))));
-const externalEgress = new Set(["platform-operator", "prometheus", "inventory-database"]);
+const externalEgress = new Set(["platform-operator", "prometheus", "inventory-database", "rabbitmq"]);
 
 // The servers a pod's configuration names outside the release: every URL in its environment whose host
 // is not one of the release's Services (a bring-your-own database or broker), as {host, port}.
@@ -489,6 +495,36 @@ export const haRules = {
     }
     return errors;
   },
+};
+
+// The production profile's broker: the chart's RabbitMQ (when it runs one) as a cluster of three nodes or
+// more, all started at once (a full restart waits for the node that stopped last), one per Kubernetes
+// node, a budget that keeps every quorum queue's majority, and a headless Service that publishes nodes
+// still booting (the peer discovery's startup lock needs them).
+haRules.brokerCluster = (objects) => {
+  const errors = [];
+  const sts = objects.find((o) => o.kind === "StatefulSet" && o.spec?.template?.metadata?.labels?.["app.kubernetes.io/name"] === "rabbitmq");
+  if (!sts) return errors;
+  const labels = sts.spec.template.metadata.labels;
+  const nodes = sts.spec.replicas ?? 1;
+  if (nodes < 3) errors.push(`${name(sts)}: ${nodes} RabbitMQ node(s); the production profile needs a cluster of 3 (rabbitmq.ha)`);
+  if (sts.spec.podManagementPolicy !== "Parallel") {
+    errors.push(`${name(sts)}: podManagementPolicy ${sts.spec.podManagementPolicy ?? "OrderedReady"}; after a full stop the nodes must start together (Parallel)`);
+  }
+  const pod = sts.spec.template.spec ?? {};
+  if (!(pod.topologySpreadConstraints ?? []).some((t) => t.topologyKey === "kubernetes.io/hostname" && selects(t.labelSelector, labels))) {
+    errors.push(`${name(sts)}: no topologySpreadConstraint over kubernetes.io/hostname selecting its pods`);
+  }
+  const budget = objects.find((o) => o.kind === "PodDisruptionBudget" && selects(o.spec?.selector, labels));
+  const majorityKept = Math.floor((nodes - 1) / 2);
+  if (!budget || disruptionsAllowed(budget.spec, nodes) > majorityKept) {
+    errors.push(`${name(sts)}: a drain may evict more than ${majorityKept} of ${nodes} nodes: the quorum queues would lose their majority`);
+  }
+  const headless = objects.find((o) => o.kind === "Service" && o.metadata?.name === sts.spec.serviceName);
+  if (!headless?.spec?.publishNotReadyAddresses) {
+    errors.push(`${name(sts)}: its headless Service ${sts.spec.serviceName} does not publish nodes that are not ready: nodes booting together may form two clusters`);
+  }
+  return errors;
 };
 
 // The probe's check without its timing, as text ("" when there is no probe).
