@@ -7,6 +7,30 @@ set -euo pipefail
 (($# > 0)) || set -- postgres
 
 die() { printf 'postgresql-entrypoint: %s\n' "$*" >&2; exit 2; }
+here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+# Backups (pgbackrest.sh): with PGBACKREST_STANZA set, PostgreSQL archives every WAL segment into the
+# pgBackRest repository, at the latest ARCHIVE_TIMEOUT seconds (default 60) after a write.
+# shellcheck source=images/postgresql/pgbackrest.sh
+source "$here/pgbackrest.sh"
+archive_timeout=${ARCHIVE_TIMEOUT:-60}
+[[ $archive_timeout =~ ^[0-9]+$ ]] || die "ARCHIVE_TIMEOUT must be a number of seconds, got '$archive_timeout'"
+
+# RESTORE_TARGET (with backups on): `latest` or a time ('2026-12-07 16:40:00+00'). On start, PGDATA is
+# restored from the repository to it (mp-pg-restore) once: PGDATA/mp-restored-to remembers the target,
+# so that a restart does not restore again. An empty PGDATA is restored instead of initialised: a new
+# release from the repository alone.
+restore_if_asked() {
+  local target=${RESTORE_TARGET:-}
+  [[ -n $target ]] || return 0
+  pgbackrest_enabled || die "RESTORE_TARGET is set but PGBACKREST_STANZA is not: no repository to restore from"
+  [[ $(cat "$PGDATA/mp-restored-to" 2>/dev/null) != "$target" ]] || return 0
+  if [[ $target == latest ]]; then
+    "$here/mp-pg-restore" --latest
+  else
+    "$here/mp-pg-restore" --to "$target"
+  fi
+  printf '%s\n' "$target" >"$PGDATA/mp-restored-to"
+}
 
 # `patroni` alone: one member of a Patroni cluster whose store is the Kubernetes API (no etcd), its
 # configuration written from the environment (the Dockerfile lists the variables), then Patroni exec'd;
@@ -28,6 +52,27 @@ patroni_mode() {
   # The labels go into the YAML as they are: one flow mapping, no nesting.
   local labels=${PATRONI_KUBERNETES_LABELS:-'{application: patroni}'}
   [[ $labels =~ ^\{[^{}]*\}$ ]] || die "PATRONI_KUBERNETES_LABELS must be one flow mapping, e.g. '{app: db}'"
+  # With backups on, every member archives into the one repository (only the leader's archiver runs:
+  # archive_mode on, not always), a replica fetches from it what streaming no longer has, and a new
+  # replica is restored from it (then streams), or copied from the leader when it holds no backup yet.
+  # With RESTORE_TARGET, the cluster's first member is restored from it instead of initdb (Patroni's
+  # custom bootstrap; it runs only while the cluster's initialize key is absent from the API server).
+  local archiving="" replicas="" bootstrap="" restore_args=--latest
+  if pgbackrest_enabled; then
+    pgbackrest_write_config
+    archiving="archive_mode: \"on\", archive_command: \"$(pgbackrest_archive_command)\", archive_timeout: $archive_timeout,"
+    replicas="create_replica_methods: [pgbackrest, basebackup]
+  pgbackrest: {command: \"pgbackrest --config=$(pgbackrest_config) --stanza=$PGBACKREST_STANZA --delta restore\", keep_data: true, no_params: true}
+  recovery_conf: {restore_command: '$(pgbackrest_restore_command)'}"
+    if [[ -n ${RESTORE_TARGET:-} ]]; then
+      [[ $RESTORE_TARGET != *[\'\"]* ]] || die "RESTORE_TARGET must not hold a quote"
+      [[ $RESTORE_TARGET == latest ]] || restore_args="--to '$RESTORE_TARGET'"
+      bootstrap="method: pgbackrest_restore
+  pgbackrest_restore: {command: \"$here/mp-pg-restore $restore_args\", keep_existing_recovery_conf: true, no_params: true}"
+    fi
+  elif [[ -n ${RESTORE_TARGET:-} ]]; then
+    die "RESTORE_TARGET is set but PGBACKREST_STANZA is not: no repository to restore from"
+  fi
   (umask 077 && cat >"$config") <<YAML
 scope: "$PATRONI_SCOPE"
 name: "$name"
@@ -57,6 +102,7 @@ bootstrap:
         wal_log_hints: "on"
         max_wal_senders: 10
         max_replication_slots: 10
+  $bootstrap
   initdb: [{encoding: UTF8}, {locale: C.UTF-8}, data-checksums]
   post_bootstrap: "$self patroni-post-bootstrap"
 postgresql:
@@ -68,6 +114,7 @@ postgresql:
   # A new replica's pg_basebackup asks for a fast checkpoint: the default spread one kept a replica
   # of a freshly bootstrapped leader waiting over 90 s (tests/ha/patroni-failover).
   basebackup: [{checkpoint: fast}]
+  $replicas
   authentication:
     superuser: {username: "${POSTGRES_USER:-postgres}", password: "$POSTGRES_PASSWORD"}
     replication: {username: "$repl_user", password: "$PATRONI_REPLICATION_PASSWORD"}
@@ -75,9 +122,10 @@ postgresql:
     - local all all trust
     - host replication $repl_user all scram-sha-256
     - host all all all scram-sha-256
-  parameters:
-    password_encryption: scram-sha-256
-    unix_socket_directories: "${PATRONI_POSTGRESQL_SOCKET_DIR:-/var/run/postgresql}"
+  parameters: {
+    $archiving
+    password_encryption: scram-sha-256,
+    unix_socket_directories: "${PATRONI_POSTGRESQL_SOCKET_DIR:-/var/run/postgresql}"}
 YAML
   # Patroni would read PATRONI_* variables over its file; the passwords are in the file (mode 600).
   unset POSTGRES_PASSWORD PATRONI_REPLICATION_PASSWORD
@@ -110,6 +158,13 @@ database=${POSTGRES_DB:-$user}
 [[ $database =~ ^[a-z_][a-z0-9_]*$ ]] || die "POSTGRES_DB must be a lower-case SQL identifier, got '$database'"
 mkdir -p "$PGDATA"
 chmod 0700 "$PGDATA"
+backup_options=()
+if pgbackrest_enabled; then
+  pgbackrest_write_config
+  restore_if_asked
+  backup_options=(-c archive_mode=on -c "archive_command=$(pgbackrest_archive_command)"
+    -c "archive_timeout=$archive_timeout")
+fi
 
 if [[ ! -s $PGDATA/PG_VERSION ]]; then
   [[ -n ${POSTGRES_PASSWORD:-} ]] || die "POSTGRES_PASSWORD is not set (needed to initialise $PGDATA)"
@@ -129,4 +184,4 @@ if [[ ! -s $PGDATA/PG_VERSION ]]; then
   printf 'postgresql-entrypoint: initialised %s (user %s, database %s)\n' "$PGDATA" "$user" "$database" >&2
 fi
 
-exec postgres -D "$PGDATA" -c listen_addresses='*' "$@"
+exec postgres -D "$PGDATA" -c listen_addresses='*' "${backup_options[@]}" "$@"

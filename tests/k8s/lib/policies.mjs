@@ -5,16 +5,17 @@ const workloadKinds = new Set(["Deployment", "StatefulSet", "DaemonSet", "Job", 
 const name = (o) => `${o.kind}/${o.metadata?.name ?? "?"}`;
 const isHook = (o) => Boolean(o.metadata?.annotations?.["helm.sh/hook"]);
 
-// [{owner, podSpec, hook}] for every pod template and bare Pod.
+// [{owner, podSpec, podLabels, hook}] for every pod template (a CronJob's job's too) and bare Pod.
 function podSpecs(objects) {
   const out = [];
   for (const o of objects) {
     if (workloadKinds.has(o.kind) && o.spec?.template?.spec) {
-      out.push({ owner: o, podSpec: o.spec.template.spec, hook: isHook(o) });
+      out.push({ owner: o, podSpec: o.spec.template.spec, podLabels: o.spec.template.metadata?.labels, hook: isHook(o) });
     } else if (o.kind === "CronJob" && o.spec?.jobTemplate?.spec?.template?.spec) {
-      out.push({ owner: o, podSpec: o.spec.jobTemplate.spec.template.spec, hook: isHook(o) });
+      const template = o.spec.jobTemplate.spec.template;
+      out.push({ owner: o, podSpec: template.spec, podLabels: template.metadata?.labels, hook: isHook(o) });
     } else if (o.kind === "Pod" && o.spec) {
-      out.push({ owner: o, podSpec: o.spec, hook: isHook(o) });
+      out.push({ owner: o, podSpec: o.spec, podLabels: o.metadata?.labels, hook: isHook(o) });
     }
   }
   return out;
@@ -86,7 +87,7 @@ export const rules = {
   probes(objects) {
     const errors = [];
     for (const { owner, podSpec, hook } of podSpecs(objects)) {
-      if (hook || owner.kind === "Job") continue;
+      if (hook || owner.kind === "Job" || owner.kind === "CronJob") continue;
       for (const { c, init } of containersOf(podSpec)) {
         if (init) continue;
         for (const probe of ["livenessProbe", "readinessProbe"]) {
@@ -352,6 +353,9 @@ export const allowedPaths = new Set([
   "inventory-database->inventory-database",
   // RabbitMQ nodes (rabbitmq.ha): epmd and Erlang distribution.
   "rabbitmq->rabbitmq",
+  // Backups (backup.enabled): each database's CronJobs ask its backup agent.
+  "inventory-database-backup->inventory-database",
+  "billing-database-backup->billing-database",
   "platform-operator->prometheus",
   "grafana->prometheus",
   ...["api-gateway", "inventory-app", "billing-app", "rabbitmq", "platform-operator"].map((t) => `prometheus->${t}`),
@@ -360,6 +364,9 @@ export const allowedPaths = new Set([
 // What anyone may reach: the entry points (any of their ports), and RabbitMQ's management UI when
 // rabbitmq.management.enabled (values-lab.yaml); and the components that may reach addresses outside
 // the release on other ports than DNS (the Kubernetes API server).
+// Paths open only where the server has this port, and then on it alone: Prometheus to a database's
+// backup agent (backup.enabled), never to PostgreSQL itself.
+const pathsOnPort = { "prometheus->inventory-database": 9188, "prometheus->billing-database": 9188 };
 const openIngress = { "api-gateway": null, grafana: null, rabbitmq: [15672] };
 const openToAnyone = (component, rulePorts) =>
   component in openIngress &&
@@ -374,7 +381,10 @@ function externalServers(podSpec, serviceNames) {
   for (const { c } of containersOf(podSpec)) {
     for (const e of c.env ?? []) {
       const m = typeof e.value === "string" && e.value.match(serverUrl);
-      if (m && !serviceNames.has(m[1])) servers.push({ host: m[1], port: Number(m[2]), env: e.name });
+      // A Service's name, or a StatefulSet pod's name under its headless Service (pod.service.ns.svc).
+      const labels = m ? m[1].split(".") : [];
+      const inRelease = m && (serviceNames.has(labels[0]) || (labels.length > 2 && labels[3] === "svc" && serviceNames.has(labels[1])));
+      if (m && !inRelease) servers.push({ host: m[1], port: Number(m[2]), env: e.name });
     }
   }
   return servers;
@@ -382,8 +392,8 @@ function externalServers(podSpec, serviceNames) {
 
 function podsOf(objects) {
   const serviceNames = new Set(objects.filter((o) => o.kind === "Service").map((o) => o.metadata?.name));
-  return podSpecs(objects).map(({ owner, podSpec }) => {
-    const labels = owner.kind === "Pod" ? owner.metadata?.labels ?? {} : owner.spec?.template?.metadata?.labels ?? {};
+  return podSpecs(objects).map(({ owner, podSpec, podLabels }) => {
+    const labels = podLabels ?? {};
     const ports = containersOf(podSpec).flatMap(({ c }) => (c.ports ?? []).map((p) => p.containerPort));
     const servers = externalServers(podSpec, serviceNames);
     return { component: labels["app.kubernetes.io/name"] ?? owner.metadata?.name, labels, ports, servers };
@@ -420,7 +430,12 @@ function checkNetworkPaths(objects) {
       if (from === to) continue;
       const open = to.ports.filter((port) => ingressAllows(from, to, port) && egressAllows(from, to, port));
       const path = `${from.component}->${to.component}`;
-      if (allowedPaths.has(path)) {
+      if (path in pathsOnPort) {
+        const port = pathsOnPort[path];
+        if (to.ports.includes(port) && !open.includes(port)) errors.push(`path ${path} is closed on port ${port}; it must be open`);
+        const others = open.filter((p) => p !== port);
+        if (others.length) errors.push(`path ${path} is open on port ${others.join(", ")}; only ${port} may be`);
+      } else if (allowedPaths.has(path)) {
         if (!open.length) errors.push(`path ${path} is closed; it must be open`);
       } else if (open.length) {
         errors.push(`path ${path} is open on port ${open.join(", ")}; only the allowed paths may be`);
