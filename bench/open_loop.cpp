@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -246,7 +247,8 @@ int main(int argc, char** argv) {
       sentInWindow += c.counted && now <= windowEnd;
       ++next;
       ++inFlight;
-      if (send(c.fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+      if (send(c.fd, request.data(), request.size(), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+          static_cast<ssize_t>(request.size())) {
         fail(index);
       }
     }
@@ -264,7 +266,10 @@ int main(int argc, char** argv) {
       const int index = static_cast<int>(events[e].data.u32);
       Connection& c = connections[index];
       char buffer[16384];
-      const ssize_t n = recv(c.fd, buffer, sizeof buffer, 0);
+      const ssize_t n = recv(c.fd, buffer, sizeof buffer, MSG_DONTWAIT);  // never waits: the schedule goes on
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        continue;
+      }
       if (n <= 0 || !c.busy) {
         fail(index);
         continue;
