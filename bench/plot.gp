@@ -110,15 +110,8 @@ if (has("idle.tsv")) {
   set multiplot next
 }
 
-# 8: latency at a fixed offered rate.
+# 8: latency at a fixed offered rate (bench/latency.gp, also drawn alone).
 if (has("openloop.tsv")) {
-  set title "GET /api/movies/:id via api-gateway at a fixed offered rate (open loop, vegeta)"
-  set xlabel "offered requests per second (50, 80, 95 % of the measured maximum)"
-  set ylabel "latency ms (log scale)"
-  set logscale y
-  set yrange [*:*]
-  plot data."/openloop.tsv" using 2:5 title "p50" pt 7 lw 2, \
-       "" using 2:6 title "p99" pt 5 lw 2, \
-       "" using 2:7 title "p99.9" pt 9 lw 2
+  load "bench/latency.gp"
 }
 unset multiplot

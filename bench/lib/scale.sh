@@ -45,32 +45,62 @@ drain_backlog() {
   mp_log "    $drain_stored orders, first to last row ${drain_seconds}s, billing-app RSS $rss_start -> max $drain_rss_max MB"
 }
 
-# scale_open_loop: GET /api/movies/:id via api-gateway at 50, 80 and 95 % of the maximum, which wrk's
-# closed loop measures just before (sets open_max, open_max_p99), $open_seconds each. Open loop: vegeta
-# sends at the rate whatever the answers take, so a stall shows as latency instead of slowing a generator
-# that waits for each answer. Points in $data/openloop.tsv:
-# "percent offered_rps achieved_rps non2xx p50_ms p99_ms p999_ms".
+# open_loop_point NAME PERCENT MAX PORT PATH [OPEN-LOOP OPTIONS...]: PERCENT % of MAX req/s offered to
+# 127.0.0.1:PORT PATH for $open_seconds after $open_warmup s at the same rate, by bench/open_loop.cpp: it
+# sends on a fixed schedule whatever the answers take and measures each request from when it was due, so a
+# stall shows as latency instead of slowing the generator (coordinated omission). Appends to
+# $data/openloop.tsv "name percent offered achieved non2xx errors p50_ms p99_ms p999_ms max_ms verdict";
+# verdict is INVALID when the generator achieved under 99 % of the offered rate or a request failed: its
+# latencies then describe a queue growing without bound, not the server.
+open_loop_point() {
+  local name=$1 percent=$2 max=$3 port=$4 path=$5 rate line
+  shift 5
+  rate=$((max * percent / 100))
+  ((rate > 0)) || rate=1
+  line=$(build/bench-bin/open-loop -c "$open_connections" -w "$open_warmup" "$@" 127.0.0.1 "$port" "$path" \
+    "$rate" "$open_seconds") || mp_die "open-loop failed on $name at $rate req/s"
+  awk -v name="$name" -v percent="$percent" '{
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+    valid = f["achieved"] >= 0.99 * f["offered"] && f["errors"] == 0 && f["non2xx"] == 0
+    printf "%s %d %d %d %d %d %.2f %.2f %.2f %.2f %s\n", name, percent, f["offered"], f["achieved"], f["non2xx"],
+      f["errors"], f["p50_us"] / 1000, f["p99_us"] / 1000, f["p999_us"] / 1000, f["max_us"] / 1000,
+      valid ? "valid" : "INVALID"
+  }' <<<"$line" | tee -a "$data/openloop.tsv" |
+    awk '{ printf "    %s %d %%: %d of %d req/s, p99 %s ms (%s)\n", $1, $2, $4, $3, $8, $11 }' >&2
+}
+
+# scale_open_loop: at 50, 80 and 95 % of the closed-loop maximum each measured in step 3 (wrk, $connections
+# connections): nginx answering one movie's JSON from memory first (the proof that the generator holds the
+# rate), then GET /api/movies/:id via api-gateway and on inventory-app, and POST /api/billing via
+# api-gateway with billing-app stopped (as its closed-loop row: the orders wait in the queue).
 scale_open_loop() {
-  # shellcheck disable=SC2034  # seconds and warmup: wrk_run's durations, by dynamic scope
-  local seconds=$scale_seconds warmup=1 targets=$work/vegeta-targets percent rate
-  read -r open_max _ open_max_p99 _ <<<"$(wrk_run "$gateway/api/movies/" MP_WRK_IDS="$movies")"
-  for _ in $(seq 1 1000); do
-    echo "GET $gateway/api/movies/$(((RANDOM * 32768 + RANDOM) % movies + 1))"
-  done >"$targets"
+  local percent
   for percent in 50 80 95; do
-    rate=$((open_max * percent / 100))
-    ((rate > 0)) || rate=1
-    "$vegeta" attack -rate="$rate" -duration="${open_seconds}s" -timeout=10s -targets="$targets" \
-      >"$work/vegeta.bin"
-    # CSV: timestamp, status code, latency in ns, ...
-    "$vegeta" encode -to csv <"$work/vegeta.bin" | awk -F, '{ print $3, $2 }' | sort -n |
-      awk -v percent="$percent" -v rate="$rate" -v d="$open_seconds" '
-        { ns[NR] = $1; if ($2 !~ /^2/) bad++ }
-        END {
-          printf "%d %d %.0f %d %.2f %.2f %.2f\n", percent, rate, NR / d, bad, ns[int(NR * 0.5) + 1] / 1e6,
-            ns[int(NR * 0.99) + 1] / 1e6, ns[int(NR * 0.999) + 1] / 1e6
-        }' >>"$data/openloop.tsv"
+    open_loop_point nginx "$percent" "$mem_rps" "$nginx_memory_port" /api/movies/ -i "$movies"
   done
+  for percent in 50 80 95; do
+    open_loop_point gateway "$percent" "$gw_rps" "$API_GATEWAY_PORT" /api/movies/ -i "$movies"
+  done
+  for percent in 50 80 95; do
+    open_loop_point inventory "$percent" "$inv_rps" "$INVENTORY_APP_PORT" /api/movies/ -i "$movies"
+  done
+  "${stack[@]}" stop billing-app >/dev/null 2>&1 || true
+  for percent in 50 80 95; do
+    purge_billing_queue
+    open_loop_point billing "$percent" "$bill_rps" "$API_GATEWAY_PORT" /api/billing -m POST -b "$body_order"
+  done
+  purge_billing_queue
+}
+
+# open_loop_summary NAME: NAME's open-loop points, "p50 a / b / c ms; p99 ...; p99.9 ...; max ...", one
+# figure per offered rate, INVALID in place of the latencies of a point whose generator did not hold it.
+open_loop_summary() {
+  awk -v name="$1" '$1 == name {
+      n++; v = ($11 == "valid")
+      for (c = 7; c <= 10; c++) cell[c] = cell[c] (n > 1 ? " / " : "") (v ? $c : "INVALID")
+    }
+    END { printf "p50 %s ms; p99 %s ms; p99.9 %s ms; max %s ms", cell[7], cell[8], cell[9], cell[10] }' \
+    "$data/openloop.tsv"
 }
 
 # scale_idle: no idle connection, then each count of idle_sizes, held on api-gateway by idle-connections
@@ -251,15 +281,27 @@ EOF
     cat <<EOF
 ### Latency at a fixed offered rate (open loop)
 
-\`GET /api/movies/:id\` via api-gateway, vegeta $vegeta_version at a fixed rate for ${open_seconds} s each, a
-share of the maximum wrk measured just before ($open_max req/s, p99 $open_max_p99 ms, closed loop at
-$connections connections, ${scale_seconds} s).
-Vegeta's own CPU comes from the same two cores.
+bench/open_loop.cpp on $open_connections keep-alive connections, ${open_seconds} s per rate after ${open_warmup} s at the
+same rate; each request's latency from the time it was due on the schedule, so a stall counts for every
+request it held up. The offered rates are 50, 80 and 95 % of each row's closed-loop maximum (wrk,
+$connections connections, step 3). A point where the generator achieved under 99 % of the offered rate, or a
+request failed, is INVALID: its latencies would describe a growing queue, not the server. nginx answering
+one movie's JSON from memory is the proof that the generator holds the rate on these cores. The generator
+shares the CPUs with the servers. Plot: [\`$day-latency.png\`]($day-latency.png).
 
-| offered | achieved | non-2xx | p50 | p99 | p99.9 |
-|---|---|---|---|---|---|
-$(awk '{ printf "| %d %% (%d req/s) | %d req/s | %d | %s ms | %s ms | %s ms |\n", $1, $2, $3, $4, $5, $6, $7 }' \
-      "$data/openloop.tsv")
+| row | offered | achieved | non-2xx / failed | p50 | p99 | p99.9 | max |
+|---|---|---|---|---|---|---|---|
+$(awk 'BEGIN {
+    what["nginx"] = "nginx, one movie JSON from memory"
+    q = sprintf("%c", 96) # a backquote
+    what["gateway"] = q "GET /api/movies/:id" q " via api-gateway"
+    what["inventory"] = q "GET /api/movies/:id" q " inventory-app"
+    what["billing"] = q "POST /api/billing" q " via api-gateway"
+  }
+  { v = ($11 == "valid")
+    printf "| %s | %d %% (%d req/s) | %d req/s | %d / %d | %s | %s | %s | %s |\n", what[$1], $2, $3, $4, $5, $6,
+      v ? $7 " ms" : "**INVALID**", v ? $8 " ms" : "**INVALID**", v ? $9 " ms" : "**INVALID**",
+      v ? $10 " ms" : "**INVALID**" }' "$data/openloop.tsv")
 
 EOF
   fi
