@@ -37,8 +37,10 @@ Response invalidId(const Request& request) {
                                               request.param("id").value_or("") + "\""}});
 }
 
-// The unpaged list is read and sent in batches of this many movies.
-constexpr int64_t kStreamBatch = 1000;
+// The unpaged list is read and sent in batches: a first one of kFirstBatch movies (what fits in it is one
+// answer, and its first byte does not wait for more), then kStreamBatch at a time (fewer round trips).
+constexpr int64_t kFirstBatch = 1000;
+constexpr int64_t kStreamBatch = 10000;
 // The next batch is read only once at most this much of the answer waits to go out: the client's pace
 // sets the database's (back-pressure), so memory holds a batch and this, whatever the table's size.
 constexpr size_t kStreamWindow = 256 * 1024;
@@ -58,14 +60,14 @@ Response listPage(MovieStore& store, const Request& request, const MovieQuery& q
   return response;
 }
 
-// Without a limit: every movie that matches, read by keyset in batches of kStreamBatch (MovieStore::list
+// Without a limit: every movie that matches, read by keyset in batches (MovieStore::list
 // with after_id the last id sent) and sent as they come, chunked, one piece of the JSON array per batch.
 // A list that fits in one batch is one answer with a Content-Length, as a page is. A batch that fails
 // after the head went out cuts the answer short (ResponseStream::abort): a client sees a truncated
 // body, never a well-formed partial list (docs/contract.md).
 void streamList(MovieStore& store, const MovieQuery& query, http::ResponseStream& answer) {
   MovieQuery batch = query;
-  batch.limit = kStreamBatch;
+  batch.limit = kFirstBatch;
   auto page = store.list(batch);
   if (!page.ok()) {
     answer.send(storageError(page.status()));
@@ -87,6 +89,7 @@ void streamList(MovieStore& store, const MovieQuery& query, http::ResponseStream
     }
     batch.afterId = page->movies.back().id;
     batch.offset = 0;
+    batch.limit = kStreamBatch;
     page = store.list(batch);
     if (!page.ok()) {
       log::warn("list_stream_failed", {{"reason", page.status().message()}, {"movies_sent", sent}});
