@@ -82,19 +82,25 @@ class Dispatcher : public RequestSink {
     const Status converted = convert(raw, peer, &request);
     auto match = state->router.match(request.method, request.path);
     std::string route = match.route ? match.route->pattern : "unmatched";
-    auto finish = [state, started, route](const Responder& out, const Request& req, Response response) {
+    auto prepare = [state](Response& response) {
       if (state->draining) {
         // The client moves its next request elsewhere (kube-proxy already points new connections at
         // another pod): each kept-alive connection carries at most one request after the drain began.
         closeAfter(response);
       }
-      out.send(response);
+    };
+    auto record = [state, started, route](const Request& req, int status) {
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-      state->metrics.observeRequest(req.method, route, response.status, seconds);
+      state->metrics.observeRequest(req.method, route, status, seconds);
       state->metrics.inFlight().Decrement();
       if (state->options.accessLog) {
-        log::httpRequest(req.method, req.path, route, response.status, seconds * 1000, req.remoteAddress);
+        log::httpRequest(req.method, req.path, route, status, seconds * 1000, req.remoteAddress);
       }
+    };
+    auto finish = [prepare, record](const Responder& out, const Request& req, Response response) {
+      prepare(response);
+      out.send(response);
+      record(req, response.status);
     };
 
     if (!converted.ok()) {
@@ -133,6 +139,11 @@ class Dispatcher : public RequestSink {
     summary.method = request.method;
     summary.path = request.path;
     summary.remoteAddress = request.remoteAddress;
+    if (target->streamHandler) {
+      runStream(*target, std::move(request), responder, prepare,
+                [record, summary](int status) { record(summary, status); });
+      return;
+    }
     if (target->dispatch == Dispatch::kAsync) {
       runAsync(*target, request, [responder, finish, summary = std::move(summary)](Response response) {
         finish(responder, summary, std::move(response));
@@ -156,6 +167,10 @@ class Dispatcher : public RequestSink {
   void runAsync(const Router::Route& route, const Request& request, std::function<void(Response)> answer);
   // No request can crash the process: whatever a handler throws becomes a 500.
   static Response runHandler(const Router::Route& route, const Request& request);
+  // Starts a streaming handler, on the worker pool or here (an asynchronous one); `recorded` runs once
+  // its answer has ended.
+  void runStream(const Router::Route& route, Request request, const Responder& responder,
+                 std::function<void(Response&)> prepare, std::function<void(int)> recorded);
 
   void rejected(int status) override { state_->metrics.observeRequest("UNKNOWN", "unmatched", status, 0); }
 
@@ -195,6 +210,44 @@ void Dispatcher::runAsync(const Router::Route& route, const Request& request,
   reply(Response::error(500, "internal_error", "the request could not be handled"));
 }
 
+void Dispatcher::runStream(const Router::Route& route, Request request, const Responder& responder,
+                           std::function<void(Response&)> prepare, std::function<void(int)> recorded) {
+  auto state = state_;
+  const bool async = route.dispatch == Dispatch::kAsync;
+  if (async) {
+    state->asyncStarted();
+  }
+  auto answer = responder.stream(std::move(prepare), [state, async, recorded](int status) {
+    recorded(status);
+    if (async) {
+      state->asyncAnswered();
+    }
+  });
+  // Whatever the handler throws: a 500 when nothing went out yet, else the stream is cut.
+  auto run = [target = &route, answer](const Request& req) {
+    try {
+      target->streamHandler(req, answer);
+      return;
+    } catch (const std::exception& e) {
+      log::error("handler_failed",
+                 {{"route", target->pattern}, {"method", req.method}, {"reason", e.what()}});
+    } catch (...) {
+      log::error("handler_failed", {{"route", target->pattern}, {"method", req.method}});
+    }
+    answer->abort();
+  };
+  if (async) {
+    run(request);
+    return;
+  }
+  // The job holds the answer until its handler returns: one it did not end is then ended (ResponseStream).
+  auto job = [run, request = std::move(request)]() mutable { run(request); };
+  auto refuse = [answer] { answer->send(Response::error(503, "draining", "the service is shutting down")); };
+  if (!state->workers->submit(std::move(job), std::move(refuse))) {
+    answer->send(Response::error(503, "overloaded", "too many requests are waiting; retry shortly"));
+  }
+}
+
 // No request can crash the process: whatever a handler throws becomes a 500.
 Response Dispatcher::runHandler(const Router::Route& route, const Request& request) {
   try {
@@ -223,6 +276,15 @@ void HttpServer::route(std::string method, const std::string& pattern, Handler h
 
 void HttpServer::routeAsync(std::string method, const std::string& pattern, AsyncHandler handler) {
   state_->router.addAsync(std::move(method), pattern, std::move(handler));
+}
+
+void HttpServer::routeStream(std::string method, const std::string& pattern, StreamHandler handler,
+                             Dispatch dispatch) {
+  if (dispatch == Dispatch::kInline) {
+    throw std::invalid_argument("HttpServer::routeStream: " + pattern +
+                                " must run on a worker or be asynchronous");
+  }
+  state_->router.addStream(std::move(method), pattern, std::move(handler), dispatch);
 }
 
 void HttpServer::setReadiness(ReadinessCheck check) {

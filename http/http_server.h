@@ -56,6 +56,10 @@ class HttpServer {
              Dispatch dispatch = Dispatch::kWorker);
   // A handler that answers from elsewhere (router.h, AsyncHandler); the drain waits for its answers too.
   void routeAsync(std::string method, const std::string& pattern, AsyncHandler handler);
+  // A handler that may stream its answer (router.h, ResponseStream), on a worker (kWorker: it may wait for
+  // the client to take what it wrote) or asynchronous (kAsync); the drain waits for its end too.
+  void routeStream(std::string method, const std::string& pattern, StreamHandler handler,
+                   Dispatch dispatch = Dispatch::kWorker);
   void setReadiness(ReadinessCheck check);
   // Must be set before start().
   void setAdmission(Admission admission);

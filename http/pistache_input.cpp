@@ -8,10 +8,13 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "base/log.h"
 #include "http/request_head.h"
@@ -32,8 +35,40 @@ struct StrictInputHandler::ConnectionGuard {
 };
 
 struct Responder::Output {
-  std::thread::id reactor;     // the connection's reactor thread: the one that reads it
-  std::atomic<int> queued{0};  // writes handed to Pistache's queue and not written yet
+  std::thread::id reactor;           // the connection's reactor thread: the one that reads it
+  std::atomic<int> queued{0};        // writes handed to Pistache's queue and not written yet
+  std::atomic<size_t> unwritten{0};  // their bytes
+  std::atomic<int> watchers{0};      // waiters and callbacks for unwritten to fall (ResponseStream)
+  std::mutex mutex;                  // guards drained
+  std::condition_variable fell;      // unwritten fell, for waitDrained
+  std::vector<std::pair<size_t, std::function<void()>>> drained;  // whenDrained's: at most so many bytes
+
+  // A queued write is out: wakes who waits for unwritten to fall, and runs the callbacks now due.
+  void wrote(size_t bytes) {
+    unwritten.fetch_sub(bytes);
+    queued.fetch_sub(1);
+    if (watchers.load() == 0) {
+      return;
+    }
+    std::vector<std::function<void()>> due;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      const size_t left = unwritten.load();
+      for (auto it = drained.begin(); it != drained.end();) {
+        if (left <= it->first) {
+          due.push_back(std::move(it->second));
+          it = drained.erase(it);
+          watchers.fetch_sub(1);
+        } else {
+          ++it;
+        }
+      }
+      fell.notify_all();
+    }
+    for (auto& then : due) {
+      then();
+    }
+  }
 };
 
 namespace {
@@ -48,11 +83,18 @@ std::string lower(std::string text) {
   return text;
 }
 
+// How a response's body is framed: Content-Length (the whole body at hand), chunked transfer coding, or
+// up to the connection's end (a stream to an HTTP/1.0 client).
+enum class Framing { kLength, kChunked, kUntilClose };
+
 // The whole response as bytes: status line, Content-Type, the response's headers, Connection (the
-// request's keep-alive unless the response names its own), Content-Length, body.
-std::string serialize(const Response& response, P::Http::Version version, bool keepAlive) {
+// request's keep-alive unless the response names its own), Content-Length (or Transfer-Encoding: chunked),
+// body.
+std::string serialize(const Response& response, P::Http::Version version, bool keepAlive,
+                      Framing framing = Framing::kLength) {
   const char* reason = reasonPhrase(response.status);
-  size_t size = 96 + response.contentType.size() + response.body.size();
+  const size_t bodySize = framing == Framing::kLength ? response.body.size() : 0;
+  size_t size = 96 + response.contentType.size() + bodySize;
   bool connectionNamed = false;
   for (const auto& [name, value] : response.headers) {
     size += name.size() + value.size() + 4;
@@ -78,6 +120,14 @@ std::string serialize(const Response& response, P::Http::Version version, bool k
   if (!connectionNamed) {
     text += keepAlive ? "Connection: Keep-Alive\r\n" : "Connection: Close\r\n";
   }
+  if (framing == Framing::kChunked) {
+    text += "Transfer-Encoding: chunked\r\n\r\n";
+    return text;
+  }
+  if (framing == Framing::kUntilClose) {
+    text += "\r\n";
+    return text;
+  }
   text += "Content-Length: ";
   end = std::to_chars(number, number + sizeof number, response.body.size()).ptr;
   text.append(number, end);
@@ -94,6 +144,16 @@ bool saysClose(const Response& response) {
     }
   }
   return false;
+}
+
+// Shuts the connection's write side once what is queued before is out: the client, which reads to the
+// end, sees it end (a close would reset unread input).
+std::function<void()> shutWritesOf(const std::weak_ptr<P::Tcp::Peer>& peer) {
+  return [peer] {
+    if (auto out = peer.lock()) {
+      ::shutdown(out->fd(), SHUT_WR);
+    }
+  };
 }
 
 // The refusal of a request above `maxRequestBytes`.
@@ -195,14 +255,15 @@ void writeBytes(const std::shared_ptr<P::Tcp::Peer>& peer, const std::shared_ptr
   if (offset > 0) {
     bytes.erase(0, offset);
   }
-  output->queued.fetch_add(1, std::memory_order_acq_rel);
-  auto written = [output, whenOut = std::move(whenOut)] {
-    output->queued.fetch_sub(1, std::memory_order_acq_rel);
+  const size_t length = bytes.size();
+  output->unwritten.fetch_add(length);
+  output->queued.fetch_add(1);
+  auto written = [output, length, whenOut = std::move(whenOut)] {
+    output->wrote(length);
     if (whenOut) {
       whenOut();
     }
   };
-  const size_t length = bytes.size();
   try {
     [[maybe_unused]] HandedToTheReactor unseen;  // an empty struct outside the tsan build
     peer->send(P::RawBuffer(std::move(bytes), length))
@@ -228,14 +289,193 @@ void Responder::send(const Response& response) const {
   std::function<void()> whenOut;
   if (!keepAlive_ || saysClose(response)) {
     // The answer said Connection: close, so the connection ends with it: the write side is shut once the
-    // bytes are out (the client, which reads to the end, sees it end; a close would reset unread input).
-    whenOut = [weak = peer_] {
-      if (auto out = weak.lock()) {
-        ::shutdown(out->fd(), SHUT_WR);
-      }
-    };
+    // bytes are out.
+    whenOut = shutWritesOf(peer_);
   }
   writeBytes(peer, output_, serialize(response, version_, keepAlive_), std::move(whenOut));
+}
+
+namespace {
+
+// ResponseStream on a Pistache connection (router.h), for one request.
+class StreamAnswer : public ResponseStream {
+ public:
+  StreamAnswer(std::weak_ptr<P::Tcp::Peer> peer, std::shared_ptr<Responder::Output> output,
+               P::Http::Version version, bool keepAlive, Responder responder,
+               std::function<void(Response&)> prepare, std::function<void(int)> done)
+      : peer_(std::move(peer)),
+        output_(std::move(output)),
+        version_(version),
+        keepAlive_(keepAlive),
+        responder_(std::move(responder)),
+        prepare_(std::move(prepare)),
+        done_(std::move(done)) {}
+
+  ~StreamAnswer() override {
+    if (!ended_.load()) {
+      if (begun_.load()) {
+        abort();
+      } else {
+        send(Response::error(500, "internal_error", "the request could not be handled"));
+      }
+    }
+  }
+
+  void send(Response response) override {
+    if (begun_.load() || ended_.exchange(true)) {
+      return;
+    }
+    prepare_(response);
+    responder_.send(response);
+    finish(response.status);
+  }
+
+  void begin(const Response& head) override {
+    if (ended_.load() || begun_.exchange(true)) {
+      return;
+    }
+    Response prepared = head;
+    prepare_(prepared);
+    status_ = prepared.status;
+    chunked_ = version_ == P::Http::Version::Http11;
+    closeAfter_ = !keepAlive_ || !chunked_ || saysClose(prepared);
+    auto peer = peer_.lock();
+    if (!peer) {
+      return;
+    }
+    Response headOnly = prepared;
+    headOnly.body.clear();
+    if (!chunked_) {
+      headOnly.headers.emplace_back("Connection", "close");
+    }
+    writeBytes(
+        peer, output_,
+        serialize(headOnly, version_, !closeAfter_, chunked_ ? Framing::kChunked : Framing::kUntilClose));
+  }
+
+  void write(std::string_view piece) override {
+    if (!begun_.load() || ended_.load() || piece.empty()) {
+      return;
+    }
+    auto peer = peer_.lock();
+    if (!peer) {
+      return;
+    }
+    std::string bytes;
+    if (chunked_) {
+      char size[24];
+      auto end = std::to_chars(size, size + sizeof size, piece.size(), 16).ptr;
+      bytes.reserve(piece.size() + 24);
+      bytes.append(size, end);
+      bytes += "\r\n";
+      bytes += piece;
+      bytes += "\r\n";
+    } else {
+      bytes.assign(piece);
+    }
+    writeBytes(peer, output_, std::move(bytes));
+  }
+
+  void end() override {
+    if (!begun_.load() || ended_.exchange(true)) {
+      return;
+    }
+    if (auto peer = peer_.lock()) {
+      std::function<void()> whenOut;
+      if (closeAfter_) {
+        whenOut = shutWritesOf(peer_);
+      }
+      if (chunked_) {
+        writeBytes(peer, output_, "0\r\n\r\n", std::move(whenOut));
+      } else if (whenOut) {
+        whenOut();
+      }
+    }
+    finish(status_);
+  }
+
+  void abort() override {
+    if (!begun_.load()) {
+      send(Response::error(500, "internal_error", "the request could not be handled"));
+      return;
+    }
+    if (ended_.exchange(true)) {
+      return;
+    }
+    if (auto peer = peer_.lock()) {
+      // At once, not after what is queued: no byte more goes out, and never the last chunk.
+      ::shutdown(peer->fd(), SHUT_RDWR);
+    }
+    log::warn("http_stream_aborted", {{"status", status_}});
+    finish(status_);
+  }
+
+  bool begun() const override { return begun_.load(); }
+  bool gone() const override { return peer_.expired(); }
+  size_t unwritten() const override { return output_->unwritten.load(); }
+
+  void whenDrained(size_t bytes, std::function<void()> then) override {
+    {
+      std::lock_guard<std::mutex> lock(output_->mutex);
+      if (output_->unwritten.load() > bytes && !gone()) {
+        output_->watchers.fetch_add(1);
+        // Checked again after registering: a write that completed meanwhile may not have seen it.
+        if (output_->unwritten.load() > bytes) {
+          output_->drained.emplace_back(bytes, std::move(then));
+          return;
+        }
+        output_->watchers.fetch_sub(1);
+      }
+    }
+    then();
+  }
+
+  bool waitDrained(size_t bytes, std::chrono::milliseconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    output_->watchers.fetch_add(1);
+    std::unique_lock<std::mutex> lock(output_->mutex);
+    bool ok = true;
+    while (output_->unwritten.load() > bytes) {
+      // In slices: a client that went away wakes nobody.
+      if (gone() || std::chrono::steady_clock::now() >= deadline) {
+        ok = false;
+        break;
+      }
+      output_->fell.wait_for(lock, std::chrono::milliseconds(100));
+    }
+    lock.unlock();
+    output_->watchers.fetch_sub(1);
+    return ok && !gone();
+  }
+
+ private:
+  void finish(int status) {
+    if (auto done = std::move(done_)) {
+      done_ = nullptr;
+      done(status);
+    }
+  }
+
+  std::weak_ptr<P::Tcp::Peer> peer_;
+  std::shared_ptr<Responder::Output> output_;
+  P::Http::Version version_;
+  bool keepAlive_;
+  Responder responder_;
+  std::function<void(Response&)> prepare_;
+  std::function<void(int)> done_;
+  std::atomic<bool> begun_{false};
+  std::atomic<bool> ended_{false};
+  int status_ = 200;
+  bool chunked_ = true;
+  bool closeAfter_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<ResponseStream> Responder::stream(std::function<void(Response&)> prepare,
+                                                  std::function<void(int status)> done) const {
+  return std::make_shared<StreamAnswer>(peer_, output_, version_, keepAlive_, *this, std::move(prepare),
+                                        std::move(done));
 }
 
 std::optional<InputProgress> StrictInputHandler::progress(const std::shared_ptr<P::Tcp::Peer>& peer) {

@@ -12,6 +12,7 @@
 
 #include "base/status.h"
 #include "http/http.h"
+#include "http/router.h"
 
 namespace mp::http {
 
@@ -28,6 +29,11 @@ class Responder {
   // keep-alive, unless the response sets its own). Written to the socket at once on the connection's
   // reactor thread when nothing is queued before it, else queued to that thread (Pistache's transport).
   void send(const Response& response) const;
+
+  // The answer as a stream (router.h): `prepare` sees its head (or its whole Response) before it goes out,
+  // and `done` runs once it has ended (sent, ended, aborted or dropped), with its status.
+  std::shared_ptr<ResponseStream> stream(std::function<void(Response&)> prepare,
+                                         std::function<void(int status)> done) const;
 
  private:
   std::weak_ptr<Pistache::Tcp::Peer> peer_;

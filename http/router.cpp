@@ -21,12 +21,17 @@ std::vector<std::string> splitPath(const std::string& path) {
 }
 
 void Router::add(std::string method, const std::string& pattern, Handler handler, Dispatch dispatch) {
-  routes_.push_back({std::move(method), pattern, splitPath(pattern), std::move(handler), dispatch, {}});
+  routes_.push_back({std::move(method), pattern, splitPath(pattern), std::move(handler), dispatch, {}, {}});
 }
 
 void Router::addAsync(std::string method, const std::string& pattern, AsyncHandler handler) {
   routes_.push_back(
-      {std::move(method), pattern, splitPath(pattern), {}, Dispatch::kAsync, std::move(handler)});
+      {std::move(method), pattern, splitPath(pattern), {}, Dispatch::kAsync, std::move(handler), {}});
+}
+
+void Router::addStream(std::string method, const std::string& pattern, StreamHandler handler,
+                       Dispatch dispatch) {
+  routes_.push_back({std::move(method), pattern, splitPath(pattern), {}, dispatch, {}, std::move(handler)});
 }
 
 Router::Match Router::match(const std::string& method, const std::string& path) const {

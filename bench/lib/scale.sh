@@ -150,18 +150,39 @@ explain_ms() {
   done | sort -n | sed -n 2p
 }
 
+# stream_list URL PID: one unpaged GET of URL (curl, the body read as it comes and dropped) while PID's VmRSS
+# is sampled from /proc every 20 ms; prints "seconds first_byte_ms megabytes http_code largest_rss_mb
+# curl_exit" (curl_exit 18: the chunked body was cut short).
+stream_list() {
+  local url=$1 pid=$2 samples out code=0
+  samples=$(mktemp "$work/rss.XXXXXX")
+  (while awk '$1 == "VmRSS:" {print $2}' "/proc/$pid/status" >>"$samples" 2>/dev/null; do sleep 0.02; done) &
+  local sampler=$!
+  out=$(curl -sS -m 300 -o /dev/null -w '%{time_total} %{time_starttransfer} %{size_download} %{http_code}' "$url" \
+    2>/dev/null) || code=$?
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  awk -v o="${out:-0 0 0 000}" -v code="$code" 'BEGIN { split(o, f, " ") } { if ($1 > m) m = $1 }
+    END { printf "%.2f %.1f %.1f %s %.1f %d\n", f[1], f[2] * 1000, f[3] / 1048576, f[4], m / 1024, code }' "$samples"
+  rm -f "$samples"
+}
+
 # scale_movies: the movies table grown through scale_sizes; the "matrix" titles are among the first size's
 # only (about 1 % of them), so every size has the same matches and only the table grows. At each size:
 # the title search through inventory-app and its SQL through pgbench; one search's execution time with the
 # trigram index and with a sequential scan forced; the first and the last page of 20 by offset (OFFSET walks
 # the rows before it) and by keyset (after_id: the primary key starts at the id); one unpaged GET /api/movies
-# (every row in one answer). Points in $data/movies.tsv:
+# (every row, streamed), from inventory-app and through api-gateway, each process's RSS sampled during it.
+# Points in $data/movies.tsv:
 # "movies matches search_rps search_p99_ms pgbench_tps index_ms seqscan_ms first_page_rps last_page_rps
-#  full_list_s full_list_mb inventory_hwm_mb full_list_http_status keyset_first_rps keyset_last_rps".
+#  full_list_s full_list_mb inventory_hwm_mb full_list_http_status keyset_first_rps keyset_last_rps
+#  full_list_first_byte_ms inventory_rss_max_mb gateway_list_s gateway_first_byte_ms gateway_rss_max_mb
+#  gateway_list_http_status full_list_curl_exit gateway_list_curl_exit".
 scale_movies() {
   # shellcheck disable=SC2034  # seconds and warmup: wrk_run's and pgbench_run's durations, by dynamic scope
   local seconds=$scale_seconds warmup=1 size previous=0 matches search_rps search_p99 pg_tps index_ms seq_ms
-  local first_rps last_rps key_first_rps key_last_rps full hwm
+  local first_rps last_rps key_first_rps key_last_rps hwm
+  local full_s full_ms full_mb full_code inv_rss full_exit gw_s gw_ms gw_code gw_rss gw_exit
   for size in "${scale_sizes[@]}"; do
     mp_log "  $size movies"
     seed_movies $((previous + 1)) "$size" "${scale_sizes[0]}"
@@ -176,13 +197,17 @@ scale_movies() {
     # the offset's last: its statements, some seconds each at 1M movies, outlive wrk's run in PostgreSQL.
     read -r key_first_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20&after_id=0")"
     read -r key_last_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20&after_id=$((size > 20 ? size - 20 : 0))")"
-    read -r last_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20&offset=$((size > 20 ? size - 20 : 0))")"
-    full=$(curl -sS -m 300 -o /dev/null -w '%{time_total} %{size_download} %{http_code}' "$inventory/api/movies") ||
-      full="0 0 000"
+    read -r full_s full_ms full_mb full_code inv_rss full_exit <<<"$(stream_list "$inventory/api/movies" \
+      "$(pid_of inventory-app)")"
+    read -r gw_s gw_ms _ gw_code gw_rss gw_exit <<<"$(stream_list "$gateway/api/movies" "$(pid_of api-gateway)")"
     hwm=$(rss_mb "$(pid_of inventory-app)" VmHWM)
+    # Last: its statements, some seconds each at 1M movies, outlive wrk's run and hold the pool's connections.
+    read -r last_rps _ _ _ <<<"$(wrk_run "$inventory/api/movies?limit=20&offset=$((size > 20 ? size - 20 : 0))")"
     echo "$size $matches $search_rps $search_p99 $pg_tps $index_ms $seq_ms $first_rps $last_rps" \
-      "$(awk '{ printf "%.2f %.1f", $1, $2 / 1048576 }' <<<"$full") $hwm ${full##* } $key_first_rps $key_last_rps" \
-      >>"$data/movies.tsv"
+      "$full_s $full_mb $hwm $full_code $key_first_rps $key_last_rps $full_ms $inv_rss $gw_s $gw_ms $gw_rss" \
+      "$gw_code $full_exit $gw_exit" >>"$data/movies.tsv"
+    mp_log "    unpaged list: inventory-app first byte $full_ms ms, all $full_s s, RSS ≤ $inv_rss MB;" \
+      "through api-gateway first byte $gw_ms ms, all $gw_s s, gateway RSS ≤ $gw_rss MB"
     mp_log "    search $search_rps req/s (index $index_ms ms, seq scan $seq_ms ms), first / last page: offset" \
       "$first_rps / $last_rps req/s, keyset $key_first_rps / $key_last_rps req/s"
   done
@@ -237,6 +262,21 @@ through inventory-app $(movies_exponent 3 rate), its SQL through pgbench $(movie
 $(movies_exponent 6 time), with a sequential scan $(movies_exponent 7 time); by offset, first page $(movies_exponent 8 rate),
 last page $(movies_exponent 9 rate); by keyset, first page $(movies_exponent 14 rate), last page $(movies_exponent 15 rate);
 unpaged list $(movies_exponent 10 time).
+
+### The unpaged list, streamed
+
+One \`GET /api/movies\` (every movie, chunked: read from PostgreSQL 1000, then 10000 movies at a time and sent as they come,
+issue 29 §3) by curl, from inventory-app and through api-gateway; RSS is the process's largest \`VmRSS\`
+sampled from \`/proc\` every 20 ms during that request. Targets: each process under 64 MB RSS during the
+request, the first byte within 50 ms, the whole no slower than the list before it streamed (1.86 s at
+1000000 movies, \`bench/results/2026-12-02.md\`, where inventory-app's VmHWM reached 556 MB).
+
+| movies | size | inventory-app: first byte / all / RSS | through api-gateway: first byte / all / gateway RSS | RSS < 64 MB / first byte < 50 ms |
+|---|---|---|---|---|
+$(awk '{ printf "| %d | %s MB | %s ms / %s s / %s MB%s | %s ms / %s s / %s MB%s | %s / %s |\n",
+  $1, $11, $16, $10, $17, ($13 == 200 && $22 == 0 ? "" : " (HTTP " $13 ", curl " $22 ")"), $19, $18, $20,
+  ($21 == 200 && $23 == 0 ? "" : " (HTTP " $21 ", curl " $23 ")"),
+  ($17 < 64 && $20 < 64 ? "yes" : "**no**"), ($16 < 50 && $19 < 50 ? "yes" : "**no**") }' "$data/movies.tsv")
 
 The keyset page's statement (\`WHERE id > \$1 ORDER BY id LIMIT \$2 OFFSET \$3\`, prepared as inventory-app does), its
 generic plan forced, for the last page at ${scale_sizes[-1]} movies:

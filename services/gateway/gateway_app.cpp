@@ -125,6 +125,13 @@ int run(const GatewaySettings& settings) {
   auto forward = [&inventory](const http::Request& request, http::Reply reply) {
     inventory.forward(request, std::move(reply));
   };
+  // The list may be inventory-app's chunked stream: passed on as it comes (InventoryProxy::forwardStreaming).
+  server.routeStream(
+      "GET", "/api/movies",
+      [&inventory](const http::Request& request, std::shared_ptr<http::ResponseStream> answer) {
+        inventory.forwardStreaming(request, std::move(answer));
+      },
+      http::Dispatch::kAsync);
   for (const char* method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
     server.routeAsync(method, "/api/movies", forward);
     server.routeAsync(method, "/api/movies/:id", forward);

@@ -103,7 +103,7 @@ InventoryProxy::InventoryProxy(ProxySettings settings) : settings_(std::move(set
   client_ = std::make_unique<UpstreamClient>(upstreamOf(settings_, &hostHeader_));
 }
 
-void InventoryProxy::forward(const http::Request& request, std::function<void(http::Response)> reply) const {
+std::string InventoryProxy::requestBytes(const http::Request& request) const {
   // The path goes up exactly as received: no "/../" squashing that could reach other upstream routes.
   std::string bytes;
   bytes.reserve(256 + request.path.size() + request.rawQuery.size() + request.body.size());
@@ -134,9 +134,12 @@ void InventoryProxy::forward(const http::Request& request, std::function<void(ht
   }
   bytes += "\r\n";
   bytes += request.body;
+  return bytes;
+}
 
+void InventoryProxy::forward(const http::Request& request, std::function<void(http::Response)> reply) const {
   const long long timeoutMs = settings_.timeout.count();
-  client_->send(std::move(bytes), request.method == "HEAD",
+  client_->send(requestBytes(request), request.method == "HEAD",
                 [reply = std::move(reply), timeoutMs](StatusOr<UpstreamAnswer> result) {
                   if (!result.ok()) {
                     log::warn("upstream_failed",
@@ -146,6 +149,64 @@ void InventoryProxy::forward(const http::Request& request, std::function<void(ht
                   }
                   reply(passedOn(std::move(result).value()));
                 });
+}
+
+namespace {
+
+// At most this much of a passed-on body waits to go out to the client before inventory-app's connection
+// is read again: the gateway holds about this per streamed answer, whatever its size.
+constexpr size_t kPassWindow = 256 * 1024;
+
+// A chunked answer of inventory-app's, passed on to the client as it comes (UpstreamStream).
+class PassThrough : public UpstreamStream {
+ public:
+  explicit PassThrough(std::shared_ptr<http::ResponseStream> answer) : answer_(std::move(answer)) {}
+
+  void head(int status, const std::vector<std::pair<std::string, std::string>>& headers) override {
+    answer_->begin(passedOn(UpstreamAnswer{status, headers, ""}));
+  }
+
+  bool piece(std::string bytes, std::function<void()> resume) override {
+    answer_->write(bytes);
+    if (answer_->unwritten() <= kPassWindow) {
+      return true;
+    }
+    // Read on once half the window is out: not a wake-up per write.
+    answer_->whenDrained(kPassWindow / 2, std::move(resume));
+    return false;
+  }
+
+ private:
+  std::shared_ptr<http::ResponseStream> answer_;
+};
+
+}  // namespace
+
+void InventoryProxy::forwardStreaming(const http::Request& request,
+                                      std::shared_ptr<http::ResponseStream> answer) const {
+  const long long timeoutMs = settings_.timeout.count();
+  auto stream = std::make_shared<PassThrough>(answer);
+  client_->send(
+      requestBytes(request), request.method == "HEAD",
+      [answer, timeoutMs](StatusOr<UpstreamAnswer> result) {
+        if (!result.ok()) {
+          log::warn("upstream_failed", {{"upstream", "inventory-app"},
+                                        {"reason", result.status().message()},
+                                        {"streaming", answer->begun()}});
+          if (answer->begun()) {
+            answer->abort();  // the client sees its body cut short, as inventory-app's was
+          } else {
+            answer->send(failureAnswer(result.status(), timeoutMs));
+          }
+          return;
+        }
+        if (answer->begun()) {
+          answer->end();
+        } else {
+          answer->send(passedOn(std::move(result).value()));
+        }
+      },
+      std::move(stream));
 }
 
 Status InventoryProxy::reachable() const {

@@ -8,6 +8,7 @@
 #include "base/status.h"
 #include "gateway/upstream_client.h"
 #include "http/http.h"
+#include "http/router.h"
 
 namespace mp::gateway {
 
@@ -36,6 +37,11 @@ class InventoryProxy {
   // Calls `reply` once, on the upstream loop's thread: inventory's answer; 502 upstream_unavailable when
   // it refused or broke; 504 upstream_timeout when too slow; 503 overloaded when too many wait.
   void forward(const http::Request& request, std::function<void(http::Response)> reply) const;
+  // The same, but a chunked answer (inventory-app's unpaged list) is passed on as it arrives, piece by
+  // piece, never gathered: while more than a window of it waits to go out to the client, inventory-app's
+  // connection is not read (back-pressure reaches inventory-app, and through it the database). When that
+  // answer breaks off, the client's is cut short too: its connection closes without the last chunk.
+  void forwardStreaming(const http::Request& request, std::shared_ptr<http::ResponseStream> answer) const;
 
   // OK when inventory-app answers its /healthz within 1 s (the gateway's readiness). On a libcurl
   // connection of its own, not the UpstreamClient's: with every upstream connection busy, a check queued
@@ -44,6 +50,8 @@ class InventoryProxy {
 
  private:
   ProxySettings settings_;
+  std::string requestBytes(const http::Request& request) const;
+
   std::string hostHeader_;
   std::unique_ptr<UpstreamClient> client_;
 };

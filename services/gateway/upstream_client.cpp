@@ -54,6 +54,7 @@ struct Pending {
   UpstreamClient::Done done;
   int resends = 0;
   bool idempotent = false;
+  std::shared_ptr<UpstreamStream> stream;  // where a chunked answer's body goes, if anywhere
 };
 
 // One address of the upstream and what the loop has on it.
@@ -83,6 +84,9 @@ struct Connection {
   Clock::time_point deadline;
   Pending current;
   std::unique_ptr<UpstreamResponse> response;
+  uint64_t serial = 0;     // the current request's, for a resume that comes after it ended
+  bool streaming = false;  // its chunked body goes to current.stream
+  bool paused = false;     // the stream holds enough: not read until it resumes
 };
 
 }  // namespace
@@ -109,7 +113,9 @@ StatusOr<std::vector<UpstreamAddress>> resolveWithGetaddrinfo(const std::string&
 
 struct UpstreamClient::Loop : EventLoop {
   UpstreamSettings settings;
-  Inbox<Pending> inbox{*this};  // requests from other threads, and from the loop's own
+  Inbox<Pending> inbox{*this};     // requests from other threads, and from the loop's own
+  Inbox<uint64_t> resumes{*this};  // streams that can take more, by their request's serial
+  uint64_t serials = 0;
 
   // Loop thread only from here on.
   std::unordered_map<int, std::unique_ptr<Connection>> connections;  // by socket, its tag in the epoll set
@@ -170,6 +176,9 @@ struct UpstreamClient::Loop : EventLoop {
   // Writes what is left of the request; false when the connection failed (and was handled).
   bool flush(Connection* connection);
   void receive(Connection* connection);
+  // Hands what arrived of a chunked body to the request's stream; false when the connection is paused.
+  bool passOn(Connection* connection);
+  void resume(uint64_t serial);
   // The connection broke while it carried a request: a reused one that gave no byte of an answer was
   // most likely closed by the upstream while idle, so the request goes once more on a new connection.
   void broken(Connection* connection, const std::string& reason);
@@ -405,6 +414,9 @@ void UpstreamClient::Loop::start(Connection* connection, Pending pending) {
   connection->written = 0;
   connection->response = std::make_unique<UpstreamResponse>(pending.head);
   connection->current = std::move(pending);
+  connection->serial = ++serials;
+  connection->streaming = false;
+  connection->paused = false;
   connection->deadline = Clock::now() + settings.timeout;
   // The answer is read when it arrives (EPOLLIN).
   flush(connection);
@@ -455,6 +467,9 @@ void UpstreamClient::Loop::receive(Connection* connection) {
         fail(connection, unreachable("invalid answer: " + connection->response->error()));
         return;
       }
+      if (connection->current.stream && connection->response->chunkedBodyStarted() && !passOn(connection)) {
+        return;
+      }
       if (connection->response->complete()) {
         finished(connection);
         return;
@@ -478,6 +493,52 @@ void UpstreamClient::Loop::receive(Connection* connection) {
     }
     broken(connection,
            got == 0 ? "upstream closed the connection" : std::string("recv: ") + std::strerror(errno));
+    return;
+  }
+}
+
+bool UpstreamClient::Loop::passOn(Connection* connection) {
+  UpstreamStream& stream = *connection->current.stream;
+  if (!connection->streaming) {
+    connection->streaming = true;
+    stream.head(connection->response->status(), connection->response->headers());
+  }
+  std::string& body = connection->response->body();
+  if (body.empty()) {
+    return true;
+  }
+  std::string piece;
+  piece.swap(body);
+  connection->deadline = Clock::now() + settings.timeout;
+  const uint64_t serial = connection->serial;
+  const bool more = stream.piece(std::move(piece), [this, serial] { resumes.put(serial); });
+  if (more || connection->response->complete()) {
+    return true;
+  }
+  // Read no further (EPOLLERR and EPOLLHUP still come): the socket's buffer fills and the upstream waits.
+  if (Status watched = rewatch(connection->fd, 0, static_cast<Tag>(connection->fd)); !watched.ok()) {
+    fail(connection, unreachable(watched.message()));
+    return false;
+  }
+  connection->watchingWrites = false;
+  connection->paused = true;
+  return false;
+}
+
+void UpstreamClient::Loop::resume(uint64_t serial) {
+  for (auto& [fd, owned] : connections) {
+    Connection* connection = owned.get();
+    if (connection->serial != serial || !connection->paused ||
+        connection->phase != Connection::Phase::kBusy) {
+      continue;
+    }
+    connection->paused = false;
+    connection->deadline = Clock::now() + settings.timeout;
+    if (Status watched = rewatch(fd, EPOLLIN | EPOLLRDHUP, static_cast<Tag>(fd)); !watched.ok()) {
+      fail(connection, unreachable(watched.message()));
+      return;
+    }
+    receive(connection);
     return;
   }
 }
@@ -547,6 +608,12 @@ void UpstreamClient::Loop::onReady(Tag tag, uint32_t events) {
     return;
   }
   Connection* connection = it->second.get();
+  if (connection->paused) {
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      fail(connection, unreachable("the connection broke while its answer was being passed on"));
+    }
+    return;
+  }
   if (connection->phase == Connection::Phase::kConnecting) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
       return;
@@ -574,6 +641,9 @@ void UpstreamClient::Loop::onReady(Tag tag, uint32_t events) {
 Wait UpstreamClient::Loop::onTurn() {
   for (auto& pending : inbox.take()) {
     dispatch(std::move(pending));
+  }
+  for (uint64_t serial : resumes.take()) {
+    resume(serial);
   }
   return expire();
 }
@@ -681,9 +751,9 @@ HostedLoop& UpstreamClient::loop(size_t index) {
   return loops_.at(index);
 }
 
-void UpstreamClient::send(std::string request, bool head, Done done) {
+void UpstreamClient::send(std::string request, bool head, Done done, std::shared_ptr<UpstreamStream> stream) {
   const bool safe = idempotent(request);
-  loops_.put(Pending{std::move(request), head, std::move(done), 0, safe});
+  loops_.put(Pending{std::move(request), head, std::move(done), 0, safe, std::move(stream)});
 }
 
 }  // namespace mp::gateway

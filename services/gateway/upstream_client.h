@@ -56,6 +56,20 @@ struct UpstreamAnswer {
   std::string body;
 };
 
+// The receiver of a chunked answer's body as it arrives (UpstreamClient::send with one), instead of in
+// UpstreamAnswer::body: nothing of it is gathered. Called on the loop's thread; must not block.
+class UpstreamStream {
+ public:
+  virtual ~UpstreamStream() = default;
+  // A chunked answer's head came. Its body follows in piece() calls, and the request's `done` ends it: an
+  // UpstreamAnswer without a body when the last chunk came, a failure when the body was cut short.
+  virtual void head(int status, const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+  // A piece of the body (its chunk framing removed). False: the receiver holds enough for now, and the
+  // connection is read no further until `resume` is called (once, from any thread); the request's timeout
+  // then counts from the last piece, so a receiver that never resumes fails it kUpstreamTimedOut.
+  virtual bool piece(std::string bytes, std::function<void()> resume) = 0;
+};
+
 // Why a request got no answer: a failed Status, code kUnavailable, with one of these as its reason()
 // (callers branch on it, not on the message, which says why) and httpStatus() 0 (no answer came back).
 // Refused, reset, closed, an invalid answer, or the connect timed out; the request may not have arrived.
@@ -86,8 +100,9 @@ class UpstreamClient {
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
   // `request` is the whole request as bytes ("GET /x HTTP/1.1\r\n...\r\n\r\nbody"); `head`: it is a HEAD
-  // request, whose answer has no body.
-  void send(std::string request, bool head, Done done);
+  // request, whose answer has no body. With a `stream`, a chunked answer's body goes to it as it arrives
+  // (UpstreamStream), and the timeout is the longest wait for the next piece instead of for the whole answer.
+  void send(std::string request, bool head, Done done, std::shared_ptr<UpstreamStream> stream = nullptr);
 
   size_t loops() const;
   // Loop `index` (0..loops()-1), for its host to drive (UpstreamSettings::hosted).

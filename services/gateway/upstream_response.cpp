@@ -115,6 +115,7 @@ bool UpstreamResponse::parseHead(const std::string& head) {
   if (toHead_ || status_ < 200 || status_ == 204 || status_ == 304) {
     state_ = State::kDone;
   } else if (chunked) {
+    chunked_ = true;
     state_ = State::kChunkSize;
   } else if (haveLength) {
     remaining_ = length;

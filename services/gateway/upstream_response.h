@@ -26,6 +26,10 @@ class UpstreamResponse {
   // True when the connection may carry another request after this response.
   bool reusable() const { return complete() && keepAlive_ && !untilClose_; }
 
+  // The head is read (status and headers known) and the body comes in chunks: what body() holds is what
+  // arrived of it since it was last emptied (a caller passing a chunked body on takes it as it comes).
+  bool chunkedBodyStarted() const { return chunked_ && state_ != State::kHead && state_ != State::kFailed; }
+
   int status() const { return status_; }
   // In arrival order, names lower case, values without surrounding spaces.
   const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
@@ -59,6 +63,7 @@ class UpstreamResponse {
   size_t remaining_ = 0;  // body or chunk bytes still to come
   bool keepAlive_ = true;
   bool untilClose_ = false;
+  bool chunked_ = false;
 };
 
 }  // namespace mp::gateway

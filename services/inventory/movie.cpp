@@ -53,13 +53,21 @@ std::string movieJson(const Movie& movie) {
 
 std::string moviesJson(const std::vector<Movie>& movies) {
   std::string text = "[";
+  text += moviesJsonPiece(movies, true);
+  text += ']';
+  return text;
+}
+
+std::string moviesJsonPiece(const std::vector<Movie>& movies, bool first) {
+  std::string text;
+  text.reserve(movies.size() * 96);
   for (const auto& movie : movies) {
-    if (text.size() > 1) {
+    if (!first) {
       text += ',';
     }
+    first = false;
     appendMovie(text, movie);
   }
-  text += ']';
   return text;
 }
 

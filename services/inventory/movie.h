@@ -24,6 +24,10 @@ nlohmann::ordered_json toJson(const Movie& movie);
 std::string movieJson(const Movie& movie);
 // A JSON array of movies, the same way.
 std::string moviesJson(const std::vector<Movie>& movies);
+// The same array's elements as a piece of it, for an array sent in pieces: each movie's text, separated
+// by ',' and preceded by one unless the piece is the array's first (concatenated between '[' and ']',
+// the pieces are moviesJson of all their movies).
+std::string moviesJsonPiece(const std::vector<Movie>& movies, bool first);
 
 // A movie's fields as a client sends them in POST and PUT.
 struct MovieInput {

@@ -81,6 +81,13 @@ HttpReply HttpClient::request(const std::string& method, const std::string& targ
   return raw(text);
 }
 
+bool HttpClient::sendOnly(const std::string& bytes) {
+  if (fd_ < 0 && !connect()) {
+    return false;
+  }
+  return sendAll(bytes);
+}
+
 HttpReply HttpClient::raw(const std::string& bytes) {
   if (fd_ < 0 && !connect()) {
     return {};
@@ -152,13 +159,59 @@ HttpReply HttpClient::readReply() {
     }
     pos = next + 2;
   }
-  while (buffer_.size() < contentLength) {
-    if (!fill()) {
-      break;
+  auto encoding = reply.header("transfer-encoding");
+  if (encoding && encoding->find("chunked") != std::string::npos) {
+    reply.chunked = true;
+    reply.complete = false;
+    // A line of the chunked framing, without its CRLF; false when the connection ended first.
+    auto line = [&](std::string* out) {
+      size_t lineEnd;
+      while ((lineEnd = buffer_.find("\r\n")) == std::string::npos) {
+        if (!fill()) {
+          return false;
+        }
+      }
+      *out = buffer_.substr(0, lineEnd);
+      buffer_.erase(0, lineEnd + 2);
+      return true;
+    };
+    std::string sizeLine;
+    while (line(&sizeLine)) {
+      const size_t size = std::stoul(sizeLine, nullptr, 16);
+      if (size == 0) {
+        std::string trailer;
+        while (line(&trailer) && !trailer.empty()) {
+        }
+        reply.complete = trailer.empty();
+        break;
+      }
+      while (buffer_.size() < size + 2) {
+        if (!fill()) {
+          break;
+        }
+      }
+      reply.body.append(buffer_, 0, std::min(size, buffer_.size()));
+      if (buffer_.size() < size + 2) {
+        buffer_.clear();
+        break;
+      }
+      buffer_.erase(0, size + 2);
     }
+    if (!reply.complete) {
+      reply.closed = true;
+      disconnect();
+      return reply;
+    }
+  } else {
+    while (buffer_.size() < contentLength) {
+      if (!fill()) {
+        break;
+      }
+    }
+    reply.body = buffer_.substr(0, std::min(contentLength, buffer_.size()));
+    buffer_.erase(0, reply.body.size());
+    reply.complete = reply.body.size() == contentLength;
   }
-  reply.body = buffer_.substr(0, std::min(contentLength, buffer_.size()));
-  buffer_.erase(0, reply.body.size());
   auto connection = reply.header("connection");
   if (connection) {
     std::string lower = *connection;

@@ -12,7 +12,9 @@ struct HttpReply {
   int status = 0;                                            // 0: no answer (connection closed or timed out)
   std::vector<std::pair<std::string, std::string>> headers;  // names lower case
   std::string body;
-  bool closed = false;  // the server closed the connection after answering
+  bool closed = false;   // the server closed the connection after answering
+  bool chunked = false;  // the body came with chunked transfer coding (decoded into body)
+  bool complete = true;  // the body ended as its framing said: all Content-Length bytes, or the last chunk
 
   std::optional<std::string> header(const std::string& lowerName) const;
 };
@@ -31,6 +33,9 @@ class HttpClient {
                         {"Content-Type", "application/json"}});
   // Sends raw bytes and reads one response.
   HttpReply raw(const std::string& bytes);
+  // The two halves of raw(), for a test that holds back reading (the server then waits for the socket).
+  bool sendOnly(const std::string& bytes);
+  HttpReply receive() { return readReply(); }
   // Whether the current connection is still the one used for the previous request.
   int connectionsOpened() const { return connections_; }
 
