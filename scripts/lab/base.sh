@@ -4,8 +4,6 @@
 # shellcheck source=scripts/lab/common.sh
 source /vagrant/scripts/lab/common.sh
 
-mp_log "base: apt-get update"
-apt-get update -qq
 lab_apt_install curl ca-certificates iproute2 systemd-timesyncd
 timedatectl set-ntp true || mp_log "timedatectl set-ntp failed; the clock relies on the guest additions"
 iface=$(lab_iface_of "$LAB_NODE_IP")
