@@ -7,6 +7,7 @@
 #   scripts/orchestrator.sh destroy   delete the VMs and .lab/                   -> "cluster destroyed"
 # LAB=classic selects the three-VM layout (gateway-vm, inventory-vm, billing-vm); the default is the
 # two-node K3s cluster (master, agent). Sizes: the LAB_* variables at the top of the Vagrantfile.
+# VirtualBox by default; VAGRANT_DEFAULT_PROVIDER=libvirt for libvirt (docs/lab.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,9 +22,14 @@ esac
 command=${1:-}
 [[ $# -le 1 ]] || mp_die "one command at a time (create, start, stop, status, destroy)"
 
+# The provider is Vagrant's own choice (VAGRANT_DEFAULT_PROVIDER, else VirtualBox): only its tools are needed.
 need_vagrant() {
   command -v vagrant >/dev/null || mp_die "vagrant is missing (docs/lab.md, prerequisites)"
-  command -v VBoxManage >/dev/null || mp_die "VirtualBox (VBoxManage) is missing (docs/lab.md, prerequisites)"
+  if [[ ${VAGRANT_DEFAULT_PROVIDER:-virtualbox} == libvirt ]]; then
+    command -v virsh >/dev/null || mp_die "libvirt (virsh) is missing (docs/lab.md, the lab on libvirt)"
+  else
+    command -v VBoxManage >/dev/null || mp_die "VirtualBox (VBoxManage) is missing (docs/lab.md, prerequisites)"
+  fi
 }
 
 # The services of the classic layout, per VM (what `status` asks systemd about).
@@ -36,7 +42,9 @@ case $command in
     # Credentials for the classic layout's services (the K3s layout keeps its own in Secrets).
     mp_ensure_env_file "$root/.env"
     mkdir -p .lab
-    vagrant up
+    # One VM after the other, in the Vagrantfile's order (each classic program's dependencies first):
+    # VirtualBox does so anyway, libvirt would start them all at once.
+    vagrant up --no-parallel
     if [[ $LAB == k3s ]]; then
       chmod 600 .lab/node-token .lab/kubeconfig
       scripts/lab/install-platform.sh
@@ -50,7 +58,7 @@ case $command in
     if vagrant status --machine-readable | grep -q ',state,not_created$'; then
       mp_die "some VMs of the $LAB layout do not exist: scripts/orchestrator.sh create"
     fi
-    vagrant up --no-provision
+    vagrant up --no-parallel --no-provision
     echo "cluster started"
     ;;
   stop)
@@ -83,7 +91,7 @@ case $command in
     echo "cluster destroyed"
     ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -4,10 +4,11 @@
 # shellcheck source=scripts/lab/common.sh
 source /vagrant/scripts/lab/common.sh
 
-mp_log "base: apt-get update"
-apt-get update -qq
 lab_apt_install curl ca-certificates iproute2 systemd-timesyncd
-timedatectl set-ntp true || mp_log "timedatectl set-ntp failed; the clock relies on the guest additions"
+# What `timedatectl set-ntp true` does, without D-Bus (a minimal box such as build-box's has none, and
+# timedatectl failed there: "Failed to connect to bus").
+systemctl enable --quiet --now systemd-timesyncd ||
+  mp_log "systemd-timesyncd did not start; the clock relies on the guest additions (VirtualBox) or the host (libvirt)"
 iface=$(lab_iface_of "$LAB_NODE_IP")
 mkdir -p "$lab_share"
 mp_log "base: $(hostname) has $LAB_NODE_IP on $iface; clock $(date -u +%FT%TZ)"

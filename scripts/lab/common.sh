@@ -22,8 +22,10 @@ lab_apt_install() {
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # Nothing to fetch, no network needed: the libvirt box (scripts/lab/build-box) has every package already.
   ((${#missing[@]})) || return 0
-  mp_log "apt-get install ${missing[*]}"
+  mp_log "apt-get update; apt-get install ${missing[*]}"
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
@@ -75,10 +77,16 @@ lab_load_env() {
 
 # --- the classic layout: programs built in the VM and run as systemd units -------------------------
 
-# lab_build_program PROGRAM: builds PROGRAM from /vagrant (the same Debian packages as the Dockerfile's
-# builder stage) and installs it as /usr/local/bin/PROGRAM.
+# lab_build_program PROGRAM: installs PROGRAM as /usr/local/bin/PROGRAM: the one built on the host when
+# /vagrant/.lab/bin has it (Debian 12's release build: cmake --preset release, then copied there), or
+# else built here from /vagrant (the same Debian packages as the Dockerfile's builder stage).
 lab_build_program() {
   local program=$1 build=/var/cache/movie-platform/build
+  if [[ -f $lab_share/bin/$program ]]; then
+    mp_log "installing $program built on the host ($lab_share/bin/$program)"
+    install -m 755 "$lab_share/bin/$program" "/usr/local/bin/$program"
+    return 0
+  fi
   lab_apt_install g++ make cmake pkg-config libpistache-dev libpq-dev nlohmann-json3-dev prometheus-cpp-dev \
     librabbitmq-dev libyaml-cpp-dev libcurl4-openssl-dev libssl-dev libgtest-dev libgmock-dev
   lab_build_swap
