@@ -144,34 +144,91 @@ mp_node_cgroup_dirs() {
   return 0
 }
 
+# --- starting the node: named steps, each with its undo (scripts/lib/steps.sh) --------------------
+# mp_node_up CLUSTER ROOT runs them in this order and, when one fails, undoes those that ran, newest
+# first; mp_node_down runs the same undos for a node that came up. Each step works on the node's
+# folder (mp_node_dir) and reads the cluster's folder and the work tree from mp_node_cluster and
+# mp_node_root.
+mp_node_steps=(mp_node_files mp_node_host mp_node_bridge mp_node_cgroups mp_node_containerd mp_node_kubelet
+  mp_node_proxy mp_node_relay mp_node_volumes mp_node_dns mp_node_netpol)
+
+# mp_node_select CLUSTER [ROOT]: the node the steps work on.
+mp_node_select() {
+  mp_node_cluster=$1
+  mp_node_root=${2:-}
+  mp_node_dir=$1/node
+}
+
 # mp_node_up CLUSTER ROOT: starts the node's processes and waits until the node is Ready, kube-proxy
-# serves and the cluster's DNS answers.
+# serves and the cluster's DNS answers; when a step fails, the host is left as it was and it fails.
 mp_node_up() {
-  local cluster=$1 root=$2 n=$1/node p=$1/pki k name
-  k=(kubectl --kubeconfig "$cluster/kubeconfig")
+  mp_node_select "$1" "$2"
+  mkdir -p "$mp_node_dir"
+  mp_steps_up "$mp_node_dir/steps" "${mp_node_steps[@]}" || mp_die "the real node did not come up (logs in $1/logs)"
+}
+
+# mp_node_down CLUSTER: undoes every step that ran, newest first. Safe on a half-started node.
+mp_node_down() {
+  mp_node_select "$1"
+  mp_steps_down "$mp_node_dir/steps"
+}
+
+mp_node_k() { kubectl --kubeconfig "$mp_node_cluster/kubeconfig" "$@"; }
+mp_node_port() { mp_cluster_port "$mp_node_cluster" "$1"; }
+# mp_node_wait SECONDS WHAT COMPONENT COMMAND...: mp_wait_for, then the end of COMPONENT's log and a failure.
+mp_node_wait() {
+  mp_wait_for "$1" "$2" "${@:4}" && return 0
+  mp_log "$3 did not come up; the end of $mp_node_cluster/logs/$3.log:"
+  tail -n 30 "$mp_node_cluster/logs/$3.log" >&2 || true
+  return 1
+}
+# mp_node_stop NAME...: the processes NAME... that a step started, stopped by pid (mp_node_stop_pids).
+mp_node_stop() {
+  local name pid pids=()
+  for name in "$@"; do
+    pid=$(mp_cluster_pid "$mp_node_cluster" "$name") && pids+=("$pid")
+    rm -f "$mp_node_cluster/run/$name.pid"
+  done
+  mp_node_stop_pids "${pids[@]}"
+}
+
+# files: the node's folders, ports, identities and kubeconfigs (files only: nothing to undo on the host).
+mp_node_files_up() {
+  local n=$mp_node_dir p=$mp_node_cluster/pki name api
   mkdir -p "$n/containerd" "$n/kubelet" "$n/pod-logs" "$n/cni/net.d" "$n/cni/leases"
   for name in kubelet kubelet-healthz kube-proxy-healthz kube-proxy-metrics coredns-health coredns-ready \
     coredns-metrics kube-router-health; do
-    grep -q "^$name=" "$cluster/ports" || echo "$name=$(mp_free_port)" >>"$cluster/ports"
+    grep -q "^$name=" "$mp_node_cluster/ports" || echo "$name=$(mp_free_port)" >>"$mp_node_cluster/ports"
   done
-  grep -q "^apiserver-relay=" "$cluster/ports" || echo "apiserver-relay=$mp_node_relay_port" >>"$cluster/ports"
+  grep -q "^apiserver-relay=" "$mp_node_cluster/ports" || echo "apiserver-relay=$mp_node_relay_port" >>"$mp_node_cluster/ports"
   mp_node_certs "$p"
-  local api
-  api=https://127.0.0.1:$(mp_cluster_port "$cluster" apiserver)
+  api=https://127.0.0.1:$(mp_node_port apiserver)
+  for name in kube-proxy coredns kube-router; do
+    mp_cluster_kubeconfig "$n/$name.kubeconfig" "$api" "$p/ca.crt" "$name" "$p/$name.crt" "$p/$name.key"
+  done
   mp_cluster_kubeconfig "$n/kubelet.kubeconfig" "$api" "$p/ca.crt" "system:node:$mp_node_name" "$p/kubelet.crt" "$p/kubelet.key"
-  mp_cluster_kubeconfig "$n/kube-proxy.kubeconfig" "$api" "$p/ca.crt" kube-proxy "$p/kube-proxy.crt" "$p/kube-proxy.key"
-  mp_cluster_kubeconfig "$n/coredns.kubeconfig" "$api" "$p/ca.crt" coredns "$p/coredns.crt" "$p/coredns.key"
-  mp_cluster_kubeconfig "$n/kube-router.kubeconfig" "$api" "$p/ca.crt" kube-router "$p/kube-router.crt" "$p/kube-router.key"
-  mp_node_host_save "$cluster"
+}
+mp_node_files_down() { :; }
 
+# host: what kubelet and kube-proxy will change on the host, recorded (mp_node_host_save); the undo puts
+# it back.
+mp_node_host_up() { mp_node_host_save "$mp_node_cluster"; }
+mp_node_host_down() { mp_node_host_restore "$mp_node_dir/host-state"; }
+
+# bridge: the node's address on a bridge before kubelet starts, so that kubelet's --node-ip and serving
+# address exist from the start (the CNI bridge plugin adopts the bridge); the Service range routed to
+# it, so that traffic to a ClusterIP never leaves through the host's default route.
+mp_node_bridge_up() {
   mp_log "node network: bridge $mp_node_bridge $mp_node_ip/${mp_node_cidr#*/}, Services $mp_node_service_cidr routed to it"
-  # The bridge exists before kubelet, so the node's address (kubelet's --node-ip, its serving address)
-  # is there from the start; the CNI bridge plugin adopts it. The Service range is routed to the bridge,
-  # so traffic to a ClusterIP never leaves through the host's default route.
   ip link add "$mp_node_bridge" type bridge
   ip addr add "$mp_node_ip/${mp_node_cidr#*/}" dev "$mp_node_bridge"
   ip link set "$mp_node_bridge" up
   ip route add "$mp_node_service_cidr" dev "$mp_node_bridge" src "$mp_node_ip"
+}
+mp_node_bridge_down() { ip link del "$mp_node_bridge" 2>/dev/null || true; }
+
+# cgroups: /<mp_node_cgroup> in every hierarchy, kubelet's cgroupRoot.
+mp_node_cgroups_up() {
   local d
   while read -r d; do
     mkdir -p "$d"
@@ -180,9 +237,124 @@ mp_node_up() {
       cat "$d/../cpuset.mems" >"$d/cpuset.mems"
     fi
   done < <(mp_node_cgroup_dirs)
+}
+mp_node_cgroups_down() {
+  local d
+  while read -r d; do
+    [[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+  done < <(mp_node_cgroup_dirs)
+  return 0
+}
 
-  # Pods get a route to the Service range only, no default route: nothing they send leaves the machine.
-  cat >"$n/cni/net.d/10-mp-real-node.conflist" <<EOF
+# containerd: its configuration (mp_node_containerd_config), started, with the pause and Prometheus
+# images imported. The undo stops every container, containerd and its shims, and unmounts what they
+# mounted.
+mp_node_containerd_up() {
+  local pause pause_image
+  read -r pause pause_image < <(mp_node_pause_image "$mp_node_root/images/pause/pause.c")
+  mp_node_cni_config >"$mp_node_dir/cni/net.d/10-mp-real-node.conflist"
+  mp_node_containerd_config "$pause_image"
+  mp_log "starting containerd $(containerd --version | awk '{print $3}') (runc $(runc --version | awk 'NR==1{print $3}'))"
+  mp_cluster_launch "$mp_node_cluster" containerd containerd --config "$mp_node_dir/containerd/config.toml" --log-level warn
+  mp_node_wait 30 containerd containerd mp_node_ctr "$mp_node_cluster" version
+  mp_node_ctr "$mp_node_cluster" images import "$pause" >/dev/null 2>&1 || mp_die "could not import the pause image into containerd"
+  mp_node_ctr "$mp_node_cluster" images import "$(mp_node_prometheus_image)" >/dev/null 2>&1 ||
+    mp_die "could not import the Prometheus image into containerd"
+}
+mp_node_containerd_down() {
+  mp_node_kill_containers
+  mp_node_stop containerd
+  # shellcheck disable=SC2046  # one pid per word
+  mp_node_stop_pids $(mp_node_pids_of_shims "$mp_node_cluster")
+  mp_node_unmount
+  rm -rf /var/lib/cni/results/mp-real-node-* 2>/dev/null || true
+}
+
+# kubelet: started and the Node Ready.
+mp_node_kubelet_up() {
+  mp_node_kubelet_config >"$mp_node_dir/kubelet/config.yaml"
+  : >"$mp_node_dir/kubelet/resolv.conf" # pods get only the cluster's DNS: an empty file stands for the host's
+  mp_log "starting kubelet (node $mp_node_name at $mp_node_ip, cgroup v1, cgroupfs)"
+  mp_cluster_launch "$mp_node_cluster" kubelet kubelet --config="$mp_node_dir/kubelet/config.yaml" \
+    --kubeconfig="$mp_node_dir/kubelet.kubeconfig" --root-dir="$mp_node_dir/kubelet" --cert-dir="$mp_node_dir/kubelet/pki" \
+    --hostname-override="$mp_node_name" --node-ip="$mp_node_ip" --node-labels=movie-platform.io/node=real --v=1
+  mp_node_wait 120 "node $mp_node_name Ready" kubelet mp_node_k wait --for=condition=Ready "node/$mp_node_name" --timeout=2s
+}
+mp_node_kubelet_down() { mp_node_stop kubelet; }
+
+# proxy: kube-proxy in nftables mode; the undo deletes its tables.
+mp_node_proxy_up() {
+  mp_node_proxy_config >"$mp_node_dir/kube-proxy.yaml"
+  mp_log "starting kube-proxy (nftables; NodePorts on $mp_node_ip only)"
+  mp_cluster_launch "$mp_node_cluster" kube-proxy kube-proxy --config="$mp_node_dir/kube-proxy.yaml" --v=1
+  mp_node_wait 60 kube-proxy kube-proxy curl -fsS "http://127.0.0.1:$(mp_node_port kube-proxy-healthz)/healthz"
+}
+mp_node_proxy_down() {
+  mp_node_stop kube-proxy
+  nft delete table ip kube-proxy 2>/dev/null || true
+  nft delete table ip6 kube-proxy 2>/dev/null || true
+}
+
+# relay: the kubernetes Service. The API server listens on 127.0.0.1 only, which a pod cannot reach, so
+# a relay on the node's address forwards to it and the Service's EndpointSlice names the relay.
+mp_node_relay_up() {
+  local relay_port
+  relay_port=$(mp_node_port apiserver-relay)
+  mp_cluster_launch "$mp_node_cluster" apiserver-relay socat "TCP-LISTEN:$relay_port,bind=$mp_node_ip,fork,reuseaddr" \
+    "TCP:127.0.0.1:$(mp_node_port apiserver)"
+  mp_node_endpoints default kubernetes kubernetes-real-node "$mp_node_ip" "{name: https, port: $relay_port, protocol: TCP}"
+}
+mp_node_relay_down() { mp_node_stop apiserver-relay; }
+
+mp_node_volumes_up() { mp_node_volumes "$mp_node_cluster"; }
+mp_node_volumes_down() { :; } # PersistentVolume objects only: they go with the control plane
+
+# dns: CoreDNS on the node's address, the Service kube-dns at mp_node_dns_ip.
+mp_node_dns_up() {
+  mp_log "starting CoreDNS on $mp_node_ip:53 (Service kube-dns $mp_node_dns_ip; cluster.local only)"
+  mp_node_agent_role "$mp_node_cluster" coredns \
+    '{apiGroups: [""], resources: [endpoints, services, pods, namespaces], verbs: [list, watch]}' \
+    '{apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}'
+  mp_node_k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec:
+  clusterIP: $mp_node_dns_ip
+  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
+EOF
+  mp_node_endpoints kube-system kube-dns kube-dns-real-node "$mp_node_ip" \
+    "{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}"
+  mp_node_corefile >"$mp_node_dir/Corefile"
+  mp_cluster_launch "$mp_node_cluster" coredns coredns -conf "$mp_node_dir/Corefile"
+  mp_node_wait 60 CoreDNS coredns curl -fsS "http://127.0.0.1:$(mp_node_port coredns-ready)/ready"
+}
+mp_node_dns_down() { mp_node_stop coredns; }
+
+mp_node_netpol_down() { mp_node_stop kube-router; }
+
+# mp_node_endpoints NAMESPACE SERVICE SLICE ADDRESS PORTS: an EndpointSlice SLICE of SERVICE with one
+# ready endpoint ADDRESS and PORTS (flow-style YAML items).
+mp_node_endpoints() {
+  mp_node_k apply -f - >/dev/null <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $3
+  namespace: $1
+  labels: {kubernetes.io/service-name: $2, endpointslice.kubernetes.io/managed-by: movie-platform.io-cluster}
+addressType: IPv4
+ports: [$5]
+endpoints: [{addresses: ["$4"], conditions: {ready: true}}]
+EOF
+}
+
+# --- the node's configuration files ---------------------------------------------------------------
+
+# mp_node_cni_config: pods get a route to the Service range only, no default route: nothing they send
+# leaves the machine.
+mp_node_cni_config() {
+  cat <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "mp-real-node",
@@ -195,7 +367,7 @@ mp_node_up() {
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "dataDir": "$n/cni/leases",
+        "dataDir": "$mp_node_dir/cni/leases",
         "ranges": [[{"subnet": "$mp_node_cidr", "gateway": "$mp_node_ip"}]],
         "routes": [{"dst": "$mp_node_service_cidr"}]
       }
@@ -203,28 +375,31 @@ mp_node_up() {
   ]
 }
 EOF
+}
 
-  local pause pause_image
-  read -r pause pause_image < <(mp_node_pause_image "$root/images/pause/pause.c")
-  # Every path of containerd and runc under the cluster's folder; NRI and the /opt plugin, which use
-  # fixed host paths, are off.
-  cat >"$n/containerd/config.toml" <<EOF
+# mp_node_containerd_config PAUSE_IMAGE: every path of containerd and runc under the node's folder; NRI
+# and the /opt plugin, which use fixed host paths, are off. No image is ever pulled from outside the
+# machine: every registry's address is 127.0.0.1:9, where nothing listens, so a pull fails at once
+# (images come from mp_node_load_images).
+mp_node_containerd_config() {
+  local n=$mp_node_dir/containerd
+  cat >"$n/config.toml" <<EOF
 version = 3
-root = "$n/containerd/root"
-state = "$n/containerd/state"
+root = "$n/root"
+state = "$n/state"
 disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.tracing.processor.v1.otlp",
   "io.containerd.internal.v1.tracing"]
 [grpc]
-  address = "$n/containerd/containerd.sock"
+  address = "$n/containerd.sock"
 [ttrpc]
-  address = "$n/containerd/containerd.sock.ttrpc"
+  address = "$n/containerd.sock.ttrpc"
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
   [plugins.'io.containerd.cri.v1.images'.registry]
-    config_path = "$n/containerd/certs.d"
+    config_path = "$n/certs.d"
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
-    sandbox = "$pause_image"
+    sandbox = "$1"
 [plugins.'io.containerd.cri.v1.runtime']
   enable_selinux = false
   netns_mounts_under_state_dir = true
@@ -241,39 +416,32 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt",
       runtime_type = "io.containerd.runc.v2"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = "$(command -v runc)"
-        Root = "$n/containerd/runc"
+        Root = "$n/runc"
         SystemdCgroup = false
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["/usr/lib/cni"]
-    conf_dir = "$n/cni/net.d"
+    conf_dir = "$mp_node_dir/cni/net.d"
     max_conf_num = 1
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 EOF
-  # No image is ever pulled from outside the machine: every registry's address is 127.0.0.1:9, where
-  # nothing listens, so a pull fails at once (images come from mp_node_load_images).
-  mkdir -p "$n/containerd/certs.d/_default"
-  cat >"$n/containerd/certs.d/_default/hosts.toml" <<'EOF'
+  mkdir -p "$n/certs.d/_default"
+  cat >"$n/certs.d/_default/hosts.toml" <<'EOF'
 server = "http://127.0.0.1:9"
 [host."http://127.0.0.1:9"]
   capabilities = ["pull", "resolve"]
 EOF
-  mp_log "starting containerd $(containerd --version | awk '{print $3}') (runc $(runc --version | awk 'NR==1{print $3}'))"
-  mp_cluster_launch "$cluster" containerd containerd --config "$n/containerd/config.toml" --log-level warn
-  mp_wait_for 30 containerd mp_node_ctr "$cluster" version || mp_cluster_fail "$cluster" containerd
-  mp_node_ctr "$cluster" images import "$pause" >/dev/null 2>&1 || mp_die "could not import the pause image into containerd"
-  mp_node_ctr "$cluster" images import "$(mp_node_prometheus_image)" >/dev/null 2>&1 ||
-    mp_die "could not import the Prometheus image into containerd"
+}
 
-  # kubelet: cgroup v1 (failCgroupV1: false; this kernel mounts only v1 controllers), cgroupfs, its
-  # pods' cgroups under /$mp_node_cgroup, serving on the node's address with a certificate from the
-  # cluster's CA, webhook authentication and authorization (the API server asks who may read logs,
-  # exec, port-forward). No image garbage collection: the images are imported, never pulled back.
-  # Tainted: see mp_node_taint.
-  # Pods get only the cluster's DNS: an empty resolv.conf stands for the host's.
-  : >"$n/kubelet/resolv.conf"
-  cat >"$n/kubelet/config.yaml" <<EOF
+# mp_node_kubelet_config: cgroup v1 (failCgroupV1: false; this kernel mounts only v1 controllers),
+# cgroupfs, its pods' cgroups under /$mp_node_cgroup, serving on the node's address with a certificate
+# from the cluster's CA, webhook authentication and authorization (the API server asks who may read
+# logs, exec, port-forward). No image garbage collection: the images are imported, never pulled back.
+# Tainted: see mp_node_taint.
+mp_node_kubelet_config() {
+  local n=$mp_node_dir p=$mp_node_cluster/pki
+  cat <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false
@@ -281,10 +449,10 @@ cgroupDriver: cgroupfs
 cgroupRoot: /$mp_node_cgroup
 containerRuntimeEndpoint: unix://$n/containerd/containerd.sock
 address: $mp_node_ip
-port: $(mp_cluster_port "$cluster" kubelet)
+port: $(mp_node_port kubelet)
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
-healthzPort: $(mp_cluster_port "$cluster" kubelet-healthz)
+healthzPort: $(mp_node_port kubelet-healthz)
 tlsCertFile: $p/kubelet.crt
 tlsPrivateKeyFile: $p/kubelet.key
 authentication:
@@ -304,92 +472,40 @@ evictionHard: {memory.available: 200Mi, nodefs.available: 2%, imagefs.available:
 staticPodPath: ""
 registerWithTaints: [{key: $mp_node_taint, value: "true", effect: NoSchedule}]
 EOF
-  mp_log "starting kubelet (node $mp_node_name at $mp_node_ip, cgroup v1, cgroupfs)"
-  mp_cluster_launch "$cluster" kubelet kubelet --config="$n/kubelet/config.yaml" --kubeconfig="$n/kubelet.kubeconfig" \
-    --root-dir="$n/kubelet" --cert-dir="$n/kubelet/pki" --hostname-override="$mp_node_name" --node-ip="$mp_node_ip" \
-    --node-labels=movie-platform.io/node=real --v=1
-  mp_wait_for 120 "node $mp_node_name Ready" "${k[@]}" wait --for=condition=Ready "node/$mp_node_name" --timeout=2s ||
-    mp_cluster_fail "$cluster" kubelet
+}
 
-  cat >"$n/kube-proxy.yaml" <<EOF
+mp_node_proxy_config() {
+  cat <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: nftables
 hostnameOverride: $mp_node_name
-clientConnection: {kubeconfig: $n/kube-proxy.kubeconfig}
+clientConnection: {kubeconfig: $mp_node_dir/kube-proxy.kubeconfig}
 clusterCIDR: $mp_node_cidr
 bindAddress: $mp_node_ip
-healthzBindAddress: 127.0.0.1:$(mp_cluster_port "$cluster" kube-proxy-healthz)
-metricsBindAddress: 127.0.0.1:$(mp_cluster_port "$cluster" kube-proxy-metrics)
+healthzBindAddress: 127.0.0.1:$(mp_node_port kube-proxy-healthz)
+metricsBindAddress: 127.0.0.1:$(mp_node_port kube-proxy-metrics)
 nodePortAddresses: [$mp_node_ip/32]
 conntrack: {maxPerCore: 0, min: 0}
 EOF
-  mp_log "starting kube-proxy (nftables; NodePorts on $mp_node_ip only)"
-  mp_cluster_launch "$cluster" kube-proxy kube-proxy --config="$n/kube-proxy.yaml" --v=1
-  mp_wait_for 60 kube-proxy curl -fsS "http://127.0.0.1:$(mp_cluster_port "$cluster" kube-proxy-healthz)/healthz" ||
-    mp_cluster_fail "$cluster" kube-proxy
+}
 
-  # The kubernetes Service: the API server listens on 127.0.0.1 only, which a pod cannot reach, so a
-  # relay on the node's address forwards to it and the Service's EndpointSlice names the relay.
-  local relay_port
-  relay_port=$(mp_cluster_port "$cluster" apiserver-relay)
-  mp_cluster_launch "$cluster" apiserver-relay socat "TCP-LISTEN:$relay_port,bind=$mp_node_ip,fork,reuseaddr" \
-    "TCP:127.0.0.1:$(mp_cluster_port "$cluster" apiserver)"
-  "${k[@]}" apply -f - >/dev/null <<EOF
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: kubernetes-real-node
-  namespace: default
-  labels: {kubernetes.io/service-name: kubernetes, endpointslice.kubernetes.io/managed-by: movie-platform.io-cluster}
-addressType: IPv4
-ports: [{name: https, port: $relay_port, protocol: TCP}]
-endpoints: [{addresses: ["$mp_node_ip"], conditions: {ready: true}}]
-EOF
-
-  mp_node_volumes "$cluster"
-
-  mp_log "starting CoreDNS on $mp_node_ip:53 (Service kube-dns $mp_node_dns_ip; cluster.local only)"
-  mp_node_agent_role "$cluster" coredns \
-    '{apiGroups: [""], resources: [endpoints, services, pods, namespaces], verbs: [list, watch]}' \
-    '{apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}'
-  "${k[@]}" apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Service
-metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
-spec:
-  clusterIP: $mp_node_dns_ip
-  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: kube-dns-real-node
-  namespace: kube-system
-  labels: {kubernetes.io/service-name: kube-dns, endpointslice.kubernetes.io/managed-by: movie-platform.io-cluster}
-addressType: IPv4
-ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
-endpoints: [{addresses: ["$mp_node_ip"], conditions: {ready: true}}]
-EOF
-  cat >"$n/Corefile" <<EOF
+mp_node_corefile() {
+  cat <<EOF
 .:53 {
     bind $mp_node_ip
     errors
-    health 127.0.0.1:$(mp_cluster_port "$cluster" coredns-health)
-    ready 127.0.0.1:$(mp_cluster_port "$cluster" coredns-ready)
+    health 127.0.0.1:$(mp_node_port coredns-health)
+    ready 127.0.0.1:$(mp_node_port coredns-ready)
     kubernetes cluster.local in-addr.arpa ip6.arpa {
-        kubeconfig $n/coredns.kubeconfig
+        kubeconfig $mp_node_dir/coredns.kubeconfig
         pods insecure
     }
-    prometheus 127.0.0.1:$(mp_cluster_port "$cluster" coredns-metrics)
+    prometheus 127.0.0.1:$(mp_node_port coredns-metrics)
     cache 30
     loadbalance
 }
 EOF
-  mp_cluster_launch "$cluster" coredns coredns -conf "$n/Corefile"
-  mp_wait_for 60 CoreDNS curl -fsS "http://127.0.0.1:$(mp_cluster_port "$cluster" coredns-ready)/ready" ||
-    mp_cluster_fail "$cluster" coredns
-  mp_node_netpol_up "$cluster"
 }
 
 # mp_node_agent_role CLUSTER NAME RULE...: ClusterRole system:NAME with the RULEs (flow-style YAML), bound
@@ -417,18 +533,18 @@ EOF
 # with the policies; traffic from the node itself (kubelet's probes) stays allowed, as Kubernetes
 # expects. Why not kube-network-policies: docs/cluster.md ("NetworkPolicies").
 mp_node_netpol_up() {
-  local cluster=$1 n=$1/node port
-  mp_node_agent_role "$cluster" kube-router \
+  local c=$mp_node_cluster port
+  mp_node_agent_role "$c" kube-router \
     '{apiGroups: [""], resources: [namespaces, pods, services, nodes, endpoints], verbs: [get, list, watch]}' \
     '{apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [get, list, watch]}' \
     '{apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}'
-  port=$(mp_cluster_port "$cluster" kube-router-health)
+  port=$(mp_node_port kube-router-health)
   mp_log "starting kube-router $MP_KUBE_ROUTER_VERSION, its NetworkPolicy controller only (iptables, ipset)"
-  mp_cluster_launch "$cluster" kube-router kube-router --run-firewall=true --run-router=false \
-    --run-service-proxy=false --enable-cni=false --kubeconfig="$n/kube-router.kubeconfig" \
+  mp_cluster_launch "$c" kube-router kube-router --run-firewall=true --run-router=false \
+    --run-service-proxy=false --enable-cni=false --kubeconfig="$mp_node_dir/kube-router.kubeconfig" \
     --hostname-override="$mp_node_name" --service-cluster-ip-range="$mp_node_service_cidr" \
     --health-port="$port" --v=1
-  mp_wait_for 60 kube-router curl -fsS "http://127.0.0.1:$port/healthz" || mp_cluster_fail "$cluster" kube-router
+  mp_node_wait 60 kube-router kube-router curl -fsS "http://127.0.0.1:$port/healthz"
 }
 
 # mp_node_volumes CLUSTER: the StorageClass real-node and $mp_node_volume_count local PersistentVolumes on
@@ -520,85 +636,68 @@ mp_node_stop_pids() {
   kill -KILL "$@" 2>/dev/null || true
 }
 
-# mp_node_down CLUSTER: stops the node's processes and containers and undoes what mp_node_up changed on
-# the host. Safe to run on a half-started node.
-mp_node_down() {
-  local cluster=$1 n=$1/node name pid pids=()
-  [[ -d $n ]] || return 0
-  for name in kube-router apiserver-relay coredns kube-proxy kubelet; do
-    pid=$(mp_cluster_pid "$cluster" "$name") && pids+=("$pid")
+# mp_node_kill_containers: every container of every pod, killed through containerd before containerd
+# stops (its shims would outlive it).
+mp_node_kill_containers() {
+  local c=$mp_node_cluster id
+  mp_cluster_pid "$c" containerd >/dev/null || return 0
+  for id in $(mp_node_ctr "$c" tasks ls -q 2>/dev/null); do
+    mp_node_ctr "$c" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true
   done
-  mp_node_stop_pids "${pids[@]}"
-  # Every container of every pod, killed through containerd before containerd stops (its shims would
-  # outlive it); then containerd itself, and any shim left.
-  if mp_cluster_pid "$cluster" containerd >/dev/null; then
-    local id
-    for id in $(mp_node_ctr "$cluster" tasks ls -q 2>/dev/null); do
-      mp_node_ctr "$cluster" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true
-    done
-    for _ in $(seq 1 50); do
-      mp_node_ctr "$cluster" tasks ls 2>/dev/null | grep -q RUNNING || break
-      sleep 0.2
-    done
-    for id in $(mp_node_ctr "$cluster" tasks ls -q 2>/dev/null); do
-      mp_node_ctr "$cluster" tasks delete -f "$id" >/dev/null 2>&1 || true
-    done
-    for id in $(mp_node_ctr "$cluster" containers ls -q 2>/dev/null); do
-      mp_node_ctr "$cluster" containers rm "$id" >/dev/null 2>&1 || true
-    done
-    pid=$(mp_cluster_pid "$cluster" containerd) && mp_node_stop_pids "$pid"
-  fi
-  # shellcheck disable=SC2046  # one pid per word
-  mp_node_stop_pids $(mp_node_pids_of_shims "$cluster")
-  for name in "${mp_node_components[@]}"; do rm -f "$cluster/run/$name.pid"; done
+  for _ in $(seq 1 50); do
+    mp_node_ctr "$c" tasks ls 2>/dev/null | grep -q RUNNING || break
+    sleep 0.2
+  done
+  for id in $(mp_node_ctr "$c" tasks ls -q 2>/dev/null); do
+    mp_node_ctr "$c" tasks delete -f "$id" >/dev/null 2>&1 || true
+  done
+  for id in $(mp_node_ctr "$c" containers ls -q 2>/dev/null); do
+    mp_node_ctr "$c" containers rm "$id" >/dev/null 2>&1 || true
+  done
+}
 
-  # Mounts below the node's folder (pod volumes, container root filesystems, network namespaces),
-  # deepest first.
+# mp_node_unmount: mounts below the node's folder (pod volumes, container root filesystems, network
+# namespaces), deepest first.
+mp_node_unmount() {
   local m
   while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done < <(findmnt -rn -o TARGET | grep -F "$n/" | sort -r)
+  done < <(findmnt -rn -o TARGET | grep -F "$mp_node_dir/" | sort -r)
+}
 
-  nft delete table ip kube-proxy 2>/dev/null || true
-  nft delete table ip6 kube-proxy 2>/dev/null || true
-  if [[ -f $n/host-state ]]; then
-    # Chains that were not there before `up` (kubelet's KUBE-FIREWALL, KUBE-KUBELET-CANARY, ...), in
-    # every table: the rules that jump to them, then the chains.
-    local cmd table chain rule
-    for cmd in iptables ip6tables; do
-      for table in filter nat mangle; do
-        while read -r chain; do
-          grep -qxF "chain $chain" "$n/host-state" && continue
-          while read -r rule; do
-            # xargs splits the rule as iptables quotes it (kube-router's comments hold spaces)
-            xargs "$cmd" -t "$table" <<<"${rule/#-A /-D }" 2>/dev/null || true
-          done < <("$cmd" -t "$table" -S 2>/dev/null | grep -E "^-A .* -j $chain( |\$)")
-          "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
-          "$cmd" -t "$table" -X "$chain" 2>/dev/null || true
-        done < <("$cmd" -t "$table" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[^ ]*\)$/\1/p')
-      done
+# mp_node_host_restore STATE: what mp_node_host_save recorded, put back: the iptables chains that were
+# not there (kubelet's KUBE-FIREWALL, KUBE-KUBELET-CANARY, kube-router's) with the rules that jump to
+# them, kube-router's ipsets, the empty tables those chains made, and the sysctls.
+mp_node_host_restore() {
+  local state=$1 cmd table chain rule
+  [[ -f $state ]] || return 0
+  for cmd in iptables ip6tables; do
+    for table in filter nat mangle; do
+      while read -r chain; do
+        grep -qxF "chain $chain" "$state" && continue
+        while read -r rule; do
+          # xargs splits the rule as iptables quotes it (kube-router's comments hold spaces)
+          xargs "$cmd" -t "$table" <<<"${rule/#-A /-D }" 2>/dev/null || true
+        done < <("$cmd" -t "$table" -S 2>/dev/null | grep -E "^-A .* -j $chain( |\$)")
+        "$cmd" -t "$table" -F "$chain" 2>/dev/null || true
+        "$cmd" -t "$table" -X "$chain" 2>/dev/null || true
+      done < <("$cmd" -t "$table" -S 2>/dev/null | sed -n 's/^-N \(KUBE-[^ ]*\)$/\1/p')
     done
-    # kube-router's ipsets, now that no rule names them.
-    local set
-    while read -r set; do
-      grep -qxF "ipset $set" "$n/host-state" || ipset destroy "$set" 2>/dev/null || true
-    done < <(ipset list -n 2>/dev/null)
-    # Tables those chains made (iptables-nft makes a table on first use) and that are empty now.
-    local family name
-    while read -r _ family name; do
-      grep -qxF "table $family $name" "$n/host-state" && continue
-      [[ $(nft list table "$family" "$name" 2>/dev/null | grep -cv '^table \|^}$') == 0 ]] &&
-        nft delete table "$family" "$name" 2>/dev/null
-    done < <(nft list tables)
-    local line
-    while read -r line; do
-      [[ $line == sysctl\ * ]] && sysctl -q -w "${line#sysctl }" >/dev/null
-    done <"$n/host-state"
-  fi
-  ip link del "$mp_node_bridge" 2>/dev/null || true
-  local d
-  while read -r d; do
-    [[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-  done < <(mp_node_cgroup_dirs)
-  rm -rf /var/lib/cni/results/mp-real-node-* 2>/dev/null || true
+  done
+  local set
+  while read -r set; do
+    grep -qxF "ipset $set" "$state" || ipset destroy "$set" 2>/dev/null || true
+  done < <(ipset list -n 2>/dev/null)
+  # Tables those chains made (iptables-nft makes a table on first use) and that are empty now.
+  local family name
+  while read -r _ family name; do
+    grep -qxF "table $family $name" "$state" && continue
+    [[ $(nft list table "$family" "$name" 2>/dev/null | grep -cv '^table \|^}$') == 0 ]] &&
+      nft delete table "$family" "$name" 2>/dev/null
+  done < <(nft list tables)
+  local line
+  while read -r line; do
+    [[ $line == sysctl\ * ]] && sysctl -q -w "${line#sysctl }" >/dev/null
+  done <"$state"
+  return 0
 }
