@@ -40,7 +40,7 @@ mp_cluster_pki() {
   openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$dir/ca.key" -subj "/CN=movie-platform-local-ca" \
     -days 365 -out "$dir/ca.crt" 2>/dev/null
   mp_cluster_cert "$dir" apiserver "/CN=kube-apiserver" \
-    "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    "IP:127.0.0.1,IP:10.0.0.1,IP:10.212.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   mp_cluster_cert "$dir" admin "/O=system:masters/CN=local-admin"
   mp_cluster_cert "$dir" controller-manager "/CN=system:kube-controller-manager"
   mp_cluster_cert "$dir" scheduler "/CN=system:kube-scheduler"

@@ -19,7 +19,7 @@ mp_test_cluster() {
   PATH=$(mp_cluster_path):$(mp_cluster_node_path):$PATH
   export PATH
   if [[ -z ${MP_CLUSTER_DIR:-} ]] || ! mp_cluster_pid "$MP_CLUSTER_DIR" kube-apiserver >/dev/null ||
-    { [[ ${1:-} == --real-node ]] && ! mp_cluster_pid "$MP_CLUSTER_DIR" kubelet >/dev/null; }; then
+    { [[ ${1:-} == --real-node ]] && ! mp_cluster_pid "$MP_CLUSTER_DIR" real-node.kubelet >/dev/null; }; then
     MP_CLUSTER_DIR=$(mktemp -d /tmp/mp-cluster.XXXXXX)
     own_cluster=1
     mp_log "no cluster${1:+ with a real node} at MP_CLUSTER_DIR: starting one in $MP_CLUSTER_DIR"
