@@ -291,6 +291,41 @@ TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigterm
                                                                                 << gateway.output();
 }
 
+// A nack, from RabbitMQ itself: a policy of max-length 0 with overflow reject-publish on a queue of the
+// test's own makes the broker refuse the message and say so with basic.nack. The order is answered 503 at
+// once (long before the 5 s confirm timeout), never 200. (The queue is deleted after: with the policy
+// cleared, RabbitMQ 3.10 went on nacking publishes to that quorum queue.)
+TEST_F(GatewayBilling, AnOrderTheBrokerNacksIs503AtOnce) {
+  const std::string queue = kQueue + "_nacked";
+  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
+                         {{"INVENTORY_APP_URL", "http://127.0.0.1:1"},
+                          {"API_GATEWAY_PORT", "0"},
+                          {"BIND_ADDRESS", "127.0.0.1"},
+                          {"ACCESS_LOG", "off"},
+                          {"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")},
+                          {"BILLING_QUEUE", queue}});
+  ASSERT_TRUE(gateway.start()) << gateway.output();
+  ASSERT_TRUE(gateway.waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway.output();
+  ASSERT_TRUE(brokerControl("reject-publish " + queue + " on"));
+  HttpClient client(gateway.port());
+  const std::string order = R"({"user_id":"43","number_of_items":"1","total_amount":"9"})";
+  HttpReply reply;
+  Clock::duration took{};
+  // The policy reaches the queue within moments: until then an order may still be taken.
+  for (int attempt = 0; attempt < 30 && reply.status != 503; ++attempt) {
+    const auto started = Clock::now();
+    reply = client.request("POST", "/api/billing", order);
+    took = Clock::now() - started;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(reply.status, 503) << reply.body;
+  EXPECT_NE(reply.body.find("nacked"), std::string::npos) << reply.body;
+  EXPECT_LT(took, std::chrono::seconds(1));
+  EXPECT_EQ(gateway.stop(), 0) << gateway.output();
+  EXPECT_TRUE(brokerControl("reject-publish " + queue + " off"));
+  deleteBillingTopology(queue);
+}
+
 // A confirm that never comes: the broker's connection goes silent (a TCP proxy stops passing bytes, what a
 // vanished broker host looks like; a real broker will not do it on demand). The order is answered 503
 // within the confirm timeout, never 200; the reactor that took it serves other requests meanwhile (no
