@@ -75,11 +75,17 @@ Status parseUrl(const std::string& url, ConnectionSettings* out) {
 }
 
 Connection::~Connection() {
-  if (!lost_) {
-    // Polite close so the broker logs no "client unexpectedly closed"; bounded by the RPC timeout.
-    amqp_channel_close(state(), kChannel, AMQP_REPLY_SUCCESS);
-    amqp_connection_close(state(), AMQP_REPLY_SUCCESS);
+  close();
+}
+
+void Connection::close() {
+  if (lost_) {
+    return;
   }
+  lost_ = true;
+  // Polite close so the broker logs no "client unexpectedly closed"; bounded by the RPC timeout.
+  amqp_channel_close(state(), kChannel, AMQP_REPLY_SUCCESS);
+  amqp_connection_close(state(), AMQP_REPLY_SUCCESS);
 }
 
 Status Connection::open(const ConnectionSettings& settings, std::unique_ptr<Connection>* out) {

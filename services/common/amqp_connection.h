@@ -77,6 +77,9 @@ class Connection {
   Status checkRecovering(amqp_rpc_reply_t reply, int code, const char* what);
 
   bool lost() const { return lost_; }
+  // Closes channel and connection politely, bounded by the RPC timeout (or by interrupt() from another
+  // thread); the destructor does so when it was not called. Later calls fail fast.
+  void close();
 
   // The one call another thread may make (while the object is alive): shuts the socket down, so that a
   // call blocked on it, even a publish that the broker stopped reading, returns an error at once.

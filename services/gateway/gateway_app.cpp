@@ -29,10 +29,9 @@ GatewaySettings readSettings(Environment& env) {
   settings.inventory.connectionMaxRequests = static_cast<size_t>(env.integer(
       "UPSTREAM_CONNECTION_MAX_REQUESTS", 1000, 0, 100'000'000,
       "requests a kept-alive connection to inventory-app carries before it is closed (0: no limit)"));
-  settings.service.server.workerThreads = static_cast<size_t>(env.integer(
-      "GATEWAY_WORKERS", 32, 1, 1024,
-      "requests forwarded to inventory-app at once, each on its keep-alive connection; also the threads "
-      "that wait for RabbitMQ's confirms"));
+  settings.service.server.workerThreads = static_cast<size_t>(
+      env.integer("GATEWAY_WORKERS", 32, 1, 1024,
+                  "requests forwarded to inventory-app at once, each on its keep-alive connection"));
   settings.inventory.maxConnections = settings.service.server.workerThreads;
   settings.billing.connection = readBrokerSettings(env);
   settings.billing.queue = readBillingQueue(env);
@@ -85,22 +84,30 @@ http::Admission makeAdmission(const AccessSettings& access) {
   };
 }
 
-http::Response postOrder(BillingPublisher& publisher, const http::Request& request) {
+// Checks the order and hands it to the publisher; `reply` is called on the publisher loop's thread, with
+// 200 once RabbitMQ confirmed the order, 503 otherwise.
+void postOrder(BillingPublisher& publisher, const http::Request& request, const http::Reply& reply) {
   // Same request rules as every JSON endpoint (content type, UTF-8, depth), then the order's own.
   if (auto body = http::parseJsonObject(request); !body.ok()) {
-    return http::Response::error(body.status());
+    reply(http::Response::error(body.status()));
+    return;
   }
   if (auto order = parseOrderMessage(request.body); !order.ok()) {
-    return http::Response::error(400, "invalid_order", order.status().message());
+    reply(http::Response::error(400, "invalid_order", order.status().message()));
+    return;
   }
   StatusOr<std::string> messageId = orderMessageId(request.header("idempotency-key"));
   if (!messageId.ok()) {
-    return http::Response::error(400, "invalid_idempotency_key", messageId.status().message());
+    reply(http::Response::error(400, "invalid_idempotency_key", messageId.status().message()));
+    return;
   }
-  if (Status published = publisher.publish(request.body, std::move(*messageId)); !published.ok()) {
-    return http::Response::error(503, "broker_unavailable", published.message() + "; retry shortly");
-  }
-  return http::Response::json(200, {{"message", "Message posted"}});
+  publisher.publish(request.body, std::move(*messageId), [reply](Status published) {
+    if (!published.ok()) {
+      reply(http::Response::error(503, "broker_unavailable", published.message() + "; retry shortly"));
+      return;
+    }
+    reply(http::Response::json(200, {{"message", "Message posted"}}));
+  });
 }
 
 }  // namespace
@@ -115,11 +122,17 @@ int run(const GatewaySettings& settings) {
   proxy.loops = static_cast<size_t>(std::max(settings.service.server.reactorThreads, 1));
   proxy.hosted = true;
   InventoryProxy inventory(proxy);
+  // Likewise one AMQP connection per reactor thread: an order is parsed, published, confirmed and
+  // answered on one thread.
+  BillingPublisherSettings publishing = settings.billing;
+  publishing.loops = proxy.loops;
+  publishing.hosted = true;
+  BillingPublisher billing(publishing, metrics);
   http::HttpServer server(settings.service.server, metrics);
   for (size_t reactor = 0; reactor < inventory.loops(); ++reactor) {
     server.host(reactor, inventory.loop(reactor));
+    server.host(reactor, billing.loop(reactor));
   }
-  BillingPublisher billing(settings.billing, metrics);
   billing.start();
 
   auto forward = [&inventory](const http::Request& request, http::Reply reply) {
@@ -146,12 +159,15 @@ int run(const GatewaySettings& settings) {
         return response;
       },
       http::Dispatch::kInline);
-  server.route("POST", "/api/billing", [&billing](const http::Request& r) { return postOrder(billing, r); });
+  server.routeAsync("POST", "/api/billing",
+                    [&billing](const http::Request& r, http::Reply reply) { postOrder(billing, r, reply); });
   server.setAdmission(makeAdmission(settings.access));
   // Ready means the gateway can do its main job, forwarding to inventory-app. The broker serves
   // POST /api/billing alone, which answers a fast 503 while it is away (docs/contract.md, readiness): a pod
   // taken out of its Service for the broker's sake would fail movie reads too.
   server.setReadiness([&inventory] { return inventory.reachable(); });
+  // The drain waits for the orders' confirms (asynchronous answers); the reactors then stop, and the
+  // publisher's loops end on this thread.
   int code = serveUntilSignal(server, settings.service);
   billing.stop();
   return code;

@@ -15,6 +15,7 @@
 #include "support/broker.h"
 #include "support/http_client.h"
 #include "support/service_process.h"
+#include "support/tcp_proxy.h"
 #include "support/test_database.h"
 
 namespace mp::test {
@@ -288,6 +289,94 @@ TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigterm
   const auto queued = drainAll().size();
   EXPECT_LE(queued, static_cast<std::size_t>(1 + confirmed + waitedTheTimeout)) << summary << "\n"
                                                                                 << gateway.output();
+}
+
+// A nack, from RabbitMQ itself: a policy of max-length 0 with overflow reject-publish on a queue of the
+// test's own makes the broker refuse the message and say so with basic.nack. The order is answered 503 at
+// once (long before the 5 s confirm timeout), never 200. (The queue is deleted after: with the policy
+// cleared, RabbitMQ 3.10 went on nacking publishes to that quorum queue.)
+TEST_F(GatewayBilling, AnOrderTheBrokerNacksIs503AtOnce) {
+  const std::string queue = kQueue + "_nacked";
+  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
+                         {{"INVENTORY_APP_URL", "http://127.0.0.1:1"},
+                          {"API_GATEWAY_PORT", "0"},
+                          {"BIND_ADDRESS", "127.0.0.1"},
+                          {"ACCESS_LOG", "off"},
+                          {"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")},
+                          {"BILLING_QUEUE", queue}});
+  ASSERT_TRUE(gateway.start()) << gateway.output();
+  ASSERT_TRUE(gateway.waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway.output();
+  ASSERT_TRUE(brokerControl("reject-publish " + queue + " on"));
+  HttpClient client(gateway.port());
+  const std::string order = R"({"user_id":"43","number_of_items":"1","total_amount":"9"})";
+  HttpReply reply;
+  Clock::duration took{};
+  // The policy reaches the queue within moments: until then an order may still be taken.
+  for (int attempt = 0; attempt < 30 && reply.status != 503; ++attempt) {
+    const auto started = Clock::now();
+    reply = client.request("POST", "/api/billing", order);
+    took = Clock::now() - started;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(reply.status, 503) << reply.body;
+  EXPECT_NE(reply.body.find("nacked"), std::string::npos) << reply.body;
+  EXPECT_LT(took, std::chrono::seconds(1));
+  EXPECT_EQ(gateway.stop(), 0) << gateway.output();
+  EXPECT_TRUE(brokerControl("reject-publish " + queue + " off"));
+  deleteBillingTopology(queue);
+}
+
+// A confirm that never comes: the broker's connection goes silent (a TCP proxy stops passing bytes, what a
+// vanished broker host looks like; a real broker will not do it on demand). The order is answered 503
+// within the confirm timeout, never 200; the reactor that took it serves other requests meanwhile (no
+// thread waits for the confirm); once bytes pass again the gateway has reconnected and confirms orders.
+TEST_F(GatewayBilling, AnOrderWhoseConfirmNeverComesIs503WithinTheDeadlineAndTheGatewayReconnects) {
+  constexpr auto kConfirmTimeout = std::chrono::seconds(1);
+  amqp::ConnectionSettings broker;
+  ASSERT_TRUE(amqp::parseUrl(requiredEnv("MP_TEST_AMQP_URL"), &broker).ok());
+  TcpProxy proxy(static_cast<uint16_t>(broker.port));
+  const std::string viaProxy =
+      "amqp://" + broker.user + ":" + broker.password + "@127.0.0.1:" + std::to_string(proxy.port()) + "/%2f";
+  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
+                         {{"INVENTORY_APP_URL", "http://127.0.0.1:1"},
+                          {"API_GATEWAY_PORT", "0"},
+                          {"BIND_ADDRESS", "127.0.0.1"},
+                          {"ACCESS_LOG", "off"},
+                          {"HTTP_THREADS", "1"},  // the order and the health check on one reactor thread
+                          {"BILLING_CONFIRM_TIMEOUT", "1s"},
+                          {"RABBITMQ_URL", viaProxy},
+                          {"BILLING_QUEUE", kQueue}});
+  ASSERT_TRUE(gateway.start()) << gateway.output();
+  ASSERT_TRUE(gateway.waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway.output();
+  const std::string order = R"({"user_id":"41","number_of_items":"1","total_amount":"7"})";
+  ASSERT_EQ(HttpClient(gateway.port()).request("POST", "/api/billing", order).status, 200);
+
+  proxy.setMode(TcpProxy::Mode::kSilent);
+  const auto started = Clock::now();
+  auto unconfirmed = std::async(std::launch::async, [&] {
+    return HttpClient(gateway.port(), std::chrono::seconds(15)).request("POST", "/api/billing", order);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto asked = Clock::now();
+  EXPECT_EQ(HttpClient(gateway.port()).request("GET", "/healthz").status, 200);
+  EXPECT_LT(Clock::now() - asked, std::chrono::milliseconds(500)) << "the reactor waited for the confirm";
+  const auto reply = unconfirmed.get();
+  const auto took = Clock::now() - started;
+  EXPECT_EQ(reply.status, 503) << reply.body;
+  EXPECT_EQ(json::parse(reply.body, nullptr, false).value("error", ""), "broker_unavailable") << reply.body;
+  EXPECT_GE(took, kConfirmTimeout - std::chrono::milliseconds(100));
+  EXPECT_LT(took, kConfirmTimeout + std::chrono::milliseconds(700))
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+
+  proxy.setMode(TcpProxy::Mode::kForward);
+  int status = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline &&
+         (status = HttpClient(gateway.port()).request("POST", "/api/billing", order).status) != 200) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(status, 200) << gateway.output();
+  EXPECT_EQ(gateway.stop(), 0) << gateway.output();
 }
 
 // Last: it stops the broker.
