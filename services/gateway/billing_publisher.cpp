@@ -26,8 +26,9 @@ constexpr auto kStopGrace = std::chrono::milliseconds(500);
 // How often a loop whose socket said nothing reads it anyway: rabbitmq-c sends its heartbeats, and notices
 // the broker's missing ones, only inside a read.
 constexpr auto kQuietRead = std::chrono::seconds(1);
-// The watchdog's period, and a serving loop's longest wait (its deadlines are checked each turn).
-constexpr auto kTick = std::chrono::milliseconds(50);
+// The watchdog's period: well under the limits it enforces (the confirm timeout, the stop grace), and rare
+// enough that an idle gateway is not kept awake by it.
+constexpr auto kWatchPeriod = std::chrono::milliseconds(250);
 constexpr EventLoop::Tag kSocketTag = 1;
 
 // One open connection in confirm mode with its publisher (which refers to it).
@@ -181,6 +182,7 @@ struct BillingPublisher::Loop : EventLoop {
   void noteBlocked();
   // Answers orders past their deadline; drops a connection that confirmed nothing for confirmTimeout.
   void expire(SteadyClock::time_point now);
+  Wait nextWait(SteadyClock::time_point now) const;
   // Ends the connection: every order waiting on it is answered 503 `why`; a new one is asked for.
   void drop(const std::string& why);
   // Closes the connection: politely at the end when nothing waits on it, else at once.
@@ -364,7 +366,30 @@ Wait BillingPublisher::Loop::onTurn() {
     read();
   }
   expire(now);
-  return Wait::atMost(kTick);
+  return nextWait(now);
+}
+
+// The nearest of what a turn checks: the quiet read, the first unanswered order's deadline, the confirm
+// timeout of the connection. An idle loop without a connection has none: its host need not turn it.
+Wait BillingPublisher::Loop::nextWait(SteadyClock::time_point now) const {
+  auto next = SteadyClock::time_point::max();
+  if (link.connection) {
+    next = lastRead + kQuietRead;
+    if (!blocked && !inFlight.empty()) {
+      next = std::min(next, lastProgress + owner.settings_.confirmTimeout);
+    }
+  }
+  for (auto it = inFlight.upper_bound(answeredThrough); it != inFlight.end(); ++it) {
+    if (it->second.done) {
+      next = std::min(next, it->second.deadline);
+      break;
+    }
+  }
+  if (next == SteadyClock::time_point::max()) {
+    return Wait::forever();
+  }
+  return Wait::atMost(std::chrono::ceil<std::chrono::milliseconds>(next - now) +
+                      std::chrono::milliseconds(1));
 }
 
 void BillingPublisher::Loop::onShutdown() {
@@ -450,7 +475,7 @@ void BillingPublisher::watch() {
   const auto stopLimit = std::chrono::duration_cast<std::chrono::nanoseconds>(kStopGrace).count();
   std::unique_lock<std::mutex> lock(watchMutex_);
   while (!watchDone_) {
-    watchWake_.wait_for(lock, kTick);
+    watchWake_.wait_for(lock, kWatchPeriod);
     const int64_t now = nowTicks();
     const int64_t stopAt = stopRequestedAt_.load();
     const bool stopIgnored = stopAt != 0 && now - stopAt > stopLimit;
