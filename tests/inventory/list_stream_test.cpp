@@ -24,6 +24,13 @@ constexpr int kMovies = 200000;
 // inventory-app's peak resident memory (VmHWM) after streaming them, from a fresh start. It idles at
 // about 12 MB; the code that built the whole answer first reached 150 MB here.
 constexpr double kMaxPeakMegabytes = 48;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// A sanitizer keeps freed memory (ASan's quarantine, 256 MB by default) and shadows the rest: VmHWM then
+// says nothing of what the code holds. The bound is checked in the release tree; here, the bytes are.
+constexpr bool kPeakMeasurable = false;
+#else
+constexpr bool kPeakMeasurable = true;
+#endif
 
 double peakMegabytes(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -130,8 +137,10 @@ class InventoryListStream : public ::testing::Test {
     EXPECT_FALSE(reply.header("content-length"));
     EXPECT_EQ(reply.header("content-type").value_or(""), "application/json");
     EXPECT_GT(reply.body.size(), 15u << 20);
-    EXPECT_LT(after, kMaxPeakMegabytes) << name << "'s VmHWM went from " << before << " MB to " << after
-                                        << " MB while it sent " << reply.body.size() << " bytes";
+    if (kPeakMeasurable) {
+      EXPECT_LT(after, kMaxPeakMegabytes) << name << "'s VmHWM went from " << before << " MB to " << after
+                                          << " MB while it sent " << reply.body.size() << " bytes";
+    }
     std::cout << name << " VmHWM " << before << " MB before, " << after << " MB after sending "
               << reply.body.size() << " bytes\n";
     auto movies = json::parse(reply.body);
