@@ -27,6 +27,7 @@ mp_node_pod_supernet=10.211.0.0/16 # the netns layout's pods, node i's 10.211.i.
 mp_node_taint=movie-platform.io/real-node
 mp_node_agents=(containerd kubelet kube-proxy kube-router)
 # kubelet sets these at start (unless protectKernelDefaults, which makes it refuse to start instead).
+# shellcheck disable=SC2034 # read by cluster-nodes.sh
 mp_node_sysctls=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
   kernel.keys.root_maxbytes)
 

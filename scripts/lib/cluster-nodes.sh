@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# The mp_node_* settings and state are cluster-node.sh's, sourced before this file (scripts/cluster).
+# shellcheck disable=SC2154
 # What the real nodes of the local cluster share, and the commands on them (scripts/cluster up
 # --real-node / --real-nodes N, node, status, load-images). One node is scripts/lib/cluster-node.sh;
 # source this after it. docs/cluster.md ("A real node", "Several real nodes").
