@@ -7,7 +7,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 
 #include "support/http_client.h"
 #include "support/service_process.h"
@@ -108,17 +107,22 @@ class InventoryListStream : public ::testing::Test {
     return joined + "]";
   }
 
-  // Sends GET `target` to `port` and reads nothing for a while (the answer fills the socket buffers and
-  // the server waits for them to drain); meanwhile the test database refuses connections and its
-  // sessions are ended. The rest of the answer, read after.
+  // Sends GET /api/movies to `port` and, once its first bytes have come, locks the table (no further batch
+  // can be read, however much the sockets between would still take), makes the test database refuse
+  // connections and ends its sessions. Then reads the rest of the answer. Without the lock, the sockets of
+  // the two hops through the gateway (up to 32 MB each way with this kernel's tcp_rmem) took the whole list
+  // before the database went away.
   static HttpReply listWithTheDatabaseLostMidway(uint16_t port) {
     HttpClient client(port, std::chrono::seconds(60));
     EXPECT_TRUE(client.sendOnly("GET /api/movies HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_TRUE(client.receiveAtLeast(1)) << "the list never began";
+    SqlSession locker(db_->url());
+    locker.scalar("BEGIN; LOCK TABLE movies IN ACCESS EXCLUSIVE MODE");
     SqlSession admin(TestDatabase::adminUrl());
     admin.scalar("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS false");
     admin.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
-                 db_->name() + "'");
+                 db_->name() + "' AND pid <> " + std::to_string(locker.backendPid()));
+    locker.scalar("ROLLBACK");
     auto reply = client.receive();
     admin.scalar("ALTER DATABASE " + db_->name() + " ALLOW_CONNECTIONS true");
     return reply;

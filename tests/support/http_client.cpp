@@ -103,27 +103,38 @@ HttpReply HttpClient::raw(const std::string& bytes) {
   return readReply();
 }
 
+bool HttpClient::fill(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0 || fd_ < 0) {
+    return false;
+  }
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+    return false;
+  }
+  char chunk[65536];
+  ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+  if (n <= 0) {
+    return false;
+  }
+  buffer_.append(chunk, static_cast<size_t>(n));
+  return true;
+}
+
+bool HttpClient::receiveAtLeast(size_t bytes) {
+  auto deadline = std::chrono::steady_clock::now() + timeout_;
+  while (buffer_.size() < bytes) {
+    if (!fill(deadline)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 HttpReply HttpClient::readReply() {
   HttpReply reply;
   auto deadline = std::chrono::steady_clock::now() + timeout_;
-  auto fill = [&]() -> bool {
-    auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || fd_ < 0) {
-      return false;
-    }
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      return false;
-    }
-    char chunk[65536];
-    ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
-    if (n <= 0) {
-      return false;
-    }
-    buffer_.append(chunk, static_cast<size_t>(n));
-    return true;
-  };
+  auto fill = [&] { return this->fill(deadline); };
   size_t end;
   while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
     if (!fill()) {

@@ -36,6 +36,9 @@ class HttpClient {
   // The two halves of raw(), for a test that holds back reading (the server then waits for the socket).
   bool sendOnly(const std::string& bytes);
   HttpReply receive() { return readReply(); }
+  // Reads until at least `bytes` of the answer have arrived, keeping them for receive(); false when the
+  // connection closed or the timeout passed first.
+  bool receiveAtLeast(size_t bytes);
   // Whether the current connection is still the one used for the previous request.
   int connectionsOpened() const { return connections_; }
 
@@ -44,6 +47,8 @@ class HttpClient {
   void disconnect();
   bool sendAll(const std::string& bytes);
   HttpReply readReply();
+  // Appends what the socket has to buffer_, waiting until `deadline` for something; false when nothing came.
+  bool fill(std::chrono::steady_clock::time_point deadline);
 
   uint16_t port_;
   std::chrono::milliseconds timeout_;
