@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "support/http_client.h"
-#include "support/service_process.h"
+#include "support/services.h"
 #include "support/test_database.h"
 
 namespace mp::test {
@@ -25,30 +25,18 @@ class GatewayAccess : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     db_ = new TestDatabase("gateway_access");
-    inventory_ = new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
-                                    {{"INVENTORY_DATABASE_URL", db_->url()},
-                                     {"INVENTORY_APP_PORT", "0"},
-                                     {"BIND_ADDRESS", "127.0.0.1"},
-                                     {"ACCESS_LOG", "off"}});
+    inventory_ = inventoryApp(db_->url());
     ASSERT_TRUE(inventory_->start()) << inventory_->output();
     ASSERT_TRUE(waitForStatus(inventory_->port(), "/readyz", 200, std::chrono::seconds(20)));
   }
   static void TearDownTestSuite() {
-    delete inventory_;
+    inventory_.reset();
     delete db_;
   }
 
   // A gateway in front of the suite's inventory with extra settings; stopped by the caller's scope.
-  static std::unique_ptr<ServiceProcess> startGateway(EnvironmentOverrides extra) {
-    EnvironmentOverrides environment = {
-        {"INVENTORY_APP_URL", "http://127.0.0.1:" + std::to_string(inventory_->port())},
-        {"API_GATEWAY_PORT", "0"},
-        {"BIND_ADDRESS", "127.0.0.1"},
-        {"ACCESS_LOG", "off"},
-        {"RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2f"}};
-    environment.insert(environment.end(), extra.begin(), extra.end());
-    auto gateway = std::make_unique<ServiceProcess>(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-                                                    environment);
+  static std::unique_ptr<ServiceProcess> startGateway(const EnvironmentOverrides& settings) {
+    auto gateway = apiGateway(inventory_->port(), settings);
     EXPECT_TRUE(gateway->start()) << gateway->output();
     return gateway;
   }
@@ -59,11 +47,10 @@ class GatewayAccess : public ::testing::Test {
   }
 
   static TestDatabase* db_;
-  static ServiceProcess* inventory_;
+  static inline std::unique_ptr<ServiceProcess> inventory_;
 };
 
 TestDatabase* GatewayAccess::db_ = nullptr;
-ServiceProcess* GatewayAccess::inventory_ = nullptr;
 
 void expectUnauthorized(const HttpReply& reply, const std::string& what) {
   EXPECT_EQ(reply.status, 401) << what << ": " << reply.body;
@@ -181,12 +168,9 @@ TEST_F(GatewayAccess, AClientOverItsRateGets429WithRetryAfter) {
 }
 
 TEST_F(GatewayAccess, BadRateLimitSettingsStopTheGatewayAtStart) {
-  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-                         {{"INVENTORY_APP_URL", "http://127.0.0.1:1"},
-                          {"RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2f"},
-                          {"API_GATEWAY_RATE_LIMIT_RPS", "-5"}});
-  EXPECT_EQ(gateway.runToExit(), 2);
-  EXPECT_NE(gateway.output().find("API_GATEWAY_RATE_LIMIT_RPS"), std::string::npos) << gateway.output();
+  auto gateway = apiGateway(1, {{"API_GATEWAY_RATE_LIMIT_RPS", "-5"}});
+  EXPECT_EQ(gateway->runToExit(), 2);
+  EXPECT_NE(gateway->output().find("API_GATEWAY_RATE_LIMIT_RPS"), std::string::npos) << gateway->output();
 }
 
 }  // namespace

@@ -14,7 +14,7 @@
 #include "common/amqp_consumer.h"
 #include "support/broker.h"
 #include "support/http_client.h"
-#include "support/service_process.h"
+#include "support/services.h"
 #include "support/tcp_proxy.h"
 #include "support/test_database.h"
 
@@ -57,13 +57,7 @@ std::vector<amqp::Delivery> drainAll() {
 class GatewayBilling : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    gateway_ = new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-                                  {{"INVENTORY_APP_URL", "http://127.0.0.1:1"},
-                                   {"API_GATEWAY_PORT", "0"},
-                                   {"BIND_ADDRESS", "127.0.0.1"},
-                                   {"ACCESS_LOG", "off"},
-                                   {"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")},
-                                   {"BILLING_QUEUE", kQueue}});
+    gateway_ = apiGateway(1, {{"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")}, {"BILLING_QUEUE", kQueue}});
     ASSERT_TRUE(gateway_->start()) << gateway_->output();
     ASSERT_TRUE(gateway_->waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway_->output();
   }
@@ -71,15 +65,13 @@ class GatewayBilling : public ::testing::Test {
     if (gateway_) {
       EXPECT_EQ(gateway_->stop(), 0);
     }
-    delete gateway_;
+    gateway_.reset();
     deleteBillingTopology(kQueue);
   }
   void SetUp() override { drainAll(); }
 
-  static ServiceProcess* gateway_;
+  static inline std::unique_ptr<ServiceProcess> gateway_;
 };
-
-ServiceProcess* GatewayBilling::gateway_ = nullptr;
 
 TEST_F(GatewayBilling, AValidOrderIsConfirmedAndQueuedPersistentWithAMessageId) {
   HttpClient client(gateway_->port());
@@ -188,20 +180,15 @@ TEST_F(GatewayBilling, AnIdempotencyKeyIsTheMessageIdOfEveryRetry) {
 // publish later, and SIGTERM must end it within its drain timeout although its broker connection is stuck.
 TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigtermEndsItInTime) {
   constexpr auto kDrainTimeout = std::chrono::seconds(4);
-  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-                         {{"INVENTORY_APP_URL", "http://127.0.0.1:1"},
-                          {"API_GATEWAY_PORT", "0"},
-                          {"BIND_ADDRESS", "127.0.0.1"},
-                          {"ACCESS_LOG", "off"},
-                          {"GATEWAY_WORKERS", "8"},
-                          {"BILLING_CONFIRM_TIMEOUT", "3s"},
-                          {"SHUTDOWN_DRAIN_TIMEOUT", "4s"},
-                          {"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")},
-                          {"BILLING_QUEUE", kQueue}});
-  ASSERT_TRUE(gateway.start()) << gateway.output();
-  ASSERT_TRUE(gateway.waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway.output();
+  auto gateway = apiGateway(1, {{"GATEWAY_WORKERS", "8"},
+                                {"BILLING_CONFIRM_TIMEOUT", "3s"},
+                                {"SHUTDOWN_DRAIN_TIMEOUT", "4s"},
+                                {"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")},
+                                {"BILLING_QUEUE", kQueue}});
+  ASSERT_TRUE(gateway->start()) << gateway->output();
+  ASSERT_TRUE(gateway->waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway->output();
   const std::string order = R"({"user_id":"31","number_of_items":"1","total_amount":"3"})";
-  ASSERT_EQ(HttpClient(gateway.port()).request("POST", "/api/billing", order).status, 200);
+  ASSERT_EQ(HttpClient(gateway->port()).request("POST", "/api/billing", order).status, 200);
 
   ASSERT_TRUE(brokerControl("memory-alarm on"));
   struct Answer {
@@ -215,7 +202,7 @@ TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigterm
   for (int c = 0; c < kClients; ++c) {
     clients.push_back(std::async(std::launch::async, [&] {
       std::vector<Answer> answers;
-      HttpClient client(gateway.port(), std::chrono::seconds(20));
+      HttpClient client(gateway->port(), std::chrono::seconds(20));
       while (!done) {
         const auto started = Clock::now();
         auto reply = client.request("POST", "/api/billing", order);
@@ -236,7 +223,7 @@ TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigterm
   std::this_thread::sleep_for(std::chrono::seconds(4));
   // SIGTERM while the clients still post and the broker still blocks.
   const auto stopping = Clock::now();
-  const int code = gateway.stop(kDrainTimeout + std::chrono::seconds(1));
+  const int code = gateway->stop(kDrainTimeout + std::chrono::seconds(1));
   const auto stopTook = Clock::now() - stopping;
   done = true;
   std::vector<Answer> answers;
@@ -248,7 +235,7 @@ TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigterm
 
   EXPECT_EQ(code, 0) << "SIGTERM must end the gateway within its drain timeout and a second; it took "
                      << std::chrono::duration_cast<std::chrono::milliseconds>(stopTook).count() << " ms\n"
-                     << gateway.output();
+                     << gateway->output();
   int confirmed = 0;
   int waitedTheTimeout = 0;
   int fast503 = 0;
@@ -288,7 +275,7 @@ TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigterm
   // ones and at most those that were on the wire (their outcome was unknown: 503).
   const auto queued = drainAll().size();
   EXPECT_LE(queued, static_cast<std::size_t>(1 + confirmed + waitedTheTimeout)) << summary << "\n"
-                                                                                << gateway.output();
+                                                                                << gateway->output();
 }
 
 // A nack, from RabbitMQ itself: a policy of max-length 0 with overflow reject-publish on a queue of the
@@ -297,17 +284,11 @@ TEST_F(GatewayBilling, UnderAMemoryAlarmOrdersAre503FastNothingPilesUpAndSigterm
 // cleared, RabbitMQ 3.10 went on nacking publishes to that quorum queue.)
 TEST_F(GatewayBilling, AnOrderTheBrokerNacksIs503AtOnce) {
   const std::string queue = kQueue + "_nacked";
-  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-                         {{"INVENTORY_APP_URL", "http://127.0.0.1:1"},
-                          {"API_GATEWAY_PORT", "0"},
-                          {"BIND_ADDRESS", "127.0.0.1"},
-                          {"ACCESS_LOG", "off"},
-                          {"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")},
-                          {"BILLING_QUEUE", queue}});
-  ASSERT_TRUE(gateway.start()) << gateway.output();
-  ASSERT_TRUE(gateway.waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway.output();
+  auto gateway = apiGateway(1, {{"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")}, {"BILLING_QUEUE", queue}});
+  ASSERT_TRUE(gateway->start()) << gateway->output();
+  ASSERT_TRUE(gateway->waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway->output();
   ASSERT_TRUE(brokerControl("reject-publish " + queue + " on"));
-  HttpClient client(gateway.port());
+  HttpClient client(gateway->port());
   const std::string order = R"({"user_id":"43","number_of_items":"1","total_amount":"9"})";
   HttpReply reply;
   Clock::duration took{};
@@ -321,7 +302,7 @@ TEST_F(GatewayBilling, AnOrderTheBrokerNacksIs503AtOnce) {
   EXPECT_EQ(reply.status, 503) << reply.body;
   EXPECT_NE(reply.body.find("nacked"), std::string::npos) << reply.body;
   EXPECT_LT(took, std::chrono::seconds(1));
-  EXPECT_EQ(gateway.stop(), 0) << gateway.output();
+  EXPECT_EQ(gateway->stop(), 0) << gateway->output();
   EXPECT_TRUE(brokerControl("reject-publish " + queue + " off"));
   deleteBillingTopology(queue);
 }
@@ -337,28 +318,24 @@ TEST_F(GatewayBilling, AnOrderWhoseConfirmNeverComesIs503WithinTheDeadlineAndThe
   TcpProxy proxy(static_cast<uint16_t>(broker.port));
   const std::string viaProxy =
       "amqp://" + broker.user + ":" + broker.password + "@127.0.0.1:" + std::to_string(proxy.port()) + "/%2f";
-  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-                         {{"INVENTORY_APP_URL", "http://127.0.0.1:1"},
-                          {"API_GATEWAY_PORT", "0"},
-                          {"BIND_ADDRESS", "127.0.0.1"},
-                          {"ACCESS_LOG", "off"},
-                          {"HTTP_THREADS", "1"},  // the order and the health check on one reactor thread
-                          {"BILLING_CONFIRM_TIMEOUT", "1s"},
-                          {"RABBITMQ_URL", viaProxy},
-                          {"BILLING_QUEUE", kQueue}});
-  ASSERT_TRUE(gateway.start()) << gateway.output();
-  ASSERT_TRUE(gateway.waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway.output();
+  auto gateway =
+      apiGateway(1, {{"HTTP_THREADS", "1"},  // the order and the health check on one reactor thread
+                     {"BILLING_CONFIRM_TIMEOUT", "1s"},
+                     {"RABBITMQ_URL", viaProxy},
+                     {"BILLING_QUEUE", kQueue}});
+  ASSERT_TRUE(gateway->start()) << gateway->output();
+  ASSERT_TRUE(gateway->waitForOutput("broker_connected", std::chrono::seconds(20))) << gateway->output();
   const std::string order = R"({"user_id":"41","number_of_items":"1","total_amount":"7"})";
-  ASSERT_EQ(HttpClient(gateway.port()).request("POST", "/api/billing", order).status, 200);
+  ASSERT_EQ(HttpClient(gateway->port()).request("POST", "/api/billing", order).status, 200);
 
   proxy.setMode(TcpProxy::Mode::kSilent);
   const auto started = Clock::now();
   auto unconfirmed = std::async(std::launch::async, [&] {
-    return HttpClient(gateway.port(), std::chrono::seconds(15)).request("POST", "/api/billing", order);
+    return HttpClient(gateway->port(), std::chrono::seconds(15)).request("POST", "/api/billing", order);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const auto asked = Clock::now();
-  EXPECT_EQ(HttpClient(gateway.port()).request("GET", "/healthz").status, 200);
+  EXPECT_EQ(HttpClient(gateway->port()).request("GET", "/healthz").status, 200);
   EXPECT_LT(Clock::now() - asked, std::chrono::milliseconds(500)) << "the reactor waited for the confirm";
   const auto reply = unconfirmed.get();
   const auto took = Clock::now() - started;
@@ -372,11 +349,11 @@ TEST_F(GatewayBilling, AnOrderWhoseConfirmNeverComesIs503WithinTheDeadlineAndThe
   int status = 0;
   const auto deadline = Clock::now() + std::chrono::seconds(30);
   while (Clock::now() < deadline &&
-         (status = HttpClient(gateway.port()).request("POST", "/api/billing", order).status) != 200) {
+         (status = HttpClient(gateway->port()).request("POST", "/api/billing", order).status) != 200) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  EXPECT_EQ(status, 200) << gateway.output();
-  EXPECT_EQ(gateway.stop(), 0) << gateway.output();
+  EXPECT_EQ(status, 200) << gateway->output();
+  EXPECT_EQ(gateway->stop(), 0) << gateway->output();
 }
 
 // Last: it stops the broker.

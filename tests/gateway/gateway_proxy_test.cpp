@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "support/http_client.h"
-#include "support/service_process.h"
+#include "support/services.h"
 #include "support/tcp_proxy.h"
 #include "support/test_database.h"
 
@@ -53,34 +53,25 @@ class GatewayProxy : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     db_ = new TestDatabase("gateway_proxy");
-    inventory_ = new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
-                                    {{"INVENTORY_DATABASE_URL", db_->url()},
-                                     {"INVENTORY_APP_PORT", "0"},
-                                     {"BIND_ADDRESS", "127.0.0.1"},
-                                     {"ACCESS_LOG", "off"}});
+    inventory_ = inventoryApp(db_->url());
     ASSERT_TRUE(inventory_->start()) << inventory_->output();
     ASSERT_TRUE(waitForStatus(inventory_->port(), "/readyz", 200, std::chrono::seconds(20)));
-    gateway_ =
-        new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-                           {{"INVENTORY_APP_URL", "http://127.0.0.1:" + std::to_string(inventory_->port())},
-                            {"API_GATEWAY_PORT", "0"},
-                            {"BIND_ADDRESS", "127.0.0.1"},
-                            {"GATEWAY_WORKERS", "2"},
-                            // One reactor, so that the two upstream connections are one loop's: the
-                            // counts below are of /proc/net/tcp, which also holds the readiness check's
-                            // own libcurl connection, and two reactors would hold one connection each
-                            // once both had served (GATEWAY_WORKERS is split over the reactors).
-                            {"HTTP_THREADS", "1"},
-                            {"UPSTREAM_TIMEOUT", "700ms"},
-                            {"RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2f"}});
+    gateway_ = apiGateway(inventory_->port(),
+                          {{"GATEWAY_WORKERS", "2"},
+                           // One reactor, so that the two upstream connections are one loop's: the
+                           // counts below are of /proc/net/tcp, which also holds the readiness check's
+                           // own libcurl connection, and two reactors would hold one connection each
+                           // once both had served (GATEWAY_WORKERS is split over the reactors).
+                           {"HTTP_THREADS", "1"},
+                           {"UPSTREAM_TIMEOUT", "700ms"}});
     ASSERT_TRUE(gateway_->start()) << gateway_->output();
   }
   static void TearDownTestSuite() {
     if (gateway_) {
       EXPECT_EQ(gateway_->stop(), 0);
     }
-    delete gateway_;
-    delete inventory_;
+    gateway_.reset();
+    inventory_.reset();
     delete db_;
   }
   void SetUp() override {
@@ -89,13 +80,11 @@ class GatewayProxy : public ::testing::Test {
   }
 
   static TestDatabase* db_;
-  static ServiceProcess* inventory_;
-  static ServiceProcess* gateway_;
+  static inline std::unique_ptr<ServiceProcess> inventory_;
+  static inline std::unique_ptr<ServiceProcess> gateway_;
 };
 
 TestDatabase* GatewayProxy::db_ = nullptr;
-ServiceProcess* GatewayProxy::inventory_ = nullptr;
-ServiceProcess* GatewayProxy::gateway_ = nullptr;
 
 // Readiness (docs/contract.md, readiness): the broker serves one route only. This suite's gateway has no
 // reachable RabbitMQ (port 1): it is ready, movie requests are served, and an order is a fast 503.
@@ -298,14 +287,9 @@ TEST_F(GatewayProxy, LargeAnswersComeBackWhole) {
 // closes them all here) are replaced: the next requests are answered as if nothing happened.
 TEST_F(GatewayProxy, UpstreamConnectionsClosedBetweenRequestsAreReplaced) {
   TcpProxy proxy(inventory_->port());
-  ServiceProcess gateway(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-                         {{"INVENTORY_APP_URL", "http://127.0.0.1:" + std::to_string(proxy.port())},
-                          {"API_GATEWAY_PORT", "0"},
-                          {"BIND_ADDRESS", "127.0.0.1"},
-                          {"GATEWAY_WORKERS", "2"},
-                          {"RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2f"}});
-  ASSERT_TRUE(gateway.start()) << gateway.output();
-  HttpClient client(gateway.port());
+  auto gateway = apiGateway(proxy.port(), {{"GATEWAY_WORKERS", "2"}});
+  ASSERT_TRUE(gateway->start()) << gateway->output();
+  HttpClient client(gateway->port());
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < 5; ++i) {
       auto reply = client.request("GET", "/api/movies");
@@ -315,7 +299,7 @@ TEST_F(GatewayProxy, UpstreamConnectionsClosedBetweenRequestsAreReplaced) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_GE(proxy.connectionsAccepted(), 3) << "each round opened a new upstream connection";
-  EXPECT_EQ(gateway.stop(), 0);
+  EXPECT_EQ(gateway->stop(), 0);
 }
 
 // Runs last in the suite: it stops inventory-app.

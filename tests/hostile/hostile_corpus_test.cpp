@@ -23,7 +23,7 @@
 #include "base/status.h"
 #include "support/broker.h"
 #include "support/http_client.h"
-#include "support/service_process.h"
+#include "support/services.h"
 #include "support/test_database.h"
 
 namespace mp::test {
@@ -127,39 +127,24 @@ class HostileCorpus : public ::testing::Test {
     moviesDb_ = new TestDatabase("hostile_movies");
     ordersDb_ = new TestDatabase("hostile_orders");
     queue_ = "hostile_" + std::to_string(::getpid());
-    const EnvironmentOverrides common = {{"BIND_ADDRESS", "127.0.0.1"}, {"ACCESS_LOG", "off"}};
-    auto with = [&common](EnvironmentOverrides extra) {
-      extra.insert(extra.end(), common.begin(), common.end());
-      return extra;
-    };
-    inventory_ =
-        new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
-                           with({{"INVENTORY_DATABASE_URL", moviesDb_->url()}, {"INVENTORY_APP_PORT", "0"}}));
+    const std::string amqpUrl = requiredEnv("MP_TEST_AMQP_URL");
+    inventory_ = inventoryApp(moviesDb_->url());
     ASSERT_TRUE(inventory_->start()) << inventory_->output();
-    billing_ = new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_BILLING_APP"),
-                                  with({{"BILLING_DATABASE_URL", ordersDb_->url()},
-                                        {"BILLING_APP_PORT", "0"},
-                                        {"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")},
-                                        {"BILLING_QUEUE", queue_}}));
+    billing_ = billingApp(ordersDb_->url(), amqpUrl, queue_);
     ASSERT_TRUE(billing_->start()) << billing_->output();
-    gateway_ = new ServiceProcess(
-        ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-        with({{"INVENTORY_APP_URL", "http://127.0.0.1:" + std::to_string(inventory_->port())},
-              {"API_GATEWAY_PORT", "0"},
-              {"RABBITMQ_URL", requiredEnv("MP_TEST_AMQP_URL")},
-              {"BILLING_QUEUE", queue_}}));
+    gateway_ = apiGateway(inventory_->port(), {{"RABBITMQ_URL", amqpUrl}, {"BILLING_QUEUE", queue_}});
     ASSERT_TRUE(gateway_->start()) << gateway_->output();
-    for (auto* process : {inventory_, billing_, gateway_}) {
+    for (auto* process : {inventory_.get(), billing_.get(), gateway_.get()}) {
       ASSERT_TRUE(waitForStatus(process->port(), "/readyz", 200, std::chrono::seconds(30)))
           << process->output();
     }
   }
   static void TearDownTestSuite() {
-    for (auto* process : {gateway_, billing_, inventory_}) {
-      if (process && process->running()) {
-        EXPECT_EQ(process->stop(), 0) << "a clean drain after the corpus";
+    for (auto* process : {&gateway_, &billing_, &inventory_}) {
+      if (*process && (*process)->running()) {
+        EXPECT_EQ((*process)->stop(), 0) << "a clean drain after the corpus";
       }
-      delete process;
+      process->reset();
     }
     deleteBillingTopology(queue_);
     delete ordersDb_;
@@ -168,17 +153,14 @@ class HostileCorpus : public ::testing::Test {
 
   static TestDatabase* moviesDb_;
   static TestDatabase* ordersDb_;
-  static ServiceProcess* inventory_;
-  static ServiceProcess* billing_;
-  static ServiceProcess* gateway_;
+  static inline std::unique_ptr<ServiceProcess> inventory_;
+  static inline std::unique_ptr<ServiceProcess> billing_;
+  static inline std::unique_ptr<ServiceProcess> gateway_;
   static std::string queue_;
 };
 
 TestDatabase* HostileCorpus::moviesDb_ = nullptr;
 TestDatabase* HostileCorpus::ordersDb_ = nullptr;
-ServiceProcess* HostileCorpus::inventory_ = nullptr;
-ServiceProcess* HostileCorpus::billing_ = nullptr;
-ServiceProcess* HostileCorpus::gateway_ = nullptr;
 std::string HostileCorpus::queue_;
 
 // Whether the service still serves a good request, over a fresh connection: ok, or kUnavailable with
@@ -201,9 +183,9 @@ TEST_F(HostileCorpus, EveryEntryGetsItsOutcomeAndTheServicesKeepServing) {
   json corpus = json::parse(file);
   ASSERT_GE(corpus.at("entries").size(), 60u) << "the corpus holds at least 60 hostile requests";
   std::map<std::string, Target> targets = {
-      {"gateway", {"gateway", gateway_, "/api/billing", "/api/movies?limit=1"}},
-      {"inventory", {"inventory", inventory_, "/api/movies", "/api/movies?limit=1"}},
-      {"billing", {"billing", billing_, "/api/orders", "/api/orders?limit=1"}},
+      {"gateway", {"gateway", gateway_.get(), "/api/billing", "/api/movies?limit=1"}},
+      {"inventory", {"inventory", inventory_.get(), "/api/movies", "/api/movies?limit=1"}},
+      {"billing", {"billing", billing_.get(), "/api/orders", "/api/orders?limit=1"}},
   };
   int sent = 0;
   int failed = 0;

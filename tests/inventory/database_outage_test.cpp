@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "support/http_client.h"
-#include "support/service_process.h"
+#include "support/services.h"
 #include "support/tcp_proxy.h"
 #include "support/test_database.h"
 
@@ -25,11 +25,9 @@ void controlPostgres(const std::string& action) {
 
 TEST(InventoryDatabaseOutage, Gives503WithinTwoSecondsAndRecoversByItself) {
   TestDatabase db("inventory_outage");
-  ServiceProcess app(
-      ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
-      {{"INVENTORY_DATABASE_URL", db.url()}, {"INVENTORY_APP_PORT", "0"}, {"BIND_ADDRESS", "127.0.0.1"}});
-  ASSERT_TRUE(app.start()) << app.output();
-  HttpClient client(app.port(), std::chrono::seconds(5));
+  auto app = inventoryApp(db.url());
+  ASSERT_TRUE(app->start()) << app->output();
+  HttpClient client(app->port(), std::chrono::seconds(5));
   auto deadline = Clock::now() + std::chrono::seconds(20);
   while (client.request("GET", "/readyz").status != 200 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -61,11 +59,11 @@ TEST(InventoryDatabaseOutage, Gives503WithinTwoSecondsAndRecoversByItself) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  EXPECT_EQ(status, 200) << app.output();
+  EXPECT_EQ(status, 200) << app->output();
   EXPECT_EQ(client.request("GET", "/readyz").status, 200);
   EXPECT_EQ(client.request("POST", "/api/movies", R"({"title":"after"})").status, 201);
-  EXPECT_TRUE(app.running());
-  EXPECT_EQ(app.stop(), 0);
+  EXPECT_TRUE(app->running());
+  EXPECT_EQ(app->stop(), 0);
 }
 
 // The delete commits, then its answer is lost on the way back (the connection drops). Repeating the DELETE
@@ -76,15 +74,10 @@ TEST(InventoryDatabaseOutage, ADeleteWhoseAnswerWasLostIsNotRetriedInto404) {
   TcpProxy proxy(db.port());
   const std::string url = db.urlWithPort(proxy.port());
   // One connection, so the statement is prepared on the connection whose answer the proxy cuts.
-  ServiceProcess app(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
-                     {{"INVENTORY_DATABASE_URL", url},
-                      {"INVENTORY_APP_PORT", "0"},
-                      {"BIND_ADDRESS", "127.0.0.1"},
-                      {"DB_POOL_SIZE", "1"},
-                      {"ACCESS_LOG", "off"}});
-  ASSERT_TRUE(app.start()) << app.output();
-  HttpClient client(app.port(), std::chrono::seconds(10));
-  ASSERT_TRUE(waitForStatus(app.port(), "/readyz", 200, std::chrono::seconds(20))) << app.output();
+  auto app = inventoryApp(url, {{"DB_POOL_SIZE", "1"}});
+  ASSERT_TRUE(app->start()) << app->output();
+  HttpClient client(app->port(), std::chrono::seconds(10));
+  ASSERT_TRUE(waitForStatus(app->port(), "/readyz", 200, std::chrono::seconds(20))) << app->output();
   auto created = client.request("POST", "/api/movies", R"({"title":"doomed"})");
   ASSERT_EQ(created.status, 201) << created.body;
   const std::string id = std::to_string(json::parse(created.body)["id"].get<int64_t>());
@@ -98,7 +91,7 @@ TEST(InventoryDatabaseOutage, ADeleteWhoseAnswerWasLostIsNotRetriedInto404) {
   EXPECT_EQ(reply.status, 503) << reply.body;
   // A client that retries learns the movie is gone.
   EXPECT_EQ(client.request("DELETE", "/api/movies/" + id).status, 404);
-  EXPECT_EQ(app.stop(), 0);
+  EXPECT_EQ(app->stop(), 0);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "support/http_client.h"
-#include "support/service_process.h"
+#include "support/services.h"
 #include "support/test_database.h"
 
 namespace mp::test {
@@ -22,12 +22,8 @@ class InventoryApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     db_ = new TestDatabase("inventory_api");
-    app_ = new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
-                              {{"INVENTORY_DATABASE_URL", db_->url()},
-                               {"INVENTORY_APP_PORT", "0"},
-                               {"BIND_ADDRESS", "127.0.0.1"},
-                               {"DB_POOL_SIZE", "4"},
-                               {"MAX_REQUEST_BYTES", "1048576"}});
+    app_ = inventoryApp(db_->url(),
+                        {{"DB_POOL_SIZE", "4"}, {"MAX_REQUEST_BYTES", "1048576"}, {"ACCESS_LOG", "on"}});
     ASSERT_TRUE(app_->start()) << app_->output();
     ASSERT_TRUE(waitForStatus(app_->port(), "/readyz", 200, std::chrono::seconds(20))) << app_->output();
   }
@@ -35,9 +31,8 @@ class InventoryApi : public ::testing::Test {
     if (app_) {
       EXPECT_EQ(app_->stop(), 0) << "SIGTERM must drain and exit 0";
     }
-    delete app_;
+    app_.reset();
     delete db_;
-    app_ = nullptr;
     db_ = nullptr;
   }
   void SetUp() override {
@@ -54,12 +49,11 @@ class InventoryApi : public ::testing::Test {
   }
 
   static TestDatabase* db_;
-  static ServiceProcess* app_;
+  static inline std::unique_ptr<ServiceProcess> app_;
   std::unique_ptr<HttpClient> client_;
 };
 
 TestDatabase* InventoryApi::db_ = nullptr;
-ServiceProcess* InventoryApi::app_ = nullptr;
 
 TEST_F(InventoryApi, CreateReadUpdateDeleteFollowTheSpec) {
   auto created = client_->request("POST", "/api/movies",
@@ -512,15 +506,12 @@ TEST(InventoryConfig, MissingOrBadSettingsStopWithOneClearLine) {
 // While the database is away the schema migration is retried with a growing wait (100 ms doubling to
 // 2 s); SIGTERM ends that wait at once (base/retry.h) instead of being held until it runs out.
 TEST(InventoryShutdown, SigtermEndsTheWaitBetweenMigrationAttempts) {
-  ServiceProcess app(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
-                     {{"INVENTORY_DATABASE_URL", "postgresql://nobody@/movies?host=/nonexistent-socket-dir"},
-                      {"INVENTORY_APP_PORT", "0"},
-                      {"BIND_ADDRESS", "127.0.0.1"}});
-  ASSERT_TRUE(app.start()) << app.output();
+  auto app = inventoryApp("postgresql://nobody@/movies?host=/nonexistent-socket-dir");
+  ASSERT_TRUE(app->start()) << app->output();
   // Written just before the fifth wait, of 1600 ms.
-  ASSERT_TRUE(app.waitForOutput("\"retry_in_ms\":1600", std::chrono::seconds(20))) << app.output();
+  ASSERT_TRUE(app->waitForOutput("\"retry_in_ms\":1600", std::chrono::seconds(20))) << app->output();
   const auto signalled = std::chrono::steady_clock::now();
-  EXPECT_EQ(app.stop(), 0) << app.output();
+  EXPECT_EQ(app->stop(), 0) << app->output();
   const auto tookMs =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - signalled);
   EXPECT_LT(tookMs.count(), 1000) << "exit took " << tookMs.count()

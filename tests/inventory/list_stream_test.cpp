@@ -9,7 +9,7 @@
 #include <string>
 
 #include "support/http_client.h"
-#include "support/service_process.h"
+#include "support/services.h"
 #include "support/test_database.h"
 
 namespace mp::test {
@@ -46,20 +46,10 @@ class InventoryListStream : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     db_ = new TestDatabase("inventory_stream");
-    app_ = new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_INVENTORY_APP"),
-                              {{"INVENTORY_DATABASE_URL", db_->url()},
-                               {"INVENTORY_APP_PORT", "0"},
-                               {"BIND_ADDRESS", "127.0.0.1"},
-                               {"DB_POOL_SIZE", "4"},
-                               {"ACCESS_LOG", "off"}});
+    app_ = inventoryApp(db_->url(), {{"DB_POOL_SIZE", "4"}});
     ASSERT_TRUE(app_->start()) << app_->output();
     ASSERT_TRUE(waitForStatus(app_->port(), "/readyz", 200, std::chrono::seconds(20))) << app_->output();
-    gateway_ = new ServiceProcess(ServiceProcess::binaryFromEnvironment("MP_API_GATEWAY"),
-                                  {{"INVENTORY_APP_URL", "http://127.0.0.1:" + std::to_string(app_->port())},
-                                   {"API_GATEWAY_PORT", "0"},
-                                   {"BIND_ADDRESS", "127.0.0.1"},
-                                   {"ACCESS_LOG", "off"},
-                                   {"RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2f"}});
+    gateway_ = apiGateway(app_->port());
     ASSERT_TRUE(gateway_->start()) << gateway_->output();
     // Every 997th title has characters JSON escapes, every other one contains "even".
     db_->scalar(
@@ -73,14 +63,12 @@ class InventoryListStream : public ::testing::Test {
     if (gateway_) {
       EXPECT_EQ(gateway_->stop(), 0) << "SIGTERM must drain and exit 0";
     }
-    delete gateway_;
-    gateway_ = nullptr;
+    gateway_.reset();
     if (app_) {
       EXPECT_EQ(app_->stop(), 0) << "SIGTERM must drain and exit 0";
     }
-    delete app_;
+    app_.reset();
     delete db_;
-    app_ = nullptr;
     db_ = nullptr;
   }
 
@@ -176,13 +164,11 @@ class InventoryListStream : public ::testing::Test {
   }
 
   static TestDatabase* db_;
-  static ServiceProcess* app_;
-  static ServiceProcess* gateway_;
+  static inline std::unique_ptr<ServiceProcess> app_;
+  static inline std::unique_ptr<ServiceProcess> gateway_;
 };
 
 TestDatabase* InventoryListStream::db_ = nullptr;
-ServiceProcess* InventoryListStream::app_ = nullptr;
-ServiceProcess* InventoryListStream::gateway_ = nullptr;
 
 // Runs first (gtest keeps the file's order): the peak memory is the stream's, from a fresh process.
 TEST_F(InventoryListStream, EveryMovieArrivesChunkedEqualToThePagesAndMemoryStaysBounded) {
