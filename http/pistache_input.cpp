@@ -42,9 +42,23 @@ struct Responder::Output {
   std::mutex mutex;                  // guards drained
   std::condition_variable fell;      // unwritten fell, for waitDrained
   std::vector<std::pair<size_t, std::function<void()>>> drained;  // whenDrained's: at most so many bytes
+  // Requests handed to the sink and not yet answered to their end (a handler at work, a stream under way):
+  // while there is one, or a write is queued, the connection is not idle (its keep-alive timeout waits).
+  std::atomic<int> answering{0};
+  // When the last answer was handed over or a queued write went out (steady clock ticks): where an idle
+  // connection's keep-alive time starts, when that is after its last request arrived.
+  std::atomic<std::chrono::steady_clock::rep> lastOut{0};
+
+  void touched() { lastOut.store(std::chrono::steady_clock::now().time_since_epoch().count()); }
+  // An answer is given whole (sent, ended or aborted): one request less at work.
+  void answered() {
+    touched();
+    answering.fetch_sub(1);
+  }
 
   // A queued write is out: wakes who waits for unwritten to fall, and runs the callbacks now due.
   void wrote(size_t bytes) {
+    touched();
     unwritten.fetch_sub(bytes);
     queued.fetch_sub(1);
     if (watchers.load() == 0) {
@@ -282,6 +296,7 @@ Responder::Responder(const std::shared_ptr<P::Tcp::Peer>& peer, std::shared_ptr<
     : peer_(peer), output_(std::move(output)), version_(version), keepAlive_(keepAlive) {}
 
 void Responder::send(const Response& response) const {
+  output_->answered();
   auto peer = peer_.lock();
   if (!peer) {
     return;
@@ -380,6 +395,7 @@ class StreamAnswer : public ResponseStream {
     if (!begun_.load() || ended_.exchange(true)) {
       return;
     }
+    output_->answered();
     if (auto peer = peer_.lock()) {
       std::function<void()> whenOut;
       if (closeAfter_) {
@@ -402,6 +418,7 @@ class StreamAnswer : public ResponseStream {
     if (ended_.exchange(true)) {
       return;
     }
+    output_->answered();
     if (auto peer = peer_.lock()) {
       // At once, not after what is queued: no byte more goes out, and never the last chunk.
       ::shutdown(peer->fd(), SHUT_RDWR);
@@ -483,7 +500,19 @@ std::optional<InputProgress> StrictInputHandler::progress(const std::shared_ptr<
   if (!data) {
     return std::nullopt;
   }
-  return std::static_pointer_cast<ConnectionGuard>(data)->progress;
+  const auto& guard = *std::static_pointer_cast<ConnectionGuard>(data);
+  InputProgress progress = guard.progress;
+  if (progress.phase == InputProgress::Phase::kIdle) {
+    const Responder::Output& output = *guard.output;
+    if (output.answering.load() > 0 || output.queued.load() > 0) {
+      progress.phase = InputProgress::Phase::kAnswering;
+    } else {
+      progress.since = std::max(
+          progress.since,
+          std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(output.lastOut.load())));
+    }
+  }
+  return progress;
 }
 
 void StrictInputHandler::reject(const std::shared_ptr<P::Tcp::Peer>& peer, const Status& rejection,
@@ -544,6 +573,7 @@ void StrictInputHandler::onInput(const char* buffer, size_t len, const std::shar
   guard->headChecked = false;
   guard->lineStart = 0;
   guard->progress = {InputProgress::Phase::kIdle, std::chrono::steady_clock::now()};
+  guard->output->answering.fetch_add(1);
   auto& request = parser->request;
   bool keepAlive = request.version() == P::Http::Version::Http11;
   if (auto connection = request.headers().tryGet<P::Http::Header::Connection>()) {

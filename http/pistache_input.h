@@ -56,7 +56,8 @@ class RequestSink {
 // Where a connection's input stands, and since when: for the transport's timeouts (pistache_transport.h).
 struct InputProgress {
   enum class Phase {
-    kIdle,        // between requests: since the last one was complete
+    kIdle,        // between requests: since the last one was complete or its answer went out, if later
+    kAnswering,   // a request is being answered (its handler at work, its answer being written): untimed
     kHead,        // a request's head is arriving: since its first byte
     kBody,        // its body is arriving: since its first byte
     kDiscarding,  // answered an error, its rest being swallowed: since the answer

@@ -260,6 +260,8 @@ void ReactorTransport::checkTimeouts() {
           silent.push_back(peer);
         }
         break;
+      case Phase::kAnswering:
+        break;  // a long answer (a streamed list, a slow client) is not an idle connection
       case Phase::kHead:
         lateAfter(limits.headerTimeout, "the request's head");
         break;

@@ -59,6 +59,16 @@ class HttpServerTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(400));
       return Response::json(200, {{"slow", true}});
     });
+    // Ten pieces 150 ms apart: an answer that takes 1.5 s to give.
+    server_->routeStream("GET", "/drip", [](const Request&, std::shared_ptr<ResponseStream> answer) {
+      answer->begin(Response::json(200, nlohmann::json::array()));
+      for (int i = 0; i < 10; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        answer->write(i == 0 ? "[0" : "," + std::to_string(i));
+      }
+      answer->write("]");
+      answer->end();
+    });
     if (readiness) {
       server_->setReadiness(std::move(readiness));
     }
@@ -470,6 +480,25 @@ TEST_F(HttpServerTest, AKeptAliveConnectionInUseIsNotClosedByTheKeepaliveTimeout
     ASSERT_EQ(client.request("GET", "/echo/a").status, 200);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
+  EXPECT_EQ(client.connectionsOpened(), 1);
+}
+
+// The keep-alive timeout is for a connection with nothing to do: an answer that takes longer to give (a
+// streamed list, a slow handler) is not cut by it, and the idle time it allows starts once the answer is out.
+TEST_F(HttpServerTest, AnAnswerLongerThanTheKeepaliveTimeoutIsNotCutByIt) {
+  ServerOptions options;
+  options.keepaliveTimeout = std::chrono::milliseconds(300);
+  startServer(options);
+  HttpClient client(port_);
+  auto streamed = client.request("GET", "/drip");
+  EXPECT_EQ(streamed.status, 200);
+  EXPECT_TRUE(streamed.complete);
+  EXPECT_EQ(streamed.body, "[0,1,2,3,4,5,6,7,8,9]");
+  // /slow takes 400 ms; 200 ms after its answer the connection is still there.
+  auto slow = client.request("GET", "/slow");
+  EXPECT_EQ(slow.status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(client.request("GET", "/echo/a").status, 200);
   EXPECT_EQ(client.connectionsOpened(), 1);
 }
 
