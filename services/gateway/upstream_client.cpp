@@ -522,6 +522,9 @@ bool UpstreamClient::Loop::passOn(Connection* connection) {
   }
   connection->watchingWrites = false;
   connection->paused = true;
+  // Waiting for the client, not the upstream: no upstream deadline until it resumes. A client that stalls
+  // for good is cut by inventory-app (its stream's stall limit), whose close ends this answer too.
+  connection->deadline = Clock::time_point::max();
   return false;
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "support/http_client.h"
 #include "support/services.h"
@@ -216,6 +217,24 @@ TEST_F(InventoryListStream, TheGatewayPassesTheStreamOnWithoutGatheringIt) {
 TEST_F(InventoryListStream, ThroughTheGatewayADatabaseLostMidStreamCutsTheAnswerShort) {
   expectTheListCutShortByALostDatabase(*gateway_);
   EXPECT_TRUE(gateway_->waitForOutput("upstream_failed", std::chrono::seconds(5))) << gateway_->output();
+}
+
+// A client that stops reading for longer than the gateway's UPSTREAM_TIMEOUT (the gateway then stops
+// reading inventory-app's answer) is waited for, not answered "upstream timed out" halfway.
+TEST_F(InventoryListStream, AClientThatPausesLongerThanTheUpstreamTimeoutGetsTheWholeList) {
+  auto gateway = apiGateway(app_->port(), {{"UPSTREAM_TIMEOUT", "500ms"}});
+  ASSERT_TRUE(gateway->start()) << gateway->output();
+  HttpClient client(gateway->port(), std::chrono::seconds(60));
+  // The gateway can then write at most this and its socket's send buffer (4 MB at most) ahead: it has to
+  // wait for this client long before the list's 16 MB are out.
+  client.limitReceiveBuffer(64 * 1024);
+  ASSERT_TRUE(client.sendOnly("GET /api/movies HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  ASSERT_TRUE(client.receiveAtLeast(1));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto reply = client.receive();
+  EXPECT_TRUE(reply.complete) << gateway->output();
+  EXPECT_EQ(json::parse(reply.body, nullptr, false).size(), static_cast<size_t>(kMovies));
+  EXPECT_EQ(gateway->stop(), 0);
 }
 
 }  // namespace

@@ -34,6 +34,10 @@ bool HttpClient::connect() {
   if (fd_ < 0) {
     return false;
   }
+  if (receiveBuffer_ > 0) {
+    // Before connect, so that the window the server is offered is this small from the start.
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer_, sizeof(receiveBuffer_));
+  }
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port_);
@@ -104,7 +108,8 @@ HttpReply HttpClient::raw(const std::string& bytes) {
 }
 
 bool HttpClient::fill(std::chrono::steady_clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0 || fd_ < 0) {
     return false;
   }

@@ -39,6 +39,9 @@ class HttpClient {
   // Reads until at least `bytes` of the answer have arrived, keeping them for receive(); false when the
   // connection closed or the timeout passed first.
   bool receiveAtLeast(size_t bytes);
+  // The socket's receive buffer for the next connection, in bytes, instead of the kernel's (which grows up to
+  // net.ipv4.tcp_rmem's last figure, 32 MB on some machines): bounds what a server can write ahead of reads.
+  void limitReceiveBuffer(int bytes) { receiveBuffer_ = bytes; }
   // Whether the current connection is still the one used for the previous request.
   int connectionsOpened() const { return connections_; }
 
@@ -54,6 +57,7 @@ class HttpClient {
   std::chrono::milliseconds timeout_;
   int fd_ = -1;
   int connections_ = 0;
+  int receiveBuffer_ = 0;  // 0: the kernel's
   std::string buffer_;
 };
 
