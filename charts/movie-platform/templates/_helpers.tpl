@@ -150,6 +150,15 @@ old chart's values, without it.
 {{- if or (not (hasKey . "enabled")) .enabled }}true{{ end -}}
 {{- end }}
 
+{{/*
+Whether a database runs as a Patroni cluster (inventoryDatabase.ha, billingDatabase.ha): "true" or
+nothing. Call with the database's values. Only a bundled database; a missing ha counts as off
+(helm upgrade --reuse-values from a chart before it).
+*/}}
+{{- define "movie-platform.patroni" -}}
+{{- if and (include "movie-platform.bundled" .) (dig "ha" "enabled" false .) }}true{{ end -}}
+{{- end }}
+
 {{/* The three servers, each as movie-platform.server prints it. Call with the root context. */}}
 {{- define "movie-platform.inventoryDatabaseServer" -}}
 {{ include "movie-platform.server" (dict "key" "inventoryDatabase" "values" .Values.inventoryDatabase "service" "inventory-database" "port" 5432) }}

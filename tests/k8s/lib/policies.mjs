@@ -327,15 +327,17 @@ const maxGrants = {
   "autoscaling/horizontalpodautoscalers": ["list", "watch"],
 };
 
-// Roles with a table of their own: Patroni's (inventoryDatabase.ha), what patroni/dcs/kubernetes.py of
-// 3.0.2 calls in Endpoints mode (tests/ha/patroni-rbac.yaml; tests/ha/patroni-failover holds it to the
-// API server's audit log).
+// Roles with a table of their own: Patroni's (inventoryDatabase.ha, billingDatabase.ha), what
+// patroni/dcs/kubernetes.py of 3.0.2 calls in Endpoints mode (tests/ha/patroni-rbac.yaml;
+// tests/ha/patroni-failover holds it to the API server's audit log).
+const patroniGrants = {
+  "/endpoints": ["get", "list", "watch", "create", "patch", "deletecollection"],
+  "/pods": ["list", "watch", "patch"],
+  "/services": ["create"],
+};
 const roleGrants = {
-  "inventory-database": {
-    "/endpoints": ["get", "list", "watch", "create", "patch", "deletecollection"],
-    "/pods": ["list", "watch", "patch"],
-    "/services": ["create"],
-  },
+  "inventory-database": patroniGrants,
+  "billing-database": patroniGrants,
   // rabbitmq_peer_discovery_k8s (rabbitmq.ha): the Endpoints of the headless Service, read.
   rabbitmq: {
     "/endpoints": ["get"],
@@ -349,8 +351,9 @@ export const allowedPaths = new Set([
   "billing-app->rabbitmq",
   "billing-app->billing-database",
   "inventory-app->inventory-database",
-  // Patroni members (inventoryDatabase.ha): replication, pg_rewind, each other's REST API.
+  // Patroni members (inventoryDatabase.ha, billingDatabase.ha): replication, pg_rewind, each other's REST API.
   "inventory-database->inventory-database",
+  "billing-database->billing-database",
   // RabbitMQ nodes (rabbitmq.ha): epmd and Erlang distribution.
   "rabbitmq->rabbitmq",
   // Backups (backup.enabled): each database's CronJobs ask its backup agent.
@@ -371,7 +374,7 @@ const openIngress = { "api-gateway": null, grafana: null, rabbitmq: [15672] };
 const openToAnyone = (component, rulePorts) =>
   component in openIngress &&
   (openIngress[component] === null || (rulePorts?.length && rulePorts.every((p) => openIngress[component].includes(p.port))));
-const externalEgress = new Set(["platform-operator", "prometheus", "inventory-database", "rabbitmq"]);
+const externalEgress = new Set(["platform-operator", "prometheus", "inventory-database", "billing-database", "rabbitmq"]);
 
 // The servers a pod's configuration names outside the release: every URL in its environment whose host
 // is not one of the release's Services (a bring-your-own database or broker), as {host, port}.
@@ -512,32 +515,56 @@ export const haRules = {
   },
 };
 
-// The production profile's broker: the chart's RabbitMQ (when it runs one) as a cluster of three nodes or
-// more, all started at once (a full restart waits for the node that stopped last), one per Kubernetes
-// node, a budget that keeps every quorum queue's majority, and a headless Service that publishes nodes
-// still booting (the peer discovery's startup lock needs them).
-haRules.brokerCluster = (objects) => {
+// What a replicated StatefulSet of the production profile needs: `members` or more, all started at once
+// (after a full stop the one that stopped last need not come first), one per Kubernetes node, and a
+// disruption budget that lets a drain take no more than `mayLose` of them.
+function clusterErrors(objects, sts, what, members, mayLose) {
   const errors = [];
-  const sts = objects.find((o) => o.kind === "StatefulSet" && o.spec?.template?.metadata?.labels?.["app.kubernetes.io/name"] === "rabbitmq");
-  if (!sts) return errors;
   const labels = sts.spec.template.metadata.labels;
   const nodes = sts.spec.replicas ?? 1;
-  if (nodes < 3) errors.push(`${name(sts)}: ${nodes} RabbitMQ node(s); the production profile needs a cluster of 3 (rabbitmq.ha)`);
+  if (nodes < members) errors.push(`${name(sts)}: ${nodes} ${what}(s); the production profile needs ${members}`);
   if (sts.spec.podManagementPolicy !== "Parallel") {
-    errors.push(`${name(sts)}: podManagementPolicy ${sts.spec.podManagementPolicy ?? "OrderedReady"}; after a full stop the nodes must start together (Parallel)`);
+    errors.push(`${name(sts)}: podManagementPolicy ${sts.spec.podManagementPolicy ?? "OrderedReady"}; after a full stop the ${what}s must start together (Parallel)`);
   }
   const pod = sts.spec.template.spec ?? {};
   if (!(pod.topologySpreadConstraints ?? []).some((t) => t.topologyKey === "kubernetes.io/hostname" && selects(t.labelSelector, labels))) {
     errors.push(`${name(sts)}: no topologySpreadConstraint over kubernetes.io/hostname selecting its pods`);
   }
   const budget = objects.find((o) => o.kind === "PodDisruptionBudget" && selects(o.spec?.selector, labels));
-  const majorityKept = Math.floor((nodes - 1) / 2);
-  if (!budget || disruptionsAllowed(budget.spec, nodes) > majorityKept) {
-    errors.push(`${name(sts)}: a drain may evict more than ${majorityKept} of ${nodes} nodes: the quorum queues would lose their majority`);
+  if (!budget || disruptionsAllowed(budget.spec, nodes) > mayLose(nodes)) {
+    errors.push(`${name(sts)}: a drain may evict more than ${mayLose(nodes)} of ${nodes} ${what}s`);
   }
+  return errors;
+}
+
+// The production profile's broker: the chart's RabbitMQ (when it runs one) as a cluster of three nodes or
+// more, a budget that keeps every quorum queue's majority, and a headless Service that publishes nodes
+// still booting (the peer discovery's startup lock needs them).
+haRules.brokerCluster = (objects) => {
+  const sts = objects.find((o) => o.kind === "StatefulSet" && o.spec?.template?.metadata?.labels?.["app.kubernetes.io/name"] === "rabbitmq");
+  if (!sts) return [];
+  const errors = clusterErrors(objects, sts, "RabbitMQ node", 3, (n) => Math.floor((n - 1) / 2));
   const headless = objects.find((o) => o.kind === "Service" && o.metadata?.name === sts.spec.serviceName);
   if (!headless?.spec?.publishNotReadyAddresses) {
     errors.push(`${name(sts)}: its headless Service ${sts.spec.serviceName} does not publish nodes that are not ready: nodes booting together may form two clusters`);
+  }
+  return errors;
+};
+
+// The production profile's databases: each bundled one (inventory's and billing's) as a Patroni cluster
+// (inventoryDatabase.ha, billingDatabase.ha) of three members or more, one evicted at a time (the leader
+// and its synchronous standby stay), and its Service without a selector: Patroni writes its Endpoints,
+// so the service's connections follow the leader.
+haRules.databaseClusters = (objects) => {
+  const errors = [];
+  for (const db of ["inventory-database", "billing-database"]) {
+    const sts = objects.find((o) => o.kind === "StatefulSet" && o.spec?.template?.metadata?.labels?.["app.kubernetes.io/name"] === db);
+    if (!sts) continue;
+    errors.push(...clusterErrors(objects, sts, "PostgreSQL member", 3, () => 1));
+    const patroni = (sts.spec.template.spec?.containers ?? []).some((c) => (c.args ?? []).includes("patroni"));
+    if (!patroni) errors.push(`${name(sts)}: PostgreSQL without Patroni: no failover (the production profile needs ${db === "inventory-database" ? "inventoryDatabase" : "billingDatabase"}.ha)`);
+    const service = objects.find((o) => o.kind === "Service" && o.metadata?.name === db);
+    if (service?.spec?.selector) errors.push(`Service/${db}: a selector; Patroni's Endpoints (the leader) are what it must lead to`);
   }
   return errors;
 };
