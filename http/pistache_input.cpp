@@ -235,6 +235,8 @@ class HandedToTheReactor {
 struct HandedToTheReactor {};
 #endif
 
+thread_local bool writesQueuedHere = false;
+
 // Writes `bytes` to the connection: at once on its reactor thread when nothing is queued before them,
 // otherwise (or for what the socket did not take) through Pistache's write queue, in order. `whenOut`
 // runs once they are written or cannot be.
@@ -264,6 +266,7 @@ void writeBytes(const std::shared_ptr<P::Tcp::Peer>& peer, const std::shared_ptr
       whenOut();
     }
   };
+  writesQueuedHere = true;
   try {
     [[maybe_unused]] HandedToTheReactor unseen;  // an empty struct outside the tsan build
     peer->send(P::RawBuffer(std::move(bytes), length))
@@ -276,6 +279,12 @@ void writeBytes(const std::shared_ptr<P::Tcp::Peer>& peer, const std::shared_ptr
 }
 
 }  // namespace
+
+bool takeWritesQueuedHere() {
+  const bool queued = writesQueuedHere;
+  writesQueuedHere = false;
+  return queued;
+}
 
 Responder::Responder(const std::shared_ptr<P::Tcp::Peer>& peer, std::shared_ptr<Output> output,
                      P::Http::Version version, bool keepAlive)
