@@ -249,6 +249,8 @@ class HandedToTheReactor {
 struct HandedToTheReactor {};
 #endif
 
+thread_local bool writesQueuedHere = false;
+
 // Writes `bytes` to the connection: at once on its reactor thread when nothing is queued before them,
 // otherwise (or for what the socket did not take) through Pistache's write queue, in order. `whenOut`
 // runs once they are written or cannot be.
@@ -278,6 +280,7 @@ void writeBytes(const std::shared_ptr<P::Tcp::Peer>& peer, const std::shared_ptr
       whenOut();
     }
   };
+  writesQueuedHere = true;
   try {
     [[maybe_unused]] HandedToTheReactor unseen;  // an empty struct outside the tsan build
     peer->send(P::RawBuffer(std::move(bytes), length))
@@ -290,6 +293,12 @@ void writeBytes(const std::shared_ptr<P::Tcp::Peer>& peer, const std::shared_ptr
 }
 
 }  // namespace
+
+bool takeWritesQueuedHere() {
+  const bool queued = writesQueuedHere;
+  writesQueuedHere = false;
+  return queued;
+}
 
 Responder::Responder(const std::shared_ptr<P::Tcp::Peer>& peer, std::shared_ptr<Output> output,
                      P::Http::Version version, bool keepAlive)

@@ -16,6 +16,12 @@
 
 namespace mp::http {
 
+// Whether this thread queued a write to Pistache's transport (a Responder's bytes the socket did not take
+// at once, or sent from a thread other than the connection's reactor) since it last asked; asking clears
+// it. A reactor flushes its write queue at the end of a turn only then: otherwise the flush finds the
+// queue empty and costs a read of its eventfd that fails with EAGAIN, once per turn.
+bool takeWritesQueuedHere();
+
 // Where one request's answer goes: its connection, and its request's HTTP version and keep-alive. A
 // plain value, safe to copy to another thread; an answer for a connection already gone is dropped.
 class Responder {

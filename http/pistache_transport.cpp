@@ -112,10 +112,11 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
     armed_ = Clock::time_point::max();  // a one-shot: it has gone off
     runDue();
   }
-  const bool ran = !pending_.empty();
   runPending();
-  if (ran) {
-    // The answers the hosted loops gave were queued to this transport: written now, not a turn later.
+  if (takeWritesQueuedHere()) {
+    // Answers this turn gave that the sockets did not take at once were queued to this transport: written
+    // now, not a turn later. Most are written whole by the turn itself (Responder), and then a flush would
+    // only read the queue's eventfd to find it empty.
     flush();
   }
   for (auto it = closing_.begin(); it != closing_.end();) {

@@ -71,8 +71,10 @@ open_loop_point() {
 
 # scale_open_loop: at 50, 80 and 95 % of the closed-loop maximum each measured in step 3 (wrk, $connections
 # connections): nginx answering one movie's JSON from memory first (the proof that the generator holds the
-# rate), then GET /api/movies/:id via api-gateway and on inventory-app, and POST /api/billing via
-# api-gateway with billing-app stopped (as its closed-loop row: the orders wait in the queue).
+# rate), then GET /api/movies/:id via api-gateway and, at the gateway's rates, via nginx's proxy_pass to the
+# same inventory-app (a proxy's floor: what the hop behind it costs is in both), then on inventory-app, and
+# POST /api/billing via api-gateway with billing-app stopped (as its closed-loop row: the orders wait in the
+# queue).
 scale_open_loop() {
   local percent
   for percent in 50 80 95; do
@@ -80,6 +82,7 @@ scale_open_loop() {
   done
   for percent in 50 80 95; do
     open_loop_point gateway "$percent" "$gw_rps" "$API_GATEWAY_PORT" /api/movies/ -i "$movies"
+    open_loop_point proxy "$percent" "$gw_rps" "$nginx_port" /api/movies/ -i "$movies"
   done
   for percent in 50 80 95; do
     open_loop_point inventory "$percent" "$inv_rps" "$INVENTORY_APP_PORT" /api/movies/ -i "$movies"
@@ -335,6 +338,7 @@ $(awk 'BEGIN {
     what["nginx"] = "nginx, one movie JSON from memory"
     q = sprintf("%c", 96) # a backquote
     what["gateway"] = q "GET /api/movies/:id" q " via api-gateway"
+    what["proxy"] = q "GET /api/movies/:id" q " via nginx proxy_pass, at the gateway'"'"'s rates"
     what["inventory"] = q "GET /api/movies/:id" q " inventory-app"
     what["billing"] = q "POST /api/billing" q " via api-gateway"
   }
