@@ -512,6 +512,27 @@ export const haRules = {
   },
 };
 
+// A Patroni member (a StatefulSet whose container runs `patroni`) that is the leader hands its lock to a
+// standby before it stops (mp-patroni-prestop): a drain or a rolling update otherwise stops the leader
+// first and the Service has no database until an election ends. Its grace period covers the hand-over.
+export const patroniPreStopSeconds = 30;
+haRules.databaseLeaderHandover = (objects) => {
+  const errors = [];
+  for (const sts of objects.filter((o) => o.kind === "StatefulSet")) {
+    const pod = sts.spec?.template?.spec ?? {};
+    for (const c of pod.containers ?? []) {
+      if (!(c.args ?? []).includes("patroni")) continue;
+      const command = c.lifecycle?.preStop?.exec?.command ?? [];
+      if (!/(^|\/)mp-patroni-prestop$/.test(command[0] ?? "")) {
+        errors.push(`${name(sts)}: container ${c.name} runs Patroni without the preStop mp-patroni-prestop: a leader leaving would not hand over its lock first`);
+      } else if ((pod.terminationGracePeriodSeconds ?? 30) <= patroniPreStopSeconds) {
+        errors.push(`${name(sts)}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds ?? 30} leaves no time to stop after the hand-over (up to ${patroniPreStopSeconds} s)`);
+      }
+    }
+  }
+  return errors;
+};
+
 // The production profile's broker: the chart's RabbitMQ (when it runs one) as a cluster of three nodes or
 // more, all started at once (a full restart waits for the node that stopped last), one per Kubernetes
 // node, a budget that keeps every quorum queue's majority, and a headless Service that publishes nodes
