@@ -512,6 +512,26 @@ export const haRules = {
   },
 };
 
+// A lost node: the Deployments' pods on it are evicted (and started on the nodes left) within this long
+// after it went NotReady or unreachable, not after Kubernetes' default of 300 s.
+export const maxNodeLossTolerationSeconds = 60;
+haRules.nodeLossEviction = (objects) => {
+  const errors = [];
+  for (const component of highlyAvailable) {
+    const d = objects.find((o) => o.kind === "Deployment" && o.metadata?.name === component);
+    if (!d) continue;
+    const tolerations = d.spec?.template?.spec?.tolerations ?? [];
+    for (const taint of ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]) {
+      const t = tolerations.find((x) => x.key === taint && (x.effect ?? "NoExecute") === "NoExecute");
+      const wait = t ? (t.tolerationSeconds ?? Infinity) : 300;
+      if (wait > maxNodeLossTolerationSeconds) {
+        errors.push(`${name(d)}: stays bound to a node tainted ${taint} for ${wait} s; the production profile replaces it within ${maxNodeLossTolerationSeconds} s (nodeLoss.tolerationSeconds)`);
+      }
+    }
+  }
+  return errors;
+};
+
 // A Patroni member (a StatefulSet whose container runs `patroni`) that is the leader hands its lock to a
 // standby before it stops (mp-patroni-prestop): a drain or a rolling update otherwise stops the leader
 // first and the Service has no database until an election ends. Its grace period covers the hand-over.
