@@ -129,7 +129,24 @@ postgresql:
 YAML
   # Patroni would read PATRONI_* variables over its file; the passwords are in the file (mode 600).
   unset POSTGRES_PASSWORD PATRONI_REPLICATION_PASSWORD
-  exec patroni "$config"
+  # Not exec'd: as PID 1 Patroni forks its real process and passes signals on, but the child inherits
+  # that forwarder for SIGINT with no child of its own to pass it to, so the image's stop signal (SIGINT,
+  # PostgreSQL's fast shutdown) was lost: Kubernetes killed the member after its grace period, its
+  # leader lock was never released, and the cluster waited out the lock's ttl (tests/cluster/ha: a drain
+  # of 64 s, then 28 s of failed reads). Here the stop signal reaches Patroni as SIGTERM, its clean stop
+  # (PostgreSQL stopped, the leader lock released at once).
+  local patroni="" rc
+  # Trapped before Patroni starts: a stop signal meanwhile ends the member before it begins.
+  trap 'if [[ -n $patroni ]]; then kill -TERM "$patroni" 2>/dev/null; else exit 143; fi' INT TERM
+  patroni "$config" &
+  patroni=$!
+  # wait returns early when a trapped signal arrives: wait again until Patroni has exited.
+  while :; do
+    rc=0
+    wait "$patroni" || rc=$?
+    kill -0 "$patroni" 2>/dev/null || break
+  done
+  exit "$rc"
 }
 
 # Patroni's post_bootstrap, run once on the member that ran initdb, with a superuser connection string:

@@ -16,6 +16,8 @@ using std::chrono::milliseconds;
 
 // A call's statement: an index in the pool's statements, or this for ping()'s "SELECT 1".
 constexpr size_t kPing = SIZE_MAX;
+// How often a failing-over pool tries to reconnect (AsyncPoolOptions::failoverWait).
+constexpr milliseconds kFailoverRetry{100};
 
 struct Call {
   size_t statement = kPing;
@@ -64,6 +66,8 @@ struct AsyncPool::Loop : EventLoop {
   std::deque<Call> waiting;
   std::vector<Connection*> unflushed;  // flushed once per turn of the loop: one write for all sent since
   std::string lastError = "database unavailable: not connected yet";
+  // When a connection that worked was last lost (options.failoverWait counts from here).
+  Clock::time_point lostWorkingAt{};
   ConnectionGauges& gauges;       // the pool's, shared by its loops: each adds what changed in its own counts
   double counted[3] = {0, 0, 0};  // idle, in use, down, as last added to the gauges
 
@@ -99,6 +103,11 @@ struct AsyncPool::Loop : EventLoop {
   // queueWait (a server that refuses or times out one connect would do the same to the next).
   void failIfAllDown();
   void failWaiting(const std::string& why);
+  // Within failoverWait of losing a working connection: calls wait for the reconnect.
+  bool failingOver(Clock::time_point now) const {
+    return options.failoverWait.count() > 0 && lostWorkingAt != Clock::time_point{} &&
+           now - lostWorkingAt < options.failoverWait;
+  }
 
   // Past their deadlines: calls that waited too long for a connection, connects that hang, answers that
   // never come (a server that vanished without closing the connection).
@@ -217,6 +226,9 @@ void AsyncPool::Loop::failIfAllDown() {
     return;
   }
   const auto now = Clock::now();
+  if (failingOver(now)) {
+    return;  // the server went away moments ago: a failover or a restart, so wait for the reconnect
+  }
   auto next = std::min_element(connections.begin(), connections.end(),
                                [](const auto& a, const auto& b) { return a->nextAttempt < b->nextAttempt; });
   const auto in = std::chrono::duration_cast<milliseconds>((*next)->nextAttempt - now).count();
@@ -256,6 +268,15 @@ Wait AsyncPool::Loop::nextWait() const {
   auto next = now + milliseconds(1000);
   if (!waiting.empty()) {
     next = std::min(next, waiting.front().queuedAt + options.queueWait);
+    // Failing over, the calls wait for the next reconnect attempt, or for the end of the wait.
+    if (failingOver(now)) {
+      next = std::min(next, lostWorkingAt + options.failoverWait);
+      for (const auto& connection : connections) {
+        if (connection->state == Connection::State::kDown && connection->nextAttempt > now) {
+          next = std::min(next, connection->nextAttempt);
+        }
+      }
+    }
   }
   for (const auto& connection : connections) {
     if (connection->state == Connection::State::kConnecting) {
@@ -355,8 +376,11 @@ void AsyncPool::Loop::connectFailed(Connection& connection, const std::string& w
   unwatchSocket(connection);
   connection.conn.reset();
   connection.state = Connection::State::kDown;
-  connection.backoff = std::min(options.pool.maxBackoff, std::max(milliseconds(100), connection.backoff * 2));
-  connection.nextAttempt = Clock::now() + connection.backoff;
+  const auto now = Clock::now();
+  connection.backoff = failingOver(now) ? kFailoverRetry
+                                        : std::min(options.pool.maxBackoff,
+                                                   std::max(milliseconds(100), connection.backoff * 2));
+  connection.nextAttempt = now + connection.backoff;
   lastError = "database unavailable: " + why;
   failIfAllDown();
 }
@@ -382,6 +406,7 @@ void AsyncPool::Loop::lost(Connection& connection, const std::string& cause) {
   connection.inFlight.clear();
   drop(connection);
   lastError = why;
+  lostWorkingAt = Clock::now();
   for (auto it = calls.rbegin(); it != calls.rend(); ++it) {
     const bool mayRetry = it->statement != kPing && statements[it->statement].retry == Retry::kOnReconnect;
     if (mayRetry && !it->retried) {

@@ -22,6 +22,11 @@ struct AsyncPoolOptions {
   size_t queueLimit = 4096;
   // The longest a statement waits for a connection before it ends kUnavailable.
   std::chrono::milliseconds queueWait{2000};
+  // After a connection that worked was lost (the server restarted, or a failover moved the address to a
+  // new primary), how long statements wait for a reconnect, tried every 100 ms, instead of ending
+  // kUnavailable at once while every connection is down. Zero, or a server down for longer or never
+  // reached: they end at once. queueWait still bounds each statement's wait.
+  std::chrono::milliseconds failoverWait{0};
   // Event loops the connections are split over (at least one connection each).
   size_t loops = 1;
   // false: each loop runs on a thread of its own. true: each is driven by a host (loop(i), handed to
@@ -37,7 +42,8 @@ struct AsyncPoolOptions {
 // connection opens in the background, prepares the pool's statements on their first use there, and comes
 // back after the server went away with capped exponential backoff. A statement goes to the connection
 // with the fewest in flight, at most pipelineDepth on one; with none free it waits, in order, for one.
-// When every connection is down and waiting out its backoff, a statement ends kUnavailable at once.
+// When every connection is down and waiting out its backoff, a statement ends kUnavailable at once, but
+// within failoverWait of losing a working connection, when it waits for the reconnect.
 // Results have the codes of pg::Result, and statements are retried as pg::Retry says. Thread-safe:
 // run() from any thread; `done` runs on the loop's thread, exactly once per statement, and must not block.
 class AsyncPool {

@@ -21,6 +21,11 @@ InventorySettings readSettings(Environment& env) {
   pool.statementTimeout =
       env.duration("DB_STATEMENT_TIMEOUT", std::chrono::seconds(5), "longest time one SQL statement may run");
   pool.applicationName = "inventory-app";
+  // A failover (Patroni moving the primary) or a restart closes every connection for a second or two:
+  // statements wait that out rather than answer 503 at once.
+  settings.pool.failoverWait = env.duration("DB_FAILOVER_WAIT", std::chrono::milliseconds(1500),
+                                            "how long statements wait for a reconnect after the database "
+                                            "closed the pool's connections (0: 503 at once)");
   settings.pool.pipelineDepth = static_cast<size_t>(env.integer(
       "DB_PIPELINE_DEPTH", 1, 1, 64, "SQL statements sent on one connection before the first is answered"));
   // Lists wait on a worker (MovieStore::list): one per connection, so that a list never waits for a

@@ -178,6 +178,48 @@ TEST(PostgresAsyncPool, AnUnreachableServerIsReportedFastAndBacksOff) {
   EXPECT_FALSE(pinged.message().empty());
 }
 
+// A failover: the server closes every connection and refuses new ones for 0.6 s, then a new primary
+// answers at the same address. Within failoverWait the statements wait for the reconnect instead of
+// ending kUnavailable at once; a server still away after failoverWait fails them then, and at once after.
+TEST(PostgresAsyncPool, StatementsWaitOutAFailoverShorterThanFailoverWait) {
+  TestDatabase db("async_failover");
+  createItems(db);
+  test::TcpProxy proxy(db.port());
+  AsyncPoolOptions options = sized(2);
+  options.failoverWait = 1500ms;
+  AsyncPool pool(db.urlWithPort(proxy.port()), statements(), options, nullptr, "test");
+  ASSERT_TRUE(pool.runAndWait("count_items", {}).ok());
+
+  proxy.setMode(test::TcpProxy::Mode::kRefuse);
+  proxy.closeAll();
+  std::this_thread::sleep_for(100ms);  // the pool sees its connections closed
+  auto back = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(500ms);
+    proxy.setMode(test::TcpProxy::Mode::kForward);
+  });
+  int64_t took = 0;
+  Result read = boundedCall(
+      proxy, 20s, [&] { return pool.runAndWait("count_items", {}); }, &took);
+  back.get();
+  ASSERT_TRUE(read.ok()) << "failed after " << took << " ms: " << read.status().message();
+  EXPECT_GE(took, 300) << "answered before the server was back?";
+  EXPECT_LT(took, 1500);
+
+  // Away for longer than failoverWait: the waiting statement ends when it is over, the next at once.
+  proxy.setMode(test::TcpProxy::Mode::kRefuse);
+  proxy.closeAll();
+  std::this_thread::sleep_for(100ms);
+  Result waited = boundedCall(
+      proxy, 20s, [&] { return pool.runAndWait("count_items", {}); }, &took);
+  EXPECT_EQ(waited.status().code(), Code::kUnavailable);
+  EXPECT_GE(took, 1000);
+  EXPECT_LT(took, 2000);
+  Result atOnce = boundedCall(
+      proxy, 20s, [&] { return pool.runAndWait("count_items", {}); }, &took);
+  EXPECT_EQ(atOnce.status().code(), Code::kUnavailable);
+  EXPECT_LT(took, 300);
+}
+
 // A server that vanishes without closing the connection: the statement fails within the client-side
 // answer deadline (statement timeout + 2 s), and the pool reconnects once the server is back.
 TEST(PostgresAsyncPool, AServerThatGoesSilentFailsTheStatementWithinTheAnswerDeadline) {

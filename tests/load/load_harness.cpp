@@ -4,7 +4,9 @@
 #include <curl/curl.h>
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -22,6 +24,12 @@
 #include "load/load_report.h"
 
 namespace {
+
+// Set by SIGUSR1: no new request starts (the duration ends now); retried orders still finish.
+std::atomic<bool> gStopStarting{false};
+void stopStarting(int) {
+  gStopStarting = true;
+}
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -53,7 +61,8 @@ order is stored and the row count held still for a second, at most --settle.
 
 Options:
   --gateway URL          the gateway, e.g. http://127.0.0.1:3000
-  --duration D           how long to send new requests (default 20s; the duration syntax: 500ms, 20s, 1m)
+  --duration D           how long to send new requests (default 20s; the duration syntax: 500ms, 20s, 1m);
+                         SIGUSR1 ends it sooner (a test that stops the load once its event is over)
   --concurrency N        clients at once (default 8)
   --rate R               at most R new requests a second in all (default 0: as fast as the clients go)
   --orders P             the percentage of new requests that are orders (default 20)
@@ -293,7 +302,8 @@ class LoadRun {
     Multi multi(curl_multi_init());
     std::vector<Client> clients(static_cast<std::size_t>(options_.concurrency));
     started_ = Clock::now();
-    const auto stopStarting = started_ + options_.duration;
+    stopStarting_ = started_ + options_.duration;
+    auto& stopStarting = stopStarting_;
     auto nextStart = started_;
     const auto spacing =
         options_.rate > 0
@@ -301,6 +311,9 @@ class LoadRun {
             : Clock::duration::zero();
     while (true) {
       const auto now = Clock::now();
+      if (gStopStarting && now < stopStarting) {
+        stopStarting = now;
+      }
       bool anyLeft = false;
       for (Client& client : clients) {
         if (client.busy) {
@@ -339,6 +352,10 @@ class LoadRun {
   }
 
   Clock::time_point started() const { return started_; }
+  // How long new requests were started: --duration, or less after SIGUSR1.
+  int64_t sentForMs() const {
+    return std::chrono::duration_cast<milliseconds>(stopStarting_ - started_).count();
+  }
 
  private:
   static Client& clientOf(std::vector<Client>& clients, CURL* easy) {
@@ -437,6 +454,7 @@ class LoadRun {
   std::mt19937_64 random_;
   std::string authorization_;
   Clock::time_point started_;
+  Clock::time_point stopStarting_;
   int64_t orders_ = 0;
   std::vector<Attempt> attempts_;
 };
@@ -574,6 +592,7 @@ int main(int argc, char** argv) {
   if (options->runId.empty()) {
     options->runId = "r" + std::to_string(wallMs());
   }
+  std::signal(SIGUSR1, stopStarting);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::vector<int64_t> ids = listMovieIds(*options);
   if (ids.empty()) {
@@ -597,6 +616,7 @@ int main(int argc, char** argv) {
   }
   LoadRun load(*options, std::move(ids), recordFile.is_open() ? &recordFile : nullptr);
   record.attempts = load.run();
+  record.durationMs = load.sentForMs();  // the record file's header keeps the --duration asked for
   recordFile.close();
   curl_global_cleanup();
   return report(*options, record);

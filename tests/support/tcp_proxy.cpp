@@ -98,7 +98,8 @@ void TcpProxy::run() {
     if (fds[0].revents & POLLIN) {
       Pair pair;
       pair.client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-      pair.server = pair.client >= 0 ? connectTo(targetPort_) : -1;
+      const bool refuse = mode_ == Mode::kRefuse;
+      pair.server = pair.client >= 0 && !refuse ? connectTo(targetPort_) : -1;
       if (pair.server >= 0) {
         pairs.push_back(pair);
         ++connectionsAccepted_;

@@ -19,6 +19,7 @@ class TcpProxy {
     kForward,       // bytes pass both ways
     kSilent,        // nothing passes and nothing is closed: every connection, new ones too, just hangs
     kCutNextReply,  // the next bytes from the server are dropped and that connection closed; then kForward
+    kRefuse,        // new connections are closed at once (a server stopped, a Service without endpoints)
   };
 
   explicit TcpProxy(uint16_t targetPort);

@@ -101,6 +101,33 @@ http://prometheus:9090
 {{- if $fields }}{{ toYaml $fields }}{{ end -}}
 {{- end }}
 
+{{/*
+A Deployment's nodeSelector, tolerations and affinity (as movie-platform.scheduling), its tolerations
+extended by nodeLoss.tolerationSeconds: how long its pods stay bound to a node that went NotReady or
+unreachable before they are evicted and their ReplicaSet starts them elsewhere. The component's own
+toleration of either taint wins. Call with (dict "ctx" $ "values" V).
+*/}}
+{{- define "movie-platform.deploymentScheduling" -}}
+{{- $values := .values -}}
+{{- $seconds := dig "tolerationSeconds" nil (.ctx.Values.nodeLoss | default dict) -}}
+{{- if kindIs "invalid" $seconds -}}
+{{- include "movie-platform.scheduling" $values -}}
+{{- else -}}
+{{- $tolerations := list -}}
+{{- $taken := dict -}}
+{{- range $values.tolerations | default list -}}
+{{- $tolerations = append $tolerations . -}}
+{{- with .key }}{{ $_ := set $taken . true }}{{ end -}}
+{{- end -}}
+{{- range $key := list "node.kubernetes.io/not-ready" "node.kubernetes.io/unreachable" -}}
+{{- if not (hasKey $taken $key) -}}
+{{- $tolerations = append $tolerations (dict "key" $key "operator" "Exists" "effect" "NoExecute" "tolerationSeconds" ($seconds | int)) -}}
+{{- end -}}
+{{- end -}}
+{{- include "movie-platform.scheduling" (merge (dict "tolerations" $tolerations) (omit $values "tolerations")) -}}
+{{- end -}}
+{{- end }}
+
 {{/* The environment every service reads (the README's "Configuration"). */}}
 {{- define "movie-platform.serviceEnv" -}}
 - name: BIND_ADDRESS

@@ -515,6 +515,47 @@ export const haRules = {
   },
 };
 
+// A lost node: the Deployments' pods on it are evicted (and started on the nodes left) within this long
+// after it went NotReady or unreachable, not after Kubernetes' default of 300 s.
+export const maxNodeLossTolerationSeconds = 60;
+haRules.nodeLossEviction = (objects) => {
+  const errors = [];
+  for (const component of highlyAvailable) {
+    const d = objects.find((o) => o.kind === "Deployment" && o.metadata?.name === component);
+    if (!d) continue;
+    const tolerations = d.spec?.template?.spec?.tolerations ?? [];
+    for (const taint of ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]) {
+      const t = tolerations.find((x) => x.key === taint && (x.effect ?? "NoExecute") === "NoExecute");
+      const wait = t ? (t.tolerationSeconds ?? Infinity) : 300;
+      if (wait > maxNodeLossTolerationSeconds) {
+        errors.push(`${name(d)}: stays bound to a node tainted ${taint} for ${wait} s; the production profile replaces it within ${maxNodeLossTolerationSeconds} s (nodeLoss.tolerationSeconds)`);
+      }
+    }
+  }
+  return errors;
+};
+
+// A Patroni member (a StatefulSet whose container runs `patroni`) that is the leader hands its lock to a
+// standby before it stops (mp-patroni-prestop): a drain or a rolling update otherwise stops the leader
+// first and the Service has no database until an election ends. Its grace period covers the hand-over.
+export const patroniPreStopSeconds = 30;
+haRules.databaseLeaderHandover = (objects) => {
+  const errors = [];
+  for (const sts of objects.filter((o) => o.kind === "StatefulSet")) {
+    const pod = sts.spec?.template?.spec ?? {};
+    for (const c of pod.containers ?? []) {
+      if (!(c.args ?? []).includes("patroni")) continue;
+      const command = c.lifecycle?.preStop?.exec?.command ?? [];
+      if (!/(^|\/)mp-patroni-prestop$/.test(command[0] ?? "")) {
+        errors.push(`${name(sts)}: container ${c.name} runs Patroni without the preStop mp-patroni-prestop: a leader leaving would not hand over its lock first`);
+      } else if ((pod.terminationGracePeriodSeconds ?? 30) <= patroniPreStopSeconds) {
+        errors.push(`${name(sts)}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds ?? 30} leaves no time to stop after the hand-over (up to ${patroniPreStopSeconds} s)`);
+      }
+    }
+  }
+  return errors;
+};
+
 // What a replicated StatefulSet of the production profile needs: `members` or more, all started at once
 // (after a full stop the one that stopped last need not come first), one per Kubernetes node, and a
 // disruption budget that lets a drain take no more than `mayLose` of them.

@@ -61,7 +61,9 @@ service="{{ .component }}",namespace="{{ .ctx.Release.Namespace }}"
 {{/*
 A libpq URI built in the container: the password comes from the database's Secret into DATABASE_PASSWORD
 and Kubernetes expands $(DATABASE_PASSWORD), so no password sits outside a Secret. "server" is where the
-database is (movie-platform.server): the chart's Service or the external host.
+database is (movie-platform.server): the chart's Service or the external host. A Patroni cluster of the
+chart's (ha.enabled) adds target_session_attrs=read-write: a connection that reaches a standby (kube-proxy
+still routing to a leader that just handed over) is refused and made again, never kept for writes.
 */}}
 {{- define "movie-platform.databaseUrlEnv" -}}
 - name: DATABASE_PASSWORD
@@ -70,5 +72,5 @@ database is (movie-platform.server): the chart's Service or the external host.
       name: {{ include "movie-platform.secretName" (dict "auth" .db.auth "default" (printf "%s-credentials" .name)) }}
       key: {{ .db.auth.existingSecretPasswordKey }}
 - name: {{ .var }}
-  value: "postgresql://{{ include "movie-platform.uriSegment" .db.auth.username }}:$(DATABASE_PASSWORD)@{{ .server.host }}:{{ .server.port }}/{{ include "movie-platform.uriSegment" .db.database }}"
+  value: "postgresql://{{ include "movie-platform.uriSegment" .db.auth.username }}:$(DATABASE_PASSWORD)@{{ .server.host }}:{{ .server.port }}/{{ include "movie-platform.uriSegment" .db.database }}{{ if and (not .server.external) (dig "ha" "enabled" false .db) }}?target_session_attrs=read-write{{ end }}"
 {{- end }}
