@@ -53,6 +53,25 @@ ReactorTransport::ReactorTransport(std::shared_ptr<StrictInputHandler> handler,
       clones_(std::move(clones)) {}
 
 ReactorTransport::~ReactorTransport() {
+  // Writes still waiting when the server stops are dropped unwritten: their callbacks hold the
+  // connection's output, which holds its queue.
+  std::vector<std::shared_ptr<ConnectionWrites>> left;
+  for (const auto& [key, writes] : watching_) {
+    left.push_back(writes);
+  }
+  {
+    std::lock_guard<std::mutex> lock(inboxMutex_);
+    left.insert(left.end(), inboxed_.begin(), inboxed_.end());
+  }
+  for (const auto& writes : left) {
+    std::deque<ConnectionWrites::Piece> dropped;
+    {
+      std::lock_guard<std::mutex> lock(writes->mutex_);
+      dropped.swap(writes->incoming_);
+      writes->posted_ = false;
+    }
+    writes->sending_.clear();
+  }
   for (int fd : {timer_, inbox_, writable_}) {
     if (fd >= 0) {
       close(fd);
