@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "http/pistache_transport.h"
 #include "http/request_head.h"
 
 namespace mp::http {
@@ -35,12 +36,13 @@ struct StrictInputHandler::ConnectionGuard {
 };
 
 struct Responder::Output {
-  std::thread::id reactor;           // the connection's reactor thread: the one that reads it
-  std::atomic<int> queued{0};        // writes handed to Pistache's queue and not written yet
-  std::atomic<size_t> unwritten{0};  // their bytes
-  std::atomic<int> watchers{0};      // waiters and callbacks for unwritten to fall (ResponseStream)
-  std::mutex mutex;                  // guards drained
-  std::condition_variable fell;      // unwritten fell, for waitDrained
+  std::thread::id reactor;                   // the connection's reactor thread: the one that reads it
+  std::shared_ptr<ConnectionWrites> writes;  // its queue on the reactor thread (ReactorTransport)
+  std::atomic<int> queued{0};                // writes queued there and not written yet
+  std::atomic<size_t> unwritten{0};          // their bytes
+  std::atomic<int> watchers{0};              // waiters and callbacks for unwritten to fall (ResponseStream)
+  std::mutex mutex;                          // guards drained
+  std::condition_variable fell;              // unwritten fell, for waitDrained
   std::vector<std::pair<size_t, std::function<void()>>> drained;  // whenDrained's: at most so many bytes
   // Requests handed to the sink and not yet answered to their end (a handler at work, a stream under way):
   // while there is one, or a write is queued, the connection is not idle (its keep-alive timeout waits).
@@ -218,42 +220,9 @@ Status convert(const P::Http::Request& in, const std::shared_ptr<P::Tcp::Peer>& 
 
 namespace {
 
-// ThreadSanitizer cannot see how Pistache hands an answer to its reactor. ResponseWriter::send builds
-// the answer's bytes on the calling thread (a worker's, or the gateway's upstream thread) and pushes them
-// on a lock-free queue inside libpistache, which is not built with -fsanitize=thread; the reactor then
-// copies and frees them. TSan sees the allocation and the later copy and free, but not the queue between
-// them, and reports a race whose both accesses are Pistache's (a std::string copy of its own has no
-// symbol there, so tsan.supp cannot name it). While one of these is alive, the memory accesses of this
-// thread are not recorded; its synchronisation still is, and so is everything outside send().
-#if defined(__SANITIZE_THREAD__)
-extern "C" {
-void AnnotateIgnoreReadsBegin(const char* file, int line);
-void AnnotateIgnoreReadsEnd(const char* file, int line);
-void AnnotateIgnoreWritesBegin(const char* file, int line);
-void AnnotateIgnoreWritesEnd(const char* file, int line);
-}
-class HandedToTheReactor {
- public:
-  HandedToTheReactor() {
-    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
-    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
-  }
-  ~HandedToTheReactor() {
-    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
-    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
-  }
-  HandedToTheReactor(const HandedToTheReactor&) = delete;
-  HandedToTheReactor& operator=(const HandedToTheReactor&) = delete;
-};
-#else
-struct HandedToTheReactor {};
-#endif
-
-thread_local bool writesQueuedHere = false;
-
 // Writes `bytes` to the connection: at once on its reactor thread when nothing is queued before them,
-// otherwise (or for what the socket did not take) through Pistache's write queue, in order. `whenOut`
-// runs once they are written or cannot be.
+// otherwise (or for what the socket did not take) through the connection's queue on that thread, in
+// order. `whenOut` runs once they are written or cannot be.
 void writeBytes(const std::shared_ptr<P::Tcp::Peer>& peer, const std::shared_ptr<Responder::Output>& output,
                 std::string bytes, std::function<void()> whenOut = nullptr) {
   size_t offset = 0;
@@ -280,25 +249,14 @@ void writeBytes(const std::shared_ptr<P::Tcp::Peer>& peer, const std::shared_ptr
       whenOut();
     }
   };
-  writesQueuedHere = true;
-  try {
-    [[maybe_unused]] HandedToTheReactor unseen;  // an empty struct outside the tsan build
-    peer->send(P::RawBuffer(std::move(bytes), length))
-        .then([written](ssize_t) { written(); }, [written](std::exception_ptr) { written(); });
-  } catch (const std::exception& e) {
-    // The client went away before its answer: nothing left to tell it.
-    log::debug("http_write_failed", {{"reason", e.what()}});
-    written();
+  if (!output->writes) {
+    written();  // not served by a ReactorTransport: nowhere to queue
+    return;
   }
+  output->writes->transport()->queueWrite(output->writes, std::move(bytes), std::move(written));
 }
 
 }  // namespace
-
-bool takeWritesQueuedHere() {
-  const bool queued = writesQueuedHere;
-  writesQueuedHere = false;
-  return queued;
-}
 
 Responder::Responder(const std::shared_ptr<P::Tcp::Peer>& peer, std::shared_ptr<Output> output,
                      P::Http::Version version, bool keepAlive)
@@ -524,6 +482,20 @@ std::optional<InputProgress> StrictInputHandler::progress(const std::shared_ptr<
   return progress;
 }
 
+std::shared_ptr<ConnectionWrites> StrictInputHandler::writesOf(const std::shared_ptr<P::Tcp::Peer>& peer) {
+  auto data = peer->tryGetData(kGuardKey);
+  if (!data) {
+    return nullptr;
+  }
+  return std::static_pointer_cast<ConnectionGuard>(data)->output->writes;
+}
+
+void StrictInputHandler::onDisconnection(const std::shared_ptr<P::Tcp::Peer>& peer) {
+  if (auto writes = writesOf(peer)) {
+    writes->transport()->forget(writes);
+  }
+}
+
 void StrictInputHandler::reject(const std::shared_ptr<P::Tcp::Peer>& peer, const Status& rejection,
                                 std::function<void()> whenOut) {
   getParser(peer)->reset();
@@ -600,6 +572,9 @@ std::shared_ptr<StrictInputHandler::ConnectionGuard> StrictInputHandler::guardOf
     auto guard = std::make_shared<ConnectionGuard>();
     guard->output = std::make_shared<Responder::Output>();
     guard->output->reactor = std::this_thread::get_id();  // guards are made by the reactor, on input
+    if (auto* transport = dynamic_cast<ReactorTransport*>(LoopHost::current())) {
+      guard->output->writes = std::make_shared<ConnectionWrites>(peer, peer->fd(), transport);
+    }
     data = guard;
     peer->putData(kGuardKey, data);
   }

@@ -16,24 +16,20 @@
 
 namespace mp::http {
 
-// Whether this thread queued a write to Pistache's transport (a Responder's bytes the socket did not take
-// at once, or sent from a thread other than the connection's reactor) since it last asked; asking clears
-// it. A reactor flushes its write queue at the end of a turn only then: otherwise the flush finds the
-// queue empty and costs a read of its eventfd that fails with EAGAIN, once per turn.
-bool takeWritesQueuedHere();
+class ConnectionWrites;
 
 // Where one request's answer goes: its connection, and its request's HTTP version and keep-alive. A
 // plain value, safe to copy to another thread; an answer for a connection already gone is dropped.
 class Responder {
  public:
-  struct Output;  // the connection's writes still queued in Pistache
+  struct Output;  // the connection's writes still queued to its reactor thread
 
   Responder(const std::shared_ptr<Pistache::Tcp::Peer>& peer, std::shared_ptr<Output> output,
             Pistache::Http::Version version, bool keepAlive);
 
   // Sends `response`: its headers of any name, Content-Type, Content-Length and Connection (the request's
   // keep-alive, unless the response sets its own). Written to the socket at once on the connection's
-  // reactor thread when nothing is queued before it, else queued to that thread (Pistache's transport).
+  // reactor thread when nothing is queued before it, else queued to that thread (ReactorTransport).
   void send(const Response& response) const;
 
   // The answer as a stream (router.h): `prepare` sees its head (or its whole Response) before it goes out,
@@ -76,8 +72,8 @@ struct InputProgress {
 // keep-alive unless the client says otherwise (Pistache closes), our strict head check (request_head.h)
 // runs before Pistache parses, requests above maxRequestBytes are refused, and a stream that cannot be
 // parsed further gets the JSON error of docs/openapi.yaml, after which the rest of it is swallowed; an
-// answer is written by the reactor thread itself when it is the one that gives it (Responder), without
-// Pistache's write queue, its eventfd and two epoll_ctl calls per answer.
+// answer is written by the reactor thread itself when it is the one that gives it (Responder), else
+// handed to that thread (ReactorTransport::queueWrite); Pistache's write queue is never used.
 // Copies share the sink (Pistache clones a handler per reactor thread); each runs on its reactor thread.
 class StrictInputHandler : public Pistache::Http::Handler {
  public:
@@ -89,9 +85,13 @@ class StrictInputHandler : public Pistache::Http::Handler {
   // Not used: onInput drives parsing and dispatch itself.
   void onRequest(const Pistache::Http::Request&, Pistache::Http::ResponseWriter) override {}
   void onInput(const char* buffer, size_t len, const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
+  // What the connection still had to write is dropped, its callbacks run.
+  void onDisconnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override;
 
   // nullopt for a connection that has not sent a byte yet.
   static std::optional<InputProgress> progress(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+  // The connection's output queue; null before its first byte.
+  static std::shared_ptr<ConnectionWrites> writesOf(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
   // Answers `rejection` (Response::error, with Connection: close) to a stream that will not be read
   // further; `whenOut` runs once the answer is written (or cannot be).
   void reject(const std::shared_ptr<Pistache::Tcp::Peer>& peer, const Status& rejection,

@@ -1,7 +1,12 @@
 #include "http/pistache_transport.h"
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstdint>
@@ -48,8 +53,29 @@ ReactorTransport::ReactorTransport(std::shared_ptr<StrictInputHandler> handler,
       clones_(std::move(clones)) {}
 
 ReactorTransport::~ReactorTransport() {
-  if (timer_ >= 0) {
-    close(timer_);
+  // Writes still waiting when the server stops are dropped unwritten: their callbacks hold the
+  // connection's output, which holds its queue.
+  std::vector<std::shared_ptr<ConnectionWrites>> left;
+  for (const auto& [key, writes] : watching_) {
+    left.push_back(writes);
+  }
+  {
+    std::lock_guard<std::mutex> lock(inboxMutex_);
+    left.insert(left.end(), inboxed_.begin(), inboxed_.end());
+  }
+  for (const auto& writes : left) {
+    std::deque<ConnectionWrites::Piece> dropped;
+    {
+      std::lock_guard<std::mutex> lock(writes->mutex_);
+      dropped.swap(writes->incoming_);
+      writes->posted_ = false;
+    }
+    writes->sending_.clear();
+  }
+  for (int fd : {timer_, inbox_, writable_}) {
+    if (fd >= 0) {
+      close(fd);
+    }
   }
 }
 
@@ -71,6 +97,15 @@ void ReactorTransport::registerPoller(P::Polling::Epoll& poller) {
   // Due at once: the reactor's first turn claims its pieces for its thread and lets them start.
   due_.assign(hosted_.size(), Clock::now());
   arm();
+  inbox_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  writable_ = epoll_create1(EPOLL_CLOEXEC);
+  if (inbox_ < 0 || writable_ < 0) {
+    throw std::runtime_error("eventfd or epoll_create1 failed");
+  }
+  for (int fd : {inbox_, writable_}) {
+    poller.addFd(fd, P::Flags<P::Polling::NotifyOn>(P::Polling::NotifyOn::Read),
+                 P::Polling::Tag(static_cast<uint64_t>(fd)));
+  }
   for (HostedLoop* piece : hosted_) {
     poller.addFd(piece->pollFd(), P::Flags<P::Polling::NotifyOn>(P::Polling::NotifyOn::Read),
                  P::Polling::Tag(static_cast<uint64_t>(piece->pollFd())));
@@ -90,8 +125,18 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
     }
   }
   bool timerFired = false;
+  bool handedOver = false;
+  bool writable = false;
   for (const auto& entry : fds) {
     const auto tag = entry.getTag().value();
+    if (tag == static_cast<uint64_t>(inbox_)) {
+      handedOver = true;
+      continue;
+    }
+    if (tag == static_cast<uint64_t>(writable_)) {
+      writable = true;
+      continue;
+    }
     if (tag == static_cast<uint64_t>(timer_)) {
       uint64_t expirations = 0;
       ssize_t got = ::read(timer_, &expirations, sizeof expirations);
@@ -108,17 +153,17 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
   // Pistache's own: reads (and so requests dispatched, some handing work to the hosted loops), writes,
   // its queues. Tags it does not know (ours, readable) it passes over.
   P::Tcp::Transport::onReady(fds);
+  if (writable) {
+    takeWritable();
+  }
+  if (handedOver) {
+    takeInbox();
+  }
   if (timerFired) {
     armed_ = Clock::time_point::max();  // a one-shot: it has gone off
     runDue();
   }
   runPending();
-  if (takeWritesQueuedHere()) {
-    // Answers this turn gave that the sockets did not take at once were queued to this transport: written
-    // now, not a turn later. Most are written whole by the turn itself (Responder), and then a flush would
-    // only read the queue's eventfd to find it empty.
-    flush();
-  }
   for (auto it = closing_.begin(); it != closing_.end();) {
     if (!*it->written) {
       ++it;
@@ -126,7 +171,7 @@ void ReactorTransport::onReady(const P::Aio::FdSet& fds) {
     }
     auto found = peers.find(it->peer->fd());
     if (found != peers.end() && found->second == it->peer) {
-      removePeer(it->peer);
+      closePeer(it->peer);
     }
     it = closing_.erase(it);
   }
@@ -151,7 +196,7 @@ void ReactorTransport::runDue() {
 // timeout check; unset when there is neither, so that an idle server is not woken at all.
 void ReactorTransport::arm() {
   const auto now = Clock::now();
-  if (peers.empty() && closing_.empty()) {
+  if (peers.empty() && closing_.empty() && watching_.empty()) {
     checkDue_ = Clock::time_point::max();
   } else if (checkDue_ == Clock::time_point::max()) {
     checkDue_ = now + kTimeoutCheck;
@@ -273,12 +318,155 @@ void ReactorTransport::checkTimeouts() {
   }
   fresh_.swap(fresh);
   for (auto& peer : silent) {
-    removePeer(peer);
+    closePeer(peer);
+  }
+  // A watched connection that Pistache closed without telling (none should be) has its callbacks run.
+  std::vector<std::shared_ptr<ConnectionWrites>> watched;
+  for (const auto& [key, writes] : watching_) {
+    if (writes->peer_.expired()) {
+      watched.push_back(writes);
+    }
+  }
+  for (const auto& writes : watched) {
+    drain(writes);
   }
   for (auto& [peer, why] : late) {
     auto written = std::make_shared<bool>(false);
     closing_.push_back({peer, written});
     handler_->reject(peer, why, [written] { *written = true; });
+  }
+}
+
+void ReactorTransport::closePeer(const std::shared_ptr<P::Tcp::Peer>& peer) {
+  if (auto writes = StrictInputHandler::writesOf(peer)) {
+    forget(writes);
+  }
+  removePeer(peer);
+}
+
+void ReactorTransport::queueWrite(const std::shared_ptr<ConnectionWrites>& writes, std::string bytes,
+                                  std::function<void()> out) {
+  {
+    std::lock_guard<std::mutex> lock(writes->mutex_);
+    writes->incoming_.push_back({std::move(bytes), 0, std::move(out)});
+    if (writes->posted_) {
+      return;  // the reactor will take it after what it has
+    }
+    writes->posted_ = true;
+  }
+  if (LoopHost::current() == this) {
+    drain(writes);
+    return;
+  }
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(inboxMutex_);
+    wake = inboxed_.empty();
+    inboxed_.push_back(writes);
+  }
+  if (wake) {
+    uint64_t one = 1;
+    (void)!::write(inbox_, &one, sizeof one);
+  }
+}
+
+void ReactorTransport::takeInbox() {
+  uint64_t count = 0;
+  (void)!::read(inbox_, &count, sizeof count);
+  std::vector<std::shared_ptr<ConnectionWrites>> now;
+  {
+    std::lock_guard<std::mutex> lock(inboxMutex_);
+    now.swap(inboxed_);
+  }
+  for (const auto& writes : now) {
+    drain(writes);
+  }
+}
+
+void ReactorTransport::takeWritable() {
+  epoll_event events[64];
+  for (;;) {
+    const int n = epoll_wait(writable_, events, 64, 0);
+    if (n <= 0) {
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      auto found = watching_.find(static_cast<ConnectionWrites*>(events[i].data.ptr));
+      if (found != watching_.end()) {
+        auto writes = found->second;
+        drain(writes);
+      }
+    }
+    if (n < 64) {
+      return;
+    }
+  }
+}
+
+void ReactorTransport::forget(const std::shared_ptr<ConnectionWrites>& writes) {
+  drain(writes, true);
+}
+
+// Writes what `writes` has, in order, until the socket takes no more (then it is watched for room) or all
+// is out (then it is not). The connection's socket is written only while it is still this peer's.
+void ReactorTransport::drain(const std::shared_ptr<ConnectionWrites>& writes, bool dropAll) {
+  auto peer = writes->peer_.lock();
+  const auto found = peer ? peers.find(writes->fd_) : peers.end();
+  const bool ours = found != peers.end() && found->second == peer;
+  bool writing = ours && !dropAll;
+  for (;;) {
+    if (writes->sending_.empty()) {
+      std::lock_guard<std::mutex> lock(writes->mutex_);
+      if (writes->incoming_.empty()) {
+        writes->posted_ = false;
+        break;
+      }
+      writes->sending_.swap(writes->incoming_);
+    }
+    auto& piece = writes->sending_.front();
+    if (writing && piece.offset < piece.bytes.size()) {
+      const ssize_t sent = ::send(writes->fd_, piece.bytes.data() + piece.offset,
+                                  piece.bytes.size() - piece.offset, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (sent < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          if (writes->watched_) {
+            return;
+          }
+          // Edge-triggered: told once when the socket has room again (or fails).
+          epoll_event event{};
+          event.events = EPOLLOUT | EPOLLET;
+          event.data.ptr = writes.get();
+          if (epoll_ctl(writable_, EPOLL_CTL_ADD, writes->fd_, &event) == 0) {
+            writes->watched_ = true;
+            watching_.emplace(writes.get(), writes);
+            return;
+          }
+          log::warn("http_write_watch_failed", {{"errno", errno}});
+        }
+        writing = false;  // the client is gone (or cannot be watched): the rest is dropped
+        continue;
+      }
+      piece.offset += static_cast<size_t>(sent);
+      if (piece.offset < piece.bytes.size()) {
+        continue;
+      }
+    }
+    auto out = std::move(piece.out);
+    writes->sending_.pop_front();
+    if (out) {
+      out();
+    }
+  }
+  if (writes->watched_) {
+    writes->watched_ = false;
+    if (ours) {
+      // A closed socket has left the set by itself; a reused number must not be taken out.
+      epoll_ctl(writable_, EPOLL_CTL_DEL, writes->fd_, nullptr);
+    }
+    watching_.erase(writes.get());
   }
 }
 

@@ -35,6 +35,8 @@ ServerOptions onLoopback(ServerOptions options = {}) {
   return options;
 }
 
+constexpr size_t kBigBytes = 32u << 20;
+
 class HttpServerTest : public ::testing::Test {
  protected:
   // The readiness check, like routes, is set before start(): the server's threads read it unlocked.
@@ -68,6 +70,14 @@ class HttpServerTest : public ::testing::Test {
       }
       answer->write("]");
       answer->end();
+    });
+    // 32 MB from a worker: far more than the socket buffers hold, so most of it waits to be written.
+    server_->route("GET", "/big", [](const Request&) {
+      Response big;
+      big.status = 200;
+      big.contentType = "text/plain";
+      big.body.assign(kBigBytes, 'x');
+      return big;
     });
     if (readiness) {
       server_->setReadiness(std::move(readiness));
@@ -123,7 +133,7 @@ TEST_F(HttpServerTest, OversizedRequestGetsJson413AndTheServerGoesOn) {
   ASSERT_EQ(reply.status, 413);
   EXPECT_EQ(reply.header("content-type"), "application/json");
   EXPECT_EQ(nlohmann::json::parse(reply.body)["error"], "payload_too_large");
-  HttpClient other(port_);
+  HttpClient other(port_, std::chrono::seconds(3));
   EXPECT_EQ(other.request("POST", "/json", std::string(1000, 'x')).status, 200);
 }
 
@@ -165,7 +175,7 @@ TEST_F(HttpServerTest, ARequestSentAByteAtATimeIsCheckedAndServed) {
             "HTTP/1.1 400 Bad Request");
   EXPECT_EQ(sendByteByByte(port_, "GET /echo/a HTTP/1.1\r\nX-Big: " + std::string(9000, 'a')),
             "HTTP/1.1 431 Request Header Fields Too Large");
-  HttpClient other(port_);
+  HttpClient other(port_, std::chrono::seconds(3));
   EXPECT_EQ(other.request("GET", "/echo/b").status, 200);
 }
 
@@ -176,7 +186,7 @@ TEST_F(HttpServerTest, MalformedRequestLineGetsJson400) {
   ASSERT_EQ(reply.status, 400);
   EXPECT_EQ(nlohmann::json::parse(reply.body)["error"], "bad_request");
   EXPECT_TRUE(reply.closed);
-  HttpClient other(port_);
+  HttpClient other(port_, std::chrono::seconds(3));
   EXPECT_EQ(other.request("GET", "/echo/b").status, 200);
 }
 
@@ -437,7 +447,7 @@ TEST_F(HttpServerTest, AHeadThatStopsHalfWayIsAnsweredJson408AndClosedAfterTheHe
   EXPECT_EQ(nlohmann::json::parse(bodyOf(late))["error"], "request_timeout") << late.answer;
   EXPECT_TRUE(late.closed);
   // One held back does not hold up the others.
-  HttpClient other(port_);
+  HttpClient other(port_, std::chrono::seconds(3));
   EXPECT_EQ(other.request("GET", "/echo/b").status, 200);
 }
 
@@ -500,6 +510,52 @@ TEST_F(HttpServerTest, AnAnswerLongerThanTheKeepaliveTimeoutIsNotCutByIt) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(client.request("GET", "/echo/a").status, 200);
   EXPECT_EQ(client.connectionsOpened(), 1);
+}
+
+// A client that stops reading a large answer leaves it waiting in the server, not the reactor thread
+// spinning on the full socket: Pistache 0.0.5's write queue retried at once on EAGAIN, forever
+// (pistacheio/pistache#949), so every other connection of that reactor waited for the stalled one.
+TEST_F(HttpServerTest, AClientThatStopsReadingDoesNotHoldUpTheOthersOfItsReactor) {
+  ServerOptions options;
+  options.reactorThreads = 1;
+  startServer(options);
+  int stalled = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(stalled, 0);
+  int small = 64 << 10;
+  setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port_);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(stalled, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const std::string ask = "GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(stalled, ask.data(), ask.size(), 0), static_cast<ssize_t>(ask.size()));
+  // The answer is made and its first bytes fill the socket; then nobody reads for a while.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  HttpClient other(port_, std::chrono::seconds(3));
+  const auto asked = std::chrono::steady_clock::now();
+  auto reply = other.request("GET", "/echo/other");
+  const auto waitedMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - asked).count();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_LT(waitedMs, 1000) << "the other client's GET waited for the stalled one";
+  // Read at last: every byte arrives, then the end of the connection.
+  timeval limit{10, 0};
+  setsockopt(stalled, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  std::string got;
+  std::vector<char> buffer(1 << 20);
+  for (;;) {
+    ssize_t n = ::recv(stalled, buffer.data(), buffer.size(), 0);
+    if (n <= 0) {
+      break;
+    }
+    got.append(buffer.data(), static_cast<size_t>(n));
+  }
+  close(stalled);
+  const size_t head = got.find("\r\n\r\n");
+  ASSERT_NE(head, std::string::npos);
+  EXPECT_EQ(got.size() - head - 4, kBigBytes);
+  EXPECT_EQ(got.find_first_not_of('x', head + 4), std::string::npos);
 }
 
 // A piece of work driven by the reactor that hosts it: jobs handed over by the thread that parsed a
