@@ -463,11 +463,11 @@ std::shared_ptr<ResponseStream> Responder::stream(std::function<void(Response&)>
 }
 
 std::optional<InputProgress> StrictInputHandler::progress(const std::shared_ptr<P::Tcp::Peer>& peer) {
-  auto data = peer->tryGetData(kGuardKey);
-  if (!data) {
+  auto found = existingGuard(peer);
+  if (!found) {
     return std::nullopt;
   }
-  const auto& guard = *std::static_pointer_cast<ConnectionGuard>(data);
+  const ConnectionGuard& guard = *found;
   InputProgress progress = guard.progress;
   if (progress.phase == InputProgress::Phase::kIdle) {
     const Responder::Output& output = *guard.output;
@@ -483,11 +483,8 @@ std::optional<InputProgress> StrictInputHandler::progress(const std::shared_ptr<
 }
 
 std::shared_ptr<ConnectionWrites> StrictInputHandler::writesOf(const std::shared_ptr<P::Tcp::Peer>& peer) {
-  auto data = peer->tryGetData(kGuardKey);
-  if (!data) {
-    return nullptr;
-  }
-  return std::static_pointer_cast<ConnectionGuard>(data)->output->writes;
+  auto guard = existingGuard(peer);
+  return guard ? guard->output->writes : nullptr;
 }
 
 void StrictInputHandler::onDisconnection(const std::shared_ptr<P::Tcp::Peer>& peer) {
@@ -565,20 +562,24 @@ void StrictInputHandler::onInput(const char* buffer, size_t len, const std::shar
   peer->setIdle(true);
 }
 
+std::shared_ptr<StrictInputHandler::ConnectionGuard> StrictInputHandler::existingGuard(
+    const std::shared_ptr<P::Tcp::Peer>& peer) {
+  return std::static_pointer_cast<ConnectionGuard>(peer->tryGetData(kGuardKey));
+}
+
 std::shared_ptr<StrictInputHandler::ConnectionGuard> StrictInputHandler::guardOf(
     const std::shared_ptr<P::Tcp::Peer>& peer) {
-  auto data = peer->tryGetData(kGuardKey);
-  if (!data) {
-    auto guard = std::make_shared<ConnectionGuard>();
-    guard->output = std::make_shared<Responder::Output>();
-    guard->output->reactor = std::this_thread::get_id();  // guards are made by the reactor, on input
-    if (auto* transport = dynamic_cast<ReactorTransport*>(LoopHost::current())) {
-      guard->output->writes = std::make_shared<ConnectionWrites>(peer, peer->fd(), transport);
-    }
-    data = guard;
-    peer->putData(kGuardKey, data);
+  if (auto guard = existingGuard(peer)) {
+    return guard;
   }
-  return std::static_pointer_cast<ConnectionGuard>(data);
+  auto guard = std::make_shared<ConnectionGuard>();
+  guard->output = std::make_shared<Responder::Output>();
+  guard->output->reactor = std::this_thread::get_id();  // guards are made by the reactor, on input
+  if (auto* transport = dynamic_cast<ReactorTransport*>(LoopHost::current())) {
+    guard->output->writes = std::make_shared<ConnectionWrites>(peer, peer->fd(), transport);
+  }
+  peer->putData(kGuardKey, guard);
+  return guard;
 }
 
 // Our own strict check of a request's head as it arrives, before Pistache sees any of it (see

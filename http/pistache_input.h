@@ -100,6 +100,8 @@ class StrictInputHandler : public Pistache::Http::Handler {
  private:
   struct ConnectionGuard;
   std::shared_ptr<ConnectionGuard> guardOf(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
+  // The connection's guard if it has one yet (its first byte came), else null.
+  static std::shared_ptr<ConnectionGuard> existingGuard(const std::shared_ptr<Pistache::Tcp::Peer>& peer);
   bool checkHead(const std::shared_ptr<Pistache::Tcp::Peer>& peer, ConnectionGuard& guard, const char* buffer,
                  size_t len);
   // `rejection` is a failed Status with the HTTP status and error code to answer (Response::error).

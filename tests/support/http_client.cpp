@@ -139,10 +139,9 @@ bool HttpClient::receiveAtLeast(size_t bytes) {
 HttpReply HttpClient::readReply() {
   HttpReply reply;
   auto deadline = std::chrono::steady_clock::now() + timeout_;
-  auto fill = [&] { return this->fill(deadline); };
   size_t end;
   while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-    if (!fill()) {
+    if (!fill(deadline)) {
       disconnect();
       return reply;
     }
@@ -183,7 +182,7 @@ HttpReply HttpClient::readReply() {
     auto line = [&](std::string* out) {
       size_t lineEnd;
       while ((lineEnd = buffer_.find("\r\n")) == std::string::npos) {
-        if (!fill()) {
+        if (!fill(deadline)) {
           return false;
         }
       }
@@ -202,7 +201,7 @@ HttpReply HttpClient::readReply() {
         break;
       }
       while (buffer_.size() < size + 2) {
-        if (!fill()) {
+        if (!fill(deadline)) {
           break;
         }
       }
@@ -220,7 +219,7 @@ HttpReply HttpClient::readReply() {
     }
   } else {
     while (buffer_.size() < contentLength) {
-      if (!fill()) {
+      if (!fill(deadline)) {
         break;
       }
     }
